@@ -1,0 +1,117 @@
+"""Finding implementations by name, by import path, or through entry points.
+
+Built-in implementations are listed in `BUILTIN`; installed packages add
+their own under the ``maxpool.implementations`` entry-point group, each entry
+point naming a `MaxPoolImpl` instance or a class that takes no arguments.
+"""
+
+from __future__ import annotations
+
+import importlib
+import importlib.metadata
+from typing import Any
+
+from .protocol import MaxPoolImpl
+
+__all__ = ["BUILTIN", "ENTRY_POINT_GROUP", "get", "load", "names", "resolve"]
+
+ENTRY_POINT_GROUP = "maxpool.implementations"
+
+# name -> "module:attribute", imported on first use.
+BUILTIN: dict[str, str] = {
+    "naive": "impls.naive:NaiveMaxPool",
+    "im2col": "impls.im2col:Im2colMaxPool",
+    "strided": "impls.strided:StridedMaxPool",
+}
+
+_instances: dict[str, MaxPoolImpl] = {}
+
+
+def _entry_points() -> dict[str, importlib.metadata.EntryPoint]:
+    found = importlib.metadata.entry_points(group=ENTRY_POINT_GROUP)
+    return {ep.name: ep for ep in found if ep.name not in BUILTIN}
+
+
+def names() -> tuple[str, ...]:
+    """Names of the registered implementations: built-ins first, then entry points.
+
+    Examples
+    --------
+    >>> names()[:3]
+    ('naive', 'im2col', 'strided')
+    """
+    return tuple(BUILTIN) + tuple(sorted(_entry_points()))
+
+
+def _instantiate(obj: Any, origin: str) -> MaxPoolImpl:
+    """Turn a loaded object (an instance, or a class taking no arguments) into an impl."""
+    if isinstance(obj, type):
+        try:
+            obj = obj()
+        except TypeError as err:
+            raise TypeError(
+                f"{origin} is a class that cannot be instantiated without arguments: {err}"
+            ) from err
+    missing = [attr for attr in ("name", "forward", "backward") if not hasattr(obj, attr)]
+    if missing:
+        raise TypeError(
+            f"{origin} does not follow the MaxPoolImpl protocol: it lacks {', '.join(missing)}"
+        )
+    return obj
+
+
+def load(target: str) -> MaxPoolImpl:
+    """Import ``"package.module:attribute"`` and return the implementation it names.
+
+    The attribute may be dotted (``module:Class.attribute``), and may be an
+    instance or a class that takes no arguments.
+    """
+    module_name, sep, attribute = target.partition(":")
+    if not sep or not module_name or not attribute:
+        raise ValueError(f"expected 'package.module:attribute', got {target!r}")
+    try:
+        obj: Any = importlib.import_module(module_name)
+    except ImportError as err:
+        raise ValueError(f"cannot import module {module_name!r} for {target!r}: {err}") from err
+    for part in attribute.split("."):
+        try:
+            obj = getattr(obj, part)
+        except AttributeError:
+            raise ValueError(f"module {module_name!r} has no attribute {attribute!r}") from None
+    return _instantiate(obj, target)
+
+
+def get(name: str) -> MaxPoolImpl:
+    """Return the registered implementation called ``name``.
+
+    Raises
+    ------
+    ValueError
+        If no implementation has that name; the message lists the known ones.
+
+    Examples
+    --------
+    >>> get("naive").name
+    'naive'
+    """
+    if not isinstance(name, str):
+        raise TypeError(f"implementation name must be a str, got {name!r}")
+    if name not in _instances:
+        if name in BUILTIN:
+            _instances[name] = load(BUILTIN[name])
+        else:
+            entry_point = _entry_points().get(name)
+            if entry_point is None:
+                raise ValueError(
+                    f"unknown implementation {name!r}; known implementations: "
+                    f"{', '.join(names())}"
+                )
+            _instances[name] = _instantiate(entry_point.load(), f"entry point {name!r}")
+    return _instances[name]
+
+
+def resolve(impl: object) -> MaxPoolImpl:
+    """Accept a registered name, a ``"module:attribute"`` path, or an implementation."""
+    if isinstance(impl, str):
+        return load(impl) if ":" in impl else get(impl)
+    return _instantiate(impl, repr(impl))

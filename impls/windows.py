@@ -1,0 +1,312 @@
+"""Array-level geometry shared by the implementations.
+
+Everything an implementation needs besides its own idea lives here, once:
+checking the arguments at the edge (`prepare_forward`, `prepare_backward`),
+the padded region that holds every window (`pad_to_windows`), the selection
+rule inside a window (`first_max_position`), and the two index conversions
+between "position inside the window" and "flat index into the input plane"
+(`plane_index`, `window_position`).
+
+Conventions: the input is viewed as ``(batch, *spatial)`` planes, where
+``batch`` is the product of the leading axes; a window position is the
+row-major position ``0 .. prod(kernel_size) - 1`` inside the kernel; a plane
+index is the row-major flat index into the unpadded spatial plane.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Sequence
+
+import numpy as np
+
+from .spec import Pads, PoolSpec
+
+__all__ = [
+    "Geometry",
+    "check_dtype",
+    "check_index_array",
+    "crop_to_input",
+    "first_max_position",
+    "geometry_for_shape",
+    "lowest_value",
+    "pad_to_windows",
+    "plane_index",
+    "prepare_backward",
+    "prepare_forward",
+    "window_position",
+]
+
+SUPPORTED_DTYPES = "float16, float32, float64 and the signed and unsigned integers"
+
+
+@dataclass(frozen=True)
+class Geometry:
+    """Shapes and padding of one pooling call, resolved for a concrete input."""
+
+    spec: PoolSpec
+    lead_shape: tuple[int, ...]
+    spatial_shape: tuple[int, ...]
+    output_spatial: tuple[int, ...]
+    pads: Pads
+
+    @classmethod
+    def of(cls, input_shape: tuple[int, ...], spec: PoolSpec) -> Geometry:
+        split = len(input_shape) - spec.ndim
+        spatial = input_shape[split:]
+        return cls(
+            spec, input_shape[:split], spatial, spec.output_shape(spatial), spec.pads(spatial)
+        )
+
+    @property
+    def batch(self) -> int:
+        """Number of independent planes: the product of the leading axes."""
+        return math.prod(self.lead_shape)
+
+    @property
+    def plane_size(self) -> int:
+        return math.prod(self.spatial_shape)
+
+    @property
+    def output_plane_size(self) -> int:
+        return math.prod(self.output_spatial)
+
+    @property
+    def input_shape(self) -> tuple[int, ...]:
+        return self.lead_shape + self.spatial_shape
+
+    @property
+    def output_shape(self) -> tuple[int, ...]:
+        return self.lead_shape + self.output_spatial
+
+    def window_starts(self, axis: int) -> np.ndarray:
+        """First input position read by each output position along ``axis``."""
+        stride, (begin, _) = self.spec.stride[axis], self.pads[axis]
+        return np.arange(self.output_spatial[axis], dtype=np.int64) * stride - begin
+
+    def region(self) -> tuple[tuple[int, int], ...]:
+        """Per axis, the half-open input interval ``[lo, hi)`` spanned by all windows.
+
+        ``lo`` is negative where windows reach into the begin padding; ``hi``
+        exceeds the axis length where they reach into the end padding (or past
+        it, with ``ceil_mode``) and falls short of it where the last input
+        positions belong to no window.
+        """
+        return tuple(
+            (-begin, (out - 1) * stride - begin + extent)
+            for (begin, _), out, stride, extent in zip(
+                self.pads, self.output_spatial, self.spec.stride, self.spec.extent
+            )
+        )
+
+
+def check_dtype(dtype: np.dtype, name: str) -> None:
+    """Raise `TypeError` unless ``dtype`` is one the contract supports."""
+    if dtype.kind in "iu" or (dtype.kind == "f" and dtype.itemsize <= 8):
+        return
+    raise TypeError(f"{name} has dtype {dtype}; supported dtypes are {SUPPORTED_DTYPES}")
+
+
+def _as_array(value: object, name: str) -> np.ndarray:
+    try:
+        return np.asarray(value)
+    except (ValueError, TypeError) as err:
+        raise type(err)(f"{name} could not be converted to an array: {err}") from err
+
+
+def prepare_forward(x: object, spec: PoolSpec) -> tuple[np.ndarray, Geometry]:
+    """Validate the arguments of ``forward`` and resolve the geometry.
+
+    Returns the input as an array (never a copy unless ``x`` is not one
+    already) and its `Geometry`. Raises `TypeError` for an unsupported dtype
+    or a ``spec`` that is not a `PoolSpec`, and `ValueError` for an input
+    with too few axes or a geometry that has no valid output.
+    """
+    if not isinstance(spec, PoolSpec):
+        raise TypeError(f"spec must be a PoolSpec, got {type(spec).__name__}")
+    array = _as_array(x, "x")
+    check_dtype(array.dtype, "x")
+    if array.ndim < spec.ndim:
+        raise ValueError(
+            f"x must have at least {spec.ndim} axes for kernel_size {spec.kernel_size}, "
+            f"got shape {array.shape}"
+        )
+    return array, Geometry.of(array.shape, spec)
+
+
+def geometry_for_shape(input_shape: object, spec: PoolSpec) -> Geometry:
+    """Check an ``input_shape`` argument and resolve its `Geometry`."""
+    if not isinstance(spec, PoolSpec):
+        raise TypeError(f"spec must be a PoolSpec, got {type(spec).__name__}")
+    if not isinstance(input_shape, (tuple, list)):
+        raise TypeError(f"input_shape must be a tuple of ints, got {input_shape!r}")
+    dims = []
+    for dim in input_shape:
+        if isinstance(dim, (bool, np.bool_)) or not isinstance(dim, (int, np.integer)):
+            raise TypeError(f"input_shape must hold ints, got {input_shape!r}")
+        if dim < 0:
+            raise ValueError(f"input_shape must be non-negative, got {tuple(input_shape)}")
+        dims.append(int(dim))
+    if len(dims) < spec.ndim:
+        raise ValueError(
+            f"input_shape must have at least {spec.ndim} axes for kernel_size "
+            f"{spec.kernel_size}, got {tuple(dims)}"
+        )
+    return Geometry.of(tuple(dims), spec)
+
+
+def check_index_array(
+    indices: object, name: str, geometry: Geometry, *, in_plane: bool = True
+) -> np.ndarray:
+    """Check that ``indices`` is an integer array shaped like the output.
+
+    With ``in_plane`` (the default), also check that every index lies in the
+    input plane ``[0, plane_size)``.
+    """
+    array = _as_array(indices, name)
+    if array.dtype.kind not in "iu":
+        raise TypeError(f"{name} must have an integer dtype, got {array.dtype}")
+    _check_output_shape(array, name, geometry)
+    if in_plane and array.size:
+        low, high = array.min(), array.max()
+        if low < 0 or high >= geometry.plane_size:
+            bad = low if low < 0 else high
+            raise ValueError(
+                f"{name} must lie in the input plane [0, {geometry.plane_size}) of "
+                f"spatial shape {geometry.spatial_shape}, found {int(bad)}"
+            )
+    return array
+
+
+def _check_output_shape(array: np.ndarray, name: str, geometry: Geometry) -> None:
+    if array.shape != geometry.output_shape:
+        raise ValueError(
+            f"{name} has shape {array.shape}, but the output for input_shape "
+            f"{geometry.input_shape} and {geometry.spec} has shape {geometry.output_shape}"
+        )
+
+
+def prepare_backward(
+    grad_out: object, indices: object, input_shape: Sequence[int], spec: PoolSpec
+) -> tuple[np.ndarray, np.ndarray, Geometry]:
+    """Validate the arguments of ``backward`` and resolve the geometry.
+
+    Checks that ``grad_out`` has a supported dtype, ``indices`` an integer
+    dtype, that both have the output shape for ``input_shape`` and ``spec``,
+    and that every index lies inside the input plane.
+    """
+    geometry = geometry_for_shape(input_shape, spec)
+    grad = _as_array(grad_out, "grad_out")
+    check_dtype(grad.dtype, "grad_out")
+    _check_output_shape(grad, "grad_out", geometry)
+    return grad, check_index_array(indices, "indices", geometry), geometry
+
+
+def lowest_value(dtype: np.dtype) -> int | float:
+    """The smallest value of ``dtype``: the fill for padding (-inf for floats)."""
+    return -np.inf if dtype.kind == "f" else np.iinfo(dtype).min
+
+
+def _overlap(geometry: Geometry) -> tuple[tuple[slice, ...], tuple[slice, ...]]:
+    """Slices of the input part shared by planes and the window region.
+
+    Returns ``(in_planes, in_region)`` for ``(batch, *spatial)`` planes and
+    ``(batch, *region)`` buffers.
+    """
+    in_planes, in_region = [slice(None)], [slice(None)]
+    for (lo, hi), length in zip(geometry.region(), geometry.spatial_shape):
+        start, stop = max(lo, 0), min(hi, length)
+        in_planes.append(slice(start, stop))
+        in_region.append(slice(start - lo, stop - lo))
+    return tuple(in_planes), tuple(in_region)
+
+
+def pad_to_windows(planes: np.ndarray, geometry: Geometry, fill: object) -> np.ndarray:
+    """Copy ``(batch, *spatial)`` planes into a buffer that spans every window.
+
+    The buffer covers `Geometry.region` exactly: positions outside the input
+    hold ``fill``, and input positions no window reads are left out.
+    """
+    shape = planes.shape[:1] + tuple(hi - lo for lo, hi in geometry.region())
+    padded = np.full(shape, fill, dtype=planes.dtype)
+    in_planes, in_region = _overlap(geometry)
+    padded[in_region] = planes[in_planes]
+    return padded
+
+
+def crop_to_input(padded: np.ndarray, geometry: Geometry) -> np.ndarray:
+    """Inverse of `pad_to_windows`: ``(batch, *spatial)`` planes, zero where no window reads."""
+    planes = np.zeros(padded.shape[:1] + geometry.spatial_shape, dtype=padded.dtype)
+    in_planes, in_region = _overlap(geometry)
+    planes[in_planes] = padded[in_region]
+    return planes
+
+
+def first_max_position(windows: np.ndarray, axis: int, valid: np.ndarray) -> np.ndarray:
+    """Position along ``axis`` of the selected element of each window.
+
+    The selected element is the first maximal one among the ``valid`` (non
+    padding) entries, where NaN counts as larger than every number, so a
+    window holding NaN selects its first NaN. ``valid`` broadcasts against
+    ``windows``; padding entries must hold `lowest_value` (or anything not
+    above the true maximum).
+    """
+    maximum = np.expand_dims(windows.max(axis=axis), axis)  # NaN propagates
+    selected = windows == maximum
+    if windows.dtype.kind == "f":
+        # When the maximum is NaN, the NaN entries are the maximal ones; when it
+        # is not, no entry is NaN, so this adds nothing.
+        selected |= np.isnan(windows)
+    selected &= valid
+    return selected.argmax(axis=axis)
+
+
+def _kernel_offsets(position: np.ndarray, spec: PoolSpec) -> list[np.ndarray]:
+    """Split row-major window positions into one kernel offset per axis."""
+    offsets = []
+    for k in reversed(spec.kernel_size):
+        position, offset = np.divmod(position, k)
+        offsets.append(offset)
+    return offsets[::-1]
+
+
+def _output_axis_shape(geometry: Geometry, axis: int) -> tuple[int, ...]:
+    """Shape that broadcasts a per-axis vector along output axis ``axis``."""
+    shape = [1] * geometry.spec.ndim
+    shape[axis] = geometry.output_spatial[axis]
+    return tuple(shape)
+
+
+def plane_index(position: np.ndarray, geometry: Geometry) -> np.ndarray:
+    """Convert window positions, shaped ``(..., *output_spatial)``, to plane indices."""
+    spec = geometry.spec
+    index = np.zeros(position.shape, dtype=np.int64)
+    offsets = _kernel_offsets(position.astype(np.int64, copy=False), spec)
+    for axis, offset in enumerate(offsets):
+        starts = geometry.window_starts(axis).reshape(_output_axis_shape(geometry, axis))
+        index *= geometry.spatial_shape[axis]
+        index += starts + offset * spec.dilation[axis]
+    return index
+
+
+def window_position(
+    indices: np.ndarray, geometry: Geometry
+) -> tuple[np.ndarray, np.ndarray]:
+    """Convert plane indices, shaped ``(..., *output_spatial)``, to window positions.
+
+    Returns ``(position, inside)``: ``inside`` is False where an index does
+    not name an element of its own window (never the case for indices that
+    ``forward`` returned); ``position`` is 0 there.
+    """
+    spec = geometry.spec
+    coords = np.unravel_index(indices.astype(np.int64, copy=False), geometry.spatial_shape)
+    position = np.zeros(indices.shape, dtype=np.int64)
+    inside = np.ones(indices.shape, dtype=bool)
+    for axis, coord in enumerate(coords):
+        starts = geometry.window_starts(axis).reshape(_output_axis_shape(geometry, axis))
+        step, remainder = np.divmod(coord - starts, spec.dilation[axis])
+        inside &= (remainder == 0) & (step >= 0) & (step < spec.kernel_size[axis])
+        position = position * spec.kernel_size[axis] + step
+    position[~inside] = 0
+    return position, inside
