@@ -36,7 +36,7 @@ array([[0., 0., 0., 0.],
 from __future__ import annotations
 
 import itertools
-from typing import Iterator, Sequence
+from collections.abc import Iterator, Sequence
 
 import numpy as np
 

@@ -30,7 +30,7 @@ array([[4, 5],
 from __future__ import annotations
 
 import itertools
-from typing import Sequence
+from collections.abc import Sequence
 
 import numpy as np
 
@@ -72,7 +72,7 @@ class NaiveMaxPool:
                 best_index, best = -1, 0.0
                 for offsets in window_offsets:
                     flat = 0
-                    for axis, (o, j) in enumerate(zip(output, offsets)):
+                    for axis, (o, j) in enumerate(zip(output, offsets, strict=True)):
                         position = (
                             o * spec.stride[axis]
                             - geometry.pads[axis][0]

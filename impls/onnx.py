@@ -8,7 +8,7 @@ before, and with ``storage_order=1`` it numbers each plane column-major.
 
 from __future__ import annotations
 
-from typing import Sequence
+from collections.abc import Sequence
 
 import numpy as np
 

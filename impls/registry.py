@@ -103,8 +103,7 @@ def get(name: str) -> MaxPoolImpl:
             entry_point = _entry_points().get(name)
             if entry_point is None:
                 raise ValueError(
-                    f"unknown implementation {name!r}; known implementations: "
-                    f"{', '.join(names())}"
+                    f"unknown implementation {name!r}; known implementations: {', '.join(names())}"
                 )
             _instances[name] = _instantiate(entry_point.load(), f"entry point {name!r}")
     return _instances[name]

@@ -16,20 +16,21 @@ NumPy's integer scalar types.
 from __future__ import annotations
 
 import operator
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Literal, Sequence, Tuple, Union
+from typing import Literal
 
 import numpy as np
 
-__all__ = ["PaddingString", "PoolSpec", "PADDING_STRINGS"]
+__all__ = ["PADDING_STRINGS", "PaddingString", "PoolSpec"]
 
 PaddingString = Literal["valid", "same", "same_lower"]
 PADDING_STRINGS: tuple[str, ...] = ("valid", "same", "same_lower")
 MAX_POOLED_AXES = 3
 
-IntOrSequence = Union[int, Sequence[int]]
-PaddingArg = Union[int, str, Sequence[Union[int, Sequence[int]]]]
-Pads = Tuple[Tuple[int, int], ...]
+IntOrSequence = int | Sequence[int]
+PaddingArg = int | str | Sequence[int | Sequence[int]]
+Pads = tuple[tuple[int, int], ...]
 
 
 def _as_int(value: object, name: str) -> int:
@@ -71,9 +72,7 @@ def _per_axis(value: object, name: str, ndim: int, minimum: int) -> tuple[int, .
 def _parse_padding(padding: object, ndim: int) -> Pads | str:
     if isinstance(padding, str):
         if padding not in PADDING_STRINGS:
-            raise ValueError(
-                f"padding string must be one of {PADDING_STRINGS}, got {padding!r}"
-            )
+            raise ValueError(f"padding string must be one of {PADDING_STRINGS}, got {padding!r}")
         return padding
     if not _is_sequence(padding):
         amount = _as_int(padding, "padding")
@@ -256,7 +255,7 @@ class PoolSpec:
     @property
     def extent(self) -> tuple[int, ...]:
         """Input span of one window per axis: ``dilation * (kernel - 1) + 1``."""
-        return tuple(d * (k - 1) + 1 for k, d in zip(self.kernel_size, self.dilation))
+        return tuple(d * (k - 1) + 1 for k, d in zip(self.kernel_size, self.dilation, strict=True))
 
     def _check_spatial(self, spatial_shape: Sequence[int]) -> tuple[int, ...]:
         if not _is_sequence(spatial_shape):
@@ -352,9 +351,7 @@ class PoolSpec:
             shape.append(out)
         return tuple(shape)
 
-    def _check_windows_cover_input(
-        self, axis: int, length: int, begin: int, out: int
-    ) -> None:
+    def _check_windows_cover_input(self, axis: int, length: int, begin: int, out: int) -> None:
         stride, dilation = self.stride[axis], self.dilation[axis]
         reach = self.extent[axis] - 1
         last_start = (out - 1) * stride - begin
@@ -364,9 +361,7 @@ class PoolSpec:
         elif last_start > length - 1:
             problem = f"window {out - 1} starts at input position {last_start}"
         elif _windows_missing_input(out, stride, begin, dilation, length):
-            problem = (
-                f"with dilation {dilation} some window steps over every input element"
-            )
+            problem = f"with dilation {dilation} some window steps over every input element"
         if problem is not None:
             raise ValueError(
                 f"pooled axis {axis}: {problem}, so it covers padding only (input "

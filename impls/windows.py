@@ -16,8 +16,8 @@ index is the row-major flat index into the unpadded spatial plane.
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Sequence
 
 import numpy as np
 
@@ -96,7 +96,7 @@ class Geometry:
         return tuple(
             (-begin, (out - 1) * stride - begin + extent)
             for (begin, _), out, stride, extent in zip(
-                self.pads, self.output_spatial, self.spec.stride, self.spec.extent
+                self.pads, self.output_spatial, self.spec.stride, self.spec.extent, strict=True
             )
         )
 
@@ -215,7 +215,7 @@ def _overlap(geometry: Geometry) -> tuple[tuple[slice, ...], tuple[slice, ...]]:
     ``(batch, *region)`` buffers.
     """
     in_planes, in_region = [slice(None)], [slice(None)]
-    for (lo, hi), length in zip(geometry.region(), geometry.spatial_shape):
+    for (lo, hi), length in zip(geometry.region(), geometry.spatial_shape, strict=True):
         start, stop = max(lo, 0), min(hi, length)
         in_planes.append(slice(start, stop))
         in_region.append(slice(start - lo, stop - lo))
@@ -290,9 +290,7 @@ def plane_index(position: np.ndarray, geometry: Geometry) -> np.ndarray:
     return index
 
 
-def window_position(
-    indices: np.ndarray, geometry: Geometry
-) -> tuple[np.ndarray, np.ndarray]:
+def window_position(indices: np.ndarray, geometry: Geometry) -> tuple[np.ndarray, np.ndarray]:
     """Convert plane indices, shaped ``(..., *output_spatial)``, to window positions.
 
     Returns ``(position, inside)``: ``inside`` is False where an index does
