@@ -22,6 +22,7 @@ BUILTIN: dict[str, str] = {
     "naive": "impls.naive:NaiveMaxPool",
     "im2col": "impls.im2col:Im2colMaxPool",
     "strided": "impls.strided:StridedMaxPool",
+    "sliced": "impls.sliced:SlicedMaxPool",
 }
 
 _instances: dict[str, MaxPoolImpl] = {}

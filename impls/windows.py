@@ -188,19 +188,28 @@ def _check_output_shape(array: np.ndarray, name: str, geometry: Geometry) -> Non
 
 
 def prepare_backward(
-    grad_out: object, indices: object, input_shape: Sequence[int], spec: PoolSpec
+    grad_out: object,
+    indices: object,
+    input_shape: Sequence[int],
+    spec: PoolSpec,
+    *,
+    in_plane: bool = True,
 ) -> tuple[np.ndarray, np.ndarray, Geometry]:
     """Validate the arguments of ``backward`` and resolve the geometry.
 
     Checks that ``grad_out`` has a supported dtype, ``indices`` an integer
     dtype, that both have the output shape for ``input_shape`` and ``spec``,
-    and that every index lies inside the input plane.
+    and (with ``in_plane``, the default) that every index lies inside the
+    input plane. An implementation that proves the last point more cheaply
+    on its own may pass ``in_plane=False``, and must then call
+    `check_index_array` itself before trusting an index it could not place.
     """
     geometry = geometry_for_shape(input_shape, spec)
     grad = _as_array(grad_out, "grad_out")
     check_dtype(grad.dtype, "grad_out")
     _check_output_shape(grad, "grad_out", geometry)
-    return grad, check_index_array(indices, "indices", geometry), geometry
+    index_array = check_index_array(indices, "indices", geometry, in_plane=in_plane)
+    return grad, index_array, geometry
 
 
 def lowest_value(dtype: np.dtype) -> int | float:

@@ -1,0 +1,249 @@
+"""Window codes: the compact argmax the fast implementations track.
+
+A window code is the row-major position of the selected element inside its
+window, ``0 .. K-1`` for ``K = prod(kernel_size)``; it fits in int8 for
+kernels up to 127 elements. The fast implementations (`impls.sliced`,
+`impls.reshape`, `impls.separable`) run a first-maximum over the window
+offsets in code order while tracking the code, then turn codes into the
+contract's int64 plane indices; backward turns indices back into codes.
+
+`code_tables` precomputes, once per geometry, everything those steps need:
+which output positions read an input element at each offset (the slice
+plan), the code of each window's first in-bounds element, and the two
+lookup tables between codes and flat indices.
+"""
+
+from __future__ import annotations
+
+import functools
+import itertools
+import math
+from dataclasses import dataclass
+
+import numpy as np
+
+from .windows import Geometry, check_index_array
+
+__all__ = [
+    "CodeTables",
+    "Offset",
+    "Undecodable",
+    "add_at_indices",
+    "code_tables",
+    "codes_to_indices",
+    "indices_to_codes",
+    "restore_signed_zeros",
+    "update_first_max",
+]
+
+
+@dataclass(frozen=True)
+class Offset:
+    """One window offset: which outputs read an input element there, and which."""
+
+    code: int
+    steps: tuple[int, ...]  # offset from the window start along each axis: j * dilation
+    outputs: tuple[slice, ...]  # output positions whose element here is in the input
+    inputs: tuple[slice, ...]  # the input elements they read, same shape
+    everywhere: bool  # every output position reads an input element here
+    padding_blocks: tuple[tuple[slice, ...], ...]  # outputs outside ``outputs``
+
+
+@dataclass(frozen=True, eq=False)
+class CodeTables:
+    """Per-geometry tables shared by the fast implementations."""
+
+    geometry: Geometry
+    offsets: tuple[Offset, ...]  # offsets that read some input, in code order
+    dtype: np.dtype  # smallest signed integer dtype holding every code
+    first_code: np.ndarray  # output-shaped: code of each window's first input element
+    relative: np.ndarray  # code -> flat offset from the window start, int64
+    window_start: np.ndarray  # output-shaped: flat index of each window's start
+    # (relative offset + 1) -> code, -1 elsewhere and at both ends; None when two
+    # codes share a relative offset (a dilated window wider than the plane)
+    decode: np.ndarray | None
+
+    @property
+    def disjoint(self) -> bool:
+        """Whether no two windows share an input element (stride >= extent on every axis)."""
+        spec = self.geometry.spec
+        return all(s >= e for s, e in zip(spec.stride, spec.extent, strict=True))
+
+
+def _output_range(out: int, stride: int, begin: int, step: int, length: int) -> tuple[int, int]:
+    """Output positions ``[lo, hi)`` whose element at ``step`` lies in ``[0, length)``."""
+    lo = max(0, -(-(begin - step) // stride))
+    hi = min(out, (length - 1 + begin - step) // stride + 1)
+    return lo, max(lo, hi)
+
+
+def _offset(geometry: Geometry, code: int, kernel_steps: tuple[int, ...]) -> Offset:
+    spec = geometry.spec
+    outputs, inputs, padding_blocks = [], [], []
+    for axis, j in enumerate(kernel_steps):
+        stride, begin = spec.stride[axis], geometry.pads[axis][0]
+        out, step = geometry.output_spatial[axis], j * spec.dilation[axis]
+        lo, hi = _output_range(out, stride, begin, step, geometry.spatial_shape[axis])
+        first_input = lo * stride - begin + step
+        outputs.append(slice(lo, hi))
+        inputs.append(slice(first_input, first_input + (hi - lo - 1) * stride + 1, stride))
+        for part in (slice(0, lo), slice(hi, out)):
+            if part.start < part.stop:
+                block = [slice(None)] * spec.ndim
+                block[axis] = part
+                padding_blocks.append(tuple(block))
+    steps = tuple(j * d for j, d in zip(kernel_steps, spec.dilation, strict=True))
+    return Offset(
+        code, steps, tuple(outputs), tuple(inputs), not padding_blocks, tuple(padding_blocks)
+    )
+
+
+def _first_code(geometry: Geometry, dtype: np.dtype) -> np.ndarray:
+    """Code of each window's first in-bounds element (row-major: first on every axis)."""
+    spec = geometry.spec
+    first_steps = []
+    for axis in range(spec.ndim):
+        positions = geometry.window_starts(axis) + (
+            np.arange(spec.kernel_size[axis])[:, np.newaxis] * spec.dilation[axis]
+        )
+        inside = (positions >= 0) & (positions < geometry.spatial_shape[axis])
+        first_steps.append(inside.argmax(axis=0))
+    grids = np.meshgrid(*first_steps, indexing="ij")
+    return np.ravel_multi_index(grids, spec.kernel_size).astype(dtype)
+
+
+@functools.lru_cache(maxsize=64)
+def code_tables(geometry: Geometry) -> CodeTables:
+    """Build (and cache) the `CodeTables` of ``geometry``."""
+    spec = geometry.spec
+    window = spec.window_size
+    dtype = np.dtype(np.int8 if window <= 127 else np.int16 if window <= 32767 else np.int32)
+    all_steps = itertools.product(*map(range, spec.kernel_size))
+    offsets = tuple(
+        offset
+        for offset in itertools.starmap(functools.partial(_offset, geometry), enumerate(all_steps))
+        if all(s.start < s.stop for s in offset.outputs)
+    )
+
+    plane_strides = [math.prod(geometry.spatial_shape[axis + 1 :]) for axis in range(spec.ndim)]
+    window_start = np.zeros(geometry.output_spatial, dtype=np.int64)
+    for axis in range(spec.ndim):
+        shape = [1] * spec.ndim
+        shape[axis] = geometry.output_spatial[axis]
+        window_start = window_start + (
+            geometry.window_starts(axis).reshape(shape) * plane_strides[axis]
+        )
+    steps = [
+        np.arange(k, dtype=np.int64) * d * stride
+        for k, d, stride in zip(spec.kernel_size, spec.dilation, plane_strides, strict=True)
+    ]
+    relative = sum(np.meshgrid(*steps, indexing="ij")).reshape(-1)
+
+    # Only offsets that read some input can be selected; an index that lands
+    # on any other offset is not one forward returns, so it decodes to -1.
+    valid_codes = np.array([offset.code for offset in offsets], dtype=np.intp)
+    decode: np.ndarray | None = None
+    if np.unique(relative[valid_codes]).size == valid_codes.size:
+        decode = np.full(int(relative.max()) + 3, -1, dtype=dtype)
+        decode[relative[valid_codes] + 1] = valid_codes
+    return CodeTables(
+        geometry, offsets, dtype, _first_code(geometry, dtype), relative, window_start, decode
+    )
+
+
+def update_first_max(
+    view: np.ndarray,
+    best: np.ndarray,
+    code: np.ndarray,
+    code_value: int,
+    greater: np.ndarray,
+    scaled: np.ndarray,
+    not_nan: np.ndarray | None = None,
+) -> None:
+    """One step of the running first-maximum, in place, branch-free.
+
+    ``view`` holds the candidates at window offset ``code_value``; ``best``
+    and ``code`` the maxima and codes so far. Offsets must come in
+    increasing code order: an update then always raises the code, so
+    ``code = max(code, (view > best) * code_value)``. The comparison is
+    strict, so the first maximum stays. ``greater`` and ``scaled`` are
+    scratch arrays shaped like ``best`` (bool and the code dtype). With
+    ``not_nan`` (a bool scratch array), NaN counts as larger than every
+    number and the first NaN stays.
+    """
+    if not_nan is None:
+        np.greater(view, best, out=greater)
+    else:
+        np.less_equal(view, best, out=greater)  # False when either is NaN
+        np.logical_not(greater, out=greater)
+        np.equal(best, best, out=not_nan)  # an earlier NaN is never replaced
+        greater &= not_nan
+    np.maximum(best, view, out=best)
+    np.multiply(greater, code.dtype.type(code_value), out=scaled)
+    np.maximum(code, scaled, out=code)
+
+
+def codes_to_indices(code: np.ndarray, tables: CodeTables, out: np.ndarray) -> None:
+    """Write the int64 plane indices of the ``(n, *output_spatial)`` codes into ``out``."""
+    np.take(tables.relative, code, out=out, mode="wrap")  # codes are in range: skip checks
+    out += tables.window_start
+
+
+def restore_signed_zeros(
+    values: np.ndarray, indices: np.ndarray, planes: np.ndarray, scratch: np.ndarray
+) -> None:
+    """Give zero maxima the sign of the element they selected.
+
+    ``-0.0 == 0.0``, so a running maximum may hold either sign where the
+    selected element is a zero; the contract returns the element itself.
+    ``scratch`` is a bool array shaped like ``values``.
+    """
+    if values.dtype.kind != "f" or not np.equal(values, 0, out=scratch).any():
+        return
+    where = np.nonzero(scratch)
+    coords = np.unravel_index(indices[where], planes.shape[1:])
+    values[where] = planes[(where[0], *coords)]
+
+
+class Undecodable(Exception):
+    """Raised for an index that is not an in-bounds element of its own window."""
+
+
+def indices_to_codes(indices: np.ndarray, tables: CodeTables) -> np.ndarray:
+    """Codes of ``(n, *output_spatial)`` indices; `Undecodable` if any is not one.
+
+    An index decodes when its offset from its window's start is the offset
+    of some window element, and that element is inside the input: then it is
+    exactly that element, and inside the plane. Indices ``forward`` returns
+    always decode.
+    """
+    if tables.decode is None:
+        raise Undecodable
+    shifted = np.subtract(indices, tables.window_start)
+    shifted += 1
+    code = np.take(tables.decode, shifted, mode="clip")  # out of range -> the -1 ends
+    if code.size and code.min() < 0:
+        raise Undecodable
+    for offset in tables.offsets:
+        for block in offset.padding_blocks:
+            if (code[(slice(None), *block)] == offset.code).any():
+                raise Undecodable  # aliases a padding position of its window
+    return code
+
+
+def add_at_indices(
+    grad: np.ndarray, indices: np.ndarray, geometry: Geometry, grad_in: np.ndarray
+) -> None:
+    """The checked, unbuffered path for indices that do not decode.
+
+    ``grad`` and ``indices`` are output-shaped; ``grad_in`` is a zeroed
+    C-contiguous input-shaped array. Raises `ValueError` for an index
+    outside the plane.
+    """
+    check_index_array(indices, "indices", geometry)
+    rows = (geometry.batch, geometry.output_plane_size)
+    np.add.at(
+        grad_in.reshape(geometry.batch, geometry.plane_size),
+        (np.arange(geometry.batch)[:, np.newaxis], indices.reshape(rows)),
+        grad.reshape(rows),
+    )

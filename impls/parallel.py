@@ -1,0 +1,127 @@
+"""Splitting work over the leading axes across threads.
+
+The leading axes of a max pool are independent, and NumPy releases the GIL
+inside its loops, so contiguous ranges of planes can be pooled by several
+threads at once. Work is split only where it pays: small calls run on the
+calling thread.
+
+The thread count follows the machine (the CPUs this process may run on) unless
+set with `set_num_threads`, a ``threads=`` argument, or the environment
+variable ``MAXPOOL_NUM_THREADS``.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor, wait
+
+__all__ = ["get_num_threads", "run_blocks", "run_split", "set_num_threads"]
+
+ENV_VARIABLE = "MAXPOOL_NUM_THREADS"
+# Below this many input bytes per thread, starting threads costs more than it saves.
+MIN_BYTES_PER_THREAD = 1 << 20
+# Input bytes per block in `run_blocks`: small enough that a block and its
+# scratch arrays stay in the per-core cache across many passes.
+BLOCK_BYTES = 1 << 18
+
+_configured: int | None = None
+_executor: ThreadPoolExecutor | None = None
+_executor_size = 0
+_executor_lock = threading.Lock()
+
+
+def _machine_threads() -> int:
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # not on Linux
+        return os.cpu_count() or 1
+
+
+def _check_count(threads: object, name: str) -> int:
+    if isinstance(threads, bool) or not isinstance(threads, int) or threads < 1:
+        raise ValueError(f"{name} must be a positive int, got {threads!r}")
+    return threads
+
+
+def get_num_threads() -> int:
+    """The number of threads the fast implementations use by default.
+
+    Examples
+    --------
+    >>> get_num_threads() >= 1
+    True
+    """
+    if _configured is not None:
+        return _configured
+    from_env = os.environ.get(ENV_VARIABLE)
+    if from_env:
+        try:
+            return _check_count(int(from_env), ENV_VARIABLE)
+        except ValueError:
+            raise ValueError(f"{ENV_VARIABLE} must be a positive int, got {from_env!r}") from None
+    return _machine_threads()
+
+
+def set_num_threads(threads: int | None) -> None:
+    """Set the default thread count; ``None`` returns to the machine's count."""
+    global _configured
+    _configured = None if threads is None else _check_count(threads, "threads")
+
+
+def _pool(workers: int) -> ThreadPoolExecutor:
+    global _executor, _executor_size
+    with _executor_lock:
+        if _executor is None or _executor_size < workers:
+            if _executor is not None:
+                _executor.shutdown(wait=False)
+            _executor = ThreadPoolExecutor(workers, thread_name_prefix="maxpool")
+            _executor_size = workers
+        return _executor
+
+
+def run_split(
+    body: Callable[[int, int], None], items: int, item_bytes: int, threads: int | None
+) -> None:
+    """Call ``body(start, stop)`` on contiguous ranges covering ``range(items)``.
+
+    Ranges run on up to ``threads`` threads (default `get_num_threads`), fewer
+    when there is too little work per thread to pay for the hand-off. ``body``
+    must only write to its own range. Exceptions propagate to the caller.
+    """
+    wanted = get_num_threads() if threads is None else _check_count(threads, "threads")
+    workers = max(1, min(wanted, items, (items * item_bytes) // MIN_BYTES_PER_THREAD))
+    if workers == 1:
+        body(0, items)
+        return
+    bounds = [items * part // workers for part in range(workers + 1)]
+    pool = _pool(workers - 1)
+    futures = [pool.submit(body, bounds[part], bounds[part + 1]) for part in range(workers - 1)]
+    try:
+        body(bounds[-2], bounds[-1])  # the calling thread takes the last range
+    finally:
+        wait(futures)  # never leave a thread writing after we return or raise
+    for future in futures:
+        future.result()
+
+
+def run_blocks(
+    body: Callable[[slice], None],
+    items: int,
+    item_bytes: int,
+    threads: int | None,
+    block_bytes: int = BLOCK_BYTES,
+) -> None:
+    """Call ``body(block)`` on cache-sized slices covering ``range(items)``, threaded.
+
+    Each thread walks its contiguous range (`run_split`) in blocks of about
+    ``block_bytes`` input bytes (at least one item per block).
+    """
+    per_block = max(1, block_bytes // max(item_bytes, 1))
+
+    def walk(start: int, stop: int) -> None:
+        for first in range(start, stop, per_block):
+            body(slice(first, min(first + per_block, stop)))
+
+    run_split(walk, items, item_bytes, threads)
