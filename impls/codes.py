@@ -32,6 +32,7 @@ __all__ = [
     "code_tables",
     "codes_to_indices",
     "indices_to_codes",
+    "masked_gradient",
     "restore_signed_zeros",
     "update_first_max",
 ]
@@ -203,6 +204,20 @@ def restore_signed_zeros(
     where = np.nonzero(scratch)
     coords = np.unravel_index(indices[where], planes.shape[1:])
     values[where] = planes[(where[0], *coords)]
+
+
+def masked_gradient(
+    grad: np.ndarray, mask: np.ndarray, finite: bool, out: np.ndarray
+) -> np.ndarray:
+    """Write ``grad`` where ``mask`` holds and 0 elsewhere into ``out``; return ``out``.
+
+    Multiplying by the mask is the fast way, but ``inf * 0`` and ``NaN * 0``
+    are NaN, so gradients that are not all ``finite`` are selected instead.
+    """
+    if finite:
+        return np.multiply(grad, mask, out=out)
+    out[...] = np.where(mask, grad, 0)
+    return out
 
 
 class Undecodable(Exception):

@@ -24,7 +24,7 @@ ENV_VARIABLE = "MAXPOOL_NUM_THREADS"
 MIN_BYTES_PER_THREAD = 1 << 20
 # Input bytes per block in `run_blocks`: small enough that a block and its
 # scratch arrays stay in the per-core cache across many passes.
-BLOCK_BYTES = 1 << 18
+BLOCK_BYTES = 1 << 20
 
 _configured: int | None = None
 _executor: ThreadPoolExecutor | None = None
@@ -107,21 +107,24 @@ def run_split(
 
 
 def run_blocks(
-    body: Callable[[slice], None],
+    make_worker: Callable[[int], Callable[[slice], None]],
     items: int,
     item_bytes: int,
     threads: int | None,
-    block_bytes: int = BLOCK_BYTES,
+    block_bytes: int | None = None,
 ) -> None:
-    """Call ``body(block)`` on cache-sized slices covering ``range(items)``, threaded.
+    """Process ``range(items)`` in cache-sized blocks, split across threads.
 
-    Each thread walks its contiguous range (`run_split`) in blocks of about
-    ``block_bytes`` input bytes (at least one item per block).
+    Each thread takes a contiguous range (`run_split`), calls
+    ``make_worker(largest_block)`` once to build a worker with its own scratch
+    buffers, then calls ``worker(block)`` on consecutive slices of about
+    ``block_bytes`` (default `BLOCK_BYTES`) input bytes, at least one item each.
     """
-    per_block = max(1, block_bytes // max(item_bytes, 1))
+    per_block = max(1, (block_bytes or BLOCK_BYTES) // max(item_bytes, 1))
 
     def walk(start: int, stop: int) -> None:
+        worker = make_worker(min(per_block, stop - start))
         for first in range(start, stop, per_block):
-            body(slice(first, min(first + per_block, stop)))
+            worker(slice(first, min(first + per_block, stop)))
 
     run_split(walk, items, item_bytes, threads)

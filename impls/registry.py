@@ -23,6 +23,7 @@ BUILTIN: dict[str, str] = {
     "im2col": "impls.im2col:Im2colMaxPool",
     "strided": "impls.strided:StridedMaxPool",
     "sliced": "impls.sliced:SlicedMaxPool",
+    "reshape": "impls.reshape:ReshapeMaxPool",
 }
 
 _instances: dict[str, MaxPoolImpl] = {}

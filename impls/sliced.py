@@ -50,85 +50,23 @@ array([[4, 5],
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-
 import numpy as np
 
+from .blocked import BlockedMaxPool, BlockWorker
 from .codes import (
-    CodeTables,
-    Undecodable,
-    add_at_indices,
     code_tables,
     codes_to_indices,
     indices_to_codes,
+    masked_gradient,
     restore_signed_zeros,
     update_first_max,
 )
-from .parallel import run_blocks
-from .spec import PoolSpec
-from .windows import lowest_value, prepare_backward, prepare_forward
+from .windows import Geometry, lowest_value
 
 __all__ = ["SlicedMaxPool"]
 
 
-def _forward_block(
-    planes: np.ndarray,
-    values: np.ndarray,
-    indices: np.ndarray,
-    tables: CodeTables,
-    nan_aware: bool = False,
-) -> None:
-    """Pool ``(n, *spatial)`` planes into ``(n, *output_spatial)`` values and indices."""
-    code = np.empty(values.shape, dtype=tables.dtype)
-    greater = np.empty(values.shape, dtype=bool)
-    scaled = np.empty(values.shape, dtype=tables.dtype)
-    not_nan = np.empty(values.shape, dtype=bool) if nan_aware else None
-    offsets = tables.offsets
-    if offsets[0].code == 0 and offsets[0].everywhere:
-        np.copyto(values, planes[(slice(None), *offsets[0].inputs)])
-        code.fill(0)
-        offsets = offsets[1:]
-    else:
-        values.fill(lowest_value(values.dtype))
-        np.copyto(code, tables.first_code)
-    for offset in offsets:
-        block = (slice(None), *offset.outputs)
-        update_first_max(
-            planes[(slice(None), *offset.inputs)],
-            values[block],
-            code[block],
-            offset.code,
-            greater[block],
-            scaled[block],
-            None if not_nan is None else not_nan[block],
-        )
-    if values.dtype.kind == "f" and not nan_aware and np.isnan(values, out=greater).any():
-        _forward_block(planes, values, indices, tables, nan_aware=True)
-        return
-    codes_to_indices(code, tables, indices)
-    restore_signed_zeros(values, indices, planes, greater)
-
-
-def _backward_block(
-    grad: np.ndarray, indices: np.ndarray, grad_in: np.ndarray, tables: CodeTables
-) -> None:
-    """Add ``(n, *output_spatial)`` gradients into zeroed ``(n, *spatial)`` planes."""
-    code = indices_to_codes(indices, tables)
-    finite = grad.dtype.kind != "f" or bool(np.isfinite(grad).all())
-    selected = np.empty(grad.shape, dtype=bool)
-    contribution = np.empty(grad.shape, dtype=grad.dtype)
-    for offset in tables.offsets:
-        block = (slice(None), *offset.outputs)
-        mask = np.equal(code[block], offset.code, out=selected[block])
-        if finite:
-            part = np.multiply(grad[block], mask, out=contribution[block])
-        else:  # inf * 0 and NaN * 0 are NaN: select instead of multiplying
-            part = np.where(mask, grad[block], 0)
-        target = grad_in[(slice(None), *offset.inputs)]
-        np.add(target, part, out=target)
-
-
-class SlicedMaxPool:
+class SlicedMaxPool(BlockedMaxPool):
     """Max pooling by a running maximum over strided views, threaded over planes.
 
     Parameters
@@ -139,46 +77,82 @@ class SlicedMaxPool:
 
     name = "sliced"
 
-    def __init__(self, threads: int | None = None) -> None:
-        self.threads = threads
-
-    def forward(self, x: object, spec: PoolSpec) -> tuple[np.ndarray, np.ndarray]:
-        """Pool ``x`` over its trailing axes; return ``(values, indices)``."""
-        array, geometry = prepare_forward(x, spec)
-        planes = array.reshape(geometry.batch, *geometry.spatial_shape)
-        batch_shape = (geometry.batch, *geometry.output_spatial)
-        values = np.empty(batch_shape, dtype=array.dtype)
-        indices = np.empty(batch_shape, dtype=np.int64)
-        tables = code_tables(geometry)
-
-        def pool(block: slice) -> None:
-            _forward_block(planes[block], values[block], indices[block], tables)
-
-        run_blocks(pool, geometry.batch, geometry.plane_size * array.itemsize, self.threads)
-        return values.reshape(geometry.output_shape), indices.reshape(geometry.output_shape)
-
-    def backward(
+    def forward_worker(
         self,
-        grad_out: object,
-        indices: object,
-        input_shape: Sequence[int],
-        spec: PoolSpec,
-    ) -> np.ndarray:
-        """Add each ``grad_out`` element to the input element its index names."""
-        grad, index_array, geometry = prepare_backward(
-            grad_out, indices, input_shape, spec, in_plane=False
-        )
-        batch_shape = (geometry.batch, *geometry.output_spatial)
-        grad_in = np.zeros((geometry.batch, *geometry.spatial_shape), dtype=grad.dtype)
+        planes: np.ndarray,
+        values: np.ndarray,
+        indices: np.ndarray,
+        geometry: Geometry,
+        capacity: int,
+    ) -> BlockWorker:
         tables = code_tables(geometry)
-        grad_rows, index_rows = grad.reshape(batch_shape), index_array.reshape(batch_shape)
+        scratch_shape = (capacity, *geometry.output_spatial)
+        code = np.empty(scratch_shape, dtype=tables.dtype)
+        greater = np.empty(scratch_shape, dtype=bool)
+        scaled = np.empty(scratch_shape, dtype=tables.dtype)
+        not_nan = np.empty(scratch_shape, dtype=bool)
+        lowest = lowest_value(values.dtype)
+        offsets = tables.offsets
+        copy_first = offsets[0].code == 0 and offsets[0].everywhere
 
-        def add(block: slice) -> None:
-            _backward_block(grad_rows[block], index_rows[block], grad_in[block], tables)
+        def running_max(block: slice, n: int, nan_aware: bool) -> None:
+            x, best = planes[block], values[block]
+            if copy_first:
+                np.copyto(best, x[(slice(None), *offsets[0].inputs)])
+                code[:n].fill(0)
+            else:
+                best.fill(lowest)
+                np.copyto(code[:n], tables.first_code)
+            for offset in offsets[int(copy_first) :]:
+                outputs = (slice(0, n), *offset.outputs)
+                update_first_max(
+                    x[(slice(None), *offset.inputs)],
+                    best[(slice(None), *offset.outputs)],
+                    code[outputs],
+                    offset.code,
+                    greater[outputs],
+                    scaled[outputs],
+                    not_nan[outputs] if nan_aware else None,
+                )
 
-        try:
-            run_blocks(add, geometry.batch, geometry.plane_size * grad.itemsize, self.threads)
-        except Undecodable:
-            grad_in.fill(0)
-            add_at_indices(grad, index_array, geometry, grad_in)
-        return grad_in.reshape(geometry.input_shape)
+        def work(block: slice) -> None:
+            n = block.stop - block.start
+            running_max(block, n, nan_aware=False)
+            if values.dtype.kind == "f" and np.isnan(values[block], out=greater[:n]).any():
+                running_max(block, n, nan_aware=True)
+            codes_to_indices(code[:n], tables, indices[block])
+            restore_signed_zeros(values[block], indices[block], planes[block], greater[:n])
+
+        return work
+
+    def backward_worker(
+        self,
+        grad: np.ndarray,
+        indices: np.ndarray,
+        grad_in: np.ndarray,
+        geometry: Geometry,
+        capacity: int,
+    ) -> BlockWorker:
+        tables = code_tables(geometry)
+        scratch_shape = (capacity, *geometry.output_spatial)
+        selected = np.empty(scratch_shape, dtype=bool)
+        contribution = np.empty(scratch_shape, dtype=grad.dtype)
+
+        def work(block: slice) -> None:
+            n = block.stop - block.start
+            code = indices_to_codes(indices[block], tables)
+            gradient, target_planes = grad[block], grad_in[block]
+            finite = grad.dtype.kind != "f" or bool(np.isfinite(gradient).all())
+            for offset in tables.offsets:
+                outputs = (slice(None), *offset.outputs)
+                scratch = (slice(0, n), *offset.outputs)
+                mask = np.equal(code[outputs], offset.code, out=selected[scratch])
+                target = target_planes[(slice(None), *offset.inputs)]
+                if tables.disjoint:  # no other offset touches these elements: write
+                    masked_gradient(gradient[outputs], mask, finite, out=target)
+                else:
+                    target += masked_gradient(
+                        gradient[outputs], mask, finite, contribution[scratch]
+                    )
+
+        return work

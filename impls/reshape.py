@@ -1,0 +1,134 @@
+"""Reshape max pooling: stage blocks into phase slabs, then a contiguous running maximum.
+
+For windows that tile the input (stride equal to kernel, no dilation, sizes
+that divide), ``block.reshape(n, O0, k0, O1, k1)`` splits a block of planes
+into K slabs, one per window offset, each holding that offset's element of
+every window. Copied out contiguously, the slabs make the running maximum a
+sequence of long, unit-stride, SIMD-friendly passes.
+
+The same idea covers every geometry (`impls.staging`): each block is copied
+once into padded phase buffers, and each window offset reads one buffer at
+one shift as a single contiguous slice. The first maximum and its code are
+tracked as in `impls.sliced` (`impls.codes.update_first_max`), with the same
+NaN and signed-zero handling; blocks are sized for the cache and split
+across threads over the leading axes.
+
+Backward decodes each index into its window code, adds the gradients into
+phase buffers with one contiguous pass per offset (plain writes when windows
+are disjoint, so nothing is zeroed or read back), and copies the buffers back
+into the planes. Indices that do not decode take a checked `numpy.add.at`.
+
+Cost
+----
+With ``B`` planes of ``P`` elements, ``O`` outputs per plane and ``K``
+window elements: forward one staging copy of the input (B*P) plus about 4
+contiguous passes of B*O' elements per offset, where ``O' >= O`` counts the
+dropped positions of the wide layout (a few percent). Extra memory: per
+thread, one staged block and a few block-sized scratch arrays, independent of
+``B``. Backward: O(B*(P + O'*K)), about 3 passes per offset.
+
+Examples
+--------
+>>> import numpy as np
+>>> from impls import PoolSpec
+>>> from impls.reshape import ReshapeMaxPool
+>>> x = np.arange(16.0).reshape(4, 4)
+>>> values, indices = ReshapeMaxPool().forward(x, PoolSpec((2, 2)))
+>>> values
+array([[ 5.,  7.],
+       [13., 15.]])
+>>> indices
+array([[ 5,  7],
+       [13, 15]])
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from .blocked import BlockedMaxPool, BlockWorker
+from .codes import update_first_max
+from .staging import finish_forward, has_nan, staged_backward_worker, staged_layout
+from .windows import Geometry, lowest_value
+
+__all__ = ["ReshapeMaxPool"]
+
+
+class ReshapeMaxPool(BlockedMaxPool):
+    """Max pooling over staged phase slabs, threaded over planes.
+
+    Parameters
+    ----------
+    threads : int, optional
+        Threads to split the leading axes over; default `impls.parallel.get_num_threads`.
+    """
+
+    name = "reshape"
+
+    def forward_worker(
+        self,
+        planes: np.ndarray,
+        values: np.ndarray,
+        indices: np.ndarray,
+        geometry: Geometry,
+        capacity: int,
+    ) -> BlockWorker:
+        layout = staged_layout(geometry)
+        tables, dtype = layout.tables, planes.dtype
+        lowest = lowest_value(dtype)
+        buffers = layout.new_buffers(capacity, dtype, lowest)
+        wide = (capacity, layout.wide_length)
+        best, code = np.empty(wide, dtype=dtype), np.empty(wide, dtype=tables.dtype)
+        greater, scaled = np.empty(wide, dtype=bool), np.empty(wide, dtype=tables.dtype)
+        not_nan = np.empty(wide, dtype=bool)
+        output_flags = np.empty((capacity, *geometry.output_spatial), dtype=bool)
+        output_code = np.empty((capacity, *geometry.output_spatial), dtype=tables.dtype)
+        offsets = tables.offsets
+        copy_first = offsets[0].code == 0 and offsets[0].everywhere
+
+        def running_max(n: int, nan_aware: bool) -> None:
+            if copy_first:
+                np.copyto(best[:n], layout.view(buffers, 0, n))
+                code[:n].fill(0)
+            else:
+                best[:n].fill(lowest)
+                np.copyto(code[:n], layout.first_code.reshape(-1))
+            for number in range(int(copy_first), len(offsets)):
+                update_first_max(
+                    layout.view(buffers, number, n),
+                    best[:n],
+                    code[:n],
+                    offsets[number].code,
+                    greater[:n],
+                    scaled[:n],
+                    not_nan[:n] if nan_aware else None,
+                )
+
+        def work(block: slice) -> None:
+            n = block.stop - block.start
+            layout.stage(planes[block], buffers)
+            running_max(n, nan_aware=False)
+            if has_nan(layout, best[:n], output_flags[:n]):
+                running_max(n, nan_aware=True)
+            finish_forward(
+                layout,
+                best[:n],
+                code[:n],
+                planes[block],
+                values[block],
+                indices[block],
+                output_flags[:n],
+                output_code[:n],
+            )
+
+        return work
+
+    def backward_worker(
+        self,
+        grad: np.ndarray,
+        indices: np.ndarray,
+        grad_in: np.ndarray,
+        geometry: Geometry,
+        capacity: int,
+    ) -> BlockWorker:
+        return staged_backward_worker(grad, indices, grad_in, staged_layout(geometry), capacity)
