@@ -31,8 +31,10 @@ __all__ = [
     "add_at_indices",
     "code_tables",
     "codes_to_indices",
+    "first_kernel_steps",
     "indices_to_codes",
     "masked_gradient",
+    "output_range",
     "restore_signed_zeros",
     "update_first_max",
 ]
@@ -71,7 +73,7 @@ class CodeTables:
         return all(s >= e for s, e in zip(spec.stride, spec.extent, strict=True))
 
 
-def _output_range(out: int, stride: int, begin: int, step: int, length: int) -> tuple[int, int]:
+def output_range(out: int, stride: int, begin: int, step: int, length: int) -> tuple[int, int]:
     """Output positions ``[lo, hi)`` whose element at ``step`` lies in ``[0, length)``."""
     lo = max(0, -(-(begin - step) // stride))
     hi = min(out, (length - 1 + begin - step) // stride + 1)
@@ -84,7 +86,7 @@ def _offset(geometry: Geometry, code: int, kernel_steps: tuple[int, ...]) -> Off
     for axis, j in enumerate(kernel_steps):
         stride, begin = spec.stride[axis], geometry.pads[axis][0]
         out, step = geometry.output_spatial[axis], j * spec.dilation[axis]
-        lo, hi = _output_range(out, stride, begin, step, geometry.spatial_shape[axis])
+        lo, hi = output_range(out, stride, begin, step, geometry.spatial_shape[axis])
         first_input = lo * stride - begin + step
         outputs.append(slice(lo, hi))
         inputs.append(slice(first_input, first_input + (hi - lo - 1) * stride + 1, stride))
@@ -99,8 +101,8 @@ def _offset(geometry: Geometry, code: int, kernel_steps: tuple[int, ...]) -> Off
     )
 
 
-def _first_code(geometry: Geometry, dtype: np.dtype) -> np.ndarray:
-    """Code of each window's first in-bounds element (row-major: first on every axis)."""
+def first_kernel_steps(geometry: Geometry) -> list[np.ndarray]:
+    """Per pooled axis, the kernel step of each output's first in-bounds element."""
     spec = geometry.spec
     first_steps = []
     for axis in range(spec.ndim):
@@ -109,8 +111,13 @@ def _first_code(geometry: Geometry, dtype: np.dtype) -> np.ndarray:
         )
         inside = (positions >= 0) & (positions < geometry.spatial_shape[axis])
         first_steps.append(inside.argmax(axis=0))
-    grids = np.meshgrid(*first_steps, indexing="ij")
-    return np.ravel_multi_index(grids, spec.kernel_size).astype(dtype)
+    return first_steps
+
+
+def _first_code(geometry: Geometry, dtype: np.dtype) -> np.ndarray:
+    """Code of each window's first in-bounds element (row-major: first on every axis)."""
+    grids = np.meshgrid(*first_kernel_steps(geometry), indexing="ij")
+    return np.ravel_multi_index(grids, geometry.spec.kernel_size).astype(dtype)
 
 
 @functools.lru_cache(maxsize=64)
@@ -156,21 +163,22 @@ def update_first_max(
     view: np.ndarray,
     best: np.ndarray,
     code: np.ndarray,
-    code_value: int,
+    candidate: int | np.ndarray,
     greater: np.ndarray,
     scaled: np.ndarray,
     not_nan: np.ndarray | None = None,
 ) -> None:
     """One step of the running first-maximum, in place, branch-free.
 
-    ``view`` holds the candidates at window offset ``code_value``; ``best``
-    and ``code`` the maxima and codes so far. Offsets must come in
-    increasing code order: an update then always raises the code, so
-    ``code = max(code, (view > best) * code_value)``. The comparison is
-    strict, so the first maximum stays. ``greater`` and ``scaled`` are
-    scratch arrays shaped like ``best`` (bool and the code dtype). With
-    ``not_nan`` (a bool scratch array), NaN counts as larger than every
-    number and the first NaN stays.
+    ``view`` holds the values met next, whose codes are ``candidate`` (an
+    int, or an array shaped like ``best``); ``best`` and ``code`` hold the
+    maxima and codes so far. Candidates must exceed every code met before
+    (offsets visited in increasing code order): an update then always raises
+    the code, so ``code = max(code, (view > best) * candidate)``. The
+    comparison is strict, so the first maximum stays. ``greater`` and
+    ``scaled`` are scratch arrays shaped like ``best`` (bool and the code
+    dtype). With ``not_nan`` (a bool scratch array), NaN counts as larger
+    than every number and the first NaN stays.
     """
     if not_nan is None:
         np.greater(view, best, out=greater)
@@ -180,7 +188,9 @@ def update_first_max(
         np.equal(best, best, out=not_nan)  # an earlier NaN is never replaced
         greater &= not_nan
     np.maximum(best, view, out=best)
-    np.multiply(greater, code.dtype.type(code_value), out=scaled)
+    if isinstance(candidate, int):
+        candidate = code.dtype.type(candidate)
+    np.multiply(greater, candidate, out=scaled)
     np.maximum(code, scaled, out=code)
 
 

@@ -24,6 +24,7 @@ BUILTIN: dict[str, str] = {
     "strided": "impls.strided:StridedMaxPool",
     "sliced": "impls.sliced:SlicedMaxPool",
     "reshape": "impls.reshape:ReshapeMaxPool",
+    "separable": "impls.separable:SeparableMaxPool",
 }
 
 _instances: dict[str, MaxPoolImpl] = {}
