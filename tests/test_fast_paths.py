@@ -1,0 +1,184 @@
+"""Paths of the fast implementations that small conformance cases never reach.
+
+Blocks of several planes split across threads, NaN in only some blocks,
+signed zeros, indices that do not decode into their window, and gradients
+that are not finite. Every result is compared with the naive oracle.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from numpy.testing import assert_array_equal
+
+import impls
+import impls.codes
+import impls.windows
+from impls import PoolSpec, parallel
+
+FAST = ["sliced", "reshape", "separable"]
+ORACLE = impls.get("naive")
+
+SPECS = [
+    PoolSpec((3, 3), stride=2, padding=1),  # overlapping, padded
+    PoolSpec((2, 2)),  # disjoint tiles
+    PoolSpec((3, 2), stride=(1, 3), padding=((2, 0), (1, 1)), dilation=(1, 2)),
+    PoolSpec((2, 3), stride=2, padding="same", ceil_mode=True),
+    PoolSpec((4,), stride=1, padding=((3, 1),), dilation=2),
+    PoolSpec((2, 2, 3), stride=(1, 2, 2), padding=(0, 1, 1)),
+]
+SHAPES = {1: (5, 3, 17), 2: (5, 3, 9, 11), 3: (4, 2, 5, 6, 7)}
+
+
+@pytest.fixture
+def tiny_blocks(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Blocks of one or two planes, and threads for any amount of work."""
+    monkeypatch.setattr(parallel, "BLOCK_BYTES", 1)
+    monkeypatch.setattr(parallel, "MIN_BYTES_PER_THREAD", 1)
+
+
+def sample(shape, dtype=np.float64, seed=0):
+    return np.random.default_rng(seed).integers(-4, 5, shape).astype(dtype)
+
+
+def assert_same_as_oracle(impl, x, spec, grad=None):
+    values, indices = impl.forward(x, spec)
+    expected_values, expected_indices = ORACLE.forward(x, spec)
+    assert_array_equal(indices, expected_indices)
+    assert_array_equal(values.view(np.uint8), expected_values.view(np.uint8))  # bitwise
+    if grad is None:
+        grad = np.random.default_rng(1).integers(-3, 4, values.shape).astype(np.float64)
+    got = impl.backward(grad, expected_indices, x.shape, spec)
+    assert_array_equal(got, ORACLE.backward(grad, expected_indices, x.shape, spec))
+
+
+@pytest.mark.usefixtures("tiny_blocks")
+@pytest.mark.parametrize("name", FAST)
+@pytest.mark.parametrize("spec", SPECS, ids=str)
+@pytest.mark.parametrize("threads", [1, 2, 3])
+def test_blocks_and_threads(name, spec, threads):
+    impl = type(impls.get(name))(threads=threads)
+    x = sample(SHAPES[spec.ndim], dtype=np.float32)
+    assert_same_as_oracle(impl, x, spec)
+
+
+@pytest.mark.usefixtures("tiny_blocks")
+@pytest.mark.parametrize("name", FAST)
+@pytest.mark.parametrize("spec", SPECS[:3], ids=str)
+def test_nan_in_some_blocks_only(name, spec):
+    x = sample(SHAPES[spec.ndim])
+    x[1, 2, 3, 4] = np.nan  # one plane of one block
+    x[3, 0, 0, 0] = np.nan  # a corner, possibly in padding-adjacent windows
+    x[4, 1, 5, 2:6] = np.nan  # several NaN in one window: the first wins
+    assert_same_as_oracle(type(impls.get(name))(threads=2), x, spec)
+
+
+@pytest.mark.parametrize("name", FAST)
+def test_signed_zeros_keep_the_selected_element(name):
+    x = np.array([[-0.0, 0.0, 0.0, -0.0, -1.0, 0.0]], dtype=np.float32)
+    values, indices = impls.get(name).forward(x, PoolSpec((2,), stride=1))
+    assert_array_equal(indices, [[0, 1, 2, 3, 5]])
+    assert_array_equal(np.signbit(values), [[True, False, False, True, False]])
+
+
+@pytest.mark.parametrize("name", FAST)
+@pytest.mark.parametrize("dtype", [np.int8, np.uint8, np.int64, np.float16])
+def test_lowest_value_ties_with_padding(name, dtype):
+    lowest = np.iinfo(dtype).min if np.dtype(dtype).kind in "iu" else -np.inf
+    x = np.full((3, 4, 5), lowest, dtype=dtype)
+    x[1, 2, 3] = 0
+    assert_same_as_oracle(impls.get(name), x, PoolSpec((3, 2), stride=1, padding=(2, 1)))
+
+
+@pytest.mark.parametrize("name", FAST)
+@pytest.mark.parametrize("spec", SPECS, ids=str)
+def test_indices_that_do_not_come_from_forward(name, spec):
+    shape = SHAPES[spec.ndim]
+    out_shape = shape[: -spec.ndim] + spec.output_shape(shape[-spec.ndim :])
+    rng = np.random.default_rng(2)
+    plane = int(np.prod(shape[-spec.ndim :]))
+    indices = rng.integers(0, plane, out_shape)
+    grad = rng.integers(-3, 4, out_shape).astype(np.float64)
+    got = impls.get(name).backward(grad, indices, shape, spec)
+    assert_array_equal(got, ORACLE.backward(grad, indices, shape, spec))
+    with pytest.raises(ValueError, match="input plane"):
+        impls.get(name).backward(grad, indices + plane, shape, spec)
+
+
+@pytest.mark.parametrize("name", FAST)
+def test_index_aliasing_a_padding_position(name):
+    # Window (1, 0) of a 3x3, stride 2, padding 1 pool starts at (1, -1), which
+    # is padding. Flat index 1*6 - 1 = 5 is that position's flat offset from the
+    # window start, but it names the in-plane element (0, 5), outside the
+    # window. Backward must still route the gradient to element 5.
+    spec = PoolSpec((3, 3), stride=2, padding=1)
+    x = sample((2, 5, 6))
+    _, indices = ORACLE.forward(x, spec)
+    indices[1, 1, 0] = 5
+    grad = np.arange(1.0, indices.size + 1).reshape(indices.shape)
+    got = impls.get(name).backward(grad, indices, x.shape, spec)
+    assert_array_equal(got, ORACLE.backward(grad, indices, x.shape, spec))
+    assert got[1, 0, 5] == grad[1, 1, 0]
+
+
+@pytest.mark.parametrize("name", FAST)
+def test_windows_wider_than_the_plane(name):
+    # A 3-wide kernel on 2-wide rows: elements (0, 2) and (1, 0) of a window
+    # are both 2 apart in the flat plane, so flat offsets cannot name codes.
+    spec = PoolSpec((2, 3), stride=1, padding=(0, 1))
+    assert impls.codes.code_tables(impls.windows.Geometry.of((3, 2), spec)).decode is None
+    assert_same_as_oracle(impls.get(name), sample((2, 3, 2)), spec)
+
+
+@pytest.mark.parametrize("name", FAST)
+def test_non_finite_gradients_stay_where_they_belong(name):
+    spec = PoolSpec((2, 2), stride=1)
+    x = sample((2, 4, 4))
+    values, _ = impls.get(name).forward(x, spec)
+    grad = np.ones(values.shape)
+    grad[0, 0, 0], grad[1, 2, 2] = np.inf, np.nan
+    assert_same_as_oracle(impls.get(name), x, spec, grad=grad)
+
+
+class TestThreadSettings:
+    def test_default_follows_the_machine(self, monkeypatch):
+        monkeypatch.delenv(parallel.ENV_VARIABLE, raising=False)
+        parallel.set_num_threads(None)
+        assert parallel.get_num_threads() >= 1
+
+    def test_explicit_and_environment(self, monkeypatch):
+        monkeypatch.setenv(parallel.ENV_VARIABLE, "3")
+        parallel.set_num_threads(None)
+        assert parallel.get_num_threads() == 3
+        parallel.set_num_threads(5)
+        try:
+            assert parallel.get_num_threads() == 5
+        finally:
+            parallel.set_num_threads(None)
+
+    @pytest.mark.parametrize("bad", [0, -1, 1.5, True, "2"])
+    def test_bad_counts(self, bad):
+        with pytest.raises(ValueError, match="threads must be a positive int"):
+            parallel.set_num_threads(bad)
+        with pytest.raises(ValueError, match="threads must be a positive int"):
+            impls.get("sliced").__class__(threads=bad).forward(np.zeros((4, 4)), PoolSpec((2, 2)))
+
+    def test_bad_environment(self, monkeypatch):
+        monkeypatch.setenv(parallel.ENV_VARIABLE, "many")
+        parallel.set_num_threads(None)
+        with pytest.raises(ValueError, match="MAXPOOL_NUM_THREADS must be a positive int"):
+            parallel.get_num_threads()
+
+    @pytest.mark.usefixtures("tiny_blocks")
+    def test_ranges_cover_every_item_once(self):
+        seen: list[int] = []
+        parallel.run_split(lambda a, b: seen.extend(range(a, b)), 10, 1, threads=3)
+        assert sorted(seen) == list(range(10))
+
+    @pytest.mark.usefixtures("tiny_blocks")
+    def test_worker_errors_propagate(self):
+        def fail(start: int, stop: int) -> None:
+            raise RuntimeError(f"range {start}:{stop}")
+
+        with pytest.raises(RuntimeError, match="range"):
+            parallel.run_split(fail, 10, 1, threads=2)
