@@ -62,6 +62,7 @@ class CodeTables:
     first_code: np.ndarray  # output-shaped: code of each window's first input element
     relative: np.ndarray  # code -> flat offset from the window start, int64
     window_start: np.ndarray  # output-shaped: flat index of each window's start
+    decode_origin: np.ndarray  # window_start - 1: index minus this is a ``decode`` position
     # (relative offset + 1) -> code, -1 elsewhere and at both ends; None when two
     # codes share a relative offset (a dilated window wider than the plane)
     decode: np.ndarray | None
@@ -155,7 +156,14 @@ def code_tables(geometry: Geometry) -> CodeTables:
         decode = np.full(int(relative.max()) + 3, -1, dtype=dtype)
         decode[relative[valid_codes] + 1] = valid_codes
     return CodeTables(
-        geometry, offsets, dtype, _first_code(geometry, dtype), relative, window_start, decode
+        geometry,
+        offsets,
+        dtype,
+        _first_code(geometry, dtype),
+        relative,
+        window_start,
+        window_start - 1,
+        decode,
     )
 
 
@@ -244,8 +252,7 @@ def indices_to_codes(indices: np.ndarray, tables: CodeTables) -> np.ndarray:
     """
     if tables.decode is None:
         raise Undecodable
-    shifted = np.subtract(indices, tables.window_start)
-    shifted += 1
+    shifted = np.subtract(indices, tables.decode_origin)
     code = np.take(tables.decode, shifted, mode="clip")  # out of range -> the -1 ends
     if code.size and code.min() < 0:
         raise Undecodable

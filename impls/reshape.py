@@ -86,17 +86,17 @@ class ReshapeMaxPool(BlockedMaxPool):
         offsets = tables.offsets
         copy_first = offsets[0].code == 0 and offsets[0].everywhere
 
-        def running_max(n: int, nan_aware: bool) -> None:
+        def running_max(maxima: np.ndarray, n: int, nan_aware: bool) -> None:
             if copy_first:
-                np.copyto(best[:n], layout.view(buffers, 0, n))
+                np.copyto(maxima, layout.view(buffers, 0, n))
                 code[:n].fill(0)
             else:
-                best[:n].fill(lowest)
+                maxima.fill(lowest)
                 np.copyto(code[:n], layout.first_code.reshape(-1))
             for number in range(int(copy_first), len(offsets)):
                 update_first_max(
                     layout.view(buffers, number, n),
-                    best[:n],
+                    maxima,
                     code[:n],
                     offsets[number].code,
                     greater[:n],
@@ -107,12 +107,14 @@ class ReshapeMaxPool(BlockedMaxPool):
         def work(block: slice) -> None:
             n = block.stop - block.start
             layout.stage(planes[block], buffers)
-            running_max(n, nan_aware=False)
-            if has_nan(layout, best[:n], output_flags[:n]):
-                running_max(n, nan_aware=True)
+            # Where the wide layout is the output, maximise into it directly.
+            maxima = values[block].reshape(n, -1) if layout.wide_is_output else best[:n]
+            running_max(maxima, n, nan_aware=False)
+            if has_nan(layout, maxima, output_flags[:n]):
+                running_max(maxima, n, nan_aware=True)
             finish_forward(
                 layout,
-                best[:n],
+                maxima,
                 code[:n],
                 planes[block],
                 values[block],

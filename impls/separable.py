@@ -185,12 +185,17 @@ class SeparableMaxPool(BlockedMaxPool):
         output_flags = np.empty((capacity, *geometry.output_spatial), dtype=bool)
         output_code = np.empty((capacity, *geometry.output_spatial), dtype=code_dtype)
 
-        def reduce_stage(level: int, n: int, nan_aware: bool) -> None:
+        def reduce_stage(level: int, block: slice, nan_aware: bool) -> None:
+            n = block.stop - block.start
             stage, length = stages[level], stages[level].length
             source_values = buffers if level == 0 else maxima[level - 1]
             source_codes = None if level == 0 else codes[level - 1]
+            last = level == len(stages) - 1
             for number, steps in enumerate(stage.steps):
-                best = maxima[level][number, :n, :length]
+                if last and layout.wide_is_output:  # maximise into the output directly
+                    best = values[block].reshape(n, -1)
+                else:
+                    best = maxima[level][number, :n, :length]
                 code = codes[level][number, :n, :length]
                 first = 0
                 if stage.copy_first and steps[0].number == 0:
@@ -228,12 +233,16 @@ class SeparableMaxPool(BlockedMaxPool):
             n = block.stop - block.start
             layout.stage(planes[block], buffers)
             for level in range(len(stages)):
-                reduce_stage(level, n, nan_aware=False)
+                reduce_stage(level, block, nan_aware=False)
             final_length = stages[-1].length
-            best, code = maxima[-1][0, :n, :final_length], codes[-1][0, :n, :final_length]
+            if layout.wide_is_output:
+                best = values[block].reshape(n, -1)
+            else:
+                best = maxima[-1][0, :n, :final_length]
+            code = codes[-1][0, :n, :final_length]
             if has_nan(layout, best, output_flags[:n]):
                 for level in range(len(stages)):
-                    reduce_stage(level, n, nan_aware=True)
+                    reduce_stage(level, block, nan_aware=True)
             finish_forward(
                 layout,
                 best,

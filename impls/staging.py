@@ -67,6 +67,11 @@ class StagedLayout:
     def wide_length(self) -> int:
         return math.prod(self.wide_shape)
 
+    @property
+    def wide_is_output(self) -> bool:
+        """Whether the wide layout drops nothing: it is the output block itself."""
+        return self.wide_shape == self.tables.geometry.output_spatial
+
     def valid(self) -> tuple[slice, ...]:
         """Slices of a ``(n, *wide_shape)`` array that hold the real outputs."""
         return (slice(None), *(slice(0, n) for n in self.tables.geometry.output_spatial))
@@ -185,13 +190,21 @@ def finish_forward(
 
     ``best`` and ``code`` are ``(n, wide_length)``; ``values`` and ``indices``
     the ``(n, *output_spatial)`` output blocks of ``planes``; the scratch
-    arrays are output-block-shaped (bool and the code dtype).
+    arrays are output-block-shaped (bool and the code dtype). When the wide
+    layout is the output (`StagedLayout.wide_is_output`), ``best`` may be
+    ``values`` itself: nothing is copied then.
     """
     n, valid = len(planes), layout.valid()
-    values[...] = best.reshape(n, *layout.wide_shape)[valid]
-    # np.take is much faster with contiguous indices: compact the codes first.
-    np.copyto(scratch_code, code.reshape(n, *layout.wide_shape)[valid])
-    codes_to_indices(scratch_code, layout.tables, indices)
+    if layout.wide_is_output:
+        if not np.may_share_memory(best, values):
+            values[...] = best.reshape(values.shape)
+        compact_code = code.reshape(scratch_code.shape)
+    else:
+        values[...] = best.reshape(n, *layout.wide_shape)[valid]
+        # np.take is much faster with contiguous indices: compact the codes first.
+        compact_code = scratch_code
+        np.copyto(compact_code, code.reshape(n, *layout.wide_shape)[valid])
+    codes_to_indices(compact_code, layout.tables, indices)
     restore_signed_zeros(values, indices, planes, scratch_flags)
 
 
@@ -229,18 +242,22 @@ def staged_backward_worker(
     def work(block: slice) -> None:
         n = block.stop - block.start
         code = indices_to_codes(indices[block], tables)
-        wide_code[:n].reshape(n, *layout.wide_shape)[valid] = code
-        wide_grad[:n].reshape(n, *layout.wide_shape)[valid] = grad[block]
+        if layout.wide_is_output:
+            block_code, block_grad = code.reshape(n, -1), grad[block].reshape(n, -1)
+        else:
+            block_code, block_grad = wide_code[:n], wide_grad[:n]
+            block_code.reshape(n, *layout.wide_shape)[valid] = code
+            block_grad.reshape(n, *layout.wide_shape)[valid] = grad[block]
         finite = grad.dtype.kind != "f" or bool(np.isfinite(grad[block]).all())
         if not tables.disjoint:
             buffers[:, :n].fill(0)
         for number, offset in enumerate(tables.offsets):
-            mask = np.equal(wide_code[:n], offset.code, out=selected[:n])
+            mask = np.equal(block_code, offset.code, out=selected[:n])
             target = layout.view(buffers, number, n)
             if tables.disjoint:  # this offset alone writes its buffer
-                masked_gradient(wide_grad[:n], mask, finite, out=target)
+                masked_gradient(block_grad, mask, finite, out=target)
             else:
-                target += masked_gradient(wide_grad[:n], mask, finite, contribution[:n])
+                target += masked_gradient(block_grad, mask, finite, contribution[:n])
         layout.unstage(buffers[:, :n], grad_in[block])
 
     return work
