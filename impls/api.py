@@ -11,7 +11,8 @@ from .spec import IntOrSequence, PaddingArg, PoolSpec
 
 __all__ = ["DEFAULT_IMPL", "MaxPool", "max_pool"]
 
-DEFAULT_IMPL = "strided"
+# The fastest choice for each case; see impls/auto.py and docs/auto-dispatch.md.
+DEFAULT_IMPL = "auto"
 
 
 def max_pool(
@@ -34,7 +35,8 @@ def max_pool(
         As in `PoolSpec`.
     impl : str or MaxPoolImpl, optional
         A registered name (see `names`), a ``"module:attribute"`` path, or an
-        implementation object.
+        implementation object. The default, ``"auto"``, picks the fastest
+        implementation measured for this kind of case.
 
     Returns
     -------

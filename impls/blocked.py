@@ -2,10 +2,9 @@
 
 `BlockedMaxPool` validates the arguments once, allocates the outputs, and
 hands cache-sized blocks of planes to workers on several threads
-(`impls.parallel.run_blocks`); backward falls back to a checked
-`numpy.add.at` when an index does not decode into its window
-(`impls.codes.Undecodable`). A subclass supplies the two workers: functions
-of a block (a slice of planes) with their own scratch buffers.
+(`impls.parallel.run_blocks`). A subclass supplies the forward worker: a
+function of a block (a slice of planes) with its own scratch buffers.
+Backward is shared: `flat_scatter_worker`.
 """
 
 from __future__ import annotations
@@ -14,14 +13,50 @@ from collections.abc import Callable, Sequence
 
 import numpy as np
 
-from .codes import Undecodable, add_at_indices
 from .parallel import run_blocks
 from .spec import PoolSpec
-from .windows import Geometry, prepare_backward, prepare_forward
+from .windows import Geometry, check_index_array, prepare_backward, prepare_forward
 
-__all__ = ["BlockWorker", "BlockedMaxPool"]
+__all__ = ["BlockWorker", "BlockedMaxPool", "flat_scatter_worker"]
 
 BlockWorker = Callable[[slice], None]
+
+
+class _OutsidePlane(Exception):
+    """An index outside its plane; the caller reports it with the usual message."""
+
+
+def flat_scatter_worker(
+    grad: np.ndarray,
+    indices: np.ndarray,
+    grad_in: np.ndarray,
+    geometry: Geometry,
+    capacity: int,
+) -> BlockWorker:
+    """Backward by `numpy.add.at` on flat indices, one block of planes at a time.
+
+    With a one-dimensional target and intp indices, `numpy.add.at` takes a
+    fast path (about 1.5 ns per element here, against 20 ns for a 2-D index
+    tuple and far less than any masked pass per window offset): each block's
+    per-plane indices are offset by their plane's start in the flat block
+    and scattered in one call. Accumulation follows output order, as in the
+    naive oracle, so sums agree bit for bit. ``indices`` must be intp.
+    """
+    plane = geometry.plane_size
+    spread = (1,) * geometry.spec.ndim
+    starts = (np.arange(capacity, dtype=np.intp) * plane).reshape((capacity, *spread))
+    targets = np.empty((capacity, *geometry.output_spatial), dtype=np.intp)
+
+    def work(block: slice) -> None:
+        n = block.stop - block.start
+        local = indices[block]
+        # Checked per block, while the block is in cache, before any write.
+        if local.size and (local.min() < 0 or local.max() >= plane):
+            raise _OutsidePlane
+        target = np.add(local, starts[:n], out=targets[:n])
+        np.add.at(grad_in[block].reshape(-1), target.reshape(-1), grad[block].reshape(-1))
+
+    return work
 
 
 class BlockedMaxPool:
@@ -53,20 +88,6 @@ class BlockedMaxPool:
         """
         raise NotImplementedError
 
-    def backward_worker(
-        self,
-        grad: np.ndarray,
-        indices: np.ndarray,
-        grad_in: np.ndarray,
-        geometry: Geometry,
-        capacity: int,
-    ) -> BlockWorker:
-        """A worker adding ``grad[block]`` at ``indices[block]`` into zeroed ``grad_in[block]``.
-
-        It raises `impls.codes.Undecodable` for an index it cannot place.
-        """
-        raise NotImplementedError
-
     def forward(self, x: object, spec: PoolSpec) -> tuple[np.ndarray, np.ndarray]:
         """Pool ``x`` over its trailing axes; return ``(values, indices)``."""
         array, geometry = prepare_forward(x, spec)
@@ -90,24 +111,24 @@ class BlockedMaxPool:
         spec: PoolSpec,
     ) -> np.ndarray:
         """Add each ``grad_out`` element to the input element its index names."""
-        # Decoding proves every index lies in its window, hence in the plane:
-        # the separate range check runs only on the fallback path.
+        # The plane-range check runs per block, while each block is in cache.
         grad, index_array, geometry = prepare_backward(
             grad_out, indices, input_shape, spec, in_plane=False
         )
         batch_shape = (geometry.batch, *geometry.output_spatial)
-        grad_rows, index_rows = grad.reshape(batch_shape), index_array.reshape(batch_shape)
+        grad_rows = grad.reshape(batch_shape)
+        index_rows = index_array.astype(np.intp, copy=False).reshape(batch_shape)
         grad_in = np.zeros((geometry.batch, *geometry.spatial_shape), dtype=grad.dtype)
         try:
             run_blocks(
-                lambda capacity: self.backward_worker(
+                lambda capacity: flat_scatter_worker(
                     grad_rows, index_rows, grad_in, geometry, capacity
                 ),
                 geometry.batch,
                 geometry.plane_size * grad.itemsize,
                 self.threads,
             )
-        except Undecodable:
-            grad_in.fill(0)
-            add_at_indices(grad, index_array, geometry, grad_in)
+        except _OutsidePlane:
+            check_index_array(index_array, "indices", geometry)  # raises the usual ValueError
+            raise AssertionError("an index left its plane but passed the check") from None
         return grad_in.reshape(geometry.input_shape)

@@ -5,12 +5,12 @@ window, ``0 .. K-1`` for ``K = prod(kernel_size)``; it fits in int8 for
 kernels up to 127 elements. The fast implementations (`impls.sliced`,
 `impls.reshape`, `impls.separable`) run a first-maximum over the window
 offsets in code order while tracking the code, then turn codes into the
-contract's int64 plane indices; backward turns indices back into codes.
+contract's int64 plane indices.
 
 `code_tables` precomputes, once per geometry, everything those steps need:
 which output positions read an input element at each offset (the slice
-plan), the code of each window's first in-bounds element, and the two
-lookup tables between codes and flat indices.
+plan), the code of each window's first in-bounds element, and the table
+from codes to flat offsets.
 """
 
 from __future__ import annotations
@@ -22,18 +22,14 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .windows import Geometry, check_index_array
+from .windows import Geometry
 
 __all__ = [
     "CodeTables",
     "Offset",
-    "Undecodable",
-    "add_at_indices",
     "code_tables",
     "codes_to_indices",
     "first_kernel_steps",
-    "indices_to_codes",
-    "masked_gradient",
     "output_range",
     "restore_signed_zeros",
     "update_first_max",
@@ -49,7 +45,6 @@ class Offset:
     outputs: tuple[slice, ...]  # output positions whose element here is in the input
     inputs: tuple[slice, ...]  # the input elements they read, same shape
     everywhere: bool  # every output position reads an input element here
-    padding_blocks: tuple[tuple[slice, ...], ...]  # outputs outside ``outputs``
 
 
 @dataclass(frozen=True, eq=False)
@@ -62,16 +57,6 @@ class CodeTables:
     first_code: np.ndarray  # output-shaped: code of each window's first input element
     relative: np.ndarray  # code -> flat offset from the window start, int64
     window_start: np.ndarray  # output-shaped: flat index of each window's start
-    decode_origin: np.ndarray  # window_start - 1: index minus this is a ``decode`` position
-    # (relative offset + 1) -> code, -1 elsewhere and at both ends; None when two
-    # codes share a relative offset (a dilated window wider than the plane)
-    decode: np.ndarray | None
-
-    @property
-    def disjoint(self) -> bool:
-        """Whether no two windows share an input element (stride >= extent on every axis)."""
-        spec = self.geometry.spec
-        return all(s >= e for s, e in zip(spec.stride, spec.extent, strict=True))
 
 
 def output_range(out: int, stride: int, begin: int, step: int, length: int) -> tuple[int, int]:
@@ -83,7 +68,7 @@ def output_range(out: int, stride: int, begin: int, step: int, length: int) -> t
 
 def _offset(geometry: Geometry, code: int, kernel_steps: tuple[int, ...]) -> Offset:
     spec = geometry.spec
-    outputs, inputs, padding_blocks = [], [], []
+    outputs, inputs = [], []
     for axis, j in enumerate(kernel_steps):
         stride, begin = spec.stride[axis], geometry.pads[axis][0]
         out, step = geometry.output_spatial[axis], j * spec.dilation[axis]
@@ -91,15 +76,12 @@ def _offset(geometry: Geometry, code: int, kernel_steps: tuple[int, ...]) -> Off
         first_input = lo * stride - begin + step
         outputs.append(slice(lo, hi))
         inputs.append(slice(first_input, first_input + (hi - lo - 1) * stride + 1, stride))
-        for part in (slice(0, lo), slice(hi, out)):
-            if part.start < part.stop:
-                block = [slice(None)] * spec.ndim
-                block[axis] = part
-                padding_blocks.append(tuple(block))
     steps = tuple(j * d for j, d in zip(kernel_steps, spec.dilation, strict=True))
-    return Offset(
-        code, steps, tuple(outputs), tuple(inputs), not padding_blocks, tuple(padding_blocks)
+    everywhere = all(
+        part.start == 0 and part.stop == n
+        for part, n in zip(outputs, geometry.output_spatial, strict=True)
     )
+    return Offset(code, steps, tuple(outputs), tuple(inputs), everywhere)
 
 
 def first_kernel_steps(geometry: Geometry) -> list[np.ndarray]:
@@ -148,23 +130,8 @@ def code_tables(geometry: Geometry) -> CodeTables:
     ]
     relative = sum(np.meshgrid(*steps, indexing="ij")).reshape(-1)
 
-    # Only offsets that read some input can be selected; an index that lands
-    # on any other offset is not one forward returns, so it decodes to -1.
-    valid_codes = np.array([offset.code for offset in offsets], dtype=np.intp)
-    decode: np.ndarray | None = None
-    if np.unique(relative[valid_codes]).size == valid_codes.size:
-        decode = np.full(int(relative.max()) + 3, -1, dtype=dtype)
-        decode[relative[valid_codes] + 1] = valid_codes
-    return CodeTables(
-        geometry,
-        offsets,
-        dtype,
-        _first_code(geometry, dtype),
-        relative,
-        window_start,
-        window_start - 1,
-        decode,
-    )
+    first_code = _first_code(geometry, dtype)
+    return CodeTables(geometry, offsets, dtype, first_code, relative, window_start)
 
 
 def update_first_max(
@@ -222,60 +189,3 @@ def restore_signed_zeros(
     where = np.nonzero(scratch)
     coords = np.unravel_index(indices[where], planes.shape[1:])
     values[where] = planes[(where[0], *coords)]
-
-
-def masked_gradient(
-    grad: np.ndarray, mask: np.ndarray, finite: bool, out: np.ndarray
-) -> np.ndarray:
-    """Write ``grad`` where ``mask`` holds and 0 elsewhere into ``out``; return ``out``.
-
-    Multiplying by the mask is the fast way, but ``inf * 0`` and ``NaN * 0``
-    are NaN, so gradients that are not all ``finite`` are selected instead.
-    """
-    if finite:
-        return np.multiply(grad, mask, out=out)
-    out[...] = np.where(mask, grad, 0)
-    return out
-
-
-class Undecodable(Exception):
-    """Raised for an index that is not an in-bounds element of its own window."""
-
-
-def indices_to_codes(indices: np.ndarray, tables: CodeTables) -> np.ndarray:
-    """Codes of ``(n, *output_spatial)`` indices; `Undecodable` if any is not one.
-
-    An index decodes when its offset from its window's start is the offset
-    of some window element, and that element is inside the input: then it is
-    exactly that element, and inside the plane. Indices ``forward`` returns
-    always decode.
-    """
-    if tables.decode is None:
-        raise Undecodable
-    shifted = np.subtract(indices, tables.decode_origin)
-    code = np.take(tables.decode, shifted, mode="clip")  # out of range -> the -1 ends
-    if code.size and code.min() < 0:
-        raise Undecodable
-    for offset in tables.offsets:
-        for block in offset.padding_blocks:
-            if (code[(slice(None), *block)] == offset.code).any():
-                raise Undecodable  # aliases a padding position of its window
-    return code
-
-
-def add_at_indices(
-    grad: np.ndarray, indices: np.ndarray, geometry: Geometry, grad_in: np.ndarray
-) -> None:
-    """The checked, unbuffered path for indices that do not decode.
-
-    ``grad`` and ``indices`` are output-shaped; ``grad_in`` is a zeroed
-    C-contiguous input-shaped array. Raises `ValueError` for an index
-    outside the plane.
-    """
-    check_index_array(indices, "indices", geometry)
-    rows = (geometry.batch, geometry.output_plane_size)
-    np.add.at(
-        grad_in.reshape(geometry.batch, geometry.plane_size),
-        (np.arange(geometry.batch)[:, np.newaxis], indices.reshape(rows)),
-        grad.reshape(rows),
-    )

@@ -25,6 +25,7 @@ BUILTIN: dict[str, str] = {
     "sliced": "impls.sliced:SlicedMaxPool",
     "reshape": "impls.reshape:ReshapeMaxPool",
     "separable": "impls.separable:SeparableMaxPool",
+    "auto": "impls.auto:AutoMaxPool",
 }
 
 _instances: dict[str, MaxPoolImpl] = {}

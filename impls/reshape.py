@@ -13,10 +13,9 @@ tracked as in `impls.sliced` (`impls.codes.update_first_max`), with the same
 NaN and signed-zero handling; blocks are sized for the cache and split
 across threads over the leading axes.
 
-Backward decodes each index into its window code, adds the gradients into
-phase buffers with one contiguous pass per offset (plain writes when windows
-are disjoint, so nothing is zeroed or read back), and copies the buffers back
-into the planes. Indices that do not decode take a checked `numpy.add.at`.
+Backward is shared by the fast implementations
+(`impls.blocked.flat_scatter_worker`): one `numpy.add.at` per block on flat
+indices.
 
 Cost
 ----
@@ -25,7 +24,7 @@ window elements: forward one staging copy of the input (B*P) plus about 4
 contiguous passes of B*O' elements per offset, where ``O' >= O`` counts the
 dropped positions of the wide layout (a few percent). Extra memory: per
 thread, one staged block and a few block-sized scratch arrays, independent of
-``B``. Backward: O(B*(P + O'*K)), about 3 passes per offset.
+``B``. Backward: as `impls.sliced`.
 
 Examples
 --------
@@ -48,7 +47,7 @@ import numpy as np
 
 from .blocked import BlockedMaxPool, BlockWorker
 from .codes import update_first_max
-from .staging import finish_forward, has_nan, staged_backward_worker, staged_layout
+from .staging import finish_forward, has_nan, staged_layout
 from .windows import Geometry, lowest_value
 
 __all__ = ["ReshapeMaxPool"]
@@ -124,13 +123,3 @@ class ReshapeMaxPool(BlockedMaxPool):
             )
 
         return work
-
-    def backward_worker(
-        self,
-        grad: np.ndarray,
-        indices: np.ndarray,
-        grad_in: np.ndarray,
-        geometry: Geometry,
-        capacity: int,
-    ) -> BlockWorker:
-        return staged_backward_worker(grad, indices, grad_in, staged_layout(geometry), capacity)

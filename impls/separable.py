@@ -16,8 +16,8 @@ row's elements all equal the padding value.
 
 Blocks are staged as in `impls.reshape` (`impls.staging`): padded phase
 buffers with long contiguous rows, so every pass of every stage is one
-unit-stride slice. Backward is the staged backward of `impls.reshape`: it
-depends on the indices, not on how the forward found them.
+unit-stride slice. Backward depends only on the indices, not on how forward
+found them: it is the shared flat scatter of `impls.blocked`.
 
 Cost
 ----
@@ -27,7 +27,7 @@ forward about ``4 * k_m + 5 * (k_0 + ... + k_{m-1})`` passes over
 be reduced, in the wide staged layout), plus one staging copy. For stride 1
 that is O(B*O*(k_0 + ... + k_m)) instead of O(B*O*k_0*...*k_m). Extra
 memory: per thread, a staged block and one block-sized maximum and code per
-phase still unreduced. Backward: as `impls.reshape`.
+phase still unreduced. Backward: as `impls.sliced`.
 
 Examples
 --------
@@ -58,7 +58,6 @@ from .staging import (
     StagedLayout,
     finish_forward,
     has_nan,
-    staged_backward_worker,
     staged_layout,
 )
 from .windows import Geometry, lowest_value
@@ -255,13 +254,3 @@ class SeparableMaxPool(BlockedMaxPool):
             )
 
         return work
-
-    def backward_worker(
-        self,
-        grad: np.ndarray,
-        indices: np.ndarray,
-        grad_in: np.ndarray,
-        geometry: Geometry,
-        capacity: int,
-    ) -> BlockWorker:
-        return staged_backward_worker(grad, indices, grad_in, staged_layout(geometry), capacity)

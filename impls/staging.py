@@ -28,24 +28,10 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .blocked import BlockWorker
-from .codes import (
-    CodeTables,
-    code_tables,
-    codes_to_indices,
-    indices_to_codes,
-    masked_gradient,
-    restore_signed_zeros,
-)
+from .codes import CodeTables, code_tables, codes_to_indices, restore_signed_zeros
 from .windows import Geometry
 
-__all__ = [
-    "StagedLayout",
-    "finish_forward",
-    "has_nan",
-    "staged_backward_worker",
-    "staged_layout",
-]
+__all__ = ["StagedLayout", "finish_forward", "has_nan", "staged_layout"]
 
 
 @dataclass(frozen=True, eq=False)
@@ -94,18 +80,6 @@ class StagedLayout:
                 inputs, positions = copy
                 target = self._buffer_block(buffers, phase, len(block))
                 target[(slice(None), *positions)] = block[(slice(None), *inputs)]
-
-    def unstage(self, buffers: np.ndarray, block: np.ndarray) -> None:
-        """Copy the phase buffers' in-bounds parts back into the ``(n, *spatial)`` block.
-
-        Inverse of `stage`: each input element of the window region belongs to
-        exactly one phase; elements outside the region are left untouched.
-        """
-        for phase, copy in enumerate(self.copies):
-            if copy is not None:
-                inputs, positions = copy
-                source = self._buffer_block(buffers, phase, len(block))
-                block[(slice(None), *inputs)] = source[(slice(None), *positions)]
 
     def view(self, buffers: np.ndarray, offset_number: int, planes: int) -> np.ndarray:
         """``(planes, wide_length)`` contiguous-row view read by one offset."""
@@ -214,50 +188,3 @@ def has_nan(layout: StagedLayout, best: np.ndarray, scratch_flags: np.ndarray) -
         return False
     maxima = best.reshape(len(best), *layout.wide_shape)[layout.valid()]
     return bool(np.isnan(maxima, out=scratch_flags).any())
-
-
-def staged_backward_worker(
-    grad: np.ndarray,
-    indices: np.ndarray,
-    grad_in: np.ndarray,
-    layout: StagedLayout,
-    capacity: int,
-) -> BlockWorker:
-    """Backward over staged phase buffers, for `impls.blocked.BlockedMaxPool`.
-
-    Each block's indices are decoded into window codes; each offset adds its
-    gradients into its phase buffer with one contiguous pass (a plain write
-    when windows are disjoint, so nothing is zeroed or read back); the
-    buffers are then copied back into the planes.
-    """
-    tables = layout.tables
-    buffers = layout.new_buffers(capacity, grad.dtype, 0)
-    wide = (capacity, layout.wide_length)
-    # Dropped wide positions keep code -1 and gradient 0 for good.
-    wide_code = np.full(wide, -1, dtype=tables.dtype)
-    wide_grad = np.zeros(wide, dtype=grad.dtype)
-    selected, contribution = np.empty(wide, dtype=bool), np.empty(wide, dtype=grad.dtype)
-    valid = layout.valid()
-
-    def work(block: slice) -> None:
-        n = block.stop - block.start
-        code = indices_to_codes(indices[block], tables)
-        if layout.wide_is_output:
-            block_code, block_grad = code.reshape(n, -1), grad[block].reshape(n, -1)
-        else:
-            block_code, block_grad = wide_code[:n], wide_grad[:n]
-            block_code.reshape(n, *layout.wide_shape)[valid] = code
-            block_grad.reshape(n, *layout.wide_shape)[valid] = grad[block]
-        finite = grad.dtype.kind != "f" or bool(np.isfinite(grad[block]).all())
-        if not tables.disjoint:
-            buffers[:, :n].fill(0)
-        for number, offset in enumerate(tables.offsets):
-            mask = np.equal(block_code, offset.code, out=selected[:n])
-            target = layout.view(buffers, number, n)
-            if tables.disjoint:  # this offset alone writes its buffer
-                masked_gradient(block_grad, mask, finite, out=target)
-            else:
-                target += masked_gradient(block_grad, mask, finite, contribution[:n])
-        layout.unstage(buffers[:, :n], grad_in[block])
-
-    return work

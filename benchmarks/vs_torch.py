@@ -1,0 +1,187 @@
+"""This project against PyTorch's CPU kernel and the memory-bandwidth floor.
+
+Run from the repository root, with ``torch==2.13.0`` installed::
+
+    python -m benchmarks.vs_torch              # the six standard workloads
+    python -m benchmarks.vs_torch --impls auto,reshape --repeats 15
+
+For each workload (float32, NCHW, as given) it times, interleaved and
+repeated, PyTorch's ``max_poolNd(..., return_indices=True)`` and its backward
+from indices, against this project's implementations (forward returning int64
+indices, backward from them), and prints medians and ratios. The floor is the
+time to read the input and write values and int64 indices at the copy
+bandwidth measured on this machine. Peak extra memory of forward is measured
+with tracemalloc, which sees every NumPy allocation.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime
+import os
+import platform
+import statistics
+import time
+import tracemalloc
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import numpy as np
+
+import impls
+import impls.parallel
+from impls import PoolSpec
+
+from .workloads import WORKLOADS, Workload
+
+__all__ = ["main"]
+
+
+def _cpu_name() -> str:
+    try:
+        with open("/proc/cpuinfo") as cpuinfo:
+            for line in cpuinfo:
+                if line.startswith("model name"):
+                    return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine()
+
+
+def copy_bandwidth(megabytes: int = 256, repeats: int = 7) -> float:
+    """Bytes per second moved by `numpy.copyto` (read plus write), median of runs."""
+    source = np.ones(megabytes << 18, dtype=np.float32)
+    target = np.zeros_like(source)  # touched below, before timing
+    np.copyto(target, source)
+    times = []
+    for _ in range(repeats):
+        start = time.perf_counter()
+        np.copyto(target, source)
+        times.append(time.perf_counter() - start)
+    return 2 * source.nbytes / statistics.median(times)
+
+
+@dataclass
+class Timings:
+    forward: list[float]
+    backward: list[float]
+
+
+def _torch_pair(workload: Workload, x: np.ndarray) -> tuple[Callable, Callable]:
+    import torch
+    import torch.nn.functional as F
+
+    xt = torch.from_numpy(x)
+    k, s, p = workload.kernel, workload.stride, workload.padding
+    pool = {1: F.max_pool1d, 2: F.max_pool2d, 3: F.max_pool3d}[len(k)]
+    values, indices = pool(xt, k, s, p, return_indices=True)
+    grad = torch.ones_like(values)
+    aten = torch.ops.aten
+    if len(k) == 3:
+
+        def backward() -> object:
+            return aten.max_pool3d_with_indices_backward(
+                grad, xt, k, s, p, (1, 1, 1), False, indices
+            )
+    else:  # 1-D pools go through the 2-D kernel, as torch itself does
+        lift = (lambda t: t.unsqueeze(-2)) if len(k) == 1 else (lambda t: t)
+        k2, s2, p2 = ((1, *k), (1, *s), (0, *p)) if len(k) == 1 else (k, s, p)
+
+        def backward() -> object:
+            return aten.max_pool2d_with_indices_backward(
+                lift(grad), lift(xt), k2, s2, p2, (1, 1), False, lift(indices)
+            )
+
+    return (lambda: pool(xt, k, s, p, return_indices=True)), backward
+
+
+def _impl_pair(name: str, spec: PoolSpec, x: np.ndarray) -> tuple[Callable, Callable]:
+    impl = impls.get(name)
+    values, indices = impl.forward(x, spec)
+    grad = np.ones_like(values)
+    return (lambda: impl.forward(x, spec)), (
+        lambda: impl.backward(grad, indices, x.shape, spec)
+    )
+
+
+def peak_extra_bytes(name: str, spec: PoolSpec, x: np.ndarray) -> int:
+    """Peak memory a forward call allocates, outputs included."""
+    impl = impls.get(name)
+    tracemalloc.start()
+    try:
+        tracemalloc.reset_peak()
+        baseline = tracemalloc.get_traced_memory()[0]
+        impl.forward(x, spec)
+        return tracemalloc.get_traced_memory()[1] - baseline
+    finally:
+        tracemalloc.stop()
+
+
+def measure(workload: Workload, names: list[str], repeats: int) -> dict[str, Timings]:
+    x = workload.make_input()
+    spec = workload.spec
+    candidates = {"torch": _torch_pair(workload, x)}
+    candidates.update({name: _impl_pair(name, spec, x) for name in names})
+    timings = {name: Timings([], []) for name in candidates}
+    for repeat in range(repeats + 1):  # the first round warms up and is dropped
+        for name, (forward, backward) in candidates.items():
+            start = time.perf_counter()
+            forward()
+            middle = time.perf_counter()
+            backward()
+            end = time.perf_counter()
+            if repeat:
+                timings[name].forward.append(middle - start)
+                timings[name].backward.append(end - middle)
+    return timings
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(prog="python -m benchmarks.vs_torch", description=__doc__)
+    parser.add_argument("--impls", default="auto", help="comma-separated names (default: auto)")
+    parser.add_argument("--repeats", type=int, default=9, help="timed rounds (default: 9)")
+    parser.add_argument("--workloads", default=",".join(WORKLOADS), help="comma-separated")
+    args = parser.parse_args(argv)
+    names = args.impls.split(",")
+
+    import torch
+
+    bandwidth = copy_bandwidth()
+    print(
+        f"{datetime.date.today()} | {_cpu_name()} | {os.cpu_count()} CPUs | NumPy "
+        f"{np.__version__} | torch {torch.__version__} ({torch.get_num_threads()} threads) | "
+        f"maxpool-impls {impls.__version__} ({impls.parallel.get_num_threads()} threads) | "
+        f"copy bandwidth {bandwidth / 1e9:.1f} GB/s | median of {args.repeats} interleaved "
+        "rounds after 1 warm-up"
+    )
+    print()
+    print(
+        "| workload | impl | forward ms (torch) | torch/impl | backward ms (torch) | "
+        "torch/impl | floor ms | impl/floor | peak extra / (values+indices) |"
+    )
+    print("|---|---|---|---|---|---|---|---|---|")
+    for key in args.workloads.split(","):
+        workload = WORKLOADS[key]
+        timings = measure(workload, names, args.repeats)
+        torch_forward = statistics.median(timings["torch"].forward) * 1e3
+        torch_backward = statistics.median(timings["torch"].backward) * 1e3
+        out_elements = int(np.prod(workload.output_shape))
+        moved = workload.input_bytes + out_elements * (workload.itemsize + 8)
+        floor = moved / bandwidth * 1e3
+        x = workload.make_input()
+        for name in names:
+            forward = statistics.median(timings[name].forward) * 1e3
+            backward = statistics.median(timings[name].backward) * 1e3
+            peak = peak_extra_bytes(name, workload.spec, x)
+            outputs = out_elements * (workload.itemsize + 8)
+            print(
+                f"| {workload.label} | {name} | {forward:.2f} ({torch_forward:.2f}) | "
+                f"{torch_forward / forward:.2f} | {backward:.2f} ({torch_backward:.2f}) | "
+                f"{torch_backward / backward:.2f} | {floor:.2f} | {forward / floor:.1f} | "
+                f"{peak / outputs:.2f} |",
+                flush=True,
+            )
+
+
+if __name__ == "__main__":
+    main()

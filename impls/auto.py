@@ -1,0 +1,156 @@
+"""auto: send each call to the implementation measured fastest for its kind of case.
+
+Forward and backward are chosen separately: any backward accepts the indices
+of any forward, since they all follow one contract. The choice depends only
+on the geometry (through `Case`), never on the data, so it is deterministic.
+
+The rules in `RULES` come from measurements recorded in
+``docs/auto-dispatch.md`` (which case, which winner, by how much), made with
+``python -m benchmarks.auto_dispatch``; that command also reports whether
+every rule still picks the measured winner.
+
+Cost
+----
+That of the chosen implementation, plus choosing: a few microseconds.
+
+Examples
+--------
+>>> import numpy as np
+>>> from impls import PoolSpec
+>>> from impls.auto import AutoMaxPool
+>>> x = np.arange(16.0).reshape(4, 4)
+>>> values, indices = AutoMaxPool().forward(x, PoolSpec((2, 2)))
+>>> values
+array([[ 5.,  7.],
+       [13., 15.]])
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+
+import numpy as np
+
+from .blocked import BlockedMaxPool
+from .reshape import ReshapeMaxPool
+from .separable import SeparableMaxPool
+from .sliced import SlicedMaxPool
+from .spec import PoolSpec
+from .windows import Geometry, geometry_for_shape, prepare_forward
+
+__all__ = ["RULES", "AutoMaxPool", "Case", "Rule"]
+
+
+@dataclass(frozen=True)
+class Case:
+    """What the rules look at: the geometry of one call, summarised."""
+
+    windows_overlap: bool  # some input element belongs to several windows
+    unit_stride: bool  # stride 1 on every pooled axis
+    window_size: int  # elements per window, K
+    input_bytes: int  # size of the whole input
+
+    @classmethod
+    def of(cls, geometry: Geometry, itemsize: int) -> Case:
+        spec = geometry.spec
+        overlap = any(s < e for s, e in zip(spec.stride, spec.extent, strict=True))
+        return cls(
+            windows_overlap=overlap,
+            unit_stride=all(s == 1 for s in spec.stride),
+            window_size=spec.window_size,
+            input_bytes=geometry.batch * geometry.plane_size * itemsize,
+        )
+
+
+@dataclass(frozen=True)
+class Rule:
+    """If ``applies(case)``, use ``forward`` and ``backward``; ``why`` cites the measurement."""
+
+    applies: Callable[[Case], bool]
+    forward: str
+    backward: str
+    why: str
+
+
+# First match wins; the last rule matches everything.
+RULES: tuple[Rule, ...] = (
+    Rule(
+        lambda case: case.windows_overlap and case.unit_stride,
+        forward="separable",
+        backward="reshape",
+        why="stride-1 overlapping windows (SPP k5 s1): one pass per kernel row and column",
+    ),
+    Rule(
+        lambda case: case.windows_overlap,
+        forward="reshape",
+        backward="reshape",
+        why="strided overlapping windows (ResNet stem k3 s2)",
+    ),
+    Rule(
+        lambda case: True,
+        forward="reshape",
+        backward="sliced",
+        why="disjoint windows (LeNet, VGG, audio, video k2 s2 / k4 s4)",
+    ),
+)
+
+
+class AutoMaxPool:
+    """Dispatch each call to the implementation `RULES` pick for its case.
+
+    Parameters
+    ----------
+    threads : int, optional
+        Threads for the implementations it calls; default
+        `impls.parallel.get_num_threads`.
+    """
+
+    name = "auto"
+
+    def __init__(self, threads: int | None = None) -> None:
+        self.threads = threads
+        self._impls: dict[str, BlockedMaxPool] = {
+            impl.name: impl
+            for impl in (
+                SlicedMaxPool(threads),
+                ReshapeMaxPool(threads),
+                SeparableMaxPool(threads),
+            )
+        }
+
+    @staticmethod
+    def rule(case: Case) -> Rule:
+        """The first rule of `RULES` that applies to ``case``."""
+        return next(rule for rule in RULES if rule.applies(case))
+
+    def choose(self, x_shape: Sequence[int], dtype: object, spec: PoolSpec) -> tuple[str, str]:
+        """Names of the forward and backward implementations used for this call.
+
+        Examples
+        --------
+        >>> AutoMaxPool().choose((8, 256, 20, 20), "float32", PoolSpec((5, 5), 1, 2))
+        ('separable', 'reshape')
+        """
+        geometry = geometry_for_shape(tuple(x_shape), spec)
+        rule = self.rule(Case.of(geometry, np.dtype(dtype).itemsize))
+        return rule.forward, rule.backward
+
+    def forward(self, x: object, spec: PoolSpec) -> tuple[np.ndarray, np.ndarray]:
+        """Pool ``x`` with the forward implementation chosen for its case."""
+        array, geometry = prepare_forward(x, spec)
+        rule = self.rule(Case.of(geometry, array.itemsize))
+        return self._impls[rule.forward].forward(array, spec)
+
+    def backward(
+        self,
+        grad_out: object,
+        indices: object,
+        input_shape: Sequence[int],
+        spec: PoolSpec,
+    ) -> np.ndarray:
+        """Route gradients back with the backward implementation chosen for its case."""
+        geometry = geometry_for_shape(input_shape, spec)
+        itemsize = np.asarray(grad_out).itemsize
+        rule = self.rule(Case.of(geometry, itemsize))
+        return self._impls[rule.backward].backward(grad_out, indices, input_shape, spec)
