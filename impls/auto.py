@@ -1,8 +1,9 @@
-"""auto: send each call to the implementation measured fastest for its kind of case.
+"""auto: send each forward call to the implementation measured fastest for its kind of case.
 
-Forward and backward are chosen separately: any backward accepts the indices
-of any forward, since they all follow one contract. The choice depends only
-on the geometry (through `Case`), never on the data, so it is deterministic.
+The choice depends only on the geometry (through `Case`), never on the data,
+so it is deterministic. Backward needs only the indices, and the fast
+implementations share one (`impls.blocked.flat_scatter_worker`), which auto
+uses too.
 
 The rules in `RULES` come from measurements recorded in
 ``docs/auto-dispatch.md`` (which case, which winner, by how much), made with
@@ -65,11 +66,10 @@ class Case:
 
 @dataclass(frozen=True)
 class Rule:
-    """If ``applies(case)``, use ``forward`` and ``backward``; ``why`` cites the measurement."""
+    """If ``applies(case)``, run forward with ``forward``; ``why`` cites the measurement."""
 
     applies: Callable[[Case], bool]
     forward: str
-    backward: str
     why: str
 
 
@@ -78,26 +78,23 @@ RULES: tuple[Rule, ...] = (
     Rule(
         lambda case: case.windows_overlap and case.unit_stride,
         forward="separable",
-        backward="reshape",
         why="stride-1 overlapping windows (SPP k5 s1): one pass per kernel row and column",
     ),
     Rule(
         lambda case: case.windows_overlap,
         forward="reshape",
-        backward="reshape",
         why="strided overlapping windows (ResNet stem k3 s2)",
     ),
     Rule(
         lambda case: True,
         forward="reshape",
-        backward="sliced",
         why="disjoint windows (LeNet, VGG, audio, video k2 s2 / k4 s4)",
     ),
 )
 
 
-class AutoMaxPool:
-    """Dispatch each call to the implementation `RULES` pick for its case.
+class AutoMaxPool(BlockedMaxPool):
+    """Dispatch each forward call to the implementation `RULES` pick for its case.
 
     Parameters
     ----------
@@ -109,7 +106,7 @@ class AutoMaxPool:
     name = "auto"
 
     def __init__(self, threads: int | None = None) -> None:
-        self.threads = threads
+        super().__init__(threads)
         self._impls: dict[str, BlockedMaxPool] = {
             impl.name: impl
             for impl in (
@@ -124,33 +121,19 @@ class AutoMaxPool:
         """The first rule of `RULES` that applies to ``case``."""
         return next(rule for rule in RULES if rule.applies(case))
 
-    def choose(self, x_shape: Sequence[int], dtype: object, spec: PoolSpec) -> tuple[str, str]:
-        """Names of the forward and backward implementations used for this call.
+    def choose(self, x_shape: Sequence[int], dtype: object, spec: PoolSpec) -> str:
+        """Name of the implementation whose forward runs for this call.
 
         Examples
         --------
         >>> AutoMaxPool().choose((8, 256, 20, 20), "float32", PoolSpec((5, 5), 1, 2))
-        ('separable', 'reshape')
+        'separable'
         """
         geometry = geometry_for_shape(tuple(x_shape), spec)
-        rule = self.rule(Case.of(geometry, np.dtype(dtype).itemsize))
-        return rule.forward, rule.backward
+        return self.rule(Case.of(geometry, np.dtype(dtype).itemsize)).forward
 
     def forward(self, x: object, spec: PoolSpec) -> tuple[np.ndarray, np.ndarray]:
         """Pool ``x`` with the forward implementation chosen for its case."""
         array, geometry = prepare_forward(x, spec)
         rule = self.rule(Case.of(geometry, array.itemsize))
         return self._impls[rule.forward].forward(array, spec)
-
-    def backward(
-        self,
-        grad_out: object,
-        indices: object,
-        input_shape: Sequence[int],
-        spec: PoolSpec,
-    ) -> np.ndarray:
-        """Route gradients back with the backward implementation chosen for its case."""
-        geometry = geometry_for_shape(input_shape, spec)
-        itemsize = np.asarray(grad_out).itemsize
-        rule = self.rule(Case.of(geometry, itemsize))
-        return self._impls[rule.backward].backward(grad_out, indices, input_shape, spec)
