@@ -99,9 +99,7 @@ def _impl_pair(name: str, spec: PoolSpec, x: np.ndarray) -> tuple[Callable, Call
     impl = impls.get(name)
     values, indices = impl.forward(x, spec)
     grad = np.ones_like(values)
-    return (lambda: impl.forward(x, spec)), (
-        lambda: impl.backward(grad, indices, x.shape, spec)
-    )
+    return (lambda: impl.forward(x, spec)), (lambda: impl.backward(grad, indices, x.shape, spec))
 
 
 def peak_extra_bytes(name: str, spec: PoolSpec, x: np.ndarray) -> int:

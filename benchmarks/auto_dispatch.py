@@ -1,0 +1,130 @@
+"""Measure the fast implementations per kind of case, and check auto's rules.
+
+Run from the repository root::
+
+    python -m benchmarks.auto_dispatch           # print the table
+    python -m benchmarks.auto_dispatch --write   # also record it in docs/auto-dispatch.md
+
+Each case is timed forward with every candidate, interleaved over repeated
+rounds (median, after one warm-up round). The table names the winner, its
+margin over the runner-up, and the implementation `impls.auto` picks, with
+how much slower than the winner that pick is. The rules in
+``impls/auto.py`` are read off this table.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime
+import os
+import pathlib
+import statistics
+import time
+from dataclasses import dataclass
+
+import numpy as np
+
+import impls
+import impls.parallel
+from impls import PoolSpec
+from impls.auto import AutoMaxPool
+
+__all__ = ["CASES", "main"]
+
+CANDIDATES = ("sliced", "reshape", "separable")
+DOCUMENT = pathlib.Path(__file__).resolve().parent.parent / "docs" / "auto-dispatch.md"
+
+
+@dataclass(frozen=True)
+class Case:
+    label: str
+    shape: tuple[int, ...]
+    spec: PoolSpec
+    dtype: str = "float32"
+
+
+CASES = (
+    # the six standard workloads
+    Case("LeNet-5 k2 s2", (64, 6, 28, 28), PoolSpec((2, 2))),
+    Case("VGG-16 k2 s2", (16, 64, 224, 224), PoolSpec((2, 2))),
+    Case("ResNet-50 stem k3 s2 p1", (32, 64, 112, 112), PoolSpec((3, 3), 2, 1)),
+    Case("YOLO SPP k5 s1 p2", (8, 256, 20, 20), PoolSpec((5, 5), 1, 2)),
+    Case("audio 1-D k4 s4", (32, 64, 16000), PoolSpec((4,))),
+    Case("C3D video k2 s2", (4, 64, 16, 56, 56), PoolSpec((2, 2, 2))),
+    # around the rules' boundaries
+    Case("tiny k2 s2", (1, 3, 8, 8), PoolSpec((2, 2))),
+    Case("small k3 s2 p1", (2, 16, 28, 28), PoolSpec((3, 3), 2, 1)),
+    Case("k3 s1 p1", (8, 64, 56, 56), PoolSpec((3, 3), 1, 1)),
+    Case("k2 s1", (8, 64, 56, 56), PoolSpec((2, 2), 1)),
+    Case("k3 s3 disjoint", (16, 64, 111, 111), PoolSpec((3, 3))),
+    Case("k3 s2 dilation 2", (16, 64, 56, 56), PoolSpec((3, 3), 2, 2, dilation=2)),
+    Case("1-D k3 s2 p1", (32, 64, 8000), PoolSpec((3,), 2, 1)),
+    Case("1-D k5 s1 p2", (32, 64, 4000), PoolSpec((5,), 1, 2)),
+    Case("3-D k3 s2 p1", (2, 32, 16, 56, 56), PoolSpec((3, 3, 3), 2, 1)),
+    Case("3-D k3 s1 p1", (2, 16, 16, 28, 28), PoolSpec((3, 3, 3), 1, 1)),
+    Case("ResNet stem, float64", (16, 64, 112, 112), PoolSpec((3, 3), 2, 1), "float64"),
+    Case("ResNet stem, int8", (32, 64, 112, 112), PoolSpec((3, 3), 2, 1), "int8"),
+)
+
+
+def _input(case: Case) -> np.ndarray:
+    rng = np.random.default_rng(0)
+    if np.dtype(case.dtype).kind == "f":
+        return rng.standard_normal(case.shape).astype(case.dtype)
+    return rng.integers(-128, 128, case.shape).astype(case.dtype)
+
+
+def measure(case: Case, repeats: int) -> dict[str, float]:
+    """Median forward milliseconds per candidate."""
+    x = _input(case)
+    candidates = {name: impls.get(name) for name in CANDIDATES}
+    times: dict[str, list[float]] = {name: [] for name in candidates}
+    for repeat in range(repeats + 1):
+        for name, impl in candidates.items():
+            start = time.perf_counter()
+            impl.forward(x, case.spec)
+            if repeat:
+                times[name].append(time.perf_counter() - start)
+    return {name: statistics.median(values) * 1e3 for name, values in times.items()}
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(
+        prog="python -m benchmarks.auto_dispatch", description=__doc__
+    )
+    parser.add_argument("--repeats", type=int, default=7, help="timed rounds (default: 7)")
+    parser.add_argument("--write", action="store_true", help=f"record the table in {DOCUMENT}")
+    args = parser.parse_args(argv)
+
+    lines = [
+        f"Measured {datetime.date.today()} on {os.cpu_count()} CPUs, NumPy {np.__version__}, "
+        f"{impls.parallel.get_num_threads()} threads; forward only, median of "
+        f"{args.repeats} interleaved rounds.",
+        "",
+        "| case | "
+        + " | ".join(f"{name} ms" for name in CANDIDATES)
+        + " | winner (margin) | auto picks (vs winner) |",
+        "|---|" + "---|" * len(CANDIDATES) + "---|---|",
+    ]
+    print("\n".join(lines), flush=True)
+    auto = AutoMaxPool()
+    for case in CASES:
+        times = measure(case, args.repeats)
+        ranked = sorted(times, key=times.__getitem__)
+        winner, runner_up = ranked[0], ranked[1]
+        pick = auto.choose(case.shape, case.dtype, case.spec)
+        row = (
+            f"| {case.label} | "
+            + " | ".join(f"{times[name]:.2f}" for name in CANDIDATES)
+            + f" | {winner} ({times[runner_up] / times[winner]:.2f}x) | "
+            f"{pick} ({times[pick] / times[winner]:.2f}x) |"
+        )
+        lines.append(row)
+        print(row, flush=True)
+    if args.write:
+        body = DOCUMENT.read_text().split("<!-- table -->")
+        DOCUMENT.write_text(body[0] + "<!-- table -->\n" + "\n".join(lines) + "\n")
+
+
+if __name__ == "__main__":
+    main()
