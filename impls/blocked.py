@@ -21,6 +21,10 @@ __all__ = ["BlockWorker", "BlockedMaxPool", "flat_scatter_worker"]
 
 BlockWorker = Callable[[slice], None]
 
+# Forward scratch, over all threads, stays below this fraction of the size of
+# values plus indices (which forward allocates anyway).
+SCRATCH_FRACTION = 0.3
+
 
 class _OutsidePlane(Exception):
     """An index outside its plane; the caller reports it with the usual message."""
@@ -88,6 +92,10 @@ class BlockedMaxPool:
         """
         raise NotImplementedError
 
+    def forward_scratch_bytes(self, geometry: Geometry, dtype: np.dtype) -> int:
+        """Bytes of scratch a forward worker needs per plane of its capacity."""
+        return 0
+
     def forward(self, x: object, spec: PoolSpec) -> tuple[np.ndarray, np.ndarray]:
         """Pool ``x`` over its trailing axes; return ``(values, indices)``."""
         array, geometry = prepare_forward(x, spec)
@@ -100,6 +108,8 @@ class BlockedMaxPool:
             geometry.batch,
             geometry.plane_size * array.itemsize,
             self.threads,
+            scratch_per_item=self.forward_scratch_bytes(geometry, array.dtype),
+            scratch_budget=int(SCRATCH_FRACTION * (values.nbytes + indices.nbytes)),
         )
         return values.reshape(geometry.output_shape), indices.reshape(geometry.output_shape)
 

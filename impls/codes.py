@@ -29,6 +29,7 @@ __all__ = [
     "Offset",
     "code_tables",
     "codes_to_indices",
+    "conversion_scratch",
     "first_kernel_steps",
     "output_range",
     "restore_signed_zeros",
@@ -169,9 +170,30 @@ def update_first_max(
     np.maximum(code, scaled, out=code)
 
 
-def codes_to_indices(code: np.ndarray, tables: CodeTables, out: np.ndarray) -> None:
-    """Write the int64 plane indices of the ``(n, *output_spatial)`` codes into ``out``."""
-    np.take(tables.relative, code, out=out, mode="wrap")  # codes are in range: skip checks
+# Codes are widened to intp this many at a time: np.take would otherwise make
+# a full-size intp copy of a narrow index array on every call.
+CONVERSION_CHUNK = 8192
+
+
+def conversion_scratch(capacity_outputs: int) -> np.ndarray:
+    """The intp scratch `codes_to_indices` needs for up to ``capacity_outputs`` codes."""
+    return np.empty(min(CONVERSION_CHUNK, max(capacity_outputs, 1)), dtype=np.intp)
+
+
+def codes_to_indices(
+    code: np.ndarray, tables: CodeTables, out: np.ndarray, scratch: np.ndarray
+) -> None:
+    """Write the int64 plane indices of ``(n, *output_spatial)`` codes into ``out``.
+
+    ``code`` and ``out`` are C-contiguous; ``scratch`` comes from `conversion_scratch`.
+    """
+    flat_code, flat_out = code.reshape(-1), out.reshape(-1)
+    chunk = len(scratch)
+    for start in range(0, flat_code.size, chunk):
+        stop = min(start + chunk, flat_code.size)
+        wide = scratch[: stop - start]
+        np.copyto(wide, flat_code[start:stop])
+        np.take(tables.relative, wide, out=flat_out[start:stop], mode="wrap")  # in range
     out += tables.window_start
 
 

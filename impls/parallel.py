@@ -26,9 +26,6 @@ MIN_BYTES_PER_THREAD = 1 << 20
 # scratch arrays stay in cache across many passes, large enough to amortise
 # the Python overhead of each NumPy call (measured: 1 MiB beats 64-256 KiB).
 BLOCK_BYTES = 1 << 20
-# Each thread's range is cut into at least this many blocks, so per-thread
-# scratch stays a small fraction of the input on small calls too.
-MIN_BLOCKS_PER_RANGE = 8
 
 _configured: int | None = None
 _executor: ThreadPoolExecutor | None = None
@@ -85,6 +82,12 @@ def _pool(workers: int) -> ThreadPoolExecutor:
         return _executor
 
 
+def _workers(items: int, item_bytes: int, threads: int | None) -> int:
+    """Threads worth starting: at most ``threads``, at least one item and 1 MiB each."""
+    wanted = get_num_threads() if threads is None else _check_count(threads, "threads")
+    return max(1, min(wanted, items, (items * item_bytes) // MIN_BYTES_PER_THREAD))
+
+
 def run_split(
     body: Callable[[int, int], None], items: int, item_bytes: int, threads: int | None
 ) -> None:
@@ -94,8 +97,7 @@ def run_split(
     when there is too little work per thread to pay for the hand-off. ``body``
     must only write to its own range. Exceptions propagate to the caller.
     """
-    wanted = get_num_threads() if threads is None else _check_count(threads, "threads")
-    workers = max(1, min(wanted, items, (items * item_bytes) // MIN_BYTES_PER_THREAD))
+    workers = _workers(items, item_bytes, threads)
     if workers == 1:
         body(0, items)
         return
@@ -115,20 +117,27 @@ def run_blocks(
     items: int,
     item_bytes: int,
     threads: int | None,
-    block_bytes: int | None = None,
+    *,
+    scratch_per_item: int = 0,
+    scratch_budget: int = 0,
 ) -> None:
-    """Process ``range(items)`` in cache-sized blocks, split across threads.
+    """Process ``range(items)`` in blocks, split across threads.
 
     Each thread takes a contiguous range (`run_split`), calls
     ``make_worker(largest_block)`` once to build a worker with its own scratch
-    buffers, then calls ``worker(block)`` on consecutive slices of about
-    ``block_bytes`` (default `BLOCK_BYTES`) input bytes, at least one item
-    each and at most an eighth of the thread's range.
+    buffers, then calls ``worker(block)`` on consecutive slices of its range.
+    A block holds about `BLOCK_BYTES` of input (so it stays in cache), and
+    fewer items where the workers' scratch, ``scratch_per_item`` bytes per
+    item, would otherwise exceed ``scratch_budget`` bytes in all; always at
+    least one item.
     """
-    largest = max(1, (block_bytes or BLOCK_BYTES) // max(item_bytes, 1))
+    workers = _workers(items, item_bytes, threads)
+    per_block = BLOCK_BYTES // max(item_bytes, 1)
+    if scratch_per_item:
+        per_block = min(per_block, scratch_budget // (workers * scratch_per_item))
+    per_block = max(1, per_block)
 
     def walk(start: int, stop: int) -> None:
-        per_block = max(1, min(largest, -(-(stop - start) // MIN_BLOCKS_PER_RANGE)))
         worker = make_worker(min(per_block, stop - start))
         for first in range(start, stop, per_block):
             worker(slice(first, min(first + per_block, stop)))

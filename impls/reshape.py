@@ -46,8 +46,8 @@ from __future__ import annotations
 import numpy as np
 
 from .blocked import BlockedMaxPool, BlockWorker
-from .codes import update_first_max
-from .staging import finish_forward, has_nan, staged_layout
+from .codes import conversion_scratch, update_first_max
+from .staging import finish_forward, has_nan, output_view, staged_layout
 from .windows import Geometry, lowest_value
 
 __all__ = ["ReshapeMaxPool"]
@@ -64,6 +64,13 @@ class ReshapeMaxPool(BlockedMaxPool):
 
     name = "reshape"
 
+    def forward_scratch_bytes(self, geometry: Geometry, dtype: np.dtype) -> int:
+        layout = staged_layout(geometry)
+        code_bytes = layout.tables.dtype.itemsize
+        best_bytes = 0 if layout.wide_is_output else np.dtype(dtype).itemsize
+        wide_bytes = layout.wide_length * (best_bytes + 2 * code_bytes + 1)
+        return layout.buffer_bytes(dtype) + wide_bytes
+
     def forward_worker(
         self,
         planes: np.ndarray,
@@ -77,15 +84,17 @@ class ReshapeMaxPool(BlockedMaxPool):
         lowest = lowest_value(dtype)
         buffers = layout.new_buffers(capacity, dtype, lowest)
         wide = (capacity, layout.wide_length)
-        best, code = np.empty(wide, dtype=dtype), np.empty(wide, dtype=tables.dtype)
+        best = np.empty(0 if layout.wide_is_output else wide, dtype=dtype)
+        code = np.empty(wide, dtype=tables.dtype)
         greater, scaled = np.empty(wide, dtype=bool), np.empty(wide, dtype=tables.dtype)
-        not_nan = np.empty(wide, dtype=bool)
-        output_flags = np.empty((capacity, *geometry.output_spatial), dtype=bool)
-        output_code = np.empty((capacity, *geometry.output_spatial), dtype=tables.dtype)
+        # After the running maximum, its scratch holds output-shaped flags and codes.
+        output_flags, output_code = output_view(greater, geometry), output_view(scaled, geometry)
+        wide_indices = conversion_scratch(capacity * geometry.output_plane_size)
         offsets = tables.offsets
         copy_first = offsets[0].code == 0 and offsets[0].everywhere
 
         def running_max(maxima: np.ndarray, n: int, nan_aware: bool) -> None:
+            not_nan = np.empty(wide, dtype=bool) if nan_aware else None
             if copy_first:
                 np.copyto(maxima, layout.view(buffers, 0, n))
                 code[:n].fill(0)
@@ -100,7 +109,7 @@ class ReshapeMaxPool(BlockedMaxPool):
                     offsets[number].code,
                     greater[:n],
                     scaled[:n],
-                    not_nan[:n] if nan_aware else None,
+                    None if not_nan is None else not_nan[:n],
                 )
 
         def work(block: slice) -> None:
@@ -120,6 +129,7 @@ class ReshapeMaxPool(BlockedMaxPool):
                 indices[block],
                 output_flags[:n],
                 output_code[:n],
+                wide_indices,
             )
 
         return work

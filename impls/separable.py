@@ -53,13 +53,8 @@ from dataclasses import dataclass
 import numpy as np
 
 from .blocked import BlockedMaxPool, BlockWorker
-from .codes import first_kernel_steps, output_range, update_first_max
-from .staging import (
-    StagedLayout,
-    finish_forward,
-    has_nan,
-    staged_layout,
-)
+from .codes import conversion_scratch, first_kernel_steps, output_range, update_first_max
+from .staging import StagedLayout, finish_forward, has_nan, output_view, staged_layout
 from .windows import Geometry, lowest_value
 
 __all__ = ["SeparableMaxPool"]
@@ -160,6 +155,17 @@ class SeparableMaxPool(BlockedMaxPool):
 
     name = "separable"
 
+    def forward_scratch_bytes(self, geometry: Geometry, dtype: np.dtype) -> int:
+        layout, stages = staged_layout(geometry), _stages(geometry)
+        item, code_bytes = np.dtype(dtype).itemsize, layout.tables.dtype.itemsize
+        levels = sum(len(stage.steps) for stage in stages) * layout.buffer_length
+        longest = max(stage.length for stage in stages)
+        return (
+            layout.buffer_bytes(dtype)
+            + levels * (item + code_bytes)
+            + longest * (1 + 2 * code_bytes)
+        )
+
     def forward_worker(
         self,
         planes: np.ndarray,
@@ -178,14 +184,16 @@ class SeparableMaxPool(BlockedMaxPool):
         maxima = [np.full(shape, lowest, dtype=dtype) for shape in level_shape]
         codes = [np.zeros(shape, dtype=code_dtype) for shape in level_shape]
         longest = max(stage.length for stage in stages)
-        greater, not_nan = np.empty((capacity, longest), bool), np.empty((capacity, longest), bool)
+        greater = np.empty((capacity, longest), bool)
         scaled = np.empty((capacity, longest), code_dtype)
         candidate = np.empty((capacity, longest), code_dtype)
-        output_flags = np.empty((capacity, *geometry.output_spatial), dtype=bool)
-        output_code = np.empty((capacity, *geometry.output_spatial), dtype=code_dtype)
+        # After the reductions, their scratch holds output-shaped flags and codes.
+        output_flags, output_code = output_view(greater, geometry), output_view(scaled, geometry)
+        wide_indices = conversion_scratch(capacity * geometry.output_plane_size)
 
         def reduce_stage(level: int, block: slice, nan_aware: bool) -> None:
             n = block.stop - block.start
+            not_nan = np.empty((n, longest), bool) if nan_aware else None
             stage, length = stages[level], stages[level].length
             source_values = buffers if level == 0 else maxima[level - 1]
             source_codes = None if level == 0 else codes[level - 1]
@@ -225,7 +233,7 @@ class SeparableMaxPool(BlockedMaxPool):
                         step_code,
                         greater[:n, :length],
                         scaled[:n, :length],
-                        not_nan[:n, :length] if nan_aware else None,
+                        None if not_nan is None else not_nan[:, :length],
                     )
 
         def work(block: slice) -> None:
@@ -251,6 +259,7 @@ class SeparableMaxPool(BlockedMaxPool):
                 indices[block],
                 output_flags[:n],
                 output_code[:n],
+                wide_indices,
             )
 
         return work

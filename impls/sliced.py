@@ -56,6 +56,7 @@ from .blocked import BlockedMaxPool, BlockWorker
 from .codes import (
     code_tables,
     codes_to_indices,
+    conversion_scratch,
     restore_signed_zeros,
     update_first_max,
 )
@@ -75,6 +76,10 @@ class SlicedMaxPool(BlockedMaxPool):
 
     name = "sliced"
 
+    def forward_scratch_bytes(self, geometry: Geometry, dtype: np.dtype) -> int:
+        code_bytes = code_tables(geometry).dtype.itemsize
+        return geometry.output_plane_size * (2 * code_bytes + 1)
+
     def forward_worker(
         self,
         planes: np.ndarray,
@@ -88,13 +93,14 @@ class SlicedMaxPool(BlockedMaxPool):
         code = np.empty(scratch_shape, dtype=tables.dtype)
         greater = np.empty(scratch_shape, dtype=bool)
         scaled = np.empty(scratch_shape, dtype=tables.dtype)
-        not_nan = np.empty(scratch_shape, dtype=bool)
+        wide_indices = conversion_scratch(capacity * geometry.output_plane_size)
         lowest = lowest_value(values.dtype)
         offsets = tables.offsets
         copy_first = offsets[0].code == 0 and offsets[0].everywhere
 
         def running_max(block: slice, n: int, nan_aware: bool) -> None:
             x, best = planes[block], values[block]
+            not_nan = np.empty(scratch_shape, dtype=bool) if nan_aware else None
             if copy_first:
                 np.copyto(best, x[(slice(None), *offsets[0].inputs)])
                 code[:n].fill(0)
@@ -110,7 +116,7 @@ class SlicedMaxPool(BlockedMaxPool):
                     offset.code,
                     greater[outputs],
                     scaled[outputs],
-                    not_nan[outputs] if nan_aware else None,
+                    None if not_nan is None else not_nan[outputs],
                 )
 
         def work(block: slice) -> None:
@@ -118,7 +124,7 @@ class SlicedMaxPool(BlockedMaxPool):
             running_max(block, n, nan_aware=False)
             if values.dtype.kind == "f" and np.isnan(values[block], out=greater[:n]).any():
                 running_max(block, n, nan_aware=True)
-            codes_to_indices(code[:n], tables, indices[block])
+            codes_to_indices(code[:n], tables, indices[block], wide_indices)
             restore_signed_zeros(values[block], indices[block], planes[block], greater[:n])
 
         return work

@@ -31,7 +31,7 @@ import numpy as np
 from .codes import CodeTables, code_tables, codes_to_indices, restore_signed_zeros
 from .windows import Geometry
 
-__all__ = ["StagedLayout", "finish_forward", "has_nan", "staged_layout"]
+__all__ = ["StagedLayout", "finish_forward", "has_nan", "output_view", "staged_layout"]
 
 
 @dataclass(frozen=True, eq=False)
@@ -61,6 +61,10 @@ class StagedLayout:
     def valid(self) -> tuple[slice, ...]:
         """Slices of a ``(n, *wide_shape)`` array that hold the real outputs."""
         return (slice(None), *(slice(0, n) for n in self.tables.geometry.output_spatial))
+
+    def buffer_bytes(self, dtype: object) -> int:
+        """Bytes of phase buffers per plane."""
+        return len(self.phases) * self.buffer_length * np.dtype(dtype).itemsize
 
     def new_buffers(self, planes: int, dtype: np.dtype, fill: object) -> np.ndarray:
         """Phase buffers for ``planes`` planes: ``(phases, planes, buffer_length)``."""
@@ -159,12 +163,14 @@ def finish_forward(
     indices: np.ndarray,
     scratch_flags: np.ndarray,
     scratch_code: np.ndarray,
+    scratch_indices: np.ndarray,
 ) -> None:
     """Copy wide maxima and codes of ``n`` planes into the outputs.
 
     ``best`` and ``code`` are ``(n, wide_length)``; ``values`` and ``indices``
     the ``(n, *output_spatial)`` output blocks of ``planes``; the scratch
-    arrays are output-block-shaped (bool and the code dtype). When the wide
+    arrays are output-block-shaped (bool and the code dtype), and the intp
+    scratch of `impls.codes.codes_to_indices`. When the wide
     layout is the output (`StagedLayout.wide_is_output`), ``best`` may be
     ``values`` itself: nothing is copied then.
     """
@@ -178,8 +184,15 @@ def finish_forward(
         # np.take is much faster with contiguous indices: compact the codes first.
         compact_code = scratch_code
         np.copyto(compact_code, code.reshape(n, *layout.wide_shape)[valid])
-    codes_to_indices(compact_code, layout.tables, indices)
+    codes_to_indices(compact_code, layout.tables, indices, scratch_indices)
     restore_signed_zeros(values, indices, planes, scratch_flags)
+
+
+def output_view(scratch: np.ndarray, geometry: Geometry) -> np.ndarray:
+    """An output-block-shaped view of the start of a ``(capacity, >= output plane)`` scratch."""
+    capacity = len(scratch)
+    flat = scratch.reshape(-1)[: capacity * geometry.output_plane_size]
+    return flat.reshape((capacity, *geometry.output_spatial))
 
 
 def has_nan(layout: StagedLayout, best: np.ndarray, scratch_flags: np.ndarray) -> bool:
