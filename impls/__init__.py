@@ -12,7 +12,7 @@ Examples
 >>> impls.names()[:3]
 ('naive', 'im2col', 'strided')
 >>> x = np.array([[1., 2., 3.], [4., 5., 6.], [7., 8., 9.]])
->>> values, indices = impls.max_pool(x, (2, 2), stride=1, impl="naive")
+>>> values, indices = impls.max_pool(x, (2, 2), stride=1)  # impl="auto"
 >>> values
 array([[5., 6.],
        [8., 9.]])
@@ -20,6 +20,7 @@ array([[5., 6.],
 
 from .api import DEFAULT_IMPL, MaxPool, max_pool
 from .onnx import from_onnx_indices, to_onnx_indices
+from .parallel import get_num_threads, set_num_threads
 from .protocol import MaxPoolImpl
 from .registry import get, load, names, resolve
 from .spec import PoolSpec
@@ -31,10 +32,12 @@ __all__ = [
     "PoolSpec",
     "from_onnx_indices",
     "get",
+    "get_num_threads",
     "load",
     "max_pool",
     "names",
     "resolve",
+    "set_num_threads",
     "to_onnx_indices",
 ]
 
