@@ -230,17 +230,16 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def _per_axis_option(
-    values: tuple[int, ...] | None, option: str, ndim: int, parser: argparse.ArgumentParser
-) -> int | tuple[int, ...] | None:
-    if values is None:
-        return None
+def _one_per_axis(
+    values: tuple[Any, ...], option: str, ndim: int, parser: argparse.ArgumentParser
+) -> tuple[Any, ...]:
+    """One value for every pooled axis: a single entry is repeated, else one per axis."""
     if len(values) == 1:
-        return values[0]
+        return values * ndim
     if len(values) != ndim:
         parser.error(
-            f"argument {option}: {','.join(map(str, values))} has {len(values)} entries "
-            f"for {ndim} pooled axes"
+            f"argument {option}: {len(values)} entries for {ndim} pooled axes "
+            "(give one entry for every axis, or one per axis)"
         )
     return values
 
@@ -292,22 +291,17 @@ def case_from_args(args: argparse.Namespace, parser: argparse.ArgumentParser) ->
     ndim = _pooled_axes(args, parser)
     if len(args.shape) < ndim:
         parser.error(f"argument --shape: {len(args.shape)} axes, fewer than {ndim} pooled axes")
-    kernel = args.kernel * ndim if len(args.kernel) == 1 else args.kernel
     padding = args.padding
     if isinstance(padding, tuple):
-        if len(padding) == 1:
-            padding = padding * ndim
-        elif len(padding) != ndim:
-            parser.error(
-                f"argument --padding: {len(padding)} entries for {ndim} pooled axes "
-                "(give one entry for every axis, or one per axis)"
-            )
+        padding = _one_per_axis(padding, "--padding", ndim, parser)
     try:
         spec = PoolSpec(
-            kernel,
-            stride=_per_axis_option(args.stride, "--stride", ndim, parser),
+            _one_per_axis(args.kernel, "--kernel", ndim, parser),
+            stride=None
+            if args.stride is None
+            else _one_per_axis(args.stride, "--stride", ndim, parser),
             padding=padding,
-            dilation=_per_axis_option(args.dilation, "--dilation", ndim, parser),
+            dilation=_one_per_axis(args.dilation, "--dilation", ndim, parser),
             ceil_mode=args.ceil_mode,
         )
         spec.output_shape(args.shape[len(args.shape) - ndim :])
