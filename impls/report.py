@@ -335,7 +335,8 @@ def _recommendation_text(rec: Recommendation) -> list[str]:
             ]
         )
     lines += ["  " + line for line in _table(header, body, right={1, 2, 3, 4, 6})]
-    return lines + _notes([r for r in rec.ranked if not r.candidate.is_reference])
+    notes = _notes([r for r in rec.ranked if not r.candidate.is_reference])
+    return lines + (["notes:", *notes] if notes else [])
 
 
 def recommend_text(
