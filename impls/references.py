@@ -63,16 +63,8 @@ class Reference:
         return None
 
     def forward(self, x: np.ndarray, spec: PoolSpec) -> tuple[np.ndarray, np.ndarray | None]:
+        """Values, and indices when ``gives_indices`` (then there is a ``backward`` too)."""
         raise NotImplementedError
-
-    def backward(
-        self,
-        grad_out: np.ndarray,
-        indices: np.ndarray,
-        input_shape: Sequence[int],
-        spec: PoolSpec,
-    ) -> np.ndarray:
-        raise NotImplementedError(f"{self.name} gives no backward")
 
 
 class TorchReference(Reference):
@@ -115,10 +107,15 @@ class TorchReference(Reference):
             "dilation": unit + list(spec.dilation),
         }
 
-    def _as_planes(self, array: np.ndarray, spatial: tuple[int, ...], spec: PoolSpec) -> Any:
-        batch = math.prod(array.shape[: array.ndim - spec.ndim])
+    @staticmethod
+    def _planes_shape(shape: tuple[int, ...], spec: PoolSpec) -> tuple[int, ...]:
+        """``(batch, 1, *spatial)``, with a unit axis before a 1-D spatial axis."""
+        split = len(shape) - spec.ndim
         unit = (1,) if spec.ndim == 1 else ()
-        planes = np.ascontiguousarray(array).reshape((batch, 1) + unit + spatial)
+        return (math.prod(shape[:split]), 1) + unit + shape[split:]
+
+    def _as_planes(self, array: np.ndarray, spec: PoolSpec) -> Any:
+        planes = np.ascontiguousarray(array).reshape(self._planes_shape(array.shape, spec))
         return self._torch.from_numpy(planes)
 
     def _pool(self, spec: PoolSpec) -> Any:
@@ -132,7 +129,7 @@ class TorchReference(Reference):
         pads = spec.pads(spatial)
         out_shape = x.shape[:split] + spec.output_shape(spatial)
         values, indices = self._pool(spec)(
-            self._as_planes(x, spatial, spec),
+            self._as_planes(x, spec),
             **self._geometry(spec, pads),
             ceil_mode=spec.ceil_mode,
             return_indices=True,
@@ -147,14 +144,11 @@ class TorchReference(Reference):
         spec: PoolSpec,
     ) -> np.ndarray:
         input_shape = tuple(input_shape)
-        spatial = input_shape[len(input_shape) - spec.ndim :]
-        out_spatial = spec.output_shape(spatial)
         grad_out = np.asarray(grad_out)
-        batch = math.prod(input_shape[: len(input_shape) - spec.ndim])
-        unit = (1,) if spec.ndim == 1 else ()
         # The backward kernel reads only the shape and dtype of the input.
         like_input = self._torch.empty(
-            (batch, 1) + unit + spatial, dtype=self._torch.from_numpy(grad_out[:0]).dtype
+            self._planes_shape(input_shape, spec),
+            dtype=self._torch.from_numpy(grad_out[:0]).dtype,
         )
         aten = self._torch.ops.aten
         backward = (
@@ -162,16 +156,16 @@ class TorchReference(Reference):
             if spec.ndim == 3
             else aten.max_pool2d_with_indices_backward
         )
-        geometry = self._geometry(spec, spec.pads(spatial))
+        geometry = self._geometry(spec, spec.pads(input_shape[len(input_shape) - spec.ndim :]))
         grad_in = backward(
-            self._as_planes(grad_out, out_spatial, spec),
+            self._as_planes(grad_out, spec),
             like_input,
             geometry["kernel_size"],
             geometry["stride"],
             geometry["padding"],
             geometry["dilation"],
             spec.ceil_mode,
-            self._as_planes(np.asarray(indices), out_spatial, spec),
+            self._as_planes(np.asarray(indices), spec),
         )
         return grad_in.numpy().reshape(input_shape)
 
