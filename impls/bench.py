@@ -199,18 +199,10 @@ def _check(case: Case, candidate: Candidate) -> CheckResult:
     return quick_check(candidate.impl, case.input_shape, case.spec, case.dtype)
 
 
-def measure(case: Case, candidate: Candidate, settings: Settings, x: np.ndarray) -> Row:
-    """Check, then time forward and backward of ``candidate`` on ``x`` (the case's input).
-
-    The first forward call runs under `tracemalloc` to measure the peak extra
-    memory and counts as one of the warm-up calls.
-    """
-    reason = skip_reason(case, candidate)
-    if reason is not None:
-        return Row(case, candidate, note=reason)
-    check = _check(case, candidate)
-    if check.status in ("error", "unsupported"):
-        return Row(case, candidate, check, note=f"not timed: {check}")
+def _time(
+    case: Case, candidate: Candidate, settings: Settings, x: np.ndarray
+) -> tuple[Timing, Timing | None, int | None]:
+    """Forward timing, backward timing (``None`` without indices), peak extra bytes."""
     impl, spec = candidate.impl, case.spec
 
     def forward() -> tuple[np.ndarray, Any]:
@@ -224,11 +216,30 @@ def measure(case: Case, candidate: Candidate, settings: Settings, x: np.ndarray)
         (values, indices), peak = peak_extra_bytes(forward)
         forward_time = settings.time(forward, warmup=max(0, settings.warmup - 1))
     if indices is None:
-        return Row(case, candidate, check, forward_time, None, peak)  # values only
+        return forward_time, None, peak
     grad_dtype = values.dtype if values.dtype.kind == "f" else np.dtype(np.float32)
     grad_out = np.random.default_rng(1).standard_normal(values.shape).astype(grad_dtype)
     del values
     backward_time = settings.time(lambda: impl.backward(grad_out, indices, case.input_shape, spec))
+    return forward_time, backward_time, peak
+
+
+def measure(case: Case, candidate: Candidate, settings: Settings, x: np.ndarray) -> Row:
+    """Check, then time forward and backward of ``candidate`` on ``x`` (the case's input).
+
+    The first forward call runs under `tracemalloc` to measure the peak extra
+    memory and counts as one of the warm-up calls.
+    """
+    reason = skip_reason(case, candidate)
+    if reason is not None:
+        return Row(case, candidate, note=reason)
+    check = _check(case, candidate)
+    if check.status in ("error", "unsupported"):
+        return Row(case, candidate, check, note=f"not timed: {check}")
+    try:
+        forward_time, backward_time, peak = _time(case, candidate, settings, x)
+    except Exception as err:  # e.g. out of memory on the full input: report, go on
+        return Row(case, candidate, check, note=f"not timed: {type(err).__name__}: {err}")
     return Row(case, candidate, check, forward_time, backward_time, peak)
 
 

@@ -9,6 +9,7 @@ import json
 
 import pytest
 
+import impls
 from impls import PoolSpec, bench
 from impls.cli import build_parser, case_from_args, main, parse_padding, parse_shape
 from impls.quickcheck import CheckResult
@@ -222,3 +223,26 @@ def test_recommend_text_shows_the_code_and_trade_offs(capsys):
     assert '    impls.MaxPool((3, 3), stride=2, padding=1, impl="strided")' in out
     assert "module lines" in out
     assert "vs best" in out
+
+
+class FailsOnLargeInputs:
+    """Correct on the reduced check input, out of memory on the real one."""
+
+    name = "fragile"
+
+    def forward(self, x, spec):
+        if x.size > 1000:
+            raise MemoryError("cannot allocate")
+        return impls.get("strided").forward(x, spec)
+
+    def backward(self, grad_out, indices, input_shape, spec):
+        return impls.get("strided").backward(grad_out, indices, input_shape, spec)
+
+
+def test_bench_reports_an_implementation_that_fails_on_the_full_input():
+    case = bench.Case.custom((4, 8, 32, 32), PoolSpec((2, 2)), "float32")
+    candidate = bench.Candidate("fragile", FailsOnLargeInputs(), "tests:FailsOnLargeInputs")
+    row = bench.measure(case, candidate, bench.Settings(repeats=1), case.make_input())
+    assert row.check.passed
+    assert row.forward is None
+    assert row.note == "not timed: MemoryError: cannot allocate"
