@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import dataclasses
+from pathlib import Path
 
 import numpy as np
 import pytest
 
 import impls
 from benchmarks import bench_maxpool
+from impls.report import describe_spec
 from impls.workloads import NAIVE_STEP_BUDGET, WORKLOADS, by_name, naive_steps, random_input
 
 # The table of the issue: name -> (input shape, kernel, stride, padding).
@@ -87,3 +89,16 @@ class TestAsvBenchmarks:
         backward.setup("strided", "lenet5")
         backward.time_backward("strided", "lenet5")
         assert backward.indices.shape == (64, 6, 14, 14)
+
+
+def test_readme_lists_the_workloads():
+    readme = (Path(__file__).resolve().parent.parent / "README.md").read_text(encoding="utf-8")
+    rows = {
+        line.split("|")[1].strip(" `"): line
+        for line in readme.splitlines()
+        if line.startswith("| `")
+    }
+    for workload in WORKLOADS:
+        cells = [cell.strip() for cell in rows[workload.name].split("|")]
+        shape = "x".join(map(str, workload.input_shape))
+        assert cells[3:5] == [shape, describe_spec(impls.PoolSpec(**workload.spec_kwargs))]
