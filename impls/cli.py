@@ -153,13 +153,21 @@ def _pooling_options(parser: argparse.ArgumentParser) -> None:
     )
     group.add_argument("--dilation", type=_positive_list, default=(1,), help="default: 1")
     group.add_argument("--ceil-mode", action="store_true", help="round output lengths up")
-    group.add_argument("--dtype", choices=DTYPES, default="float32", help="default: float32")
+    group.add_argument(
+        "--dtype",
+        choices=DTYPES,
+        default="float32",
+        metavar="DTYPE",
+        help=f"input dtype: {', '.join(DTYPES)} (default: float32)",
+    )
     group.add_argument(
         "--workload",
         action="append",
         choices=[w.name for w in WORKLOADS],
         default=[],
-        help="only this standard workload (repeatable); not with --shape",
+        metavar="NAME",
+        help=f"only this standard workload (repeatable; {', '.join(w.name for w in WORKLOADS)})"
+        "; not with --shape",
     )
 
 
@@ -179,8 +187,12 @@ def _measurement_options(parser: argparse.ArgumentParser) -> None:
         metavar="NAME",
         help="measure only these registered implementations (repeatable)",
     )
-    group.add_argument("--repeats", type=_count(1), default=5, help="most timed repeats (5)")
-    group.add_argument("--warmup", type=_count(0), default=1, help="untimed calls first (1)")
+    group.add_argument(
+        "--repeats", type=_count(1), default=5, metavar="N", help="most timed repeats (5)"
+    )
+    group.add_argument(
+        "--warmup", type=_count(0), default=1, metavar="N", help="untimed calls first (1)"
+    )
     group.add_argument(
         "--budget",
         type=float,
