@@ -274,4 +274,5 @@ def _summary(row: Row) -> str:
 
 
 def _ms(timing: Timing) -> str:
-    return f"{timing.median * 1e3:.3g} ms"
+    milliseconds = timing.median * 1e3
+    return f"{milliseconds:.1f} ms" if milliseconds >= 1 else f"{milliseconds:.3f} ms"
