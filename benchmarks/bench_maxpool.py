@@ -17,8 +17,9 @@ from pathlib import Path
 
 import impls
 
-# Every implementation that exists or is planned; new ones are appended, so
-# the results of older commits keep their parameter positions.
+# Every implementation that exists or is planned, listed statically (asv
+# needs the same parameters for every commit); commits lacking one skip it.
+# Append new ones here: a test checks that every registered one is listed.
 IMPLEMENTATIONS = [
     "naive",
     "im2col",
