@@ -1,0 +1,1 @@
+"""asv benchmarks for maxpool-impls; see the README's "Benchmarks" section."""

@@ -1,0 +1,278 @@
+"""Measure implementations on pooling cases: the engine behind ``maxpool bench``.
+
+A `Case` is an input shape, a dtype and a `PoolSpec`; a `Candidate` is an
+implementation (or a reference library) to measure on it. `measure` first
+runs the quick conformance check (`impls.quickcheck`), then times forward
+and backward and measures the peak extra memory of forward (`impls.timing`),
+and returns a `Row`. Rendering the rows is `impls.report`'s job.
+
+Examples
+--------
+>>> from impls.bench import Case, Settings, candidates, measure
+>>> case = Case.custom((2, 3, 8, 8), PoolSpec((2, 2)), "float32")
+>>> strided = [c for c in candidates(references=False) if c.label == "strided"][0]
+>>> row = measure(case, strided, Settings(repeats=1), x=case.make_input())
+>>> row.check.status, row.forward is not None, row.peak_extra_bytes > 0
+('pass', True, True)
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from .quickcheck import ORACLE, CheckResult, quick_check
+from .references import Reference, available_references
+from .registry import get, names, resolve
+from .spec import PoolSpec
+from .timing import Timing, peak_extra_bytes, time_call
+from .workloads import NAIVE_STEP_BUDGET, WORKLOADS, Workload, naive_steps, random_input
+
+__all__ = [
+    "Candidate",
+    "Case",
+    "Row",
+    "Settings",
+    "candidates",
+    "measure",
+    "run",
+    "skip_reason",
+    "standard_cases",
+]
+
+
+@dataclass(frozen=True)
+class Case:
+    """One pooling problem: input shape and dtype, and the spec."""
+
+    label: str
+    description: str
+    input_shape: tuple[int, ...]
+    spec: PoolSpec
+    dtype: str
+
+    @classmethod
+    def from_workload(cls, workload: Workload) -> Case:
+        return cls(
+            workload.name,
+            workload.description,
+            workload.input_shape,
+            PoolSpec(**workload.spec_kwargs),
+            workload.dtype,
+        )
+
+    @classmethod
+    def custom(cls, input_shape: Sequence[int], spec: PoolSpec, dtype: str) -> Case:
+        return cls("custom", "your case", tuple(input_shape), spec, dtype)
+
+    @property
+    def output_shape(self) -> tuple[int, ...]:
+        split = len(self.input_shape) - self.spec.ndim
+        return self.input_shape[:split] + self.spec.output_shape(self.input_shape[split:])
+
+    @property
+    def output_bytes(self) -> int:
+        """Bytes of the values plus the int64 indices."""
+        itemsize = np.dtype(self.dtype).itemsize + np.dtype(np.int64).itemsize
+        return math.prod(self.output_shape) * itemsize
+
+    def make_input(self) -> np.ndarray:
+        """The benchmark input, the same on every run."""
+        return random_input(self.input_shape, self.dtype, seed=0)
+
+
+def standard_cases(selected: Sequence[str] = ()) -> list[Case]:
+    """The standard workloads (all, or those named in ``selected``), as cases."""
+    return [Case.from_workload(w) for w in WORKLOADS if not selected or w.name in selected]
+
+
+@dataclass(frozen=True)
+class Candidate:
+    """Something to measure: an implementation, or a reference library.
+
+    ``code_ref`` is what a user passes as ``impl=`` (a registered name or a
+    ``"module:attribute"`` path); it is empty for references.
+    """
+
+    label: str
+    impl: Any
+    code_ref: str = ""
+
+    @property
+    def is_reference(self) -> bool:
+        return isinstance(self.impl, Reference)
+
+
+def candidates(
+    extra: Sequence[str] = (),
+    *,
+    only: Sequence[str] = (),
+    references: bool = True,
+) -> list[Candidate]:
+    """Registered implementations (or ``only`` those), then ``extra`` ones, then references.
+
+    ``extra`` entries are names or ``"package.module:attribute"`` paths.
+    """
+    found = [Candidate(name, get(name), name) for name in names() if not only or name in only]
+    for target in extra:
+        if any(c.code_ref == target for c in found):
+            continue
+        impl = resolve(target)
+        label = target if ":" in target else impl.name
+        found.append(Candidate(label, impl, target))
+    if references:
+        found += [Candidate(ref.name, ref) for ref in available_references()]
+    return found
+
+
+@dataclass(frozen=True)
+class Settings:
+    """How long to measure: see `impls.timing.time_call`."""
+
+    warmup: int = 1
+    repeats: int = 5
+    min_repeats: int = 3
+    budget_seconds: float = 3.0
+
+    def time(self, func: Callable[[], object], warmup: int | None = None) -> Timing:
+        return time_call(
+            func,
+            warmup=self.warmup if warmup is None else warmup,
+            repeats=self.repeats,
+            min_repeats=self.min_repeats,
+            budget_seconds=self.budget_seconds,
+        )
+
+
+@dataclass(frozen=True)
+class Row:
+    """The measurements of one candidate on one case.
+
+    ``forward``/``backward`` are ``None`` when not measured, and ``note``
+    then says why; ``peak_extra_bytes`` is ``None`` for references.
+    """
+
+    case: Case
+    candidate: Candidate
+    check: CheckResult | None = None
+    forward: Timing | None = None
+    backward: Timing | None = None
+    peak_extra_bytes: int | None = None
+    note: str = ""
+
+    @property
+    def total_seconds(self) -> float | None:
+        """Forward plus backward median, when both were measured."""
+        if self.forward is None or self.backward is None:
+            return None
+        return self.forward.median + self.backward.median
+
+
+def skip_reason(case: Case, candidate: Candidate) -> str | None:
+    """Why ``candidate`` is not measured on ``case`` at all, or ``None``."""
+    if candidate.is_reference:
+        return candidate.impl.not_applicable(case.input_shape, case.spec, np.dtype(case.dtype))
+    if candidate.code_ref == ORACLE:
+        steps = naive_steps(case.input_shape, case.spec)
+        if steps > NAIVE_STEP_BUDGET:
+            return (
+                f"skipped: {steps / 1e6:.1f}M window elements in Python loops "
+                f"(~{steps / 1e6:.0f} s per call); naive runs up to {NAIVE_STEP_BUDGET / 1e6:g}M"
+            )
+    return None
+
+
+def _check(case: Case, candidate: Candidate) -> CheckResult:
+    if candidate.is_reference:
+        return quick_check(
+            candidate.impl,
+            case.input_shape,
+            case.spec,
+            case.dtype,
+            values_only=not candidate.impl.gives_indices,
+            with_nan=candidate.impl.check_with_nan,
+        )
+    return quick_check(candidate.impl, case.input_shape, case.spec, case.dtype)
+
+
+def _time(
+    case: Case, candidate: Candidate, settings: Settings, x: np.ndarray
+) -> tuple[Timing, Timing | None, int | None]:
+    """Forward timing, backward timing (``None`` without indices), peak extra bytes."""
+    impl, spec = candidate.impl, case.spec
+
+    def forward() -> tuple[np.ndarray, Any]:
+        return impl.forward(x, spec)
+
+    if candidate.is_reference:
+        peak = None
+        forward_time = settings.time(forward)
+        values, indices = forward()
+    else:
+        (values, indices), peak = peak_extra_bytes(forward)
+        forward_time = settings.time(forward, warmup=max(0, settings.warmup - 1))
+    if indices is None:
+        return forward_time, None, peak
+    grad_dtype = values.dtype if values.dtype.kind == "f" else np.dtype(np.float32)
+    grad_out = np.random.default_rng(1).standard_normal(values.shape).astype(grad_dtype)
+    del values
+    backward_time = settings.time(lambda: impl.backward(grad_out, indices, case.input_shape, spec))
+    return forward_time, backward_time, peak
+
+
+def measure(case: Case, candidate: Candidate, settings: Settings, x: np.ndarray) -> Row:
+    """Check, then time forward and backward of ``candidate`` on ``x`` (the case's input).
+
+    The first forward call runs under `tracemalloc` to measure the peak extra
+    memory and counts as one of the warm-up calls.
+    """
+    reason = skip_reason(case, candidate)
+    if reason is not None:
+        return Row(case, candidate, note=reason)
+    check = _check(case, candidate)
+    if check.status in ("error", "unsupported"):
+        return Row(case, candidate, check, note=f"not timed: {check}")
+    try:
+        forward_time, backward_time, peak = _time(case, candidate, settings, x)
+    except Exception as err:  # e.g. out of memory on the full input: report, go on
+        return Row(case, candidate, check, note=f"not timed: {type(err).__name__}: {err}")
+    return Row(case, candidate, check, forward_time, backward_time, peak)
+
+
+def run(
+    cases: Sequence[Case],
+    to_measure: Sequence[Candidate],
+    settings: Settings,
+    progress: Callable[[str], None] = lambda message: None,
+) -> list[Row]:
+    """Measure every candidate on every case, reporting each step to ``progress``."""
+    rows = []
+    total, step = len(cases) * len(to_measure), 0
+    for case in cases:
+        x = case.make_input()
+        for candidate in to_measure:
+            step += 1
+            progress(f"[{step}/{total}] {case.label}: {candidate.label} ...")
+            row = measure(case, candidate, settings, x)
+            progress(f"[{step}/{total}] {case.label}: {candidate.label}: {_summary(row)}")
+            rows.append(row)
+        del x
+    return rows
+
+
+def _summary(row: Row) -> str:
+    if row.forward is None:
+        return row.note
+    parts = [f"check {row.check.status}" if row.check else "", f"forward {_ms(row.forward)}"]
+    if row.backward is not None:
+        parts.append(f"backward {_ms(row.backward)}")
+    return ", ".join(p for p in parts if p)
+
+
+def _ms(timing: Timing) -> str:
+    milliseconds = timing.median * 1e3
+    return f"{milliseconds:.1f} ms" if milliseconds >= 1 else f"{milliseconds:.3f} ms"

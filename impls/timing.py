@@ -1,0 +1,214 @@
+"""Timing and memory measurement for ``maxpool bench``.
+
+Methodology, stated once here and printed with every report (`methodology`):
+a few untimed warm-up calls, then timed repeats with `time.perf_counter`;
+each repeat runs the call often enough to last at least `MIN_SAMPLE_SECONDS`
+and records the time per call; the median of the repeats is reported. Peak
+extra memory is measured with `tracemalloc`, to which NumPy reports its array
+allocations: the peak during one call minus the memory in use just before
+it, so the input (allocated earlier) is excluded and the outputs are included.
+
+Examples
+--------
+>>> timing = time_call(lambda: sum(range(100)), warmup=1, repeats=3)
+>>> len(timing.samples), timing.median > 0
+(3, True)
+>>> import numpy as np
+>>> result, extra = peak_extra_bytes(lambda: np.ones(1_000_000))
+>>> extra >= 8_000_000
+True
+"""
+
+from __future__ import annotations
+
+import datetime
+import importlib.metadata
+import math
+import os
+import platform
+import statistics
+import sys
+import time
+import tracemalloc
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any, TypeVar
+
+__all__ = [
+    "MIN_SAMPLE_SECONDS",
+    "THREAD_ENV_VARS",
+    "Timing",
+    "environment",
+    "methodology",
+    "peak_extra_bytes",
+    "time_call",
+]
+
+T = TypeVar("T")
+
+MIN_SAMPLE_SECONDS = 0.02
+# Environment variables that set the thread count of NumPy's BLAS and of torch.
+THREAD_ENV_VARS = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS")
+
+
+@dataclass(frozen=True)
+class Timing:
+    """Seconds per call of each timed repeat, and how many calls each repeat ran."""
+
+    samples: tuple[float, ...]
+    calls_per_sample: int
+
+    @property
+    def median(self) -> float:
+        """Median seconds per call over the repeats."""
+        return statistics.median(self.samples)
+
+
+def time_call(
+    func: Callable[[], object],
+    *,
+    warmup: int = 1,
+    repeats: int = 5,
+    min_repeats: int = 3,
+    budget_seconds: float = 3.0,
+) -> Timing:
+    """Time ``func()``: ``warmup`` untimed calls, then up to ``repeats`` timed repeats.
+
+    Parameters
+    ----------
+    func : callable
+        Called with no arguments.
+    warmup : int
+        Untimed calls first (first-touch page faults, caches).
+    repeats : int
+        Most timed repeats.
+    min_repeats : int
+        Fewest timed repeats (capped at ``repeats``); beyond them, repeats
+        stop once ``budget_seconds`` of timed work has been spent.
+    budget_seconds : float
+        Time after which no further repeats start, once ``min_repeats`` ran.
+
+    Returns
+    -------
+    Timing
+
+    Examples
+    --------
+    >>> time_call(lambda: None, warmup=0, repeats=2).calls_per_sample > 1
+    True
+    """
+    last = 0.0
+    for _ in range(warmup):
+        start = time.perf_counter()
+        func()
+        last = time.perf_counter() - start
+    if warmup == 0:
+        start = time.perf_counter()
+        func()
+        last = time.perf_counter() - start
+        samples = [last]
+    else:
+        samples = []
+    # Group fast calls so each repeat lasts long enough for the clock.
+    calls = max(1, math.ceil(MIN_SAMPLE_SECONDS / last)) if last > 0 else 1
+    spent = 0.0
+    while len(samples) < repeats:
+        if len(samples) >= min(min_repeats, repeats) and spent >= budget_seconds:
+            break
+        start = time.perf_counter()
+        for _ in range(calls):
+            func()
+        elapsed = time.perf_counter() - start
+        spent += elapsed
+        samples.append(elapsed / calls)
+    return Timing(tuple(samples), calls)
+
+
+def peak_extra_bytes(func: Callable[[], T]) -> tuple[T, int]:
+    """Call ``func()`` under `tracemalloc`; return its result and the peak extra bytes.
+
+    The peak counts every allocation traced during the call that was alive at
+    the peak moment, including the returned arrays; memory in use before the
+    call is not counted. Allocations outside Python's and NumPy's allocators
+    (for example PyTorch's) are not seen.
+    """
+    already_tracing = tracemalloc.is_tracing()
+    if not already_tracing:
+        tracemalloc.start()
+    try:
+        tracemalloc.reset_peak()
+        baseline, _ = tracemalloc.get_traced_memory()
+        result = func()
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        if not already_tracing:
+            tracemalloc.stop()
+    return result, max(0, peak - baseline)
+
+
+def _cpu_model() -> str:
+    try:
+        with open("/proc/cpuinfo", encoding="utf-8") as info:
+            for line in info:
+                if line.startswith("model name"):
+                    return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine() or "unknown"
+
+
+def _version(distribution: str) -> str | None:
+    try:
+        return importlib.metadata.version(distribution)
+    except importlib.metadata.PackageNotFoundError:
+        return None
+
+
+def environment() -> dict[str, Any]:
+    """Describe the machine and software a measurement ran on.
+
+    Examples
+    --------
+    >>> env = environment()
+    >>> env['cpu_count'] == os.cpu_count(), 'numpy' in env
+    (True, True)
+    """
+    try:
+        usable = len(os.sched_getaffinity(0))
+    except AttributeError:  # not on Linux
+        usable = os.cpu_count()
+    return {
+        "date": datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
+        "cpu": _cpu_model(),
+        "cpu_count": os.cpu_count(),
+        "usable_cpus": usable,
+        "platform": platform.platform(),
+        "python": sys.version.split()[0],
+        "numpy": _version("numpy"),
+        "scipy": _version("scipy"),
+        "torch": _version("torch"),
+        "maxpool_impls": _version("maxpool-impls"),
+        "thread_env": {name: os.environ.get(name) for name in THREAD_ENV_VARS},
+    }
+
+
+def methodology(*, warmup: int, repeats: int, min_repeats: int, budget_seconds: float) -> str:
+    """One paragraph saying how `time_call` and `peak_extra_bytes` were used.
+
+    Examples
+    --------
+    >>> methodology(warmup=1, repeats=5, min_repeats=3, budget_seconds=3.0)[:40]
+    'Each time is the median of up to 5 timed'
+    """
+    return (
+        f"Each time is the median of up to {repeats} timed repeats (at least "
+        f"{min(min_repeats, repeats)}; no new repeat after {budget_seconds:g} s), "
+        f"after {warmup} untimed warm-up call(s); a repeat runs the call enough "
+        f"times to last at least {MIN_SAMPLE_SECONDS * 1000:g} ms. Clock: "
+        "time.perf_counter, wall time, in one process. The NumPy implementations "
+        "run on one thread unless they say otherwise; torch uses its default "
+        "thread count. Peak extra memory: tracemalloc peak during the first "
+        "(warm-up) forward call minus the memory in use before it: outputs "
+        "included, input excluded; not available for torch, whose allocator "
+        "tracemalloc does not see."
+    )
