@@ -28,6 +28,7 @@ import impls
 import impls.parallel
 from impls import PoolSpec
 from impls.auto import AutoMaxPool
+from impls.workloads import WORKLOADS, random_input
 
 __all__ = ["CASES", "main"]
 
@@ -45,12 +46,7 @@ class Case:
 
 CASES = (
     # the six standard workloads
-    Case("LeNet-5 k2 s2", (64, 6, 28, 28), PoolSpec((2, 2))),
-    Case("VGG-16 k2 s2", (16, 64, 224, 224), PoolSpec((2, 2))),
-    Case("ResNet-50 stem k3 s2 p1", (32, 64, 112, 112), PoolSpec((3, 3), 2, 1)),
-    Case("YOLO SPP k5 s1 p2", (8, 256, 20, 20), PoolSpec((5, 5), 1, 2)),
-    Case("audio 1-D k4 s4", (32, 64, 16000), PoolSpec((4,))),
-    Case("C3D video k2 s2", (4, 64, 16, 56, 56), PoolSpec((2, 2, 2))),
+    *(Case(w.description, w.input_shape, PoolSpec(**w.spec_kwargs), w.dtype) for w in WORKLOADS),
     # around the rules' boundaries
     Case("tiny k2 s2", (1, 3, 8, 8), PoolSpec((2, 2))),
     Case("small k3 s2 p1", (2, 16, 28, 28), PoolSpec((3, 3), 2, 1)),
@@ -67,16 +63,9 @@ CASES = (
 )
 
 
-def _input(case: Case) -> np.ndarray:
-    rng = np.random.default_rng(0)
-    if np.dtype(case.dtype).kind == "f":
-        return rng.standard_normal(case.shape).astype(case.dtype)
-    return rng.integers(-128, 128, case.shape).astype(case.dtype)
-
-
 def measure(case: Case, repeats: int) -> dict[str, float]:
     """Median forward milliseconds per candidate."""
-    x = _input(case)
+    x = random_input(case.shape, case.dtype)
     candidates = {name: impls.get(name) for name in CANDIDATES}
     times: dict[str, list[float]] = {name: [] for name in candidates}
     for repeat in range(repeats + 1):

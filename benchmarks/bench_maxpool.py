@@ -17,9 +17,9 @@ from pathlib import Path
 
 import impls
 
-# Every implementation that exists or is planned, listed statically (asv
-# needs the same parameters for every commit); commits lacking one skip it.
-# Append new ones here: a test checks that every registered one is listed.
+# Every built-in implementation, listed statically (asv needs the same
+# parameters for every commit); commits lacking one skip it. Append new ones
+# here: a test checks that every registered one is listed.
 IMPLEMENTATIONS = [
     "naive",
     "im2col",
@@ -27,7 +27,6 @@ IMPLEMENTATIONS = [
     "sliced",
     "separable",
     "reshape",
-    "threaded",
     "auto",
 ]
 

@@ -31,8 +31,7 @@ import numpy as np
 import impls
 import impls.parallel
 from impls import PoolSpec
-
-from .workloads import WORKLOADS, Workload
+from impls.workloads import WORKLOADS, Workload, by_name, random_input
 
 __all__ = ["main"]
 
@@ -67,12 +66,17 @@ class Timings:
     backward: list[float]
 
 
+def _spec(workload: Workload) -> PoolSpec:
+    return PoolSpec(**workload.spec_kwargs)
+
+
 def _torch_pair(workload: Workload, x: np.ndarray) -> tuple[Callable, Callable]:
     import torch
     import torch.nn.functional as F
 
     xt = torch.from_numpy(x)
-    k, s, p = workload.kernel, workload.stride, workload.padding
+    k = workload.kernel_size
+    s, p = (workload.stride,) * len(k), (workload.padding,) * len(k)
     pool = {1: F.max_pool1d, 2: F.max_pool2d, 3: F.max_pool3d}[len(k)]
     values, indices = pool(xt, k, s, p, return_indices=True)
     grad = torch.ones_like(values)
@@ -116,8 +120,8 @@ def peak_extra_bytes(name: str, spec: PoolSpec, x: np.ndarray) -> int:
 
 
 def measure(workload: Workload, names: list[str], repeats: int) -> dict[str, Timings]:
-    x = workload.make_input()
-    spec = workload.spec
+    x = random_input(workload.input_shape, workload.dtype)
+    spec = _spec(workload)
     candidates = {"torch": _torch_pair(workload, x)}
     candidates.update({name: _impl_pair(name, spec, x) for name in names})
     timings = {name: Timings([], []) for name in candidates}
@@ -138,7 +142,9 @@ def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(prog="python -m benchmarks.vs_torch", description=__doc__)
     parser.add_argument("--impls", default="auto", help="comma-separated names (default: auto)")
     parser.add_argument("--repeats", type=int, default=9, help="timed rounds (default: 9)")
-    parser.add_argument("--workloads", default=",".join(WORKLOADS), help="comma-separated")
+    parser.add_argument(
+        "--workloads", default=",".join(w.name for w in WORKLOADS), help="comma-separated"
+    )
     args = parser.parse_args(argv)
     names = args.impls.split(",")
 
@@ -159,21 +165,22 @@ def main(argv: list[str] | None = None) -> None:
     )
     print("|---|---|---|---|---|---|---|---|---|")
     for key in args.workloads.split(","):
-        workload = WORKLOADS[key]
+        workload = by_name(key)
+        spec = _spec(workload)
         timings = measure(workload, names, args.repeats)
         torch_forward = statistics.median(timings["torch"].forward) * 1e3
         torch_backward = statistics.median(timings["torch"].backward) * 1e3
-        out_elements = int(np.prod(workload.output_shape))
-        moved = workload.input_bytes + out_elements * (workload.itemsize + 8)
-        floor = moved / bandwidth * 1e3
-        x = workload.make_input()
+        x = random_input(workload.input_shape, workload.dtype)
+        ndim = spec.ndim
+        out_shape = x.shape[:-ndim] + spec.output_shape(x.shape[-ndim:])
+        outputs = int(np.prod(out_shape)) * (x.itemsize + 8)  # values and int64 indices
+        floor = (x.nbytes + outputs) / bandwidth * 1e3
         for name in names:
             forward = statistics.median(timings[name].forward) * 1e3
             backward = statistics.median(timings[name].backward) * 1e3
-            peak = peak_extra_bytes(name, workload.spec, x)
-            outputs = out_elements * (workload.itemsize + 8)
+            peak = peak_extra_bytes(name, spec, x)
             print(
-                f"| {workload.label} | {name} | {forward:.2f} ({torch_forward:.2f}) | "
+                f"| {workload.name} | {name} | {forward:.2f} ({torch_forward:.2f}) | "
                 f"{torch_forward / forward:.2f} | {backward:.2f} ({torch_backward:.2f}) | "
                 f"{torch_backward / backward:.2f} | {floor:.2f} | {forward / floor:.1f} | "
                 f"{peak / outputs:.2f} |",
