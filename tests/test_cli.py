@@ -208,6 +208,7 @@ def test_recommend_picks_the_fastest_passing_implementation(monkeypatch, capsys)
 
     monkeypatch.setattr(bench, "measure", fake_measure)
     argv = ["recommend", "--shape", "2,4,4", "--kernel", "2", "--quiet", "--json"]
+    argv += ["--only", "naive", "--only", "im2col", "--only", "strided"]
     assert main(argv) == 0
     (case,) = json.loads(capsys.readouterr().out)["cases"]
     assert case["recommended"] == "strided"
