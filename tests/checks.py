@@ -108,7 +108,7 @@ def assert_close(
 def checked_forward(
     impl: object, x: np.ndarray, spec: PoolSpec, context: str
 ) -> tuple[np.ndarray, np.ndarray]:
-    """Call ``impl.forward`` and assert the result's types, shapes and dtypes."""
+    """Call ``impl.forward``; assert the result's types, shapes, dtypes and index range."""
     __tracebackhide__ = True
     result = impl.forward(x, spec)  # type: ignore[attr-defined]
     pair = isinstance(result, tuple) and len(result) == 2
@@ -132,6 +132,14 @@ def checked_forward(
         f"values have dtype {values.dtype}, the input has {x.dtype} [{context}]"
     )
     assert indices.dtype == np.int64, f"indices have dtype {indices.dtype}, not int64 [{context}]"
+    plane = math.prod(x.shape[split:])
+    outside = (indices < 0) | (indices >= plane)
+    if outside.any():
+        position = tuple(int(i) for i in np.argwhere(outside)[0])
+        raise AssertionError(
+            f"index {indices[position]} at {position} lies outside the plane [0, {plane}) "
+            f"[{context}]"
+        )
     return values, indices
 
 
