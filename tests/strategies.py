@@ -13,28 +13,39 @@ seed, and a failing `Case` prints its whole input.
 
 from __future__ import annotations
 
+import functools
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 from hypothesis import assume
 from hypothesis import strategies as st
+from hypothesis.extra import numpy as npst
 
 from impls import Capabilities, PoolSpec
 
 __all__ = [
     "DTYPES",
     "LAYOUTS",
+    "MAX_ELEMENTS",
+    "MAX_FUZZED_WORK",
     "PADDING_FORMS",
     "REGIMES",
     "SPECIALS",
+    "UNSUPPORTED_DTYPES",
     "WORK_BUDGET",
+    "Call",
     "Case",
     "axis_spec",
     "cases",
+    "fuzzed_calls",
+    "gradient_dtype",
+    "invalid_calls",
     "relayout",
     "spatial_shapes",
+    "spec_arguments",
     "specs",
 ]
 
@@ -131,7 +142,7 @@ def _valid_lengths(spec: PoolSpec, axis: int) -> list[tuple[int, int]]:
 
 
 @st.composite
-def specs(
+def spec_arguments(
     draw: st.DrawFn,
     caps: Capabilities | None = None,
     *,
@@ -140,14 +151,14 @@ def specs(
     max_kernel: int = MAX_KERNEL,
     max_dilation: int = MAX_DILATION,
     overlap: bool = False,
-) -> PoolSpec:
-    """Draw a `PoolSpec` inside ``caps``, in every form the constructor accepts.
+) -> dict[str, object]:
+    """Draw `PoolSpec` arguments inside ``caps``, in every form the constructor accepts.
 
     Kernel 1 to ``max_kernel``, stride 1 to `MAX_STRIDE` (or the default, the
     kernel), dilation 1 to ``max_dilation``, padding in each of
     ``padding_forms`` with at most ``extent - 1`` on a side (so the first
     window always reaches the input). ``overlap`` forces stride < kernel on
-    some axis.
+    some axis. Returns the keyword arguments, as given to the constructor.
     """
     caps = caps or Capabilities()
     allowed = [n for n in caps.ndims if ndims is None or n in ndims]
@@ -193,7 +204,18 @@ def specs(
 
     ceil_mode = draw(st.booleans()) if caps.ceil_mode else False
     stride_arg = {"default": None, "int": stride[0], "per axis": tuple(stride)}[stride_form]
-    return PoolSpec(tuple(kernel), stride_arg, padding, dilation, ceil_mode)
+    return {
+        "kernel_size": draw(st.sampled_from([tuple, list]))(kernel),
+        "stride": stride_arg,
+        "padding": padding,
+        "dilation": dilation,
+        "ceil_mode": ceil_mode,
+    }
+
+
+def specs(caps: Capabilities | None = None, **options: Any) -> st.SearchStrategy[PoolSpec]:
+    """Draw a `PoolSpec` from `spec_arguments` (same options)."""
+    return spec_arguments(caps, **options).map(lambda arguments: PoolSpec(**arguments))
 
 
 @st.composite
@@ -235,38 +257,43 @@ def _lead_shape(draw: st.DrawFn, lead_axes: tuple[int, int], room: int) -> tuple
     return tuple(shape)
 
 
-def _distinct(rng: np.random.Generator, dtype: np.dtype, size: int, offset: str) -> np.ndarray:
-    """Distinct integer values, as long as ``size`` fits the dtype's exact integers.
-
-    ``offset`` places them around zero (``"middle"``), at the bottom of the
-    dtype's range (``"low"``) or at its top (``"high"``); for floats, "low"
-    and "high" scale them by 1/4 and 4 instead, which keeps them exact.
-    """
+def _capacity(dtype: np.dtype) -> int:
+    """How many consecutive integers ``dtype`` holds exactly."""
     if dtype.kind == "f":
-        capacity = 2 ** (np.finfo(dtype).nmant + 1)
-        low, high = -capacity, capacity
-    else:
-        info = np.iinfo(dtype)
-        low, high = int(info.min), int(info.max)
-        capacity = high - low + 1
-    count = min(size, capacity)
-    steps = rng.permutation(size)
-    if size > capacity:
-        steps %= capacity  # ties appear only between elements `capacity` apart
+        return 2 ** (np.finfo(dtype).nmant + 1)
+    info = np.iinfo(dtype)
+    return int(info.max) - int(info.min) + 1
+
+
+def _distinct(
+    rng: np.random.Generator, dtype: np.dtype, shape: tuple[int, int], offset: str
+) -> np.ndarray:
+    """``(batch, plane)`` integer values, distinct within each plane.
+
+    The plane must fit the dtype's `_capacity`. ``offset`` places them around
+    zero (``"middle"``), at the bottom of the dtype's range (``"low"``) or at
+    its top (``"high"``); for floats, "low" and "high" scale them by 1/4 and
+    4 instead, which keeps them exact and at least 1/4 apart.
+    """
+    plane = shape[1]
+    steps = rng.permuted(np.broadcast_to(np.arange(plane), shape), axis=1)
     if dtype.kind == "f":
         scale = {"middle": 1.0, "low": 0.25, "high": 4.0}[offset]
-        return ((steps - count // 2) * scale).astype(dtype)
-    start = {"low": low, "middle": max(low, -(count // 2)), "high": high - count + 1}[offset]
+        return ((steps - plane // 2) * scale).astype(dtype)
+    low, high = int(np.iinfo(dtype).min), int(np.iinfo(dtype).max)
+    start = {"low": low, "middle": max(low, -(plane // 2)), "high": high - plane + 1}[offset]
     # uint64 needs unsigned arithmetic at the top of its range; all else fits int64.
     work = np.uint64 if dtype.kind == "u" else np.int64
     return (steps.astype(work) + work(start)).astype(dtype)
 
 
 def _alphabet(draw: st.DrawFn, dtype: np.dtype, size: int) -> list[object]:
-    """``size`` distinct small values; for floats possibly both 0.0 and -0.0."""
+    """``size`` distinct small values; for floats, often both 0.0 and -0.0."""
     pool: list[object] = list(range(-3, 4)) if dtype.kind != "u" else list(range(7))
-    if dtype.kind == "f":
-        pool.append(-0.0)  # ties with 0.0: the first of the two must be selected, bit for bit
+    if dtype.kind == "f" and size > 1 and draw(st.booleans()):
+        # 0.0 ties with -0.0: the first of the two must be selected, bit for bit.
+        negatives = st.lists(st.integers(-3, -1), min_size=size - 2, max_size=size - 2)
+        return [0.0, -0.0, *draw(negatives)]
     picks = st.lists(st.integers(0, len(pool) - 1), min_size=size, max_size=size, unique=True)
     return [pool[i] for i in draw(picks)]
 
@@ -275,26 +302,22 @@ def _alphabet(draw: st.DrawFn, dtype: np.dtype, size: int) -> list[object]:
 def _values(
     draw: st.DrawFn,
     dtype: np.dtype,
+    regime: str,
+    base: str,
     shape: tuple[int, ...],
-    regimes: Sequence[str],
+    plane: int,
     specials: Sequence[str],
 ) -> tuple[np.ndarray, str, int]:
-    # Special values find the most bugs: twice the weight of the other regimes.
-    regime = draw(st.sampled_from([*regimes, "special"] if "special" in regimes else regimes))
-    if regime == "special" and dtype.kind == "f" and not specials:
-        regime = "distinct"
+    """Values in ``regime``; a "special" regime sprinkles special values over ``base``."""
     size = math.prod(shape)
     label = regime
-    if regime == "ties":
-        alphabet = _alphabet(draw, dtype, draw(st.integers(2, 3)))
-    elif regime == "constant":
-        alphabet = _alphabet(draw, dtype, 1)
-        if dtype.kind in "iu" and draw(st.booleans()):
-            alphabet = [np.iinfo(dtype).min]  # ties with the padding fill of typical code
+    alphabet = _alphabet(
+        draw, dtype, {"constant": 1, "ties": draw(st.integers(2, 3))}.get(base, 3)
+    )
+    if base == "constant" and dtype.kind in "iu" and draw(st.booleans()):
+        alphabet = [np.iinfo(dtype).min]  # ties with the padding fill of typical code
     offset = draw(st.sampled_from(["middle", "low", "high"]))
     if regime == "special":
-        base = draw(st.sampled_from(["distinct", "ties"]))
-        alphabet = _alphabet(draw, dtype, 3)
         if dtype.kind == "f":
             kinds = draw(st.lists(st.sampled_from(specials), min_size=1, unique=True))
             sprinkle = [float(kind) for kind in kinds]
@@ -306,8 +329,8 @@ def _values(
     seed = draw(st.integers(0, 2**32 - 1))
 
     rng = np.random.default_rng(seed)
-    if regime == "distinct" or (regime == "special" and base == "distinct"):
-        flat = _distinct(rng, dtype, size, offset)
+    if base == "distinct":
+        flat = _distinct(rng, dtype, (size // plane, plane), offset).ravel()
     else:
         flat = np.array(alphabet, dtype=dtype)[rng.integers(0, len(alphabet), size)]
     if regime == "special":
@@ -388,13 +411,24 @@ def cases(
     work = math.prod(pool_spec.output_shape(plane)) * pool_spec.window_size
     room = min(budget // work, max_elements // math.prod(plane))
     lead = _lead_shape(draw, lead_axes, room)
+    plane_size = math.prod(plane)
+
+    # Special values find the most bugs: twice the weight of the other regimes.
+    regime = draw(st.sampled_from([*regimes, "special"] if "special" in regimes else regimes))
+    base = draw(st.sampled_from(["distinct", "ties"])) if regime == "special" else regime
     allowed = [d for d in dtypes if d in caps.dtypes]
+    if base == "distinct":
+        # Distinct values must fit the dtype (int8 holds 256), plane by plane.
+        wide = [d for d in allowed if _capacity(np.dtype(d)) >= plane_size]
+        allowed = wide or allowed
+        if not wide:
+            base = regime = "ties"
     # Floats carry NaN and signed zeros: draw them as often as all integers together.
-    groups = [
-        g for g in ([d for d in allowed if d[0] == "f"], [d for d in allowed if d[0] != "f"]) if g
-    ]
-    dtype = np.dtype(draw(st.sampled_from(draw(st.sampled_from(groups)))))
-    x, regime, seed = draw(_values(dtype, lead + plane, regimes, specials))
+    groups = [[d for d in allowed if d[0] == "f"], [d for d in allowed if d[0] != "f"]]
+    dtype = np.dtype(draw(st.sampled_from(draw(st.sampled_from([g for g in groups if g])))))
+    if regime == "special" and dtype.kind == "f" and not specials:
+        regime = base
+    x, regime, seed = draw(_values(dtype, regime, base, lead + plane, plane_size, specials))
     layout = draw(st.sampled_from(layouts))
     readonly = draw(st.booleans())
     label = f"{layout}, read-only" if readonly else layout
@@ -537,8 +571,6 @@ _SIZES = st.one_of(
 
 def _junk() -> st.SearchStrategy[object]:
     """Arbitrary Python and NumPy values, most of them meaningless as arguments."""
-    from hypothesis.extra import numpy as npst
-
     arrays = npst.arrays(
         npst.scalar_dtypes() | st.just(np.dtype(object)) | st.just(np.dtype("<U3")),
         npst.array_shapes(min_dims=0, max_dims=4, min_side=0, max_side=3),
@@ -559,6 +591,9 @@ def _junk() -> st.SearchStrategy[object]:
     )
 
 
+_JUNK = _junk()
+
+
 def _try_spec(*args: object) -> object:
     """``PoolSpec(*args)``, or the arguments themselves where the constructor refuses them."""
     try:
@@ -567,25 +602,36 @@ def _try_spec(*args: object) -> object:
         return args
 
 
+@functools.cache
 def _fuzzed_specs(caps: Capabilities) -> st.SearchStrategy[object]:
-    per_axis = st.one_of(_SIZES, st.lists(_SIZES, min_size=1, max_size=3).map(tuple), _junk())
-    padding = st.one_of(per_axis, st.sampled_from(["valid", "same", "same_lower", "full"]))
-    built = st.builds(
+    """Valid small specs, valid specs with huge sizes, arbitrary arguments, and junk."""
+    huge = st.integers(1, 4) | st.integers(2**40, 10**19)
+    huge_specs = st.builds(
         _try_spec,
-        st.lists(_SIZES, min_size=0, max_size=4).map(tuple) | _junk(),
+        st.lists(huge, min_size=1, max_size=3).map(tuple),
+        st.none() | huge,
+        st.integers(0, 2) | st.integers(2**40, 10**19) | st.sampled_from(PADDING_FORMS[3:]),
+        huge,
+        st.booleans(),
+    )
+    per_axis = st.one_of(_SIZES, st.lists(_SIZES, min_size=1, max_size=3).map(tuple), _JUNK)
+    padding = st.one_of(per_axis, st.sampled_from(["valid", "same", "same_lower", "full"]))
+    arbitrary = st.builds(
+        _try_spec,
+        st.lists(_SIZES, min_size=0, max_size=4).map(tuple) | _JUNK,
         st.none() | per_axis,
         padding,
         per_axis,
-        st.booleans() | _junk(),
+        st.booleans() | _JUNK,
     )
-    return st.one_of(specs(caps), built, _junk())
+    return st.one_of(specs(caps), huge_specs, arbitrary, _JUNK)
 
 
 _INPUT_SHAPES = st.one_of(
     st.lists(_SIZES, max_size=5).map(tuple),
     st.lists(st.one_of(_SIZES, st.floats(), st.booleans(), st.none()), max_size=4).map(tuple),
     st.lists(st.integers(0, 5).map(np.int64), max_size=4).map(tuple),
-    _junk(),
+    _JUNK,
 )
 
 
@@ -627,8 +673,6 @@ def fuzzed_calls(draw: st.DrawFn, caps: Capabilities | None = None) -> Call:
     indices all appear; calls that may be valid and need more than
     `MAX_FUZZED_WORK` elements of work are left out.
     """
-    from hypothesis.extra import numpy as npst
-
     caps = caps or Capabilities()
     case = draw(cases(caps, max_elements=256))
     grad, indices = _backward_arguments(case, caps)
@@ -638,15 +682,15 @@ def fuzzed_calls(draw: st.DrawFn, caps: Capabilities | None = None) -> Call:
 
     spec = maybe(case.spec, _fuzzed_specs(caps))
     if draw(st.booleans()):
-        call = Call("forward", (maybe(case.x, _junk()), spec), "fuzzed")
+        call = Call("forward", (maybe(case.x, _JUNK), spec), "fuzzed")
     else:
         any_ints = npst.integer_dtypes() | npst.unsigned_integer_dtypes()
         out_of_range = npst.arrays(any_ints, grad.shape)
         call = Call(
             "backward",
             (
-                maybe(grad, _junk()),
-                maybe(indices, st.one_of(out_of_range, _junk())),
+                maybe(grad, _JUNK),
+                maybe(indices, st.one_of(out_of_range, _JUNK)),
                 maybe(case.x.shape, _INPUT_SHAPES),
                 spec,
             ),
