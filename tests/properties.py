@@ -463,7 +463,7 @@ TIME_LIMIT = 20
 
 
 @contextlib.contextmanager
-def _bounded(context: str) -> Iterator[None]:
+def bounded(context: str) -> Iterator[None]:
     """Fail if the block allocates more than MEMORY_LIMIT or runs over TIME_LIMIT seconds.
 
     NumPy reports its buffers to tracemalloc, so an implementation that
@@ -502,7 +502,7 @@ def _run_call(
     allowed: tuple[type[Exception], ...] = (ValueError, TypeError),
 ) -> tuple[str, Any]:
     """``("result", value)`` or ``("error", exception)``; other exceptions fail the property."""
-    with _bounded(context):
+    with bounded(context):
         try:
             return "result", call.run(impl)
         except allowed as error:

@@ -28,6 +28,8 @@ from impls import Capabilities, PoolSpec
 
 __all__ = [
     "DTYPES",
+    "FUZZED_SHAPES",
+    "FUZZED_SPEC_ARGUMENTS",
     "LAYOUTS",
     "MAX_ELEMENTS",
     "MAX_FUZZED_WORK",
@@ -594,20 +596,17 @@ def _junk() -> st.SearchStrategy[object]:
 _JUNK = _junk()
 
 
-def _try_spec(*args: object) -> object:
-    """``PoolSpec(*args)``, or the arguments themselves where the constructor refuses them."""
+def _try_spec(arguments: tuple[object, ...]) -> object:
+    """``PoolSpec(*arguments)``, or the arguments themselves where the constructor refuses them."""
     try:
-        return PoolSpec(*args)  # type: ignore[arg-type]
+        return PoolSpec(*arguments)  # type: ignore[arg-type]
     except (ValueError, TypeError):
-        return args
+        return arguments
 
 
-@functools.cache
-def _fuzzed_specs(caps: Capabilities) -> st.SearchStrategy[object]:
-    """Valid small specs, valid specs with huge sizes, arbitrary arguments, and junk."""
+def _fuzzed_spec_arguments() -> st.SearchStrategy[tuple[object, ...]]:
     huge = st.integers(1, 4) | st.integers(2**40, 10**19)
-    huge_specs = st.builds(
-        _try_spec,
+    valid_but_huge = st.tuples(
         st.lists(huge, min_size=1, max_size=3).map(tuple),
         st.none() | huge,
         st.integers(0, 2) | st.integers(2**40, 10**19) | st.sampled_from(PADDING_FORMS[3:]),
@@ -616,18 +615,28 @@ def _fuzzed_specs(caps: Capabilities) -> st.SearchStrategy[object]:
     )
     per_axis = st.one_of(_SIZES, st.lists(_SIZES, min_size=1, max_size=3).map(tuple), _JUNK)
     padding = st.one_of(per_axis, st.sampled_from(["valid", "same", "same_lower", "full"]))
-    arbitrary = st.builds(
-        _try_spec,
+    arbitrary = st.tuples(
         st.lists(_SIZES, min_size=0, max_size=4).map(tuple) | _JUNK,
         st.none() | per_axis,
         padding,
         per_axis,
         st.booleans() | _JUNK,
     )
-    return st.one_of(specs(caps), huge_specs, arbitrary, _JUNK)
+    return valid_but_huge | arbitrary
 
 
-_INPUT_SHAPES = st.one_of(
+# Positional `PoolSpec` arguments: valid ones with huge sizes, and arbitrary ones.
+FUZZED_SPEC_ARGUMENTS = _fuzzed_spec_arguments()
+
+
+@functools.cache
+def _fuzzed_specs(caps: Capabilities) -> st.SearchStrategy[object]:
+    """Valid small specs, specs built from fuzzed arguments (or those arguments), junk."""
+    return st.one_of(specs(caps), FUZZED_SPEC_ARGUMENTS.map(_try_spec), _JUNK)
+
+
+# Shapes, for ``input_shape`` and ``spatial_shape``: huge, negative, mistyped, junk.
+FUZZED_SHAPES = st.one_of(
     st.lists(_SIZES, max_size=5).map(tuple),
     st.lists(st.one_of(_SIZES, st.floats(), st.booleans(), st.none()), max_size=4).map(tuple),
     st.lists(st.integers(0, 5).map(np.int64), max_size=4).map(tuple),
@@ -691,7 +700,7 @@ def fuzzed_calls(draw: st.DrawFn, caps: Capabilities | None = None) -> Call:
             (
                 maybe(grad, _JUNK),
                 maybe(indices, st.one_of(out_of_range, _JUNK)),
-                maybe(case.x.shape, _INPUT_SHAPES),
+                maybe(case.x.shape, FUZZED_SHAPES),
                 spec,
             ),
             "fuzzed",
