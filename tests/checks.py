@@ -58,25 +58,45 @@ def _at(array: np.ndarray, position: tuple[int, ...]) -> object:
     return array[position].item()
 
 
+def _assert_same_shape(
+    got: np.ndarray, expected: np.ndarray, what: str, context: str, reference: str
+) -> None:
+    __tracebackhide__ = True
+    assert got.shape == expected.shape, (
+        f"{what} have shape {got.shape}, {reference} gives {expected.shape} [{context}]"
+    )
+
+
+def _fail_where(
+    bad: np.ndarray,
+    got: np.ndarray,
+    expected: np.ndarray,
+    what: str,
+    context: str,
+    reference: str,
+    detail: str = "",
+) -> None:
+    """Raise, naming the first position where ``bad`` holds, if it holds anywhere."""
+    __tracebackhide__ = True
+    if bad.any():
+        position = tuple(int(i) for i in np.argwhere(bad)[0])
+        raise AssertionError(
+            f"{what} differ at {position}: got {_at(got, position)!r}, {reference} gives "
+            f"{_at(expected, position)!r}{detail} ({int(bad.sum())} of {bad.size} differ) "
+            f"[{context}]"
+        )
+
+
 def assert_identical(
     got: np.ndarray, expected: np.ndarray, what: str, context: str, reference: str = "naive"
 ) -> None:
     """Assert same shape, same dtype and the same elements, bit for bit (NaN equals NaN)."""
     __tracebackhide__ = True
-    assert got.shape == expected.shape, (
-        f"{what} have shape {got.shape}, {reference} gives {expected.shape} [{context}]"
-    )
+    _assert_same_shape(got, expected, what, context, reference)
     assert got.dtype == expected.dtype, (
         f"{what} have dtype {got.dtype}, {reference} gives {expected.dtype} [{context}]"
     )
-    differ = bits(got) != bits(expected)
-    if differ.any():
-        position = tuple(int(i) for i in np.argwhere(differ)[0])
-        raise AssertionError(
-            f"{what} differ at {position}: got {_at(got, position)!r}, {reference} gives "
-            f"{_at(expected, position)!r} ({int(differ.sum())} of {differ.size} differ) "
-            f"[{context}]"
-        )
+    _fail_where(bits(got) != bits(expected), got, expected, what, context, reference)
 
 
 def assert_close(
@@ -90,19 +110,11 @@ def assert_close(
 ) -> None:
     """Assert ``|got - expected| <= TOLERANCE[dtype] * scale`` elementwise."""
     __tracebackhide__ = True
-    assert got.shape == expected.shape, (
-        f"{what} have shape {got.shape}, {reference} gives {expected.shape} [{context}]"
-    )
+    _assert_same_shape(got, expected, what, context, reference)
     error = np.abs(got.astype(np.float64) - expected.astype(np.float64))
     bad = ~(error <= TOLERANCE[dtype] * scale)
-    if bad.any():
-        position = tuple(int(i) for i in np.argwhere(bad)[0])
-        raise AssertionError(
-            f"{what} differ at {position}: got {_at(got, position)!r}, {reference} gives "
-            f"{_at(expected, position)!r}, beyond the {dtype} tolerance "
-            f"{TOLERANCE[dtype]:g} x {_at(scale, position)!r} ({int(bad.sum())} of {bad.size} "
-            f"differ) [{context}]"
-        )
+    detail = f", beyond the {dtype} tolerance {TOLERANCE[dtype]:g} x the scale {scale.max()!r}"
+    _fail_where(bad, got, expected, what, context, reference, detail)
 
 
 def checked_forward(

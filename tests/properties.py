@@ -399,13 +399,24 @@ def backward_is_the_adjoint_of_gathering(impl: object, case: Case) -> None:
     assert left == right, f"<J v, g> = {left} but <v, J^T g> = {right} [{context}]"
 
 
-def gradient_is_conserved(impl: object, case: Case) -> None:
-    """``grad_in.sum() == grad_out.sum()``: every gradient lands somewhere, once."""
+def _route_integer_gradients(
+    impl: object, case: Case, salt: int, low: int
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, str]:
+    """Forward, then backward of integer-valued gradients in ``[low, 4]`` (exact sums).
+
+    Returns ``(indices, grad_out, grad_in, context)``.
+    """
     context = _context(impl, case)
     dtype = gradient_dtype(Capabilities.of(impl))
     _, indices = checked_forward(impl, case.x, case.spec, context)
-    grad = case.rng(8).integers(-4, 5, indices.shape).astype(dtype)
+    grad = case.rng(salt).integers(low, 5, indices.shape).astype(dtype)
     grad_in = checked_backward(impl, grad, indices, case.x.shape, case.spec, context)
+    return indices, grad, grad_in, context
+
+
+def gradient_is_conserved(impl: object, case: Case) -> None:
+    """``grad_in.sum() == grad_out.sum()``: every gradient lands somewhere, once."""
+    _, grad, grad_in, context = _route_integer_gradients(impl, case, 8, -4)
     total_in, total_out = float(grad_in.astype(np.float64).sum()), float(grad.sum(dtype=float))
     assert total_in == total_out, (
         f"gradient sums differ: grad_in sums to {total_in}, grad_out to {total_out} [{context}]"
@@ -414,11 +425,7 @@ def gradient_is_conserved(impl: object, case: Case) -> None:
 
 def gradient_support_is_the_selected_elements(impl: object, case: Case) -> None:
     """With positive ``grad_out``, ``grad_in`` is positive exactly at the selected elements."""
-    context = _context(impl, case)
-    dtype = gradient_dtype(Capabilities.of(impl))
-    _, indices = checked_forward(impl, case.x, case.spec, context)
-    grad = case.rng(9).integers(1, 5, indices.shape).astype(dtype)
-    grad_in = checked_backward(impl, grad, indices, case.x.shape, case.spec, context)
+    indices, _, grad_in, context = _route_integer_gradients(impl, case, 9, 1)
     selected = np.zeros(case.x.size, dtype=bool)
     selected[_flat_targets(indices, case)] = True
     selected = selected.reshape(case.x.shape)
@@ -428,12 +435,8 @@ def gradient_support_is_the_selected_elements(impl: object, case: Case) -> None:
 
 def overlapping_windows_accumulate(impl: object, case: Case) -> None:
     """Where several windows select one element, their gradients add up (exactly)."""
-    context = _context(impl, case)
-    dtype = gradient_dtype(Capabilities.of(impl))
-    _, indices = checked_forward(impl, case.x, case.spec, context)
-    grad = case.rng(10).integers(-4, 5, indices.shape).astype(dtype)
-    grad_in = checked_backward(impl, grad, indices, case.x.shape, case.spec, context)
-    expected = _scatter_add(grad, indices, case).astype(dtype)
+    indices, grad, grad_in, context = _route_integer_gradients(impl, case, 10, -4)
+    expected = _scatter_add(grad, indices, case).astype(grad.dtype)
     assert_identical(grad_in, expected, "gradients", context, "the sum of the gradients")
 
 

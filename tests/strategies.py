@@ -27,6 +27,7 @@ from hypothesis.extra import numpy as npst
 from impls import Capabilities, PoolSpec
 
 __all__ = [
+    "DEFECTS",
     "DTYPES",
     "FUZZED_SHAPES",
     "FUZZED_SPEC_ARGUMENTS",
@@ -504,6 +505,21 @@ def _wrong_shape(draw: st.DrawFn, shape: tuple[int, ...]) -> tuple[int, ...]:
     return shape[:axis] + (shape[axis] + 1,) + shape[axis + 1 :]
 
 
+# Every defect the README documents an error for, one per invalid call.
+DEFECTS = (
+    "x has an unsupported dtype",
+    "x has fewer axes than the kernel",
+    "a window is longer than the padded input",
+    "a window covers padding only",
+    "grad_out has the wrong shape",
+    "indices have the wrong shape",
+    "an index lies outside the plane",
+    "indices are not integers",
+    "grad_out has an unsupported dtype",
+    "input_shape has fewer axes than the kernel",
+)
+
+
 @st.composite
 def invalid_calls(draw: st.DrawFn, caps: Capabilities | None = None) -> Call:
     """A valid call with one documented defect, and the error type the README prescribes."""
@@ -512,19 +528,8 @@ def invalid_calls(draw: st.DrawFn, caps: Capabilities | None = None) -> Call:
     spec, x, spatial = case.spec, case.x, case.spatial_shape
     grad, indices = _backward_arguments(case, caps)
     plane = math.prod(spatial)
-    defects = [
-        "x has an unsupported dtype",
-        "x has fewer axes than the kernel",
-        "a window is longer than the padded input",
-        "grad_out has the wrong shape",
-        "indices have the wrong shape",
-        "an index lies outside the plane",
-        "indices are not integers",
-        "grad_out has an unsupported dtype",
-        "input_shape has fewer axes than the kernel",
-    ]
-    if caps.padding:
-        defects.append("a window covers padding only")
+    # Padding defects are drawn only for implementations that support padding.
+    defects = [d for d in DEFECTS if caps.padding or d != "a window covers padding only"]
     defect = draw(st.sampled_from(defects))
     backward = ["backward", grad, indices, x.shape, spec]
     axis = draw(st.integers(0, spec.ndim - 1))

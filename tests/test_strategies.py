@@ -22,6 +22,7 @@ from impls import Capabilities, PoolSpec
 from .checks import window_table
 from .properties import PROPERTIES
 from .strategies import (
+    DEFECTS,
     DTYPES,
     LAYOUTS,
     MAX_ELEMENTS,
@@ -288,20 +289,6 @@ def test_identity_cases_have_unit_kernel_and_stride(case):
 def test_scipy_cases_have_no_nan_and_float64_exact_dtypes(case):
     assert case.x.dtype.kind != "f" or not np.isnan(case.x).any()
     assert case.x.dtype not in (np.int64, np.uint64)
-
-
-DEFECTS = [
-    "x has an unsupported dtype",
-    "x has fewer axes than the kernel",
-    "a window is longer than the padded input",
-    "a window covers padding only",
-    "grad_out has the wrong shape",
-    "indices have the wrong shape",
-    "an index lies outside the plane",
-    "indices are not integers",
-    "grad_out has an unsupported dtype",
-    "input_shape has fewer axes than the kernel",
-]
 
 
 @pytest.mark.parametrize("defect", DEFECTS)
