@@ -14,7 +14,8 @@ Hypothesis profiles: ``dev`` (the default: quick), ``ci`` (chosen when the
 from __future__ import annotations
 
 import os
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from contextlib import AbstractContextManager
 
 import numpy as np
 import pytest
@@ -107,6 +108,26 @@ def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
         terminalreporter.section("maxpool conformance: left out by declared capabilities")
         for target, caps in limited:
             terminalreporter.line(f"{target}: not tested with {', '.join(caps.left_out())}")
+
+
+def _is_ours(impl: object) -> bool:
+    """Whether ``impl`` is one of this package's implementations."""
+    inner = impl._impl if isinstance(impl, _Guarded) else impl
+    return type(inner).__module__.partition(".")[0] == "impls"
+
+
+@pytest.fixture
+def raises(impl: impls.MaxPoolImpl) -> Callable[..., AbstractContextManager[object]]:
+    """``pytest.raises``, matching the message only for this package's implementations.
+
+    The README prescribes the exception types; the wording of the messages is
+    this package's own, which other implementations need not copy.
+    """
+
+    def expect(error: type[Exception], match: str) -> AbstractContextManager[object]:
+        return pytest.raises(error, match=match if _is_ours(impl) else None)
+
+    return expect
 
 
 class _Guarded:
