@@ -13,7 +13,6 @@ seed, and a failing `Case` prints its whole input.
 
 from __future__ import annotations
 
-import functools
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -609,36 +608,25 @@ def _try_spec(arguments: tuple[object, ...]) -> object:
         return arguments
 
 
-def _fuzzed_spec_arguments() -> st.SearchStrategy[tuple[object, ...]]:
-    huge = st.integers(1, 4) | st.integers(2**40, 10**19)
-    valid_but_huge = st.tuples(
-        st.lists(huge, min_size=1, max_size=3).map(tuple),
-        st.none() | huge,
-        st.integers(0, 2) | st.integers(2**40, 10**19) | st.sampled_from(PADDING_FORMS[3:]),
-        huge,
-        st.booleans(),
-    )
-    per_axis = st.one_of(_SIZES, st.lists(_SIZES, min_size=1, max_size=3).map(tuple), _JUNK)
-    padding = st.one_of(per_axis, st.sampled_from(["valid", "same", "same_lower", "full"]))
-    arbitrary = st.tuples(
-        st.lists(_SIZES, min_size=0, max_size=4).map(tuple) | _JUNK,
-        st.none() | per_axis,
-        padding,
-        per_axis,
-        st.booleans() | _JUNK,
-    )
-    return valid_but_huge | arbitrary
-
-
-# Positional `PoolSpec` arguments: valid ones with huge sizes, and arbitrary ones.
-FUZZED_SPEC_ARGUMENTS = _fuzzed_spec_arguments()
-
-
-@functools.cache
-def _fuzzed_specs(caps: Capabilities) -> st.SearchStrategy[object]:
-    """Valid small specs, specs built from fuzzed arguments (or those arguments), junk."""
-    return st.one_of(specs(caps), FUZZED_SPEC_ARGUMENTS.map(_try_spec), _JUNK)
-
+_HUGE = st.integers(2**40, 10**19)
+# Valid positional `PoolSpec` arguments with huge sizes.
+_HUGE_SPEC_ARGUMENTS = st.tuples(
+    st.lists(st.integers(1, 4) | _HUGE, min_size=1, max_size=3).map(tuple),
+    st.none() | st.integers(1, 4) | _HUGE,
+    st.integers(0, 2) | _HUGE | st.sampled_from(PADDING_FORMS[3:]),
+    st.integers(1, 4) | _HUGE,
+    st.booleans(),
+)
+_PER_AXIS = st.one_of(_SIZES, st.lists(_SIZES, min_size=1, max_size=3).map(tuple), _JUNK)
+# Arbitrary positional `PoolSpec` arguments, mostly invalid.
+_ARBITRARY_SPEC_ARGUMENTS = st.tuples(
+    st.lists(_SIZES, min_size=0, max_size=4).map(tuple) | _JUNK,
+    st.none() | _PER_AXIS,
+    _PER_AXIS | st.sampled_from(["valid", "same", "same_lower", "full"]),
+    _PER_AXIS,
+    st.booleans() | _JUNK,
+)
+FUZZED_SPEC_ARGUMENTS = _HUGE_SPEC_ARGUMENTS | _ARBITRARY_SPEC_ARGUMENTS
 
 # Shapes, for ``input_shape`` and ``spatial_shape``: huge, negative, mistyped, junk.
 FUZZED_SHAPES = st.one_of(
@@ -647,6 +635,16 @@ FUZZED_SHAPES = st.one_of(
     st.lists(st.integers(0, 5).map(np.int64), max_size=4).map(tuple),
     _JUNK,
 )
+
+
+def _edited_shapes(shape: tuple[int, ...]) -> st.SearchStrategy[tuple[object, ...]]:
+    """``shape`` with one entry replaced by a fuzzed size (huge, negative...), or one more."""
+    return st.builds(
+        lambda position, size, insert: shape[:position] + (size,) + shape[position + insert :],
+        st.integers(0, len(shape) - 1),
+        _SIZES,
+        st.sampled_from([0, 1]),
+    )
 
 
 def _estimated_work(call: Call) -> int:
@@ -691,24 +689,24 @@ def fuzzed_calls(draw: st.DrawFn, caps: Capabilities | None = None) -> Call:
     case = draw(cases(caps, max_elements=256))
     grad, indices = _backward_arguments(case, caps)
 
-    def maybe(valid: object, fuzz: st.SearchStrategy[object]) -> object:
-        return draw(st.one_of(st.just(valid), fuzz))
+    def maybe(valid: object, *kinds: st.SearchStrategy[object]) -> object:
+        """``valid`` half the time, else a draw from one of ``kinds``, chosen evenly."""
+        return valid if draw(st.booleans()) else draw(draw(st.sampled_from(kinds)))
 
-    spec = maybe(case.spec, _fuzzed_specs(caps))
+    spec = maybe(
+        case.spec,
+        specs(caps),
+        _HUGE_SPEC_ARGUMENTS.map(_try_spec),
+        _ARBITRARY_SPEC_ARGUMENTS.map(_try_spec),
+        _JUNK,
+    )
     if draw(st.booleans()):
         call = Call("forward", (maybe(case.x, _JUNK), spec), "fuzzed")
     else:
         any_ints = npst.integer_dtypes() | npst.unsigned_integer_dtypes()
-        out_of_range = npst.arrays(any_ints, grad.shape)
-        call = Call(
-            "backward",
-            (
-                maybe(grad, _JUNK),
-                maybe(indices, st.one_of(out_of_range, _JUNK)),
-                maybe(case.x.shape, FUZZED_SHAPES),
-                spec,
-            ),
-            "fuzzed",
-        )
+        grad_arg = maybe(grad, _JUNK)
+        indices_arg = maybe(indices, npst.arrays(any_ints, grad.shape), _JUNK)
+        shape_arg = maybe(case.x.shape, _edited_shapes(case.x.shape), FUZZED_SHAPES)
+        call = Call("backward", (grad_arg, indices_arg, shape_arg, spec), "fuzzed")
     assume(_estimated_work(call) <= MAX_FUZZED_WORK)
     return call
