@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -40,7 +40,6 @@ __all__ = [
     "WORK_BUDGET",
     "Call",
     "Case",
-    "axis_spec",
     "cases",
     "fuzzed_calls",
     "gradient_dtype",
@@ -76,7 +75,7 @@ class Case:
     x: np.ndarray
     layout: str
     regime: str
-    seed: int = field(default=0)
+    seed: int = 0
 
     @property
     def ndim(self) -> int:
@@ -113,7 +112,7 @@ class Case:
         )
 
 
-def axis_spec(spec: PoolSpec, axis: int) -> PoolSpec:
+def _axis_spec(spec: PoolSpec, axis: int) -> PoolSpec:
     """The 1-D spec that acts along pooled ``axis`` of ``spec`` as ``spec`` does.
 
     Geometry is per axis in the contract, so an input length is valid for
@@ -131,7 +130,7 @@ def axis_spec(spec: PoolSpec, axis: int) -> PoolSpec:
 
 def _valid_lengths(spec: PoolSpec, axis: int) -> list[tuple[int, int]]:
     """``(input length, output length)`` pairs valid along ``axis``, shortest first."""
-    one_axis = axis_spec(spec, axis)
+    one_axis = _axis_spec(spec, axis)
     longest = spec.extent[axis] + 2 * spec.stride[axis]
     pairs = []
     for length in range(1, longest + 1):
