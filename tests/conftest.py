@@ -93,9 +93,13 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
         )
 
 
-def pytest_report_header(config: pytest.Config) -> str:
+def pytest_report_header(config: pytest.Config) -> list[str]:
     names = ", ".join(target for target, _ in config.stash[UNDER_TEST])
-    return f"maxpool implementations under test: {names} (oracle: naive)"
+    profile = getattr(settings, "get_current_profile_name", lambda: "(unknown)")()
+    return [
+        f"maxpool implementations under test: {names} (oracle: naive)",
+        f"hypothesis profile: {profile}, {settings.default.max_examples} examples per property",
+    ]
 
 
 def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:

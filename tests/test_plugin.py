@@ -14,7 +14,8 @@ ROOT = Path(__file__).resolve().parent.parent
 
 def run_pytest(*args: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
-        [sys.executable, "-m", "pytest", "-p", "no:cacheprovider", *args],
+        # A fixed seed keeps the inner runs reproducible in every profile.
+        [sys.executable, "-m", "pytest", "-p", "no:cacheprovider", "--hypothesis-seed=0", *args],
         cwd=ROOT,
         capture_output=True,
         text=True,
