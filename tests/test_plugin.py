@@ -31,6 +31,7 @@ def run_pytest(*args: str) -> subprocess.CompletedProcess[str]:
         ("tests.mutants:NoSuchClass", "has no attribute 'NoSuchClass'"),
         ("no_such_module_xyz:Pool", "cannot import module 'no_such_module_xyz'"),
         ("impls.spec:PoolSpec", "cannot be instantiated without arguments"),
+        ("tests.test_capabilities:BadlyDeclared", "must be an impls.Capabilities"),
     ],
 )
 def test_a_bad_impl_is_a_usage_error(target, message):
