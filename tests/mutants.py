@@ -406,6 +406,24 @@ class Float64Values(TextbookMaxPool):
         return values.astype(np.float64), indices
 
 
+class ReducedValues(TextbookMaxPool):
+    """Values come from a max reduction of each window, not from the selected element.
+
+    Equal in value, but not bit for bit: the reduction may keep either of 0.0
+    and -0.0, and any NaN of the window rather than the first.
+    """
+
+    name = "reduced-values"
+    caught_by = ("matches_naive_forward", "values_are_the_input_at_indices")
+
+    def select(self, windows, inside):
+        chosen = super().select(windows, inside)
+        reduced = np.where(inside, windows, _lowest(windows.dtype)).max(axis=1)
+        # Write the reduction where the selected element sits, so forward returns it.
+        windows[np.arange(len(windows)), chosen] = reduced
+        return chosen
+
+
 class MutatesInput(TextbookMaxPool):
     """Forward cleans NaN out of the caller's array in place."""
 
@@ -476,6 +494,7 @@ MUTANTS: tuple[type[TextbookMaxPool], ...] = (
     BatchOffsetIndices,
     ColumnMajorIndices,
     Float64Values,
+    ReducedValues,
     MutatesInput,
     ZeroesGradOut,
     NonDeterministic,

@@ -10,7 +10,8 @@ from .properties import PROPERTIES, Property, run_property
 
 BY_NAME = {prop.name: prop for prop in PROPERTIES}
 
-# Quick and reproducible: a rejection needs one failing example, not a shrunk one.
+# Quick and reproducible: a rejection stops at the first failing example (max_examples
+# is only an upper bound) and needs no shrinking.
 MUTANT_SETTINGS = settings(
     max_examples=100,
     derandomize=True,
