@@ -20,12 +20,14 @@ array([[5., 6.],
 
 from .api import DEFAULT_IMPL, MaxPool, max_pool
 from .onnx import from_onnx_indices, to_onnx_indices
-from .protocol import MaxPoolImpl
+from .protocol import CONTRACT_DTYPES, Capabilities, MaxPoolImpl
 from .registry import get, load, names, resolve
 from .spec import PoolSpec
 
 __all__ = [
+    "CONTRACT_DTYPES",
     "DEFAULT_IMPL",
+    "Capabilities",
     "MaxPool",
     "MaxPoolImpl",
     "PoolSpec",
