@@ -1,0 +1,235 @@
+"""Assertion helpers that say where and how an implementation went wrong, and reference geometry.
+
+Every helper hides itself from tracebacks and ends its message with the
+context of the failing call: the implementation, the spec, the input's
+shape, dtype, layout and value regime. For example::
+
+    indices differ at (0, 1, 2): got 5, naive gives 4 (3 of 24 differ)
+    [impl=strided, spec=PoolSpec(...), x.shape=(2, 5, 7), dtype=float32, layout=fortran, ...]
+
+The reference geometry (`window_table`) and selection rule (`contract_forward`)
+are written from the README's formulas alone, independently of the package's
+own helpers, so they can judge any implementation.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+
+import numpy as np
+
+from impls import CONTRACT_DTYPES, PoolSpec
+
+__all__ = [
+    "TOLERANCE",
+    "assert_close",
+    "assert_identical",
+    "bits",
+    "checked_backward",
+    "checked_forward",
+    "contract_forward",
+    "impl_label",
+    "window_table",
+]
+
+# Relative tolerance per dtype where results may differ by rounding: the
+# order in which more than two gradients meeting in one element are summed.
+# A difference is allowed up to TOLERANCE[dtype] * (sum of the magnitudes
+# that met there), a few hundred units in the last place.
+TOLERANCE: dict[str, float] = {"float16": 2e-2, "float32": 5e-5, "float64": 1e-13}
+
+
+def impl_label(impl: object) -> str:
+    """The implementation's ``name``, or its type's name if it has none."""
+    name = getattr(impl, "name", None)
+    return name if isinstance(name, str) else type(impl).__name__
+
+
+def bits(array: np.ndarray) -> np.ndarray:
+    """The array's elements as unsigned integers of the same width (floats bit for bit)."""
+    array = np.ascontiguousarray(array)
+    if array.dtype.kind == "f":
+        return array.view(f"u{array.dtype.itemsize}")
+    return array
+
+
+def _at(array: np.ndarray, position: tuple[int, ...]) -> object:
+    return array[position].item()
+
+
+def _assert_same_shape(
+    got: np.ndarray, expected: np.ndarray, what: str, context: str, reference: str
+) -> None:
+    __tracebackhide__ = True
+    assert got.shape == expected.shape, (
+        f"{what} have shape {got.shape}, {reference} gives {expected.shape} [{context}]"
+    )
+
+
+def _fail_where(
+    bad: np.ndarray,
+    got: np.ndarray,
+    expected: np.ndarray,
+    what: str,
+    context: str,
+    reference: str,
+    detail: str = "",
+) -> None:
+    """Raise, naming the first position where ``bad`` holds, if it holds anywhere."""
+    __tracebackhide__ = True
+    if bad.any():
+        position = tuple(int(i) for i in np.argwhere(bad)[0])
+        raise AssertionError(
+            f"{what} differ at {position}: got {_at(got, position)!r}, {reference} gives "
+            f"{_at(expected, position)!r}{detail} ({int(bad.sum())} of {bad.size} differ) "
+            f"[{context}]"
+        )
+
+
+def assert_identical(
+    got: np.ndarray, expected: np.ndarray, what: str, context: str, reference: str = "naive"
+) -> None:
+    """Assert same shape, same dtype and the same elements, bit for bit (NaN equals NaN)."""
+    __tracebackhide__ = True
+    _assert_same_shape(got, expected, what, context, reference)
+    assert got.dtype == expected.dtype, (
+        f"{what} have dtype {got.dtype}, {reference} gives {expected.dtype} [{context}]"
+    )
+    _fail_where(bits(got) != bits(expected), got, expected, what, context, reference)
+
+
+def assert_close(
+    got: np.ndarray,
+    expected: np.ndarray,
+    scale: np.ndarray,
+    what: str,
+    context: str,
+    reference: str,
+    dtype: str = "float64",
+) -> None:
+    """Assert ``|got - expected| <= TOLERANCE[dtype] * scale`` elementwise."""
+    __tracebackhide__ = True
+    _assert_same_shape(got, expected, what, context, reference)
+    error = np.abs(got.astype(np.float64) - expected.astype(np.float64))
+    bad = ~(error <= TOLERANCE[dtype] * scale)
+    detail = f", beyond the {dtype} tolerance {TOLERANCE[dtype]:g} x the scale {scale.max()!r}"
+    _fail_where(bad, got, expected, what, context, reference, detail)
+
+
+def checked_forward(
+    impl: object, x: np.ndarray, spec: PoolSpec, context: str
+) -> tuple[np.ndarray, np.ndarray]:
+    """Call ``impl.forward``; assert the result's types, shapes, dtypes and index range."""
+    __tracebackhide__ = True
+    result = impl.forward(x, spec)  # type: ignore[attr-defined]
+    pair = isinstance(result, tuple) and len(result) == 2
+    assert pair, (
+        f"forward returned {type(result).__name__}, not a (values, indices) pair [{context}]"
+    )
+    values, indices = result
+    for what, array in (("values", values), ("indices", indices)):
+        assert isinstance(array, np.ndarray), (
+            f"forward returned {what} of type {type(array).__name__}, not an ndarray [{context}]"
+        )
+    split = x.ndim - spec.ndim
+    shape = x.shape[:split] + spec.output_shape(x.shape[split:])
+    assert values.shape == shape, (
+        f"values have shape {values.shape}, the contract gives {shape} [{context}]"
+    )
+    assert indices.shape == shape, (
+        f"indices have shape {indices.shape}, the contract gives {shape} [{context}]"
+    )
+    assert values.dtype == x.dtype, (
+        f"values have dtype {values.dtype}, the input has {x.dtype} [{context}]"
+    )
+    assert indices.dtype == np.int64, f"indices have dtype {indices.dtype}, not int64 [{context}]"
+    plane = math.prod(x.shape[split:])
+    outside = (indices < 0) | (indices >= plane)
+    if outside.any():
+        position = tuple(int(i) for i in np.argwhere(outside)[0])
+        raise AssertionError(
+            f"index {indices[position]} at {position} lies outside the plane [0, {plane}) "
+            f"[{context}]"
+        )
+    return values, indices
+
+
+def checked_backward(
+    impl: object,
+    grad_out: np.ndarray,
+    indices: np.ndarray,
+    input_shape: tuple[int, ...],
+    spec: PoolSpec,
+    context: str,
+) -> np.ndarray:
+    """Call ``impl.backward`` and assert the result's type, shape and dtype."""
+    __tracebackhide__ = True
+    grad_in = impl.backward(grad_out, indices, input_shape, spec)  # type: ignore[attr-defined]
+    assert isinstance(grad_in, np.ndarray), (
+        f"backward returned {type(grad_in).__name__}, not an ndarray [{context}]"
+    )
+    assert grad_in.shape == input_shape, (
+        f"backward returned shape {grad_in.shape}, the input has {input_shape} [{context}]"
+    )
+    assert grad_in.dtype == grad_out.dtype, (
+        f"backward returned dtype {grad_in.dtype}, grad_out has {grad_out.dtype} [{context}]"
+    )
+    return grad_in
+
+
+def window_table(spatial: Sequence[int], spec: PoolSpec) -> tuple[np.ndarray, np.ndarray]:
+    """Every window's elements, in row-major window order, straight from the README.
+
+    Returns ``(flat, inside)``, both shaped ``(*output_spatial, window_size)``:
+    ``flat`` is the plane index each window element reads (meaningless where
+    it reads padding) and ``inside`` is False where it reads padding.
+    """
+    spatial = tuple(spatial)
+    out = spec.output_shape(spatial)
+    ndim = spec.ndim
+    flat = np.zeros(out + spec.kernel_size, dtype=np.int64)
+    inside = np.ones(out + spec.kernel_size, dtype=bool)
+    for axis, ((begin, _), length) in enumerate(zip(spec.pads(spatial), spatial, strict=True)):
+        # Output position o reads input position o*s - begin + j*d, j = 0 .. k-1.
+        reads = (
+            np.arange(out[axis])[:, np.newaxis] * spec.stride[axis]
+            - begin
+            + np.arange(spec.kernel_size[axis]) * spec.dilation[axis]
+        )
+        shape = [1] * (2 * ndim)
+        shape[axis], shape[ndim + axis] = out[axis], spec.kernel_size[axis]
+        reads = reads.reshape(shape)
+        flat = flat * length + reads
+        inside &= (reads >= 0) & (reads < length)
+    return flat.reshape(out + (-1,)), inside.reshape(out + (-1,))
+
+
+def contract_forward(x: np.ndarray, spec: PoolSpec) -> tuple[np.ndarray, np.ndarray]:
+    """The README's selection rule, vectorised: first maximum, NaN above all, padding never.
+
+    A second oracle besides ``naive``, used to judge ties, NaN and all -inf
+    windows on their own.
+    """
+    x = np.ascontiguousarray(x)
+    assert x.dtype.name in CONTRACT_DTYPES
+    split = x.ndim - spec.ndim
+    lead, spatial = x.shape[:split], x.shape[split:]
+    flat, inside = window_table(spatial, spec)
+    planes = x.reshape(math.prod(lead), math.prod(spatial))
+    windows = planes[:, np.where(inside, flat, 0)]  # (batch, *out, K)
+    if x.dtype.kind == "f":
+        nan = np.isnan(windows) & inside
+        numbers = inside & ~nan
+        lowest: object = -np.inf
+    else:
+        nan = np.zeros(windows.shape, dtype=bool)
+        numbers = np.broadcast_to(inside, windows.shape)
+        lowest = np.iinfo(x.dtype).min
+    maximum = np.where(numbers, windows, lowest).max(axis=-1, keepdims=True)
+    winners = np.where(nan.any(axis=-1, keepdims=True), nan, numbers & (windows == maximum))
+    position = winners.argmax(axis=-1)[..., np.newaxis]
+    values = np.take_along_axis(windows, position, axis=-1)[..., 0]
+    indices = np.take_along_axis(np.broadcast_to(flat, windows.shape), position, axis=-1)[..., 0]
+    out_shape = lead + flat.shape[:-1]
+    return values.reshape(out_shape), indices.reshape(out_shape).astype(np.int64)

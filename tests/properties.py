@@ -1,0 +1,832 @@
+"""The conformance properties: plain functions of an implementation and a drawn case.
+
+Each property is a function ``check(impl, case)`` that raises `AssertionError`
+(with a message naming the implementation and the case) when ``impl`` breaks
+the contract, paired in a `Property` with the strategy that draws its cases
+inside the implementation's `impls.Capabilities`. `run_property` runs one
+under Hypothesis; the pytest suite (``test_conformance.py``) and the mutant
+tests (``test_mutants.py``) both go through it.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import math
+import re
+import signal
+import threading
+import tracemalloc
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import scipy.ndimage
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+import impls
+from impls import Capabilities, PoolSpec
+
+from .checks import (
+    assert_close,
+    assert_identical,
+    checked_backward,
+    checked_forward,
+    contract_forward,
+    impl_label,
+    window_table,
+)
+from .strategies import (
+    Call,
+    Case,
+    cases,
+    fuzzed_calls,
+    gradient_dtype,
+    invalid_calls,
+    specs,
+)
+
+__all__ = ["PROPERTIES", "Property", "run_property"]
+
+ORACLE = impls.get("naive")
+
+
+def _context(impl: object, case: Case) -> str:
+    return f"impl={impl_label(impl)}, {case.describe()}"
+
+
+def _planes(x: np.ndarray, ndim: int) -> np.ndarray:
+    """``x`` as C-ordered ``(batch, plane)`` rows."""
+    lead = x.shape[: x.ndim - ndim]
+    return np.ascontiguousarray(x).reshape(math.prod(lead), -1)
+
+
+def _flat_targets(indices: np.ndarray, case: Case) -> np.ndarray:
+    """Each index as a position in the whole flattened input."""
+    plane = math.prod(case.spatial_shape)
+    batch = math.prod(case.lead_shape)
+    per_plane = indices.reshape(batch, -1)
+    return (per_plane + np.arange(batch)[:, np.newaxis] * plane).ravel()
+
+
+def _scatter_add(grad: np.ndarray, indices: np.ndarray, case: Case) -> np.ndarray:
+    """What backward must return, summed in float64: each gradient added at its index."""
+    total = np.bincount(
+        _flat_targets(indices, case),
+        weights=grad.astype(np.float64).ravel(),
+        minlength=case.x.size,
+    )
+    return total.reshape(case.x.shape)
+
+
+# ---------------------------------------------------------------------------
+# 1. Differential: the naive oracle.
+
+
+def matches_naive_forward(impl: object, case: Case) -> None:
+    """Values (bit for bit), indices, dtype and shape equal those of ``naive``."""
+    context = _context(impl, case)
+    values, indices = checked_forward(impl, case.x, case.spec, context)
+    expected_values, expected_indices = ORACLE.forward(np.array(case.x, order="C"), case.spec)
+    assert_identical(indices, expected_indices, "indices", context)
+    assert_identical(values, expected_values, "values", context)
+
+
+def matches_naive_backward(impl: object, case: Case) -> None:
+    """Backward equals ``naive``'s for forward's indices and for arbitrary in-plane indices.
+
+    Integer-valued gradients of every supported dtype give exact sums, so
+    those compare bit for bit; random float64 gradients compare to rounding.
+    """
+    context = _context(impl, case)
+    caps = Capabilities.of(impl)
+    rng = case.rng(2)
+    _, forward_indices = ORACLE.forward(np.array(case.x, order="C"), case.spec)
+    plane = math.prod(case.spatial_shape)
+    arbitrary = rng.integers(0, plane, forward_indices.shape, dtype=np.int64)
+    dtype = np.dtype(rng.choice(caps.dtypes))
+    low = 0 if dtype.kind == "u" else -3
+    for which, indices in (("forward's", forward_indices), ("arbitrary", arbitrary)):
+        grad = rng.integers(low, 4, indices.shape).astype(dtype)
+        where = f"{context}, {which} indices"
+        got = checked_backward(impl, grad, indices, case.x.shape, case.spec, where)
+        expected = ORACLE.backward(grad, indices, case.x.shape, case.spec)
+        assert_identical(got, expected, "gradients (integer-valued)", where)
+    float_dtype = gradient_dtype(caps)
+    if float_dtype.kind == "f":
+        grad = rng.standard_normal(arbitrary.shape).astype(float_dtype)
+        where = f"{context}, arbitrary indices"
+        got = checked_backward(impl, grad, arbitrary, case.x.shape, case.spec, where)
+        expected = ORACLE.backward(grad, arbitrary, case.x.shape, case.spec)
+        scale = _scatter_add(np.abs(grad), arbitrary, case)
+        assert_close(got, expected, scale, "gradients", where, "naive", float_dtype.name)
+
+
+# ---------------------------------------------------------------------------
+# 2. Metamorphic: relations that hold without an oracle.
+
+
+def values_are_the_input_at_indices(impl: object, case: Case) -> None:
+    """Each value is the input element its index names, bit for bit."""
+    context = _context(impl, case)
+    values, indices = checked_forward(impl, case.x, case.spec, context)
+    planes = _planes(case.x, case.ndim)
+    picked = np.take_along_axis(planes, indices.reshape(planes.shape[0], -1), axis=1)
+    assert_identical(values, picked.reshape(values.shape), "values", context, "x[indices]")
+
+
+def indices_lie_in_their_windows(impl: object, case: Case) -> None:
+    """Every index names an element of its own window, never a padded position."""
+    context = _context(impl, case)
+    _, indices = checked_forward(impl, case.x, case.spec, context)
+    flat, inside = window_table(case.spatial_shape, case.spec)
+    member = ((flat == indices[..., np.newaxis]) & inside).any(axis=-1)
+    if not member.all():
+        position = tuple(int(i) for i in np.argwhere(~member)[0])
+        window = flat[position[len(case.lead_shape) :]][inside[position[len(case.lead_shape) :]]]
+        raise AssertionError(
+            f"index {indices[position]} at {position} is not in its window, which reads "
+            f"plane positions {window.tolist()} [{context}]"
+        )
+
+
+def kernel_one_is_identity(impl: object, case: Case) -> None:
+    """Kernel 1 with stride 1 returns the input and the index of each element."""
+    context = _context(impl, case)
+    values, indices = checked_forward(impl, case.x, case.spec, context)
+    plane = math.prod(case.spatial_shape)
+    expected = np.broadcast_to(np.arange(plane).reshape(case.spatial_shape), case.x.shape)
+    assert_identical(indices, np.ascontiguousarray(expected), "indices", context, "identity")
+    assert_identical(values, np.ascontiguousarray(case.x), "values", context, "identity")
+
+
+def whole_plane_window_gives_plane_max(impl: object, case: Case) -> None:
+    """A window that covers the whole plane selects ``numpy.argmax`` of the plane.
+
+    ``argmax`` returns the first maximum, and the first NaN if there is one,
+    exactly the contract's rule.
+    """
+    context = _context(impl, case)
+    values, indices = checked_forward(impl, case.x, case.spec, context)
+    planes = _planes(case.x, case.ndim)
+    first = planes.argmax(axis=1)
+    shape = case.lead_shape + (1,) * case.ndim
+    assert_identical(indices, first.reshape(shape), "indices", context, "numpy.argmax")
+    expected_values = planes[np.arange(planes.shape[0]), first]
+    assert_identical(values, expected_values.reshape(shape), "values", context, "numpy.max")
+
+
+def _one_axis_specs(spec: PoolSpec, spatial: tuple[int, ...]) -> list[PoolSpec]:
+    """Specs that each pool along one axis of ``spec`` and leave the others alone."""
+    pads = spec.pads(spatial)
+    # "same" padding, resolved to explicit pads, gives its length without ceil_mode.
+    ceil_mode = spec.ceil_mode and spec.padding not in ("same", "same_lower")
+    result = []
+    for axis in range(spec.ndim):
+        kernel, stride, dilation = [1] * spec.ndim, [1] * spec.ndim, [1] * spec.ndim
+        padding = [(0, 0)] * spec.ndim
+        kernel[axis], stride[axis] = spec.kernel_size[axis], spec.stride[axis]
+        dilation[axis], padding[axis] = spec.dilation[axis], pads[axis]
+        result.append(PoolSpec(tuple(kernel), tuple(stride), tuple(padding), dilation, ceil_mode))
+    return result
+
+
+def pooling_is_separable(impl: object, case: Case) -> None:
+    """Pooling all axes at once equals pooling one axis at a time (last first), values.
+
+    The first maximum in row-major order is the first maximum of the first
+    row holding one, so even the bits of the selected element agree.
+    """
+    context = _context(impl, case)
+    values, _ = checked_forward(impl, case.x, case.spec, context)
+    staged = case.x
+    for spec in reversed(_one_axis_specs(case.spec, case.spatial_shape)):
+        staged, _ = checked_forward(impl, staged, spec, f"{context}, stage {spec!r}")
+    assert_identical(values, staged, "values", context, "axis-by-axis pooling")
+
+
+def _shift_and_scale(x: np.ndarray, scale: int, shift: int) -> np.ndarray | None:
+    """``scale * x + shift`` if exact in the dtype of ``x``, else None."""
+    if x.dtype.kind == "u" and shift < 0:
+        return None
+    exact = x.astype(object) * scale + shift if x.dtype.kind in "iu" else None
+    with np.errstate(over="ignore", invalid="ignore"):
+        result = (x * x.dtype.type(scale) + x.dtype.type(shift)).astype(x.dtype)
+        if exact is not None:
+            return result if (result.astype(object) == exact).all() else None
+        back = (result - x.dtype.type(shift)) / x.dtype.type(scale)
+    finite = np.isfinite(x)
+    return result if np.array_equal(back[finite], x[finite]) else None
+
+
+def shift_and_scale_commute(impl: object, case: Case) -> None:
+    """Pooling ``a*x + c`` (``a`` > 0, exact in the dtype) gives ``a*values + c``, same indices."""
+    context = _context(impl, case)
+    rng = case.rng(3)
+    a, c = int(rng.choice([2, 4])), int(rng.integers(1, 50))
+    # The first transform that is exact for this input; near the ends of an
+    # integer dtype's range only smaller ones are.
+    for scale, shift in ((a, c), (a, 0), (1, c), (1, -c), (1, 0)):
+        transformed = _shift_and_scale(case.x, scale, shift)
+        if transformed is not None:
+            break
+    values, indices = checked_forward(impl, case.x, case.spec, context)
+    moved_values, moved_indices = checked_forward(impl, transformed, case.spec, context)
+    expected = _shift_and_scale(values, scale, shift)
+    context += f", transform={scale}*x+{shift}"
+    assert_identical(moved_indices, indices, "indices", context, "the untransformed input")
+    assert_identical(moved_values, expected, "values", context, f"{scale}*values+{shift}")
+
+
+def permuting_leading_axes_commutes(impl: object, case: Case) -> None:
+    """Transposing the leading axes and reversing the first one commutes with pooling."""
+    context = _context(impl, case)
+    lead = len(case.lead_shape)
+    order = tuple(case.rng(4).permutation(lead)) + tuple(range(lead, case.x.ndim))
+    moved = np.transpose(case.x, order)[::-1]
+    values, indices = checked_forward(impl, case.x, case.spec, context)
+    moved_values, moved_indices = checked_forward(impl, moved, case.spec, context)
+    context += f", leading axes permuted to {order[:lead]} and the first reversed"
+    expected_indices = np.transpose(indices, order)[::-1]
+    assert_identical(moved_indices, expected_indices, "indices", context, "permuted result")
+    expected_values = np.transpose(values, order)[::-1]
+    assert_identical(moved_values, expected_values, "values", context, "permuted result")
+
+
+def agrees_with_scipy_maximum_filter(impl: object, case: Case) -> None:
+    """Values equal ``scipy.ndimage.maximum_filter`` sampled at the window starts.
+
+    The input is padded here with the dtype's lowest value, so scipy never
+    sees a border; the footprint has holes for the dilation, and each output
+    is read where the filter's centre (``extent // 2``, origin 0) sits for
+    the window. Used only where scipy is an exact oracle: on NaN-free inputs
+    (it does not order NaN), on dtypes float64 holds exactly (its filters
+    compute in float64), and by value (it may keep either of 0.0 and -0.0).
+    """
+    context = _context(impl, case)
+    values, _ = checked_forward(impl, case.x, case.spec, context)
+    spec, spatial = case.spec, case.spatial_shape
+    out = spec.output_shape(spatial)
+    lowest = -np.inf if case.x.dtype.kind == "f" else np.iinfo(case.x.dtype).min
+    lead = len(case.lead_shape)
+    widths = [(0, 0)] * lead
+    footprint = np.ones((1,) * lead + spec.extent, dtype=bool)
+    for axis, (begin, _) in enumerate(spec.pads(spatial)):
+        last_read = (out[axis] - 1) * spec.stride[axis] - begin + spec.extent[axis]
+        widths.append((begin, max(0, last_read - spatial[axis])))
+        holes = [slice(None)] * footprint.ndim
+        holes[lead + axis] = np.arange(spec.extent[axis]) % spec.dilation[axis] != 0
+        footprint[tuple(holes)] = False
+    # scipy has no float16 filter; float32 holds every float16 exactly.
+    wide = np.asarray(case.x, dtype=np.float32 if case.x.dtype == np.float16 else None)
+    padded = np.pad(wide, widths, constant_values=lowest)
+    filtered = scipy.ndimage.maximum_filter(padded, footprint=footprint, mode="nearest")
+    samples = (Ellipsis,) + tuple(
+        slice(e // 2, e // 2 + (o - 1) * s + 1, s)
+        for o, s, e in zip(out, spec.stride, spec.extent, strict=True)
+    )
+    expected = filtered[samples].astype(case.x.dtype)
+    # scipy may pick either of 0.0 and -0.0 when they tie: adding 0 makes both 0.0.
+    zero = case.x.dtype.type(0)
+    assert_identical(values + zero, expected + zero, "values", context, "scipy maximum_filter")
+
+
+# ---------------------------------------------------------------------------
+# 3. Ties, NaN and -inf: the selection rule on inputs that stress it.
+
+
+def selects_by_the_contract_rule(impl: object, case: Case) -> None:
+    """Values and indices equal the README's rule, computed independently of ``naive``.
+
+    First maximal element in row-major window order; NaN above everything
+    (first NaN); padding never; an all -inf window selects its first input
+    element.
+    """
+    context = _context(impl, case)
+    values, indices = checked_forward(impl, case.x, case.spec, context)
+    expected_values, expected_indices = contract_forward(case.x, case.spec)
+    assert_identical(indices, expected_indices, "indices", context, "the selection rule")
+    assert_identical(values, expected_values, "values", context, "the selection rule")
+
+
+# ---------------------------------------------------------------------------
+# 4. Gradients.
+
+# Step of the central differences: a power of two, so x +- h is exact for the
+# drawn inputs, whose distinct values are at least 1/4 apart.
+STEP = 2.0**-6
+
+
+def _pooled_sum(impl: object, x: np.ndarray, case: Case, weights: np.ndarray) -> float:
+    values, _ = checked_forward(impl, x, case.spec, _context(impl, case))
+    return float(np.sum(values.astype(np.float64) * weights))
+
+
+def finite_differences_full_jacobian(impl: object, case: Case) -> None:
+    """On tiny tie-free inputs, the Jacobian from central differences equals backward's.
+
+    Column ``i`` comes from perturbing input ``i`` by ``+-h``; row ``o`` from
+    ``backward`` with a one-hot ``grad_out``. Both are exactly 0 or 1. A
+    random upstream gradient then checks ``J^T g`` to rounding.
+    """
+    context = _context(impl, case)
+    x = np.array(case.x, order="C")
+    values, indices = checked_forward(impl, x, case.spec, context)
+    dtype = x.dtype
+    flat_x = x.ravel()
+    numeric = np.zeros((values.size, x.size))
+    for i in range(x.size):
+        step = np.zeros_like(flat_x)
+        step[i] = STEP
+        up, _ = checked_forward(impl, (flat_x + step).reshape(x.shape), case.spec, context)
+        down, _ = checked_forward(impl, (flat_x - step).reshape(x.shape), case.spec, context)
+        numeric[:, i] = (up.astype(np.float64) - down.astype(np.float64)).ravel() / (2 * STEP)
+    analytic = np.zeros_like(numeric)
+    for o in range(values.size):
+        one_hot = np.zeros(values.size, dtype=dtype)
+        one_hot[o] = 1
+        row = checked_backward(
+            impl, one_hot.reshape(values.shape), indices, x.shape, case.spec, context
+        )
+        analytic[o] = row.ravel()
+    assert_identical(analytic, numeric, "Jacobian entries", context, "central differences")
+    grad = case.rng(5).standard_normal(values.shape).astype(dtype)
+    got = checked_backward(impl, grad, indices, x.shape, case.spec, context).astype(np.float64)
+    expected = (grad.astype(np.float64).ravel() @ numeric).reshape(x.shape)
+    scale = np.abs(grad.astype(np.float64)).ravel() @ numeric
+    assert_close(got, expected, scale.reshape(x.shape), "J^T g", context, "central", dtype.name)
+
+
+def finite_differences_random_direction(impl: object, case: Case) -> None:
+    """``<backward(g), v>`` equals the central difference of ``<g, pool(x)>`` along ``v``."""
+    context = _context(impl, case)
+    x = np.array(case.x, order="C")
+    rng = case.rng(6)
+    values, indices = checked_forward(impl, x, case.spec, context)
+    grad = rng.standard_normal(values.shape).astype(x.dtype)
+    weights = grad.astype(np.float64)
+    direction = rng.uniform(-1, 1, x.shape)
+    up = (x + STEP * direction).astype(x.dtype)
+    down = (x - STEP * direction).astype(x.dtype)
+    # The step actually taken, after rounding to the input's dtype.
+    direction = (up.astype(np.float64) - down.astype(np.float64)) / (2 * STEP)
+    numeric = np.array(
+        (_pooled_sum(impl, up, case, weights) - _pooled_sum(impl, down, case, weights))
+        / (2 * STEP)
+    )
+    grad_in = checked_backward(impl, grad, indices, x.shape, case.spec, context)
+    analytic = np.array(np.sum(grad_in.astype(np.float64) * direction))
+    # Both sums round relative to sum |g| * |x|, and the difference is divided by 2h.
+    magnitude = 1 + np.abs(x).max()
+    scale = np.array(np.abs(weights).sum() * values.size * magnitude / STEP)
+    assert_close(analytic, numeric, scale, "<J^T g, v>", context, "central difference")
+
+
+def backward_is_the_adjoint_of_gathering(impl: object, case: Case) -> None:
+    """``<J v, g> == <v, J^T g>`` exactly, for forward's and for arbitrary in-plane indices.
+
+    ``J v`` gathers ``v`` at the indices; ``J^T g`` is ``backward(g)``.
+    Integer-valued ``v`` and ``g`` in float64 make both sums exact.
+    """
+    context = _context(impl, case)
+    rng = case.rng(7)
+    dtype = gradient_dtype(Capabilities.of(impl))
+    _, indices = checked_forward(impl, case.x, case.spec, context)
+    if rng.random() < 0.5:
+        indices = rng.integers(0, math.prod(case.spatial_shape), indices.shape, dtype=np.int64)
+        context += ", arbitrary in-plane indices"
+    grad = rng.integers(-4, 5, indices.shape).astype(dtype)
+    v = rng.integers(-4, 5, case.x.shape).astype(np.float64)
+    grad_in = checked_backward(impl, grad, indices, case.x.shape, case.spec, context)
+    gathered = _planes(v, case.ndim)[
+        np.arange(math.prod(case.lead_shape))[:, np.newaxis],
+        indices.reshape(math.prod(case.lead_shape), -1),
+    ]
+    left = float(np.sum(gathered.ravel() * grad.astype(np.float64).ravel()))
+    right = float(np.sum(v * grad_in.astype(np.float64)))
+    assert left == right, f"<J v, g> = {left} but <v, J^T g> = {right} [{context}]"
+
+
+def _route_integer_gradients(
+    impl: object, case: Case, salt: int, low: int
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, str]:
+    """Forward, then backward of integer-valued gradients in ``[low, 4]`` (exact sums).
+
+    Returns ``(indices, grad_out, grad_in, context)``.
+    """
+    context = _context(impl, case)
+    dtype = gradient_dtype(Capabilities.of(impl))
+    _, indices = checked_forward(impl, case.x, case.spec, context)
+    grad = case.rng(salt).integers(low, 5, indices.shape).astype(dtype)
+    grad_in = checked_backward(impl, grad, indices, case.x.shape, case.spec, context)
+    return indices, grad, grad_in, context
+
+
+def gradient_is_conserved(impl: object, case: Case) -> None:
+    """``grad_in.sum() == grad_out.sum()``: every gradient lands somewhere, once."""
+    _, grad, grad_in, context = _route_integer_gradients(impl, case, 8, -4)
+    total_in, total_out = float(grad_in.astype(np.float64).sum()), float(grad.sum(dtype=float))
+    assert total_in == total_out, (
+        f"gradient sums differ: grad_in sums to {total_in}, grad_out to {total_out} [{context}]"
+    )
+
+
+def gradient_support_is_the_selected_elements(impl: object, case: Case) -> None:
+    """With positive ``grad_out``, ``grad_in`` is positive exactly at the selected elements."""
+    indices, _, grad_in, context = _route_integer_gradients(impl, case, 9, 1)
+    selected = np.zeros(case.x.size, dtype=bool)
+    selected[_flat_targets(indices, case)] = True
+    selected = selected.reshape(case.x.shape)
+    assert_identical(grad_in > 0, selected, "positions with gradient", context, "selected set")
+    assert (grad_in[~selected] == 0).all(), f"negative gradient off the selection [{context}]"
+
+
+def overlapping_windows_accumulate(impl: object, case: Case) -> None:
+    """Where several windows select one element, their gradients add up (exactly)."""
+    indices, grad, grad_in, context = _route_integer_gradients(impl, case, 10, -4)
+    expected = _scatter_add(grad, indices, case).astype(grad.dtype)
+    assert_identical(grad_in, expected, "gradients", context, "the sum of the gradients")
+
+
+# ---------------------------------------------------------------------------
+# 5. Errors.
+
+
+def raises_the_documented_error(impl: object, call: Call) -> None:
+    """A call with one documented defect raises the error type the README prescribes."""
+    context = f"impl={impl_label(impl)}, {call!r}"
+    try:
+        call.run(impl)
+    except call.errors:
+        return
+    except Exception as error:
+        raise AssertionError(
+            f"{call.defect}: expected {call.errors[0].__name__}, got "
+            f"{type(error).__name__}: {error} [{context}]"
+        ) from error
+    expected = call.errors[0].__name__
+    raise AssertionError(f"{call.defect}: expected {expected}, got a result [{context}]")
+
+
+# Generous limits for calls on inputs of a few hundred elements.
+MEMORY_LIMIT = 256 * 2**20
+TIME_LIMIT = 20
+
+
+@contextlib.contextmanager
+def bounded(context: str) -> Iterator[None]:
+    """Fail if the block allocates more than MEMORY_LIMIT or runs over TIME_LIMIT seconds.
+
+    NumPy reports its buffers to tracemalloc, so an implementation that
+    allocates a huge array before validating (even lazily, with calloc) is
+    caught without the memory being touched. The time limit needs SIGALRM
+    and the main thread; elsewhere it is not enforced.
+    """
+
+    def expire(signum: int, frame: object) -> None:
+        raise AssertionError(f"the call ran for more than {TIME_LIMIT} s [{context}]")
+
+    alarm = hasattr(signal, "SIGALRM") and threading.current_thread() is threading.main_thread()
+    if alarm:
+        previous = signal.signal(signal.SIGALRM, expire)
+        signal.alarm(TIME_LIMIT)
+    tracing = tracemalloc.is_tracing()
+    if not tracing:
+        tracemalloc.start()
+    tracemalloc.reset_peak()
+    try:
+        yield
+        _, peak = tracemalloc.get_traced_memory()
+        assert peak <= MEMORY_LIMIT, f"the call allocated {peak / 2**20:.0f} MiB [{context}]"
+    finally:
+        if not tracing:
+            tracemalloc.stop()
+        if alarm:
+            signal.alarm(0)
+            signal.signal(signal.SIGALRM, previous)
+
+
+def _run_call(
+    impl: object,
+    call: Call,
+    context: str,
+    allowed: tuple[type[Exception], ...] = (ValueError, TypeError),
+) -> tuple[str, Any]:
+    """``("result", value)`` or ``("error", exception)``; other exceptions fail the property."""
+    with bounded(context):
+        try:
+            return "result", call.run(impl)
+        except allowed as error:
+            return "error", error
+        except Exception as error:
+            names = " and ".join(kind.__name__ for kind in allowed)
+            raise AssertionError(
+                f"{type(error).__name__} escaped: {error}; only {names} may [{context}]"
+            ) from error
+
+
+def _small_integers(array: object) -> bool:
+    return (
+        isinstance(array, np.ndarray)
+        and array.dtype.kind in "iuf"
+        and bool(np.all(np.abs(array) < 2**20))
+        and bool(np.all(array == np.round(array)))
+    )
+
+
+def fuzzed_calls_fail_cleanly(impl: object, call: Call) -> None:
+    """Arbitrary arguments: ValueError or TypeError, or the same result as ``naive``.
+
+    Nothing else escapes, nothing hangs, nothing allocates more than a few
+    hundred MiB. Calls outside the declared capabilities may fail any way
+    among ValueError, TypeError and NotImplementedError.
+    """
+    context = f"impl={impl_label(impl)}, {call!r}"
+    outcome, got = _run_call(ORACLE, call, f"impl=naive, {call!r}")
+    spec = call.args[-1]
+    if isinstance(spec, PoolSpec):
+        try:
+            dtype = np.asarray(call.args[0]).dtype
+        except Exception:  # not array-like at all: no dtype to be unsupported
+            dtype = None
+        if Capabilities.of(impl).unsupported(spec, dtype):
+            _run_call(impl, call, context, (ValueError, TypeError, NotImplementedError))
+            return
+    impl_outcome, impl_got = _run_call(impl, call, context)
+    if outcome == "error":
+        assert impl_outcome == "error", (
+            f"naive raised {type(got).__name__}: {got}, but the call returned a result [{context}]"
+        )
+        return
+    assert impl_outcome == "result", (
+        f"{type(impl_got).__name__}: {impl_got} raised for a call naive accepts [{context}]"
+    )
+    if call.method == "forward":
+        assert isinstance(impl_got, tuple), f"forward returned {impl_got!r} [{context}]"
+        assert len(impl_got) == 2, f"forward returned {len(impl_got)} results [{context}]"
+        for what, array, reference in zip(("values", "indices"), impl_got, got, strict=True):
+            assert isinstance(array, np.ndarray), f"{what} is not an ndarray [{context}]"
+            assert_identical(array, reference, what, context)
+        return
+    assert isinstance(impl_got, np.ndarray), f"backward returned {impl_got!r} [{context}]"
+    # Arbitrary float gradients may round differently where several meet (the
+    # contract allows it); small integers add up exactly in any order.
+    if _small_integers(call.args[0]):
+        assert_identical(impl_got, got, "gradients", context)
+    else:
+        assert (impl_got.shape, impl_got.dtype) == (got.shape, got.dtype), (
+            f"backward returned {impl_got.dtype} {impl_got.shape}, naive {got.dtype} "
+            f"{got.shape} [{context}]"
+        )
+
+
+# ---------------------------------------------------------------------------
+# 6. Purity.
+
+
+def _frozen(array: np.ndarray) -> np.ndarray:
+    array = array.copy()
+    array.flags.writeable = False
+    return array
+
+
+def leaves_inputs_alone_and_repeats(impl: object, case: Case) -> None:
+    """``x``, ``grad_out`` and ``indices`` are unchanged; repeated calls give identical results."""
+    context = _context(impl, case)
+    x_before = np.array(case.x, copy=True)
+    first = checked_forward(impl, case.x, case.spec, context)
+    second = checked_forward(impl, case.x, case.spec, context + ", second call")
+    assert_identical(case.x, x_before, "input elements after forward", context, "the input before")
+    assert_identical(second[0], first[0], "values of a repeated call", context, "the first call")
+    assert_identical(second[1], first[1], "indices of a repeated call", context, "the first call")
+
+    dtype = gradient_dtype(Capabilities.of(impl))
+    grad = case.rng(11).standard_normal(first[1].shape).astype(dtype)
+    writable = (grad.copy(), first[1].copy())
+    for grad_arg, indices_arg in (writable, (_frozen(grad), _frozen(first[1]))):
+        grads = [
+            checked_backward(impl, grad_arg, indices_arg, case.x.shape, case.spec, context)
+            for _ in range(2)
+        ]
+        assert_identical(grad_arg, grad, "grad_out after backward", context, "grad_out before")
+        assert_identical(indices_arg, first[1], "indices after backward", context, "before")
+        assert_identical(grads[1], grads[0], "gradients of a repeated call", context, "first")
+
+
+# ---------------------------------------------------------------------------
+# The catalogue.
+
+
+@dataclass(frozen=True)
+class Property:
+    """A conformance property: its check, its cases, and what it needs.
+
+    ``cases(caps)`` is the strategy of drawn cases inside ``caps``;
+    ``needs(caps)`` returns why the property cannot run within ``caps``
+    (for example, separability needs two pooled axes), or None.
+    """
+
+    name: str
+    check: Callable[[object, Any], None]
+    cases: Callable[[Capabilities], st.SearchStrategy[Any]]
+    needs: Callable[[Capabilities], str | None] = lambda caps: None
+
+    def __repr__(self) -> str:
+        return f"Property({self.name!r})"
+
+    def unavailable(self, impl: object) -> str | None:
+        """Why this property cannot run on ``impl`` (given its capabilities), or None."""
+        reason = self.needs(Capabilities.of(impl))
+        return None if reason is None else f"{self.name} {reason}; {impl_label(impl)} has none"
+
+
+def _float_dtypes(caps: Capabilities) -> list[str]:
+    return [d for d in caps.dtypes if d.startswith("float")]
+
+
+def _needs_floats(caps: Capabilities) -> str | None:
+    return None if _float_dtypes(caps) else "needs a float dtype (NaN, inf)"
+
+
+def _fd_dtype(caps: Capabilities) -> list[str]:
+    return [d for d in ("float64", "float32") if d in caps.dtypes][:1]
+
+
+def _needs_fd_dtype(caps: Capabilities) -> str | None:
+    return None if _fd_dtype(caps) else "finite differences need float64 or float32"
+
+
+def _identity_specs(caps: Capabilities) -> st.SearchStrategy[PoolSpec]:
+    forms = ["valid", "same", "same_lower"] if caps.padding else ["valid"]
+    return st.builds(
+        lambda ndim, *rest: PoolSpec((1,) * ndim, 1, *rest),
+        st.sampled_from(caps.ndims),
+        st.sampled_from([0, *forms]),
+        st.integers(1, 3) if caps.dilation else st.just(1),
+        st.booleans() if caps.ceil_mode else st.just(False),
+    )
+
+
+@st.composite
+def _whole_plane_cases(draw: st.DrawFn, caps: Capabilities) -> Case:
+    """Cases whose single window covers the whole plane (kernel = length + padding)."""
+    ndim = draw(st.sampled_from(caps.ndims))
+    lengths = draw(st.tuples(*[st.integers(1, 5)] * ndim))
+    pads = []
+    for _ in lengths:
+        extra = draw(st.integers(0, 2)) if caps.padding else 0
+        begin = draw(st.integers(0, extra))
+        pads.append((begin, extra - begin))
+    kernel = tuple(length + sum(pair) for length, pair in zip(lengths, pads, strict=True))
+    stride = draw(st.integers(1, 4))
+    ceil_mode = draw(st.booleans()) if caps.ceil_mode else False
+    spec = PoolSpec(kernel, stride, tuple(pads), 1, ceil_mode)
+    return draw(cases(caps, spec=st.just(spec), spatial=st.just(lengths)))
+
+
+def _all_cases(caps: Capabilities) -> st.SearchStrategy[Case]:
+    return cases(caps)
+
+
+def _exact_transform_cases(caps: Capabilities) -> st.SearchStrategy[Case]:
+    dtypes = [d for d in ("float32", "float64", "int16", "int32", "int64") if d in caps.dtypes]
+    return cases(caps, dtypes=dtypes)
+
+
+def _scipy_cases(caps: Capabilities) -> st.SearchStrategy[Case]:
+    exact = [d for d in caps.dtypes if d not in ("int64", "uint64")]
+    return cases(caps, dtypes=exact, specials=("inf", "-inf"))
+
+
+def _special_cases(caps: Capabilities, special: str) -> st.SearchStrategy[Case]:
+    return cases(caps, dtypes=_float_dtypes(caps), regimes=("special",), specials=(special,))
+
+
+def _overlapping_cases(caps: Capabilities) -> st.SearchStrategy[Case]:
+    return cases(caps, spec=specs(caps, overlap=True), regimes=("ties", "constant", "distinct"))
+
+
+def _needs_exact_transform(caps: Capabilities) -> str | None:
+    wide = {"float32", "float64", "int16", "int32", "int64"} & set(caps.dtypes)
+    return None if wide else "needs float32/64 or int16/32/64 for exact shifts and scales"
+
+
+PROPERTIES: tuple[Property, ...] = (
+    Property("matches_naive_forward", matches_naive_forward, _all_cases),
+    Property("matches_naive_backward", matches_naive_backward, _all_cases),
+    Property("values_are_the_input_at_indices", values_are_the_input_at_indices, _all_cases),
+    Property("indices_lie_in_their_windows", indices_lie_in_their_windows, _all_cases),
+    Property(
+        "kernel_one_is_identity",
+        kernel_one_is_identity,
+        lambda caps: cases(caps, spec=_identity_specs(caps)),
+    ),
+    Property(
+        "whole_plane_window_gives_plane_max",
+        whole_plane_window_gives_plane_max,
+        _whole_plane_cases,
+    ),
+    Property(
+        "pooling_is_separable",
+        pooling_is_separable,
+        lambda caps: cases(caps, spec=specs(caps, ndims=(2, 3))),
+        lambda caps: None if max(caps.ndims) >= 2 else "needs 2 or 3 pooled axes",
+    ),
+    Property(
+        "shift_and_scale_commute",
+        shift_and_scale_commute,
+        _exact_transform_cases,
+        _needs_exact_transform,
+    ),
+    Property(
+        "permuting_leading_axes_commutes",
+        permuting_leading_axes_commutes,
+        lambda caps: cases(caps, lead_axes=(1, 3)),
+    ),
+    Property(
+        "agrees_with_scipy_maximum_filter",
+        agrees_with_scipy_maximum_filter,
+        _scipy_cases,
+    ),
+    Property(
+        "first_maximum_on_ties",
+        selects_by_the_contract_rule,
+        lambda caps: cases(caps, regimes=("ties", "constant")),
+    ),
+    Property(
+        "nan_propagates_with_the_first_nan_index",
+        selects_by_the_contract_rule,
+        lambda caps: _special_cases(caps, "nan"),
+        _needs_floats,
+    ),
+    Property(
+        "all_minus_inf_windows_select_their_first_input",
+        selects_by_the_contract_rule,
+        lambda caps: _special_cases(caps, "-inf"),
+        _needs_floats,
+    ),
+    Property(
+        "finite_differences_full_jacobian",
+        finite_differences_full_jacobian,
+        lambda caps: cases(
+            caps,
+            spec=specs(caps, max_kernel=3, max_dilation=2),
+            dtypes=_fd_dtype(caps),
+            regimes=("distinct",),
+            max_elements=24,
+        ),
+        _needs_fd_dtype,
+    ),
+    Property(
+        "finite_differences_random_direction",
+        finite_differences_random_direction,
+        lambda caps: cases(caps, dtypes=_fd_dtype(caps), regimes=("distinct",)),
+        _needs_fd_dtype,
+    ),
+    Property(
+        "backward_is_the_adjoint_of_gathering",
+        backward_is_the_adjoint_of_gathering,
+        _all_cases,
+    ),
+    Property("gradient_is_conserved", gradient_is_conserved, _all_cases),
+    Property(
+        "gradient_support_is_the_selected_elements",
+        gradient_support_is_the_selected_elements,
+        _all_cases,
+    ),
+    Property(
+        "overlapping_windows_accumulate",
+        overlapping_windows_accumulate,
+        _overlapping_cases,
+    ),
+    Property("raises_the_documented_error", raises_the_documented_error, invalid_calls),
+    Property("fuzzed_calls_fail_cleanly", fuzzed_calls_fail_cleanly, fuzzed_calls),
+    Property("leaves_inputs_alone_and_repeats", leaves_inputs_alone_and_repeats, _all_cases),
+)
+
+
+def run_property(
+    impl: object, prop: Property, *, label: str | None = None, run_settings: settings | None = None
+) -> None:
+    """Check ``prop`` on ``impl`` under Hypothesis; raise the (shrunk) failure if any.
+
+    Uses the current Hypothesis profile unless ``run_settings`` is given.
+    Raises `ValueError` before any call if the property cannot run within
+    the implementation's capabilities (see `Property.unavailable`).
+    """
+    reason = prop.unavailable(impl)
+    if reason is not None:
+        raise ValueError(reason)
+
+    def check(case: Any) -> None:
+        prop.check(impl, case)
+
+    # The name shows in Hypothesis's reports and enters its database key and
+    # derandomized seed; it must be an identifier.
+    suffix = re.sub(r"\W", "_", label or impl_label(impl))
+    check.__name__ = check.__qualname__ = f"{prop.name}__{suffix}"
+    test = given(prop.cases(Capabilities.of(impl)))(check)
+    if run_settings is not None:
+        test = run_settings(test)
+    test()
