@@ -34,6 +34,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
+from .parallel import get_num_threads
+
 __all__ = [
     "MIN_SAMPLE_SECONDS",
     "THREAD_ENV_VARS",
@@ -48,7 +50,12 @@ T = TypeVar("T")
 
 MIN_SAMPLE_SECONDS = 0.02
 # Environment variables that set the thread count of NumPy's BLAS and of torch.
-THREAD_ENV_VARS = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS")
+THREAD_ENV_VARS = (
+    "MAXPOOL_NUM_THREADS",
+    "OMP_NUM_THREADS",
+    "OPENBLAS_NUM_THREADS",
+    "MKL_NUM_THREADS",
+)
 
 
 @dataclass(frozen=True)
@@ -205,10 +212,12 @@ def methodology(*, warmup: int, repeats: int, min_repeats: int, budget_seconds: 
         f"{min(min_repeats, repeats)}; no new repeat after {budget_seconds:g} s), "
         f"after {warmup} untimed warm-up call(s); a repeat runs the call enough "
         f"times to last at least {MIN_SAMPLE_SECONDS * 1000:g} ms. Clock: "
-        "time.perf_counter, wall time, in one process. The NumPy implementations "
-        "run on one thread unless they say otherwise; torch uses its default "
-        "thread count. Peak extra memory: tracemalloc peak during the first "
-        "(warm-up) forward call minus the memory in use before it: outputs "
+        "time.perf_counter, wall time, in one process. naive, im2col and strided "
+        "run on one thread; sliced, reshape, separable and auto split the leading "
+        f"axes over {get_num_threads()} threads (impls.set_num_threads, "
+        "MAXPOOL_NUM_THREADS); torch uses its default thread count. Peak extra "
+        "memory: tracemalloc peak during the first (warm-up) forward call minus "
+        "the memory in use before it: outputs "
         "included, input excluded; not available for torch, whose allocator "
         "tracemalloc does not see."
     )
