@@ -15,6 +15,7 @@ index is the row-major flat index into the unpadded spatial plane.
 
 from __future__ import annotations
 
+import functools
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -53,6 +54,11 @@ class Geometry:
 
     @classmethod
     def of(cls, input_shape: tuple[int, ...], spec: PoolSpec) -> Geometry:
+        """The geometry of pooling an input of ``input_shape`` with ``spec`` (cached)."""
+        return _geometry(cls, tuple(input_shape), spec)
+
+    @classmethod
+    def _resolve(cls, input_shape: tuple[int, ...], spec: PoolSpec) -> Geometry:
         split = len(input_shape) - spec.ndim
         spatial = input_shape[split:]
         return cls(
@@ -99,6 +105,13 @@ class Geometry:
                 self.pads, self.output_spatial, self.spec.stride, self.spec.extent, strict=True
             )
         )
+
+
+@functools.lru_cache(maxsize=256)
+def _geometry(cls: type[Geometry], input_shape: tuple[int, ...], spec: PoolSpec) -> Geometry:
+    # A layer calls forward and backward with the same shapes again and again;
+    # resolving the padding and checking every window costs tens of microseconds.
+    return cls._resolve(input_shape, spec)
 
 
 def check_dtype(dtype: np.dtype, name: str) -> None:
