@@ -193,7 +193,8 @@ def codes_to_indices(
         stop = min(start + chunk, flat_code.size)
         wide = scratch[: stop - start]
         np.copyto(wide, flat_code[start:stop])
-        np.take(tables.relative, wide, out=flat_out[start:stop], mode="wrap")  # in range
+        # Codes are always in range: "clip" only skips the bounds check ("wrap" divides).
+        np.take(tables.relative, wide, out=flat_out[start:stop], mode="clip")
     out += tables.window_start
 
 
