@@ -101,7 +101,7 @@ def main(argv: list[str] | None = None) -> None:
         times = measure(case, args.repeats)
         ranked = sorted(times, key=times.__getitem__)
         winner, runner_up = ranked[0], ranked[1]
-        pick = auto.choose(case.shape, case.dtype, case.spec)
+        pick = auto.choose(case.shape, case.spec)
         row = (
             f"| {case.label} | "
             + " | ".join(f"{times[name]:.2f}" for name in CANDIDATES)

@@ -47,20 +47,23 @@ __all__ = ["RULES", "AutoMaxPool", "Case", "Rule"]
 class Case:
     """What the rules look at: the geometry of one call, summarised."""
 
+    pooled_axes: int  # 1, 2 or 3
     windows_overlap: bool  # some input element belongs to several windows
     unit_stride: bool  # stride 1 on every pooled axis
     window_size: int  # elements per window, K
-    input_bytes: int  # size of the whole input
+    window_elements: int  # elements read by all windows together: outputs * K
 
     @classmethod
-    def of(cls, geometry: Geometry, itemsize: int) -> Case:
+    def of(cls, geometry: Geometry) -> Case:
         spec = geometry.spec
         overlap = any(s < e for s, e in zip(spec.stride, spec.extent, strict=True))
+        outputs = geometry.batch * geometry.output_plane_size
         return cls(
+            pooled_axes=spec.ndim,
             windows_overlap=overlap,
             unit_stride=all(s == 1 for s in spec.stride),
             window_size=spec.window_size,
-            input_bytes=geometry.batch * geometry.plane_size * itemsize,
+            window_elements=outputs * spec.window_size,
         )
 
 
@@ -73,22 +76,31 @@ class Rule:
     why: str
 
 
-# First match wins; the last rule matches everything.
+# First match wins; the last rule matches everything. The measurements behind
+# each rule are in docs/auto-dispatch.md.
 RULES: tuple[Rule, ...] = (
     Rule(
-        lambda case: case.windows_overlap and case.unit_stride,
-        forward="separable",
-        why="stride-1 overlapping windows (SPP k5 s1): one pass per kernel row and column",
+        lambda case: case.window_elements < 1 << 20,
+        forward="sliced",
+        why="little work (LeNet-5, small inputs): no staging copy to amortise",
     ),
     Rule(
-        lambda case: case.windows_overlap,
+        lambda case: case.windows_overlap and case.unit_stride and case.window_size >= 9,
+        forward="separable",
+        why="overlapping stride-1 windows (SPP k5, 3x3 and 3x3x3 s1): one pass per kernel "
+        "row and column instead of one per element",
+    ),
+    Rule(
+        lambda case: case.windows_overlap and not case.unit_stride and case.pooled_axes <= 2,
         forward="reshape",
-        why="strided overlapping windows (ResNet stem k3 s2)",
+        why="strided overlapping windows in 1-D and 2-D (ResNet stem, dilated, 1-D k3 s2): "
+        "staged contiguous rows beat strided views",
     ),
     Rule(
         lambda case: True,
-        forward="reshape",
-        why="disjoint windows (LeNet, VGG, audio, video k2 s2 / k4 s4)",
+        forward="sliced",
+        why="disjoint windows, 3-D strides, small stride-1 kernels (VGG-16, C3D, k3 s3, "
+        "3-D k3 s2): staging costs more than it saves",
     ),
 )
 
@@ -121,19 +133,21 @@ class AutoMaxPool(BlockedMaxPool):
         """The first rule of `RULES` that applies to ``case``."""
         return next(rule for rule in RULES if rule.applies(case))
 
-    def choose(self, x_shape: Sequence[int], dtype: object, spec: PoolSpec) -> str:
+    def choose(self, x_shape: Sequence[int], spec: PoolSpec) -> str:
         """Name of the implementation whose forward runs for this call.
 
         Examples
         --------
-        >>> AutoMaxPool().choose((8, 256, 20, 20), "float32", PoolSpec((5, 5), 1, 2))
+        >>> AutoMaxPool().choose((8, 256, 20, 20), PoolSpec((5, 5), 1, 2))
         'separable'
+        >>> AutoMaxPool().choose((64, 6, 28, 28), PoolSpec((2, 2)))
+        'sliced'
         """
         geometry = geometry_for_shape(tuple(x_shape), spec)
-        return self.rule(Case.of(geometry, np.dtype(dtype).itemsize)).forward
+        return self.rule(Case.of(geometry)).forward
 
     def forward(self, x: object, spec: PoolSpec) -> tuple[np.ndarray, np.ndarray]:
         """Pool ``x`` with the forward implementation chosen for its case."""
         array, geometry = prepare_forward(x, spec)
-        rule = self.rule(Case.of(geometry, array.itemsize))
+        rule = self.rule(Case.of(geometry))
         return self._impls[rule.forward].forward(array, spec)
