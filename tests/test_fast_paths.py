@@ -179,3 +179,34 @@ class TestThreadSettings:
 
         with pytest.raises(RuntimeError, match="range"):
             parallel.run_split(fail, 10, 1, threads=2)
+
+
+@pytest.mark.parametrize(
+    ("shape", "spec", "chosen"),
+    [
+        ((64, 6, 28, 28), PoolSpec((2, 2)), "sliced"),  # little work
+        ((8, 256, 20, 20), PoolSpec((5, 5), 1, 2), "separable"),  # stride-1 overlap
+        ((32, 64, 112, 112), PoolSpec((3, 3), 2, 1), "reshape"),  # strided overlap, 2-D
+        ((32, 64, 8000), PoolSpec((3,), 2, 1), "reshape"),  # strided overlap, 1-D
+        ((2, 32, 16, 56, 56), PoolSpec((3, 3, 3), 2, 1), "sliced"),  # strided overlap, 3-D
+        ((16, 64, 224, 224), PoolSpec((2, 2)), "sliced"),  # disjoint
+        ((8, 64, 56, 56), PoolSpec((2, 2), 1), "sliced"),  # stride 1, small kernel
+    ],
+)
+def test_auto_follows_its_rules(shape, spec, chosen):
+    assert impls.get("auto").choose(shape, spec) == chosen
+
+
+def test_auto_rules_cover_every_case():
+    # The last rule is the catch-all, so every case gets an implementation.
+    from impls.auto import RULES, Case
+
+    catch_all = Case(
+        pooled_axes=2,
+        windows_overlap=False,
+        unit_stride=False,
+        window_size=1,
+        window_elements=1 << 30,
+    )
+    assert RULES[-1].applies(catch_all)
+    assert {rule.forward for rule in RULES} <= set(impls.names())
