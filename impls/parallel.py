@@ -12,6 +12,7 @@ variable ``MAXPOOL_NUM_THREADS``.
 
 from __future__ import annotations
 
+import functools
 import os
 import threading
 from collections.abc import Callable
@@ -35,6 +36,7 @@ _executor_size = 0
 _executor_lock = threading.Lock()
 
 
+@functools.cache
 def _machine_threads() -> int:
     try:
         return len(os.sched_getaffinity(0))

@@ -154,19 +154,20 @@ def geometry_for_shape(input_shape: object, spec: PoolSpec) -> Geometry:
         raise TypeError(f"spec must be a PoolSpec, got {type(spec).__name__}")
     if not isinstance(input_shape, (tuple, list)):
         raise TypeError(f"input_shape must be a tuple of ints, got {input_shape!r}")
-    dims = []
-    for dim in input_shape:
-        if isinstance(dim, (bool, np.bool_)) or not isinstance(dim, (int, np.integer)):
-            raise TypeError(f"input_shape must hold ints, got {input_shape!r}")
-        if dim < 0:
-            raise ValueError(f"input_shape must be non-negative, got {tuple(input_shape)}")
-        dims.append(int(dim))
+    dims = tuple(input_shape)
+    if not all(type(dim) is int for dim in dims):  # fast path for plain ints (not bools)
+        for dim in dims:
+            if isinstance(dim, (bool, np.bool_)) or not isinstance(dim, (int, np.integer)):
+                raise TypeError(f"input_shape must hold ints, got {input_shape!r}")
+        dims = tuple(int(dim) for dim in dims)
+    if dims and min(dims) < 0:
+        raise ValueError(f"input_shape must be non-negative, got {dims}")
     if len(dims) < spec.ndim:
         raise ValueError(
             f"input_shape must have at least {spec.ndim} axes for kernel_size "
             f"{spec.kernel_size}, got {tuple(dims)}"
         )
-    return Geometry.of(tuple(dims), spec)
+    return Geometry.of(dims, spec)
 
 
 def check_index_array(
