@@ -5,10 +5,12 @@ Run from the repository root, with ``torch==2.13.0`` installed::
     python -m benchmarks.vs_torch              # the six standard workloads
     python -m benchmarks.vs_torch --impls auto,reshape --repeats 15
 
-For each workload (float32, NCHW, as given) it times, interleaved and
-repeated, PyTorch's ``max_poolNd(..., return_indices=True)`` and its backward
-from indices, against this project's implementations (forward returning int64
-indices, backward from them), and prints medians and ratios. The floor is the
+For each workload (float32, NCHW, as given) it times PyTorch's
+``max_poolNd(..., return_indices=True)`` and its backward from indices against
+this project's implementations (forward returning int64 indices, backward from
+them), and prints medians and ratios. A sample runs one call back to back
+until it lasts 20 ms (one warm-up call first); rounds interleave the
+candidates; each figure is the median over the rounds. The floor is the
 time to read the input and write values and int64 indices at the copy
 bandwidth measured on this machine. Peak extra memory of forward is measured
 with tracemalloc, which sees every NumPy allocation.
@@ -18,6 +20,7 @@ from __future__ import annotations
 
 import argparse
 import datetime
+import math
 import os
 import platform
 import statistics
@@ -119,22 +122,45 @@ def peak_extra_bytes(name: str, spec: PoolSpec, x: np.ndarray) -> int:
         tracemalloc.stop()
 
 
+# A timed sample repeats the call until it lasts this long, so that calls of a
+# fraction of a millisecond are timed as a training loop runs them: back to back.
+MIN_SAMPLE_SECONDS = 0.02
+
+
+def _calls_per_sample(call: Callable[[], object]) -> int:
+    call()  # warm-up
+    start = time.perf_counter()
+    call()
+    return max(1, math.ceil(MIN_SAMPLE_SECONDS / max(time.perf_counter() - start, 1e-9)))
+
+
+def _sample(call: Callable[[], object], number: int) -> float:
+    start = time.perf_counter()
+    for _ in range(number):
+        call()
+    return (time.perf_counter() - start) / number
+
+
 def measure(workload: Workload, names: list[str], repeats: int) -> dict[str, Timings]:
+    """Per candidate, forward and backward seconds per call, one sample per round.
+
+    Rounds interleave the candidates, so that drifts of the machine (frequency,
+    other load) hit them alike.
+    """
     x = random_input(workload.input_shape, workload.dtype)
     spec = _spec(workload)
     candidates = {"torch": _torch_pair(workload, x)}
     candidates.update({name: _impl_pair(name, spec, x) for name in names})
+    numbers = {
+        name: (_calls_per_sample(forward), _calls_per_sample(backward))
+        for name, (forward, backward) in candidates.items()
+    }
     timings = {name: Timings([], []) for name in candidates}
-    for repeat in range(repeats + 1):  # the first round warms up and is dropped
+    for _ in range(repeats):
         for name, (forward, backward) in candidates.items():
-            start = time.perf_counter()
-            forward()
-            middle = time.perf_counter()
-            backward()
-            end = time.perf_counter()
-            if repeat:
-                timings[name].forward.append(middle - start)
-                timings[name].backward.append(end - middle)
+            forward_number, backward_number = numbers[name]
+            timings[name].forward.append(_sample(forward, forward_number))
+            timings[name].backward.append(_sample(backward, backward_number))
     return timings
 
 
@@ -156,7 +182,7 @@ def main(argv: list[str] | None = None) -> None:
         f"{np.__version__} | torch {torch.__version__} ({torch.get_num_threads()} threads) | "
         f"maxpool-impls {impls.__version__} ({impls.parallel.get_num_threads()} threads) | "
         f"copy bandwidth {bandwidth / 1e9:.1f} GB/s | median of {args.repeats} interleaved "
-        "rounds after 1 warm-up"
+        f"rounds; each sample repeats the call for at least {MIN_SAMPLE_SECONDS * 1e3:g} ms"
     )
     print()
     print(
