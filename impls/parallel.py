@@ -101,7 +101,10 @@ def run_split(
     when there is too little work per thread to pay for the hand-off. ``body``
     must only write to its own range. Exceptions propagate to the caller.
     """
-    workers = _workers(items, item_bytes, threads)
+    _run_ranges(body, items, _workers(items, item_bytes, threads))
+
+
+def _run_ranges(body: Callable[[int, int], None], items: int, workers: int) -> None:
     if workers == 1:
         body(0, items)
         return
@@ -146,4 +149,4 @@ def run_blocks(
         for first in range(start, stop, per_block):
             worker(slice(first, min(first + per_block, stop)))
 
-    run_split(walk, items, item_bytes, threads)
+    _run_ranges(walk, items, workers)

@@ -238,6 +238,11 @@ class PoolSpec:
         object.__setattr__(self, "padding", pads)
         object.__setattr__(self, "dilation", dilations)
         object.__setattr__(self, "ceil_mode", bool(ceil_mode))
+        # Specs key the per-geometry caches on every call: hash the fields once.
+        object.__setattr__(self, "_hash", hash((kernel, strides, pads, dilations, self.ceil_mode)))
+
+    def __hash__(self) -> int:
+        return self._hash  # type: ignore[attr-defined, no-any-return]
 
     @property
     def ndim(self) -> int:
