@@ -75,7 +75,12 @@ def flat_scatter_worker(
         if local.size and local.view(np.uintp).max() >= plane:
             raise _OutsidePlane
         target = np.add(local, starts[:n], out=targets[:n])
-        np.add.at(grad_in[block].reshape(-1), target.reshape(-1), grad[block].reshape(-1))
+        flat_block = grad_in[block].reshape(-1)
+        # Zeroed here rather than allocated zeroed: the first touch of fresh
+        # pages then happens in this thread, in parallel, outside the GIL that
+        # np.add.at holds, and the block is in cache for the scatter.
+        flat_block.fill(0)
+        np.add.at(flat_block, target.reshape(-1), grad[block].reshape(-1))
 
     return work
 
@@ -145,7 +150,7 @@ class BlockedMaxPool:
         batch_shape = (geometry.batch, *geometry.output_spatial)
         grad_rows = grad.reshape(batch_shape)
         index_rows = index_array.astype(np.intp, copy=False).reshape(batch_shape)
-        grad_in = np.zeros((geometry.batch, *geometry.spatial_shape), dtype=grad.dtype)
+        grad_in = np.empty((geometry.batch, *geometry.spatial_shape), dtype=grad.dtype)
         try:
             run_blocks(
                 lambda capacity: flat_scatter_worker(
