@@ -12,7 +12,7 @@ import pytest
 from numpy.testing import assert_array_equal
 
 import impls
-from impls import PoolSpec, parallel
+from impls import PoolSpec, blocked, parallel
 
 FAST = ["sliced", "reshape", "separable"]
 ORACLE = impls.get("naive")
@@ -30,9 +30,10 @@ SHAPES = {1: (5, 3, 17), 2: (5, 3, 9, 11), 3: (4, 2, 5, 6, 7)}
 
 @pytest.fixture
 def tiny_blocks(monkeypatch: pytest.MonkeyPatch) -> None:
-    """Blocks of one or two planes, and threads for any amount of work."""
+    """Blocks of one plane, threads for any amount of work, gradients zeroed per block."""
     monkeypatch.setattr(parallel, "BLOCK_BYTES", 1)
     monkeypatch.setattr(parallel, "MIN_BYTES_PER_THREAD", 1)
+    monkeypatch.setattr(blocked, "ZERO_IN_WORKERS_BYTES", 0)
 
 
 def sample(shape, dtype=np.float64, seed=0):
