@@ -33,6 +33,7 @@ __all__ = [
     "first_kernel_steps",
     "output_range",
     "restore_signed_zeros",
+    "start_first_max",
     "update_first_max",
 ]
 
@@ -133,6 +134,31 @@ def code_tables(geometry: Geometry) -> CodeTables:
 
     first_code = _first_code(geometry, dtype)
     return CodeTables(geometry, offsets, dtype, first_code, relative, window_start)
+
+
+def start_first_max(
+    best: np.ndarray,
+    code: np.ndarray,
+    first_view: np.ndarray | None,
+    first_view_code: int | np.ndarray,
+    lowest: int | float,
+    first_code: np.ndarray,
+) -> None:
+    """Initialise a running first-maximum, in place.
+
+    With ``first_view`` (the values at the first window offset, inside the
+    input for every output), start from them and their codes
+    ``first_view_code``. Otherwise start from ``lowest``, below or equal to
+    every value, and each window's first in-bounds code ``first_code``: a
+    window whose values all equal ``lowest`` then keeps its first element,
+    since `update_first_max` only moves on a strictly greater value.
+    """
+    if first_view is not None:
+        np.copyto(best, first_view)
+        np.copyto(code, first_view_code)
+    else:
+        best.fill(lowest)
+        np.copyto(code, first_code)
 
 
 def update_first_max(

@@ -46,7 +46,7 @@ from __future__ import annotations
 import numpy as np
 
 from .blocked import BlockedMaxPool, BlockWorker
-from .codes import conversion_scratch, update_first_max
+from .codes import conversion_scratch, start_first_max, update_first_max
 from .staging import finish_forward, has_nan, output_view, staged_layout
 from .windows import Geometry, lowest_value
 
@@ -95,12 +95,8 @@ class ReshapeMaxPool(BlockedMaxPool):
 
         def running_max(maxima: np.ndarray, n: int, nan_aware: bool) -> None:
             not_nan = np.empty(wide, dtype=bool) if nan_aware else None
-            if copy_first:
-                np.copyto(maxima, layout.view(buffers, 0, n))
-                code[:n].fill(0)
-            else:
-                maxima.fill(lowest)
-                np.copyto(code[:n], layout.first_code.reshape(-1))
+            first_view = layout.view(buffers, 0, n) if copy_first else None
+            start_first_max(maxima, code[:n], first_view, 0, lowest, layout.first_code.reshape(-1))
             for number in range(int(copy_first), len(offsets)):
                 update_first_max(
                     layout.view(buffers, number, n),

@@ -53,7 +53,13 @@ from dataclasses import dataclass
 import numpy as np
 
 from .blocked import BlockedMaxPool, BlockWorker
-from .codes import conversion_scratch, first_kernel_steps, output_range, update_first_max
+from .codes import (
+    conversion_scratch,
+    first_kernel_steps,
+    output_range,
+    start_first_max,
+    update_first_max,
+)
 from .staging import StagedLayout, finish_forward, has_nan, output_view, staged_layout
 from .windows import Geometry, lowest_value
 
@@ -204,18 +210,16 @@ class SeparableMaxPool(BlockedMaxPool):
                 else:
                     best = maxima[level][number, :n, :length]
                 code = codes[level][number, :n, :length]
-                first = 0
-                if stage.copy_first and steps[0].number == 0:
-                    view = slice(steps[0].start, steps[0].start + length)
-                    np.copyto(best, source_values[steps[0].source, :n, view])
-                    if source_codes is None:
-                        code.fill(0)
-                    else:
-                        np.copyto(code, source_codes[steps[0].source, :n, view])
-                    first = 1
-                else:
-                    best.fill(lowest)
-                    np.copyto(code, stage.first_code)
+                first = int(stage.copy_first and steps[0].number == 0)
+                view = slice(steps[0].start, steps[0].start + length)
+                start_first_max(
+                    best,
+                    code,
+                    source_values[steps[0].source, :n, view] if first else None,
+                    0 if source_codes is None else source_codes[steps[0].source, :n, view],
+                    lowest,
+                    stage.first_code,
+                )
                 for step in steps[first:]:
                     view = slice(step.start, step.start + length)
                     if source_codes is None:

@@ -58,6 +58,7 @@ from .codes import (
     codes_to_indices,
     conversion_scratch,
     restore_signed_zeros,
+    start_first_max,
     update_first_max,
 )
 from .windows import Geometry, lowest_value
@@ -101,12 +102,8 @@ class SlicedMaxPool(BlockedMaxPool):
         def running_max(block: slice, n: int, nan_aware: bool) -> None:
             x, best = planes[block], values[block]
             not_nan = np.empty(scratch_shape, dtype=bool) if nan_aware else None
-            if copy_first:
-                np.copyto(best, x[(slice(None), *offsets[0].inputs)])
-                code[:n].fill(0)
-            else:
-                best.fill(lowest)
-                np.copyto(code[:n], tables.first_code)
+            first_view = x[(slice(None), *offsets[0].inputs)] if copy_first else None
+            start_first_max(best, code[:n], first_view, 0, lowest, tables.first_code)
             for offset in offsets[int(copy_first) :]:
                 outputs = (slice(0, n), *offset.outputs)
                 update_first_max(
