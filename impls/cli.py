@@ -35,25 +35,15 @@ from collections.abc import Sequence
 from typing import Any, NoReturn
 
 from . import bench, recommend, report, timing
+from .protocol import CONTRACT_DTYPES
 from .registry import names
 from .spec import PADDING_STRINGS, PoolSpec
 from .workloads import WORKLOADS
 
 __all__ = ["DTYPES", "build_parser", "case_from_args", "main", "parse_padding", "parse_shape"]
 
-DTYPES = (
-    "float16",
-    "float32",
-    "float64",
-    "int8",
-    "int16",
-    "int32",
-    "int64",
-    "uint8",
-    "uint16",
-    "uint32",
-    "uint64",
-)
+# The --dtype choices: every dtype the contract supports.
+DTYPES = CONTRACT_DTYPES
 
 
 class _Parser(argparse.ArgumentParser):
