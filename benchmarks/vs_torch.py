@@ -22,10 +22,8 @@ import argparse
 import datetime
 import math
 import os
-import platform
 import statistics
 import time
-import tracemalloc
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -34,20 +32,10 @@ import numpy as np
 import impls
 import impls.parallel
 from impls import PoolSpec
+from impls.timing import MIN_SAMPLE_SECONDS, environment, peak_extra_bytes
 from impls.workloads import WORKLOADS, Workload, by_name, random_input
 
 __all__ = ["main"]
-
-
-def _cpu_name() -> str:
-    try:
-        with open("/proc/cpuinfo") as cpuinfo:
-            for line in cpuinfo:
-                if line.startswith("model name"):
-                    return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or platform.machine()
 
 
 def copy_bandwidth(megabytes: int = 256, repeats: int = 7) -> float:
@@ -109,25 +97,15 @@ def _impl_pair(name: str, spec: PoolSpec, x: np.ndarray) -> tuple[Callable, Call
     return (lambda: impl.forward(x, spec)), (lambda: impl.backward(grad, indices, x.shape, spec))
 
 
-def peak_extra_bytes(name: str, spec: PoolSpec, x: np.ndarray) -> int:
-    """Peak memory a forward call allocates, outputs included."""
+def forward_peak_bytes(name: str, spec: PoolSpec, x: np.ndarray) -> int:
+    """Peak memory a forward call allocates, outputs included (`impls.timing.peak_extra_bytes`)."""
     impl = impls.get(name)
-    tracemalloc.start()
-    try:
-        tracemalloc.reset_peak()
-        baseline = tracemalloc.get_traced_memory()[0]
-        impl.forward(x, spec)
-        return tracemalloc.get_traced_memory()[1] - baseline
-    finally:
-        tracemalloc.stop()
-
-
-# A timed sample repeats the call until it lasts this long, so that calls of a
-# fraction of a millisecond are timed as a training loop runs them: back to back.
-MIN_SAMPLE_SECONDS = 0.02
+    return peak_extra_bytes(lambda: impl.forward(x, spec))[1]
 
 
 def _calls_per_sample(call: Callable[[], object]) -> int:
+    """Calls per sample, so that a sample lasts `MIN_SAMPLE_SECONDS`: short calls are
+    timed as a training loop runs them, back to back."""
     call()  # warm-up
     start = time.perf_counter()
     call()
@@ -178,7 +156,7 @@ def main(argv: list[str] | None = None) -> None:
 
     bandwidth = copy_bandwidth()
     print(
-        f"{datetime.date.today()} | {_cpu_name()} | {os.cpu_count()} CPUs | NumPy "
+        f"{datetime.date.today()} | {environment()['cpu']} | {os.cpu_count()} CPUs | NumPy "
         f"{np.__version__} | torch {torch.__version__} ({torch.get_num_threads()} threads) | "
         f"maxpool-impls {impls.__version__} ({impls.parallel.get_num_threads()} threads) | "
         f"copy bandwidth {bandwidth / 1e9:.1f} GB/s | median of {args.repeats} interleaved "
@@ -204,7 +182,7 @@ def main(argv: list[str] | None = None) -> None:
         for name in names:
             forward = statistics.median(timings[name].forward) * 1e3
             backward = statistics.median(timings[name].backward) * 1e3
-            peak = peak_extra_bytes(name, spec, x)
+            peak = forward_peak_bytes(name, spec, x)
             print(
                 f"| {workload.name} | {name} | {forward:.2f} ({torch_forward:.2f}) | "
                 f"{torch_forward / forward:.2f} | {backward:.2f} ({torch_backward:.2f}) | "
