@@ -197,6 +197,13 @@ class SeparableMaxPool(BlockedMaxPool):
         output_flags, output_code = output_view(greater, geometry), output_view(scaled, geometry)
         wide_indices = conversion_scratch(capacity * geometry.output_plane_size)
 
+        def final_maxima(block: slice) -> np.ndarray:
+            """Where the last stage maximises: into the output when the wide layout is it."""
+            n = block.stop - block.start
+            if layout.wide_is_output:
+                return values[block].reshape(n, -1)
+            return maxima[-1][0, :n, : stages[-1].length]
+
         def reduce_stage(level: int, block: slice, nan_aware: bool) -> None:
             n = block.stop - block.start
             not_nan = np.empty((n, longest), bool) if nan_aware else None
@@ -205,10 +212,7 @@ class SeparableMaxPool(BlockedMaxPool):
             source_codes = None if level == 0 else codes[level - 1]
             last = level == len(stages) - 1
             for number, steps in enumerate(stage.steps):
-                if last and layout.wide_is_output:  # maximise into the output directly
-                    best = values[block].reshape(n, -1)
-                else:
-                    best = maxima[level][number, :n, :length]
+                best = final_maxima(block) if last else maxima[level][number, :n, :length]
                 code = codes[level][number, :n, :length]
                 first = int(stage.copy_first and steps[0].number == 0)
                 view = slice(steps[0].start, steps[0].start + length)
@@ -245,12 +249,7 @@ class SeparableMaxPool(BlockedMaxPool):
             layout.stage(planes[block], buffers)
             for level in range(len(stages)):
                 reduce_stage(level, block, nan_aware=False)
-            final_length = stages[-1].length
-            if layout.wide_is_output:
-                best = values[block].reshape(n, -1)
-            else:
-                best = maxima[-1][0, :n, :final_length]
-            code = codes[-1][0, :n, :final_length]
+            best, code = final_maxima(block), codes[-1][0, :n, : stages[-1].length]
             if has_nan(layout, best, output_flags[:n]):
                 for level in range(len(stages)):
                     reduce_stage(level, block, nan_aware=True)
