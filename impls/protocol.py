@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Protocol, runtime_checkable
 
 import numpy as np
 
+from .limits import Limit, all_of
 from .spec import PoolSpec
 
 __all__ = ["CONTRACT_DTYPES", "Capabilities", "MaxPoolImpl"]
@@ -28,7 +29,8 @@ CONTRACT_DTYPES: tuple[str, ...] = (
 )
 
 _ALL_NDIMS = (1, 2, 3)
-_FLAGS = ("padding", "dilation", "ceil_mode")
+_FLAGS = ("padding", "dilation", "ceil_mode", "backward")
+_BACKWARD_INDICES = ("any", "forward")
 
 
 def _pooling_over(ndim: int) -> str:
@@ -78,15 +80,16 @@ class Capabilities:
 
     An implementation declares it as an attribute ``capabilities``; one that
     declares nothing supports everything. The conformance suite then draws
-    only calls inside these limits and reports what it left out.
+    only calls inside these limits, skips fixed-input tests outside them, and
+    reports what it left out.
 
     Parameters
     ----------
     ndims : tuple of int, optional
         Numbers of pooled axes supported, among 1, 2 and 3.
     dtypes : tuple of str, optional
-        Supported dtypes (any spelling `numpy.dtype` accepts), for the input
-        and for ``grad_out``; a subset of `CONTRACT_DTYPES`.
+        Supported input dtypes of ``forward`` (any spelling `numpy.dtype`
+        accepts); a subset of `CONTRACT_DTYPES`.
     padding : bool, optional
         Whether padding is supported. If False, only specs without padding
         (``0`` or ``"valid"``) are used.
@@ -94,16 +97,37 @@ class Capabilities:
         Whether dilations above 1 are supported.
     ceil_mode : bool, optional
         Whether ``ceil_mode=True`` is supported.
+    supports : callable, optional
+        ``supports(spec, input_shape) -> bool``: the geometry accepted, for
+        limits the flags above cannot say (square kernels only, one stride,
+        symmetric padding...). The predicates in `impls.limits` describe the
+        common ones and combine with ``&``; any other callable works too.
+    grad_dtypes : tuple of str or "input", optional
+        Dtypes of ``grad_out`` that ``backward`` accepts; ``"input"`` means
+        the dtype of the input of the ``forward`` call that made the indices.
+        Default: the same as ``dtypes``.
+    backward : bool, optional
+        Whether ``backward`` is implemented at all.
+    backward_indices : {"any", "forward"}, optional
+        ``"any"``: ``backward`` routes gradients through any in-plane indices,
+        as the contract says. ``"forward"``: only through the indices that
+        ``forward`` returned (typical of layers that remember them).
+    validates_arguments : bool, optional
+        Whether the implementation claims the contract's argument validation
+        (`ValueError` or `TypeError` on invalid calls). Without the claim,
+        the error checks are not run. Default (None): claimed, except for
+        layers presented with `impls.conformance.from_layer`.
 
     Examples
     --------
-    >>> caps = Capabilities(ndims=(2,), dtypes=("float32", np.float64), dilation=False)
+    >>> from impls.limits import square_kernel
+    >>> caps = Capabilities(ndims=(2,), dtypes=("float32", np.float64), supports=square_kernel)
     >>> caps.dtypes
     ('float32', 'float64')
-    >>> caps.unsupported(PoolSpec((2, 2), dilation=2), np.dtype("int8"))
-    ('dilation', 'dtype int8')
-    >>> caps.left_out()[:2]
-    ('pooling over 1 axis', 'pooling over 3 axes')
+    >>> caps.unsupported(PoolSpec((2, 3), dilation=2), np.dtype("int8"), (4, 6))
+    ('dtype int8', 'kernel (2, 3) is not square')
+    >>> caps.left_out()[:3]
+    ('pooling over 1 axis', 'pooling over 3 axes', 'dtype float16')
     >>> Capabilities.of(object()) == Capabilities()
     True
     """
@@ -113,27 +137,40 @@ class Capabilities:
     padding: bool = True
     dilation: bool = True
     ceil_mode: bool = True
+    supports: Callable[[PoolSpec, tuple[int, ...]], bool] | None = None
+    grad_dtypes: tuple[str, ...] | str | None = None
+    backward: bool = True
+    backward_indices: str = "any"
+    validates_arguments: bool | None = None
 
     def __post_init__(self) -> None:
         ndims = tuple(self.ndims)
         if not ndims or any(type(n) is not int or n not in _ALL_NDIMS for n in ndims):
             raise ValueError(f"ndims must be a non-empty tuple drawn from 1, 2, 3; got {ndims!r}")
-        dtypes = []
-        for dtype in self.dtypes:
-            try:
-                name = np.dtype(dtype).name
-            except TypeError:
-                name = repr(dtype)
-            if name not in CONTRACT_DTYPES:
-                raise ValueError(f"dtypes must be among {CONTRACT_DTYPES}, got {dtype!r}")
-            dtypes.append(name)
-        if not dtypes:
-            raise ValueError("dtypes must name at least one dtype")
+        object.__setattr__(self, "ndims", tuple(sorted(set(ndims))))
+        object.__setattr__(self, "dtypes", _dtype_names(self.dtypes, "dtypes"))
+        if self.grad_dtypes is None:
+            object.__setattr__(self, "grad_dtypes", self.dtypes)
+        elif self.grad_dtypes != "input":
+            if isinstance(self.grad_dtypes, str):
+                raise ValueError(
+                    f"grad_dtypes must be a tuple of dtypes or 'input', got {self.grad_dtypes!r}"
+                )
+            object.__setattr__(self, "grad_dtypes", _dtype_names(self.grad_dtypes, "grad_dtypes"))
         for flag in _FLAGS:
             if not isinstance(getattr(self, flag), bool):
                 raise TypeError(f"{flag} must be a bool, got {getattr(self, flag)!r}")
-        object.__setattr__(self, "ndims", tuple(sorted(set(ndims))))
-        object.__setattr__(self, "dtypes", tuple(dict.fromkeys(dtypes)))
+        if not any(self.validates_arguments is value for value in (None, True, False)):
+            raise TypeError(
+                f"validates_arguments must be a bool or None, got {self.validates_arguments!r}"
+            )
+        if self.backward_indices not in _BACKWARD_INDICES:
+            raise ValueError(
+                f"backward_indices must be one of {_BACKWARD_INDICES}, "
+                f"got {self.backward_indices!r}"
+            )
+        if self.supports is not None:
+            object.__setattr__(self, "supports", all_of(self.supports))
 
     @classmethod
     def of(cls, impl: object) -> Capabilities:
@@ -153,12 +190,64 @@ class Capabilities:
         """Whether these capabilities cover the whole contract."""
         return self == Capabilities()
 
-    def unsupported(self, spec: PoolSpec, dtype: np.dtype | None = None) -> tuple[str, ...]:
-        """The features a call with ``spec`` (and data of ``dtype``) uses beyond these limits.
+    @property
+    def claims_validation(self) -> bool:
+        """Whether argument validation is claimed (it is unless declared False)."""
+        return self.validates_arguments is not False
 
-        Dtypes outside the contract are not reported: calls with them must
-        raise `TypeError` whatever the capabilities.
+    @property
+    def limit(self) -> Limit | None:
+        """The geometry predicate as a `impls.limits.Limit`, or None if there is none."""
+        return self.supports  # type: ignore[return-value]  # made a Limit in __post_init__
+
+    def gradient_dtypes(self, input_dtype: np.dtype | str) -> tuple[str, ...]:
+        """The ``grad_out`` dtypes ``backward`` accepts after forward on ``input_dtype``."""
+        if self.grad_dtypes == "input":
+            return (np.dtype(input_dtype).name,)
+        return self.grad_dtypes  # type: ignore[return-value]
+
+    def unsupported(
+        self,
+        spec: PoolSpec,
+        dtype: np.dtype | None = None,
+        input_shape: Sequence[int] | None = None,
+    ) -> tuple[str, ...]:
+        """The features a forward call uses beyond these limits, empty if none.
+
+        ``dtype`` is that of the input; the geometry predicate is consulted
+        when ``input_shape`` is given. Dtypes outside the contract are not
+        reported: calls with them must raise `TypeError` whatever the
+        capabilities.
         """
+        missing = self._spec_features(spec)
+        if dtype is not None and dtype.name in CONTRACT_DTYPES and dtype.name not in self.dtypes:
+            missing.append(f"dtype {dtype.name}")
+        return tuple(missing) + self._geometry(spec, input_shape)
+
+    def unsupported_backward(
+        self,
+        spec: PoolSpec,
+        grad_dtype: np.dtype | None = None,
+        input_shape: Sequence[int] | None = None,
+        input_dtype: np.dtype | None = None,
+    ) -> tuple[str, ...]:
+        """Like `unsupported`, for a backward call with ``grad_out`` of ``grad_dtype``.
+
+        ``input_dtype`` is the dtype of forward's input, needed only when
+        ``grad_dtypes`` is ``"input"``.
+        """
+        if not self.backward:
+            return ("backward",)
+        missing = self._spec_features(spec)
+        if grad_dtype is not None and grad_dtype.name in CONTRACT_DTYPES:
+            if self.grad_dtypes != "input":
+                if grad_dtype.name not in self.grad_dtypes:  # type: ignore[operator]
+                    missing.append(f"gradient dtype {grad_dtype.name}")
+            elif input_dtype is not None and grad_dtype != input_dtype:
+                missing.append(f"gradient dtype {grad_dtype.name} for input {input_dtype.name}")
+        return tuple(missing) + self._geometry(spec, input_shape)
+
+    def _spec_features(self, spec: PoolSpec) -> list[str]:
         missing = []
         if spec.ndim not in self.ndims:
             missing.append(_pooling_over(spec.ndim))
@@ -169,13 +258,48 @@ class Capabilities:
             missing.append("dilation")
         if not self.ceil_mode and spec.ceil_mode:
             missing.append("ceil_mode")
-        if dtype is not None and dtype.name in CONTRACT_DTYPES and dtype.name not in self.dtypes:
-            missing.append(f"dtype {dtype.name}")
-        return tuple(missing)
+        return missing
+
+    def _geometry(self, spec: PoolSpec, input_shape: Sequence[int] | None) -> tuple[str, ...]:
+        if self.limit is None or input_shape is None or len(input_shape) < spec.ndim:
+            return ()
+        return self.limit.failures(spec, tuple(input_shape))
 
     def left_out(self) -> tuple[str, ...]:
         """Human-readable list of the parts of the contract these limits exclude."""
         missing = [_pooling_over(n) for n in _ALL_NDIMS if n not in self.ndims]
-        missing += [flag for flag in _FLAGS if not getattr(self, flag)]
         missing += [f"dtype {name}" for name in CONTRACT_DTYPES if name not in self.dtypes]
+        missing += [flag for flag in _FLAGS[:3] if not getattr(self, flag)]
+        if self.limit is not None:
+            missing += self.limit.excludes()
+        if not self.backward:
+            missing.append("backward")
+        else:
+            if self.grad_dtypes == "input":
+                missing.append("gradients of another dtype than the input")
+            else:
+                missing += [
+                    f"gradient dtype {name}"
+                    for name in CONTRACT_DTYPES
+                    if name not in self.grad_dtypes  # type: ignore[operator]
+                ]
+            if self.backward_indices == "forward":
+                missing.append("backward through indices other than forward's own")
+        if not self.claims_validation:
+            missing.append("argument validation (not claimed)")
         return tuple(missing)
+
+
+def _dtype_names(dtypes: object, field: str) -> tuple[str, ...]:
+    names = []
+    for dtype in dtypes:  # type: ignore[attr-defined]
+        try:
+            name = np.dtype(dtype).name
+        except TypeError:
+            name = repr(dtype)
+        if name not in CONTRACT_DTYPES:
+            raise ValueError(f"{field} must be among {CONTRACT_DTYPES}, got {dtype!r}")
+        names.append(name)
+    if not names:
+        raise ValueError(f"{field} must name at least one dtype")
+    return tuple(dict.fromkeys(names))

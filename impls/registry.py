@@ -13,7 +13,7 @@ from typing import Any
 
 from .protocol import MaxPoolImpl
 
-__all__ = ["BUILTIN", "ENTRY_POINT_GROUP", "get", "load", "names", "resolve"]
+__all__ = ["BUILTIN", "ENTRY_POINT_GROUP", "get", "instantiate", "is_builtin", "load", "names", "resolve"]
 
 ENTRY_POINT_GROUP = "maxpool.implementations"
 
@@ -47,7 +47,7 @@ def names() -> tuple[str, ...]:
     return tuple(BUILTIN) + tuple(sorted(_entry_points()))
 
 
-def _instantiate(obj: Any, origin: str) -> MaxPoolImpl:
+def instantiate(obj: Any, origin: str) -> MaxPoolImpl:
     """Turn a loaded object (an instance, or a class taking no arguments) into an impl."""
     if isinstance(obj, type):
         try:
@@ -82,7 +82,7 @@ def load(target: str) -> MaxPoolImpl:
             obj = getattr(obj, part)
         except AttributeError:
             raise ValueError(f"module {module_name!r} has no attribute {attribute!r}") from None
-    return _instantiate(obj, target)
+    return instantiate(obj, target)
 
 
 def get(name: str) -> MaxPoolImpl:
@@ -109,12 +109,24 @@ def get(name: str) -> MaxPoolImpl:
                 raise ValueError(
                     f"unknown implementation {name!r}; known implementations: {', '.join(names())}"
                 )
-            _instances[name] = _instantiate(entry_point.load(), f"entry point {name!r}")
+            _instances[name] = instantiate(entry_point.load(), f"entry point {name!r}")
     return _instances[name]
+
+
+def is_builtin(impl: object) -> bool:
+    """Whether ``impl`` is an instance of one of this package's built-in implementations.
+
+    Examples
+    --------
+    >>> is_builtin(get("strided")), is_builtin(object())
+    (True, False)
+    """
+    kind = type(impl)
+    return f"{kind.__module__}:{kind.__qualname__}" in BUILTIN.values()
 
 
 def resolve(impl: object) -> MaxPoolImpl:
     """Accept a registered name, a ``"module:attribute"`` path, or an implementation."""
     if isinstance(impl, str):
         return load(impl) if ":" in impl else get(impl)
-    return _instantiate(impl, repr(impl))
+    return instantiate(impl, repr(impl))

@@ -114,7 +114,7 @@ class TextbookMaxPool:
                 slice(o * s, o * s + e, d)
                 for o, s, e, d in zip(position, spec.stride, extent, dilation, strict=True)
             )
-            rows = padded[(slice(None),) + window].reshape(batch, -1)
+            rows = padded[(slice(None),) + window].reshape(batch, spec.window_size)
             chosen = self.select(rows, inside[window].reshape(-1))
             values[(slice(None),) + position] = rows[np.arange(batch), chosen]
             coords = [
@@ -133,9 +133,10 @@ class TextbookMaxPool:
         spatial = shape[len(shape) - spec.ndim :]
         batch, plane = math.prod(shape[: len(shape) - spec.ndim]), math.prod(spatial)
         grad_in = np.zeros((batch, plane), dtype=grad.dtype)
-        targets = index_array.reshape(batch, -1)
+        outputs = math.prod(spec.output_shape(spatial))
+        targets = index_array.reshape(batch, outputs)
         rows = np.broadcast_to(np.arange(batch)[:, np.newaxis], targets.shape)
-        self.accumulate(grad_in, rows, targets, grad.reshape(batch, -1))
+        self.accumulate(grad_in, rows, targets, grad.reshape(batch, outputs))
         return grad_in.reshape(shape)
 
 

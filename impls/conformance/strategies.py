@@ -24,10 +24,12 @@ from hypothesis import strategies as st
 from hypothesis.extra import numpy as npst
 
 from impls import Capabilities, PoolSpec
+from impls.limits import BUILTIN_LIMITS, Limit, all_of
 
 __all__ = [
     "DEFECTS",
     "DTYPES",
+    "FORWARD_DEFECTS",
     "FUZZED_SHAPES",
     "FUZZED_SPEC_ARGUMENTS",
     "LAYOUTS",
@@ -41,6 +43,7 @@ __all__ = [
     "Call",
     "Case",
     "cases",
+    "claims_any_indices",
     "fuzzed_calls",
     "gradient_dtype",
     "invalid_calls",
@@ -128,8 +131,13 @@ def _axis_spec(spec: PoolSpec, axis: int) -> PoolSpec:
     )
 
 
-def _valid_lengths(spec: PoolSpec, axis: int) -> list[tuple[int, int]]:
-    """``(input length, output length)`` pairs valid along ``axis``, shortest first."""
+def _valid_lengths(
+    spec: PoolSpec, axis: int, limit: Limit | None = None
+) -> list[tuple[int, int]]:
+    """``(input length, output length)`` pairs valid along ``axis``, shortest first.
+
+    With ``limit`` (made of per-axis `impls.limits`), only lengths inside it.
+    """
     one_axis = _axis_spec(spec, axis)
     longest = spec.extent[axis] + 2 * spec.stride[axis]
     pairs = []
@@ -138,8 +146,22 @@ def _valid_lengths(spec: PoolSpec, axis: int) -> list[tuple[int, int]]:
             (out,) = one_axis.output_shape((length,))
         except ValueError:
             continue
-        pairs.append((length, out))
+        if limit is None or limit(one_axis, (length,)):
+            pairs.append((length, out))
     return pairs
+
+
+def _per_axis_limit(caps: Capabilities) -> Limit | None:
+    """The declared limits that `impls.limits` defines, which hold axis by axis."""
+    if caps.limit is None:
+        return None
+    known = [atom for atom in caps.limit.atoms() if atom in BUILTIN_LIMITS]
+    return all_of(*known) if known else None
+
+
+def _steering(caps: Capabilities) -> frozenset[str]:
+    """Names of the declared `impls.limits` the spec strategy draws inside of directly."""
+    return caps.limit.names() if caps.limit is not None else frozenset()
 
 
 @st.composite
@@ -159,15 +181,25 @@ def spec_arguments(
     kernel), dilation 1 to ``max_dilation``, padding in each of
     ``padding_forms`` with at most ``extent - 1`` on a side (so the first
     window always reaches the input). ``overlap`` forces stride < kernel on
-    some axis. Returns the keyword arguments, as given to the constructor.
+    some axis. The geometry limits of `impls.limits` that ``caps`` declares
+    (square kernels, one stride, symmetric or bounded padding) are drawn
+    inside of directly. Returns the keyword arguments, as given to the
+    constructor.
     """
     caps = caps or Capabilities()
+    limits = _steering(caps)
     allowed = [n for n in caps.ndims if ndims is None or n in ndims]
     ndim = draw(st.sampled_from(allowed))
     sizes = st.integers(1, max_kernel)
-    kernel = list(draw(st.tuples(*[sizes] * ndim)))
+    if "square_kernel" in limits:
+        kernel = [draw(sizes)] * ndim
+    else:
+        kernel = list(draw(st.tuples(*[sizes] * ndim)))
 
-    stride_form = draw(st.sampled_from(["default", "int", "per axis"]))
+    forms = ["default", "int"] if "one_stride" in limits else ["default", "int", "per axis"]
+    stride_form = draw(st.sampled_from(forms))
+    if stride_form == "default" and "one_stride" in limits and len(set(kernel)) > 1:
+        stride_form = "int"
     if stride_form == "default":
         stride: list[int] = list(kernel)
     elif stride_form == "int":
@@ -175,9 +207,14 @@ def spec_arguments(
     else:
         stride = list(draw(st.tuples(*[st.integers(1, MAX_STRIDE)] * ndim)))
     if overlap and not any(s < k for s, k in zip(stride, kernel, strict=True)):
+        # Widen the kernel (every axis, if it must stay square) and shorten the stride.
         axis = draw(st.integers(0, ndim - 1))
-        kernel[axis] = max(kernel[axis], 2)
-        stride[axis] = draw(st.integers(1, kernel[axis] - 1))
+        widened = max(kernel[axis], 2)
+        shortened = draw(st.integers(1, widened - 1))
+        for other in range(ndim) if "square_kernel" in limits else [axis]:
+            kernel[other] = max(kernel[other], widened)
+        for other in range(ndim) if "one_stride" in limits else [axis]:
+            stride[other] = shortened
         stride_form = "per axis"
 
     dilation: int | tuple[int, ...] = 1
@@ -191,8 +228,14 @@ def spec_arguments(
     extent = [d * (k - 1) + 1 for k, d in zip(kernel, dilations, strict=True)]
 
     forms = [f for f in padding_forms if caps.padding or f not in ("same", "same_lower")]
+    if "symmetric_padding" in limits:
+        forms = [f for f in forms if f != "pairs"] or ["valid"]
     form = draw(st.sampled_from(forms))
     reach = [e - 1 if caps.padding else 0 for e in extent]
+    if "padding_at_most_half_kernel" in limits:
+        reach = [min(r, k // 2) for r, k in zip(reach, kernel, strict=True)]
+    if "padding_below_kernel" in limits:
+        reach = [min(r, k - 1) for r, k in zip(reach, kernel, strict=True)]
     padding: object
     if form == "int":
         padding = draw(st.integers(0, min(reach)))
@@ -226,17 +269,20 @@ def spatial_shapes(
     *,
     budget: int = WORK_BUDGET,
     max_elements: int = MAX_ELEMENTS,
+    limit: Limit | None = None,
 ) -> tuple[int, ...]:
     """Draw pooled-axis lengths valid for ``spec``, shortest (output length 1) preferred.
 
     Each axis gets at most ``(budget / window_size) ** (1 / ndim)`` outputs,
     and the plane at most ``max_elements`` elements, where the shortest
-    valid lengths allow it.
+    valid lengths allow it. With ``limit``, a conjunction of per-axis
+    `impls.limits` (windows that tile the input, say), every length is
+    inside it.
     """
     per_axis_outputs = max(1, int((budget / spec.window_size) ** (1 / spec.ndim)))
     lengths: list[int] = []
     for axis in range(spec.ndim):
-        pairs = _valid_lengths(spec, axis)
+        pairs = _valid_lengths(spec, axis, limit)
         # Some specs have no valid length short enough (dilation stepping over
         # short inputs, windows starting in the end padding): discard those.
         assume(pairs)
@@ -417,7 +463,8 @@ def cases(
         Least and most leading (unpooled) axes.
     spatial : strategy, optional
         Where the pooled-axis lengths come from; it must give lengths valid
-        for the spec (default: ``spatial_shapes(spec)``).
+        for the spec (default: ``spatial_shapes(spec)`` inside the declared
+        limits).
     budget : int
         Upper bound on batch * outputs * window size, where shapes allow.
     max_elements : int
@@ -427,11 +474,15 @@ def cases(
     caps = caps or Capabilities()
     pool_spec = draw(spec if spec is not None else specs(caps))
     if spatial is None:
-        spatial = spatial_shapes(pool_spec, budget=budget, max_elements=max_elements)
+        spatial = spatial_shapes(
+            pool_spec, budget=budget, max_elements=max_elements, limit=_per_axis_limit(caps)
+        )
     plane = draw(spatial)
     work = math.prod(pool_spec.output_shape(plane)) * pool_spec.window_size
     room = min(budget // work, max_elements // math.prod(plane))
     lead = _lead_shape(draw, lead_axes, room)
+    # Any other geometry predicate the implementation declares filters here.
+    assume(not caps.unsupported(pool_spec, None, lead + plane))
     plane_size = math.prod(plane)
 
     # Special values find the most bugs: twice the weight of the other regimes.
@@ -499,16 +550,28 @@ class Call:
         return f"Call({self.defect!r}: {self.method}({args}))"
 
 
-def gradient_dtype(caps: Capabilities) -> np.dtype:
-    """float64 if supported, else the widest supported float, else the first dtype."""
-    floats = [d for d in ("float64", "float32", "float16") if d in caps.dtypes]
-    return np.dtype((floats or list(caps.dtypes))[0])
+def gradient_dtype(caps: Capabilities, input_dtype: np.dtype | str | None = None) -> np.dtype:
+    """The dtype for ``grad_out`` after forward on ``input_dtype``, as ``caps`` allows it.
+
+    float64 if accepted, else the widest accepted float, else the first
+    accepted dtype. ``input_dtype`` matters only where gradients must have
+    the input's dtype (``grad_dtypes="input"``); without it, the first
+    forward dtype stands in.
+    """
+    accepted = caps.gradient_dtypes(input_dtype if input_dtype is not None else caps.dtypes[0])
+    floats = [d for d in ("float64", "float32", "float16") if d in accepted]
+    return np.dtype((floats or list(accepted))[0])
+
+
+def claims_any_indices(caps: Capabilities) -> bool:
+    """Whether backward is claimed for any in-plane indices, not only forward's own."""
+    return caps.backward and caps.backward_indices == "any"
 
 
 def _backward_arguments(case: Case, caps: Capabilities) -> tuple[np.ndarray, np.ndarray]:
     """A valid ``grad_out`` and valid (arbitrary in-plane) ``indices`` for ``case``."""
     rng = case.rng(1)
-    grad = rng.integers(-3, 4, case.output_shape).astype(gradient_dtype(caps))
+    grad = rng.integers(-3, 4, case.output_shape).astype(gradient_dtype(caps, case.x.dtype))
     plane = math.prod(case.spatial_shape)
     return grad, rng.integers(0, plane, case.output_shape, dtype=np.int64)
 
@@ -536,6 +599,7 @@ DEFECTS = (
     "grad_out has an unsupported dtype",
     "input_shape has fewer axes than the kernel",
 )
+FORWARD_DEFECTS = DEFECTS[:4]
 
 
 @st.composite
@@ -546,8 +610,11 @@ def invalid_calls(draw: st.DrawFn, caps: Capabilities | None = None) -> Call:
     spec, x, spatial = case.spec, case.x, case.spatial_shape
     grad, indices = _backward_arguments(case, caps)
     plane = math.prod(spatial)
-    # Padding defects are drawn only for implementations that support padding.
+    # Padding defects are drawn only for implementations that support padding,
+    # backward defects only for those whose backward takes any in-plane indices.
     defects = [d for d in DEFECTS if caps.padding or d != "a window covers padding only"]
+    if not claims_any_indices(caps):
+        defects = [d for d in defects if d in FORWARD_DEFECTS]
     defect = draw(st.sampled_from(defects))
     backward = ["backward", grad, indices, x.shape, spec]
     axis = draw(st.integers(0, spec.ndim - 1))
@@ -562,10 +629,12 @@ def invalid_calls(draw: st.DrawFn, caps: Capabilities | None = None) -> Call:
     if defect == "a window is longer than the padded input":
         kernel[axis], dilation[axis] = spatial[axis] + sum(pads[axis]) + 1, 1
         too_long = PoolSpec(tuple(kernel), spec.stride, tuple(map(tuple, pads)), dilation)
+        assume(not caps.unsupported(too_long, None, x.shape))
         return Call("forward", (x, too_long), defect, (ValueError,))
     if defect == "a window covers padding only":
         pads[axis][0] = spec.extent[axis] + draw(st.integers(0, 2))
         padding_only = PoolSpec(spec.kernel_size, spec.stride, tuple(map(tuple, pads)), dilation)
+        assume(not caps.unsupported(padding_only, None, x.shape))
         return Call("forward", (x, padding_only), defect, (ValueError,))
     if defect == "grad_out has the wrong shape":
         backward[1] = np.ones(_wrong_shape(draw, grad.shape), dtype=grad.dtype)
@@ -719,7 +788,7 @@ def fuzzed_calls(draw: st.DrawFn, caps: Capabilities | None = None) -> Call:
         _ARBITRARY_SPEC_ARGUMENTS.map(_try_spec),
         _JUNK,
     )
-    if draw(st.booleans()):
+    if not claims_any_indices(caps) or draw(st.booleans()):
         call = Call("forward", (maybe(case.x, _JUNK), spec), "fuzzed")
     else:
         any_ints = npst.integer_dtypes() | npst.unsigned_integer_dtypes()

@@ -1,18 +1,18 @@
 """The conformance properties: plain functions of an implementation and a drawn case.
 
-Each property is a function ``check(impl, case)`` that raises `AssertionError`
-(with a message naming the implementation and the case) when ``impl`` breaks
-the contract, paired in a `Property` with the strategy that draws its cases
-inside the implementation's `impls.Capabilities`. `run_property` runs one
-under Hypothesis; the pytest suite (``test_conformance.py``) and the mutant
-tests (``test_mutants.py``) both go through it.
+Each property is a function ``check(impl, case)`` that raises a
+`ConformanceFailure` (an `AssertionError` whose type names the kind of bug,
+and whose message names the implementation and the case) when ``impl``
+breaks the contract, paired in a `Property` with the strategy that draws its
+cases inside the implementation's `impls.Capabilities`.
+`impls.conformance.runner.run_property` runs one under Hypothesis; the
+pytest suite, ``maxpool verify`` and the mutant self-tests all go through it.
 """
 
 from __future__ import annotations
 
 import contextlib
 import math
-import re
 import signal
 import threading
 import tracemalloc
@@ -22,8 +22,8 @@ from typing import Any
 
 import numpy as np
 import scipy.ndimage
-from hypothesis import given, settings
 from hypothesis import strategies as st
+from hypothesis.errors import UnsatisfiedAssumption
 
 import impls
 from impls import Capabilities, PoolSpec
@@ -34,21 +34,27 @@ from .checks import (
     checked_backward,
     checked_forward,
     contract_forward,
+    explain_gradients,
+    explain_selection,
+    explain_values,
     impl_label,
     window_table,
 )
+from .diagnose import ConformanceFailure, fail, failure, selection_kind
 from .strategies import (
     Call,
     Case,
     cases,
+    claims_any_indices,
     fuzzed_calls,
     gradient_dtype,
     invalid_calls,
     specs,
 )
 
-__all__ = ["PROPERTIES", "Property", "run_property"]
+__all__ = ["BY_NAME", "PROPERTIES", "Property"]
 
+# The oracle every differential property compares with.
 ORACLE = impls.get("naive")
 
 
@@ -89,38 +95,59 @@ def matches_naive_forward(impl: object, case: Case) -> None:
     context = _context(impl, case)
     values, indices = checked_forward(impl, case.x, case.spec, context)
     expected_values, expected_indices = ORACLE.forward(np.array(case.x, order="C"), case.spec)
-    assert_identical(indices, expected_indices, "indices", context)
-    assert_identical(values, expected_values, "values", context)
+    explain = explain_selection(case.x, case.spec, indices, expected_indices)
+    assert_identical(indices, expected_indices, "indices", context, "naive", explain)
+    explain = explain_values(values, expected_values)
+    assert_identical(values, expected_values, "values", context, "naive", explain)
+
+
+def _forward_indices(impl: object, case: Case, context: str) -> np.ndarray:
+    """Indices to route gradients through: ``naive``'s, or the implementation's own.
+
+    An implementation whose backward takes only its own forward's indices
+    (``backward_indices="forward"``) gets those; the others get the oracle's,
+    so that a forward bug does not show up again as a backward failure.
+    """
+    if claims_any_indices(Capabilities.of(impl)):
+        return ORACLE.forward(np.array(case.x, order="C"), case.spec)[1]
+    return checked_forward(impl, case.x, case.spec, context)[1]
 
 
 def matches_naive_backward(impl: object, case: Case) -> None:
     """Backward equals ``naive``'s for forward's indices and for arbitrary in-plane indices.
 
-    Integer-valued gradients of every supported dtype give exact sums, so
-    those compare bit for bit; random float64 gradients compare to rounding.
+    Integer-valued gradients of every accepted dtype give exact sums, so
+    those compare bit for bit; random float gradients compare to rounding.
+    Arbitrary indices are used only where backward claims to take them.
     """
     context = _context(impl, case)
     caps = Capabilities.of(impl)
     rng = case.rng(2)
-    _, forward_indices = ORACLE.forward(np.array(case.x, order="C"), case.spec)
+    forward_indices = _forward_indices(impl, case, context)
     plane = math.prod(case.spatial_shape)
-    arbitrary = rng.integers(0, plane, forward_indices.shape, dtype=np.int64)
-    dtype = np.dtype(rng.choice(caps.dtypes))
+    routes = [("forward's", forward_indices)]
+    if claims_any_indices(caps):
+        arbitrary = rng.integers(0, plane, forward_indices.shape, dtype=np.int64)
+        routes.append(("arbitrary", arbitrary))
+    dtype = np.dtype(rng.choice(caps.gradient_dtypes(case.x.dtype)))
     low = 0 if dtype.kind == "u" else -3
-    for which, indices in (("forward's", forward_indices), ("arbitrary", arbitrary)):
+    for which, indices in routes:
         grad = rng.integers(low, 4, indices.shape).astype(dtype)
         where = f"{context}, {which} indices"
         got = checked_backward(impl, grad, indices, case.x.shape, case.spec, where)
         expected = ORACLE.backward(grad, indices, case.x.shape, case.spec)
-        assert_identical(got, expected, "gradients (integer-valued)", where)
-    float_dtype = gradient_dtype(caps)
+        explain = explain_gradients(got, expected, grad, _flat_targets(indices, case))
+        assert_identical(got, expected, "gradients (integer-valued)", where, "naive", explain)
+    float_dtype = gradient_dtype(caps, case.x.dtype)
     if float_dtype.kind == "f":
-        grad = rng.standard_normal(arbitrary.shape).astype(float_dtype)
-        where = f"{context}, arbitrary indices"
-        got = checked_backward(impl, grad, arbitrary, case.x.shape, case.spec, where)
-        expected = ORACLE.backward(grad, arbitrary, case.x.shape, case.spec)
-        scale = _scatter_add(np.abs(grad), arbitrary, case)
-        assert_close(got, expected, scale, "gradients", where, "naive", float_dtype.name)
+        which, indices = routes[-1]
+        grad = rng.standard_normal(indices.shape).astype(float_dtype)
+        where = f"{context}, {which} indices"
+        got = checked_backward(impl, grad, indices, case.x.shape, case.spec, where)
+        expected = ORACLE.backward(grad, indices, case.x.shape, case.spec)
+        scale = _scatter_add(np.abs(grad), indices, case)
+        explain = explain_gradients(got, expected, grad, _flat_targets(indices, case))
+        assert_close(got, expected, scale, "gradients", where, "naive", float_dtype.name, explain)
 
 
 # ---------------------------------------------------------------------------
@@ -133,7 +160,15 @@ def values_are_the_input_at_indices(impl: object, case: Case) -> None:
     values, indices = checked_forward(impl, case.x, case.spec, context)
     planes = _planes(case.x, case.ndim)
     picked = np.take_along_axis(planes, indices.reshape(planes.shape[0], -1), axis=1)
-    assert_identical(values, picked.reshape(values.shape), "values", context, "x[indices]")
+    picked = picked.reshape(values.shape)
+    assert_identical(
+        values,
+        picked,
+        "values",
+        context,
+        "x[indices]",
+        lambda position: "values are not the input elements their indices name",
+    )
 
 
 def indices_lie_in_their_windows(impl: object, case: Case) -> None:
@@ -145,9 +180,14 @@ def indices_lie_in_their_windows(impl: object, case: Case) -> None:
     if not member.all():
         position = tuple(int(i) for i in np.argwhere(~member)[0])
         window = flat[position[len(case.lead_shape) :]][inside[position[len(case.lead_shape) :]]]
-        raise AssertionError(
-            f"index {indices[position]} at {position} is not in its window, which reads "
-            f"plane positions {window.tolist()} [{context}]"
+        _, expected = contract_forward(case.x, case.spec)
+        kind = selection_kind(
+            case.x, case.spec, position, int(indices[position]), int(expected[position])
+        )
+        fail(
+            kind,
+            f"{kind}: index {indices[position]} at {position} is not in its window, which "
+            f"reads plane positions {window.tolist()} [{context}]",
         )
 
 
@@ -156,9 +196,13 @@ def kernel_one_is_identity(impl: object, case: Case) -> None:
     context = _context(impl, case)
     values, indices = checked_forward(impl, case.x, case.spec, context)
     plane = math.prod(case.spatial_shape)
-    expected = np.broadcast_to(np.arange(plane).reshape(case.spatial_shape), case.x.shape)
-    assert_identical(indices, np.ascontiguousarray(expected), "indices", context, "identity")
-    assert_identical(values, np.ascontiguousarray(case.x), "values", context, "identity")
+    expected = np.ascontiguousarray(
+        np.broadcast_to(np.arange(plane).reshape(case.spatial_shape), case.x.shape)
+    )
+    explain = explain_selection(case.x, case.spec, indices, expected)
+    assert_identical(indices, expected, "indices", context, "identity", explain)
+    x = np.ascontiguousarray(case.x)
+    assert_identical(values, x, "values", context, "identity", explain_values(values, x))
 
 
 def whole_plane_window_gives_plane_max(impl: object, case: Case) -> None:
@@ -170,11 +214,14 @@ def whole_plane_window_gives_plane_max(impl: object, case: Case) -> None:
     context = _context(impl, case)
     values, indices = checked_forward(impl, case.x, case.spec, context)
     planes = _planes(case.x, case.ndim)
-    first = planes.argmax(axis=1)
     shape = case.lead_shape + (1,) * case.ndim
-    assert_identical(indices, first.reshape(shape), "indices", context, "numpy.argmax")
-    expected_values = planes[np.arange(planes.shape[0]), first]
-    assert_identical(values, expected_values.reshape(shape), "values", context, "numpy.max")
+    first = planes.argmax(axis=1).reshape(shape)
+    explain = explain_selection(case.x, case.spec, indices, first)
+    assert_identical(indices, first, "indices", context, "numpy.argmax", explain)
+    expected = planes[np.arange(planes.shape[0]), first.ravel()].reshape(shape)
+    assert_identical(
+        values, expected, "values", context, "numpy.max", explain_values(values, expected)
+    )
 
 
 def _one_axis_specs(spec: PoolSpec, spatial: tuple[int, ...]) -> list[PoolSpec]:
@@ -199,11 +246,13 @@ def pooling_is_separable(impl: object, case: Case) -> None:
     row holding one, so even the bits of the selected element agree.
     """
     context = _context(impl, case)
-    values, _ = checked_forward(impl, case.x, case.spec, context)
+    values, _ = checked_forward(impl, case.x, case.spec, context, need_indices=False)
     staged = case.x
     for spec in reversed(_one_axis_specs(case.spec, case.spatial_shape)):
-        staged, _ = checked_forward(impl, staged, spec, f"{context}, stage {spec!r}")
-    assert_identical(values, staged, "values", context, "axis-by-axis pooling")
+        where = f"{context}, stage {spec!r}"
+        staged, _ = checked_forward(impl, staged, spec, where, need_indices=False)
+    explain = explain_values(values, staged)
+    assert_identical(values, staged, "values", context, "axis-by-axis pooling", explain)
 
 
 def _shift_and_scale(x: np.ndarray, scale: int, shift: int) -> np.ndarray | None:
@@ -231,12 +280,18 @@ def shift_and_scale_commute(impl: object, case: Case) -> None:
         transformed = _shift_and_scale(case.x, scale, shift)
         if transformed is not None:
             break
-    values, indices = checked_forward(impl, case.x, case.spec, context)
-    moved_values, moved_indices = checked_forward(impl, transformed, case.spec, context)
+    values, indices = checked_forward(impl, case.x, case.spec, context, need_indices=False)
+    moved_values, moved_indices = checked_forward(
+        impl, transformed, case.spec, context, need_indices=False
+    )
     expected = _shift_and_scale(values, scale, shift)
     context += f", transform={scale}*x+{shift}"
-    assert_identical(moved_indices, indices, "indices", context, "the untransformed input")
-    assert_identical(moved_values, expected, "values", context, f"{scale}*values+{shift}")
+
+    def explain(position: tuple[int, ...]) -> str:
+        return "the result changes when the input is shifted and scaled by exact amounts"
+
+    assert_identical(moved_indices, indices, "indices", context, "the untransformed input", explain)
+    assert_identical(moved_values, expected, "values", context, f"{scale}*values+{shift}", explain)
 
 
 def permuting_leading_axes_commutes(impl: object, case: Case) -> None:
@@ -248,10 +303,16 @@ def permuting_leading_axes_commutes(impl: object, case: Case) -> None:
     values, indices = checked_forward(impl, case.x, case.spec, context)
     moved_values, moved_indices = checked_forward(impl, moved, case.spec, context)
     context += f", leading axes permuted to {order[:lead]} and the first reversed"
+
+    def explain(position: tuple[int, ...]) -> str:
+        return "planes are not independent: the result depends on the order of the leading axes"
+
     expected_indices = np.transpose(indices, order)[::-1]
-    assert_identical(moved_indices, expected_indices, "indices", context, "permuted result")
+    assert_identical(
+        moved_indices, expected_indices, "indices", context, "permuted result", explain
+    )
     expected_values = np.transpose(values, order)[::-1]
-    assert_identical(moved_values, expected_values, "values", context, "permuted result")
+    assert_identical(moved_values, expected_values, "values", context, "permuted result", explain)
 
 
 def agrees_with_scipy_maximum_filter(impl: object, case: Case) -> None:
@@ -265,7 +326,7 @@ def agrees_with_scipy_maximum_filter(impl: object, case: Case) -> None:
     compute in float64), and by value (it may keep either of 0.0 and -0.0).
     """
     context = _context(impl, case)
-    values, _ = checked_forward(impl, case.x, case.spec, context)
+    values, _ = checked_forward(impl, case.x, case.spec, context, need_indices=False)
     spec, spatial = case.spec, case.spatial_shape
     out = spec.output_shape(spatial)
     lowest = -np.inf if case.x.dtype.kind == "f" else np.iinfo(case.x.dtype).min
@@ -289,7 +350,9 @@ def agrees_with_scipy_maximum_filter(impl: object, case: Case) -> None:
     expected = filtered[samples].astype(case.x.dtype)
     # scipy may pick either of 0.0 and -0.0 when they tie: adding 0 makes both 0.0.
     zero = case.x.dtype.type(0)
-    assert_identical(values + zero, expected + zero, "values", context, "scipy maximum_filter")
+    got, expected = values + zero, expected + zero
+    explain = explain_values(got, expected)
+    assert_identical(got, expected, "values", context, "scipy maximum_filter", explain)
 
 
 # ---------------------------------------------------------------------------
@@ -306,8 +369,10 @@ def selects_by_the_contract_rule(impl: object, case: Case) -> None:
     context = _context(impl, case)
     values, indices = checked_forward(impl, case.x, case.spec, context)
     expected_values, expected_indices = contract_forward(case.x, case.spec)
-    assert_identical(indices, expected_indices, "indices", context, "the selection rule")
-    assert_identical(values, expected_values, "values", context, "the selection rule")
+    explain = explain_selection(case.x, case.spec, indices, expected_indices)
+    assert_identical(indices, expected_indices, "indices", context, "the selection rule", explain)
+    explain = explain_values(values, expected_values)
+    assert_identical(values, expected_values, "values", context, "the selection rule", explain)
 
 
 # ---------------------------------------------------------------------------
@@ -318,8 +383,12 @@ def selects_by_the_contract_rule(impl: object, case: Case) -> None:
 STEP = 2.0**-6
 
 
+def _FD_DISAGREE(position: tuple[int, ...]) -> str:
+    return "backward disagrees with finite differences of forward"
+
+
 def _pooled_sum(impl: object, x: np.ndarray, case: Case, weights: np.ndarray) -> float:
-    values, _ = checked_forward(impl, x, case.spec, _context(impl, case))
+    values, _ = checked_forward(impl, x, case.spec, _context(impl, case), need_indices=False)
     return float(np.sum(values.astype(np.float64) * weights))
 
 
@@ -339,8 +408,12 @@ def finite_differences_full_jacobian(impl: object, case: Case) -> None:
     for i in range(x.size):
         step = np.zeros_like(flat_x)
         step[i] = STEP
-        up, _ = checked_forward(impl, (flat_x + step).reshape(x.shape), case.spec, context)
-        down, _ = checked_forward(impl, (flat_x - step).reshape(x.shape), case.spec, context)
+        up, _ = checked_forward(
+            impl, (flat_x + step).reshape(x.shape), case.spec, context, need_indices=False
+        )
+        down, _ = checked_forward(
+            impl, (flat_x - step).reshape(x.shape), case.spec, context, need_indices=False
+        )
         numeric[:, i] = (up.astype(np.float64) - down.astype(np.float64)).ravel() / (2 * STEP)
     analytic = np.zeros_like(numeric)
     for o in range(values.size):
@@ -350,12 +423,14 @@ def finite_differences_full_jacobian(impl: object, case: Case) -> None:
             impl, one_hot.reshape(values.shape), indices, x.shape, case.spec, context
         )
         analytic[o] = row.ravel()
-    assert_identical(analytic, numeric, "Jacobian entries", context, "central differences")
+    assert_identical(
+        analytic, numeric, "Jacobian entries", context, "central differences", _FD_DISAGREE
+    )
     grad = case.rng(5).standard_normal(values.shape).astype(dtype)
     got = checked_backward(impl, grad, indices, x.shape, case.spec, context).astype(np.float64)
     expected = (grad.astype(np.float64).ravel() @ numeric).reshape(x.shape)
-    scale = np.abs(grad.astype(np.float64)).ravel() @ numeric
-    assert_close(got, expected, scale.reshape(x.shape), "J^T g", context, "central", dtype.name)
+    scale = (np.abs(grad.astype(np.float64)).ravel() @ numeric).reshape(x.shape)
+    assert_close(got, expected, scale, "J^T g", context, "central", dtype.name, _FD_DISAGREE)
 
 
 def finite_differences_random_direction(impl: object, case: Case) -> None:
@@ -380,7 +455,9 @@ def finite_differences_random_direction(impl: object, case: Case) -> None:
     # Both sums round relative to sum |g| * |x|, and the difference is divided by 2h.
     magnitude = 1 + np.abs(x).max()
     scale = np.array(np.abs(weights).sum() * values.size * magnitude / STEP)
-    assert_close(analytic, numeric, scale, "<J^T g, v>", context, "central difference")
+    assert_close(
+        analytic, numeric, scale, "<J^T g, v>", context, "central difference", explain=_FD_DISAGREE
+    )
 
 
 def backward_is_the_adjoint_of_gathering(impl: object, case: Case) -> None:
@@ -391,9 +468,10 @@ def backward_is_the_adjoint_of_gathering(impl: object, case: Case) -> None:
     """
     context = _context(impl, case)
     rng = case.rng(7)
-    dtype = gradient_dtype(Capabilities.of(impl))
+    caps = Capabilities.of(impl)
+    dtype = gradient_dtype(caps, case.x.dtype)
     _, indices = checked_forward(impl, case.x, case.spec, context)
-    if rng.random() < 0.5:
+    if rng.random() < 0.5 and claims_any_indices(caps):
         indices = rng.integers(0, math.prod(case.spatial_shape), indices.shape, dtype=np.int64)
         context += ", arbitrary in-plane indices"
     grad = rng.integers(-4, 5, indices.shape).astype(dtype)
@@ -405,7 +483,9 @@ def backward_is_the_adjoint_of_gathering(impl: object, case: Case) -> None:
     ]
     left = float(np.sum(gathered.ravel() * grad.astype(np.float64).ravel()))
     right = float(np.sum(v * grad_in.astype(np.float64)))
-    assert left == right, f"<J v, g> = {left} but <v, J^T g> = {right} [{context}]"
+    if left != right:
+        kind = "backward is not the adjoint (transpose) of gathering at the indices"
+        fail(kind, f"{kind}: <J v, g> = {left} but <v, J^T g> = {right} [{context}]")
 
 
 def _route_integer_gradients(
@@ -416,7 +496,7 @@ def _route_integer_gradients(
     Returns ``(indices, grad_out, grad_in, context)``.
     """
     context = _context(impl, case)
-    dtype = gradient_dtype(Capabilities.of(impl))
+    dtype = gradient_dtype(Capabilities.of(impl), case.x.dtype)
     _, indices = checked_forward(impl, case.x, case.spec, context)
     grad = case.rng(salt).integers(low, 5, indices.shape).astype(dtype)
     grad_in = checked_backward(impl, grad, indices, case.x.shape, case.spec, context)
@@ -427,9 +507,12 @@ def gradient_is_conserved(impl: object, case: Case) -> None:
     """``grad_in.sum() == grad_out.sum()``: every gradient lands somewhere, once."""
     _, grad, grad_in, context = _route_integer_gradients(impl, case, 8, -4)
     total_in, total_out = float(grad_in.astype(np.float64).sum()), float(grad.sum(dtype=float))
-    assert total_in == total_out, (
-        f"gradient sums differ: grad_in sums to {total_in}, grad_out to {total_out} [{context}]"
-    )
+    if total_in != total_out:
+        kind = "gradient is not conserved: some is lost or counted twice"
+        fail(
+            kind,
+            f"{kind}: grad_in sums to {total_in}, grad_out to {total_out} [{context}]",
+        )
 
 
 def gradient_support_is_the_selected_elements(impl: object, case: Case) -> None:
@@ -438,15 +521,28 @@ def gradient_support_is_the_selected_elements(impl: object, case: Case) -> None:
     selected = np.zeros(case.x.size, dtype=bool)
     selected[_flat_targets(indices, case)] = True
     selected = selected.reshape(case.x.shape)
-    assert_identical(grad_in > 0, selected, "positions with gradient", context, "selected set")
-    assert (grad_in[~selected] == 0).all(), f"negative gradient off the selection [{context}]"
+
+    def explain(position: tuple[int, ...]) -> str:
+        if selected[position]:
+            return "a selected element receives no gradient"
+        return "gradient reaches an element that no index selects"
+
+    assert_identical(
+        grad_in > 0, selected, "positions with gradient", context, "selected set", explain
+    )
+    if not (grad_in[~selected] == 0).all():
+        fail(
+            "gradient reaches an element that no index selects",
+            f"negative gradient off the selection [{context}]",
+        )
 
 
 def overlapping_windows_accumulate(impl: object, case: Case) -> None:
     """Where several windows select one element, their gradients add up (exactly)."""
     indices, grad, grad_in, context = _route_integer_gradients(impl, case, 10, -4)
     expected = _scatter_add(grad, indices, case).astype(grad.dtype)
-    assert_identical(grad_in, expected, "gradients", context, "the sum of the gradients")
+    explain = explain_gradients(grad_in, expected, grad, _flat_targets(indices, case))
+    assert_identical(grad_in, expected, "gradients", context, "the sum of the gradients", explain)
 
 
 # ---------------------------------------------------------------------------
@@ -456,17 +552,18 @@ def overlapping_windows_accumulate(impl: object, case: Case) -> None:
 def raises_the_documented_error(impl: object, call: Call) -> None:
     """A call with one documented defect raises the error type the README prescribes."""
     context = f"impl={impl_label(impl)}, {call!r}"
+    expected = call.errors[0].__name__
     try:
         call.run(impl)
     except call.errors:
         return
+    except UnsatisfiedAssumption:
+        raise
     except Exception as error:
-        raise AssertionError(
-            f"{call.defect}: expected {call.errors[0].__name__}, got "
-            f"{type(error).__name__}: {error} [{context}]"
-        ) from error
-    expected = call.errors[0].__name__
-    raise AssertionError(f"{call.defect}: expected {expected}, got a result [{context}]")
+        kind = f"{call.defect}: raises {type(error).__name__}, not {expected}"
+        raise failure(kind)(f"{kind}: {error} [{context}]") from error
+    kind = f"{call.defect}: returns a result instead of raising {expected}"
+    fail(kind, f"{kind} [{context}]")
 
 
 # Generous limits for calls on inputs of a few hundred elements.
@@ -485,7 +582,8 @@ def bounded(context: str) -> Iterator[None]:
     """
 
     def expire(signum: int, frame: object) -> None:
-        raise AssertionError(f"the call ran for more than {TIME_LIMIT} s [{context}]")
+        kind = f"a call with bad arguments runs for more than {TIME_LIMIT} s"
+        fail(kind, f"{kind} [{context}]")
 
     alarm = hasattr(signal, "SIGALRM") and threading.current_thread() is threading.main_thread()
     if alarm:
@@ -498,7 +596,9 @@ def bounded(context: str) -> Iterator[None]:
     try:
         yield
         _, peak = tracemalloc.get_traced_memory()
-        assert peak <= MEMORY_LIMIT, f"the call allocated {peak / 2**20:.0f} MiB [{context}]"
+        if peak > MEMORY_LIMIT:
+            kind = f"a call with bad arguments allocates more than {MEMORY_LIMIT // 2**20} MiB"
+            fail(kind, f"{kind}: {peak / 2**20:.0f} MiB [{context}]")
     finally:
         if not tracing:
             tracemalloc.stop()
@@ -519,11 +619,12 @@ def _run_call(
             return "result", call.run(impl)
         except allowed as error:
             return "error", error
+        except UnsatisfiedAssumption:
+            raise
         except Exception as error:
             names = " and ".join(kind.__name__ for kind in allowed)
-            raise AssertionError(
-                f"{type(error).__name__} escaped: {error}; only {names} may [{context}]"
-            ) from error
+            kind = f"{type(error).__name__} escapes a call with bad arguments"
+            raise failure(kind)(f"{kind}: {error}; only {names} may [{context}]") from error
 
 
 def _small_integers(array: object) -> bool:
@@ -550,34 +651,43 @@ def fuzzed_calls_fail_cleanly(impl: object, call: Call) -> None:
             dtype = np.asarray(call.args[0]).dtype
         except Exception:  # not array-like at all: no dtype to be unsupported
             dtype = None
-        if Capabilities.of(impl).unsupported(spec, dtype):
+        try:
+            shape: tuple[int, ...] | None = np.shape(call.args[0])
+        except Exception:  # ragged: no shape to be outside the limits
+            shape = None
+        if Capabilities.of(impl).unsupported(spec, dtype, shape):
             _run_call(impl, call, context, (ValueError, TypeError, NotImplementedError))
             return
     impl_outcome, impl_got = _run_call(impl, call, context)
     if outcome == "error":
-        assert impl_outcome == "error", (
-            f"naive raised {type(got).__name__}: {got}, but the call returned a result [{context}]"
-        )
+        if impl_outcome != "error":
+            kind = "returns a result for a call the contract refuses"
+            fail(kind, f"{kind}: naive raised {type(got).__name__}: {got} [{context}]")
         return
-    assert impl_outcome == "result", (
-        f"{type(impl_got).__name__}: {impl_got} raised for a call naive accepts [{context}]"
-    )
+    if impl_outcome != "result":
+        kind = "refuses a valid call"
+        fail(kind, f"{kind}: {type(impl_got).__name__}: {impl_got} [{context}]")
     if call.method == "forward":
-        assert isinstance(impl_got, tuple), f"forward returned {impl_got!r} [{context}]"
-        assert len(impl_got) == 2, f"forward returned {len(impl_got)} results [{context}]"
+        if not (isinstance(impl_got, tuple) and len(impl_got) == 2):
+            fail("forward does not return a (values, indices) pair", f"{impl_got!r} [{context}]")
         for what, array, reference in zip(("values", "indices"), impl_got, got, strict=True):
-            assert isinstance(array, np.ndarray), f"{what} is not an ndarray [{context}]"
+            if not isinstance(array, np.ndarray):
+                kind = f"forward returns {what} that are not an ndarray"
+                fail(kind, f"{kind} [{context}]")
             assert_identical(array, reference, what, context)
         return
-    assert isinstance(impl_got, np.ndarray), f"backward returned {impl_got!r} [{context}]"
+    if not isinstance(impl_got, np.ndarray):
+        fail("backward does not return an ndarray", f"{impl_got!r} [{context}]")
     # Arbitrary float gradients may round differently where several meet (the
     # contract allows it); small integers add up exactly in any order.
     if _small_integers(call.args[0]):
         assert_identical(impl_got, got, "gradients", context)
-    else:
-        assert (impl_got.shape, impl_got.dtype) == (got.shape, got.dtype), (
-            f"backward returned {impl_got.dtype} {impl_got.shape}, naive {got.dtype} "
-            f"{got.shape} [{context}]"
+    elif (impl_got.shape, impl_got.dtype) != (got.shape, got.dtype):
+        kind = "backward returns another shape or dtype than the contract's"
+        fail(
+            kind,
+            f"{kind}: {impl_got.dtype} {impl_got.shape}, naive {got.dtype} {got.shape} "
+            f"[{context}]",
         )
 
 
@@ -597,11 +707,14 @@ def leaves_inputs_alone_and_repeats(impl: object, case: Case) -> None:
     x_before = np.array(case.x, copy=True)
     first = checked_forward(impl, case.x, case.spec, context)
     second = checked_forward(impl, case.x, case.spec, context + ", second call")
-    assert_identical(case.x, x_before, "input elements after forward", context, "the input before")
-    assert_identical(second[0], first[0], "values of a repeated call", context, "the first call")
-    assert_identical(second[1], first[1], "indices of a repeated call", context, "the first call")
+    _same(case.x, x_before, "input elements after forward", context, "forward modifies its input")
+    _same(second[0], first[0], "values of a repeated call", context, _NOT_DETERMINISTIC)
+    _same(second[1], first[1], "indices of a repeated call", context, _NOT_DETERMINISTIC)
 
-    dtype = gradient_dtype(Capabilities.of(impl))
+    caps = Capabilities.of(impl)
+    if not caps.backward:
+        return
+    dtype = gradient_dtype(caps, case.x.dtype)
     grad = case.rng(11).standard_normal(first[1].shape).astype(dtype)
     writable = (grad.copy(), first[1].copy())
     for grad_arg, indices_arg in (writable, (_frozen(grad), _frozen(first[1]))):
@@ -609,9 +722,17 @@ def leaves_inputs_alone_and_repeats(impl: object, case: Case) -> None:
             checked_backward(impl, grad_arg, indices_arg, case.x.shape, case.spec, context)
             for _ in range(2)
         ]
-        assert_identical(grad_arg, grad, "grad_out after backward", context, "grad_out before")
-        assert_identical(indices_arg, first[1], "indices after backward", context, "before")
-        assert_identical(grads[1], grads[0], "gradients of a repeated call", context, "first")
+        _same(grad_arg, grad, "grad_out after backward", context, "backward modifies grad_out")
+        _same(indices_arg, first[1], "indices after backward", context, "backward modifies indices")
+        _same(grads[1], grads[0], "gradients of a repeated call", context, _NOT_DETERMINISTIC)
+
+
+_NOT_DETERMINISTIC = "not deterministic: a repeated call gives another result"
+
+
+def _same(got: np.ndarray, expected: np.ndarray, what: str, context: str, kind: str) -> None:
+    __tracebackhide__ = True
+    assert_identical(got, expected, what, context, "the first call", lambda position: kind)
 
 
 # ---------------------------------------------------------------------------
@@ -624,21 +745,35 @@ class Property:
 
     ``cases(caps)`` is the strategy of drawn cases inside ``caps``;
     ``needs(caps)`` returns why the property cannot run within ``caps``
-    (for example, separability needs two pooled axes), or None.
+    (for example, separability needs two pooled axes), or None. ``claim``
+    names the optional part of the contract the property checks
+    (``"backward"`` or ``"validation"``); it runs only where the
+    implementation claims it.
     """
 
     name: str
     check: Callable[[object, Any], None]
     cases: Callable[[Capabilities], st.SearchStrategy[Any]]
     needs: Callable[[Capabilities], str | None] = lambda caps: None
+    claim: str | None = None
 
     def __repr__(self) -> str:
         return f"Property({self.name!r})"
 
-    def unavailable(self, impl: object) -> str | None:
-        """Why this property cannot run on ``impl`` (given its capabilities), or None."""
-        reason = self.needs(Capabilities.of(impl))
-        return None if reason is None else f"{self.name} {reason}; {impl_label(impl)} has none"
+    def availability(self, impl: object) -> tuple[str, str] | None:
+        """``("not claimed" | "skipped", reason)`` if the property cannot run on ``impl``.
+
+        None when it can run.
+        """
+        caps = Capabilities.of(impl)
+        if self.claim == "backward" and not caps.backward:
+            return "not claimed", f"{impl_label(impl)} does not claim backward"
+        if self.claim == "validation" and not caps.claims_validation:
+            return "not claimed", f"{impl_label(impl)} does not claim argument validation"
+        reason = self.needs(caps)
+        if reason is not None:
+            return "skipped", f"{self.name} {reason}; {impl_label(impl)} has none"
+        return None
 
 
 def _float_dtypes(caps: Capabilities) -> list[str]:
@@ -714,7 +849,7 @@ def _needs_exact_transform(caps: Capabilities) -> str | None:
 
 PROPERTIES: tuple[Property, ...] = (
     Property("matches_naive_forward", matches_naive_forward, _all_cases),
-    Property("matches_naive_backward", matches_naive_backward, _all_cases),
+    Property("matches_naive_backward", matches_naive_backward, _all_cases, claim="backward"),
     Property("values_are_the_input_at_indices", values_are_the_input_at_indices, _all_cases),
     Property("indices_lie_in_their_windows", indices_lie_in_their_windows, _all_cases),
     Property(
@@ -777,56 +912,44 @@ PROPERTIES: tuple[Property, ...] = (
             max_elements=24,
         ),
         _needs_fd_dtype,
+        claim="backward",
     ),
     Property(
         "finite_differences_random_direction",
         finite_differences_random_direction,
         lambda caps: cases(caps, dtypes=_fd_dtype(caps), regimes=("distinct",)),
         _needs_fd_dtype,
+        claim="backward",
     ),
     Property(
         "backward_is_the_adjoint_of_gathering",
         backward_is_the_adjoint_of_gathering,
         _all_cases,
+        claim="backward",
     ),
-    Property("gradient_is_conserved", gradient_is_conserved, _all_cases),
+    Property("gradient_is_conserved", gradient_is_conserved, _all_cases, claim="backward"),
     Property(
         "gradient_support_is_the_selected_elements",
         gradient_support_is_the_selected_elements,
         _all_cases,
+        claim="backward",
     ),
     Property(
         "overlapping_windows_accumulate",
         overlapping_windows_accumulate,
         _overlapping_cases,
+        claim="backward",
     ),
-    Property("raises_the_documented_error", raises_the_documented_error, invalid_calls),
-    Property("fuzzed_calls_fail_cleanly", fuzzed_calls_fail_cleanly, fuzzed_calls),
+    Property(
+        "raises_the_documented_error",
+        raises_the_documented_error,
+        invalid_calls,
+        claim="validation",
+    ),
+    Property(
+        "fuzzed_calls_fail_cleanly", fuzzed_calls_fail_cleanly, fuzzed_calls, claim="validation"
+    ),
     Property("leaves_inputs_alone_and_repeats", leaves_inputs_alone_and_repeats, _all_cases),
 )
 
-
-def run_property(
-    impl: object, prop: Property, *, label: str | None = None, run_settings: settings | None = None
-) -> None:
-    """Check ``prop`` on ``impl`` under Hypothesis; raise the (shrunk) failure if any.
-
-    Uses the current Hypothesis profile unless ``run_settings`` is given.
-    Raises `ValueError` before any call if the property cannot run within
-    the implementation's capabilities (see `Property.unavailable`).
-    """
-    reason = prop.unavailable(impl)
-    if reason is not None:
-        raise ValueError(reason)
-
-    def check(case: Any) -> None:
-        prop.check(impl, case)
-
-    # The name shows in Hypothesis's reports and enters its database key and
-    # derandomized seed; it must be an identifier.
-    suffix = re.sub(r"\W", "_", label or impl_label(impl))
-    check.__name__ = check.__qualname__ = f"{prop.name}__{suffix}"
-    test = given(prop.cases(Capabilities.of(impl)))(check)
-    if run_settings is not None:
-        test = run_settings(test)
-    test()
+BY_NAME: dict[str, Property] = {prop.name: prop for prop in PROPERTIES}

@@ -1,9 +1,12 @@
 """Assertion helpers that say where and how an implementation went wrong, and reference geometry.
 
-Every helper hides itself from tracebacks and ends its message with the
-context of the failing call: the implementation, the spec, the input's
-shape, dtype, layout and value regime. For example::
+Every helper hides itself from tracebacks, raises a `ConformanceFailure` of the
+kind of bug the difference shows (see `impls.conformance.diagnose`), and
+says that kind first and the context of the failing call last: the
+implementation, the spec, the input's shape, dtype, layout and value regime.
+For example::
 
+    on a tie, selects the last maximal element of the window instead of the first:
     indices differ at (0, 1, 2): got 5, naive gives 4 (3 of 24 differ)
     [impl=strided, spec=PoolSpec(...), x.shape=(2, 5, 7), dtype=float32, layout=fortran, ...]
 
@@ -15,11 +18,13 @@ own helpers, so they can judge any implementation.
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 import numpy as np
 
 from impls import CONTRACT_DTYPES, PoolSpec
+
+from .diagnose import fail, gradient_kind, selection_kind, shape_kind, value_kind
 
 __all__ = [
     "TOLERANCE",
@@ -29,6 +34,9 @@ __all__ = [
     "checked_backward",
     "checked_forward",
     "contract_forward",
+    "explain_gradients",
+    "explain_selection",
+    "explain_values",
     "impl_label",
     "window_table",
 ]
@@ -58,13 +66,19 @@ def _at(array: np.ndarray, position: tuple[int, ...]) -> object:
     return array[position].item()
 
 
+# explain(position) -> the kind of bug a difference at ``position`` shows.
+Explain = Callable[[tuple[int, ...]], str]
+
+
 def _assert_same_shape(
     got: np.ndarray, expected: np.ndarray, what: str, context: str, reference: str
 ) -> None:
     __tracebackhide__ = True
-    assert got.shape == expected.shape, (
-        f"{what} have shape {got.shape}, {reference} gives {expected.shape} [{context}]"
-    )
+    if got.shape != expected.shape:
+        fail(
+            f"{what} have another shape than {reference} gives",
+            f"{what} have shape {got.shape}, {reference} gives {expected.shape} [{context}]",
+        )
 
 
 def _fail_where(
@@ -75,28 +89,41 @@ def _fail_where(
     context: str,
     reference: str,
     detail: str = "",
+    explain: Explain | None = None,
 ) -> None:
-    """Raise, naming the first position where ``bad`` holds, if it holds anywhere."""
+    """Raise, naming the first position where ``bad`` holds and its bug, if it holds anywhere."""
     __tracebackhide__ = True
     if bad.any():
         position = tuple(int(i) for i in np.argwhere(bad)[0])
-        raise AssertionError(
-            f"{what} differ at {position}: got {_at(got, position)!r}, {reference} gives "
-            f"{_at(expected, position)!r}{detail} ({int(bad.sum())} of {bad.size} differ) "
-            f"[{context}]"
+        kind = explain(position) if explain is not None else f"{what} differ from {reference}"
+        fail(
+            kind,
+            f"{kind}: {what} differ at {position}: got {_at(got, position)!r}, {reference} "
+            f"gives {_at(expected, position)!r}{detail} ({int(bad.sum())} of {bad.size} differ) "
+            f"[{context}]",
         )
 
 
 def assert_identical(
-    got: np.ndarray, expected: np.ndarray, what: str, context: str, reference: str = "naive"
+    got: np.ndarray,
+    expected: np.ndarray,
+    what: str,
+    context: str,
+    reference: str = "naive",
+    explain: Explain | None = None,
 ) -> None:
-    """Assert same shape, same dtype and the same elements, bit for bit (NaN equals NaN)."""
+    """Assert same shape, same dtype and the same elements, bit for bit (NaN equals NaN).
+
+    ``explain(position)`` names the bug a difference at ``position`` shows.
+    """
     __tracebackhide__ = True
     _assert_same_shape(got, expected, what, context, reference)
-    assert got.dtype == expected.dtype, (
-        f"{what} have dtype {got.dtype}, {reference} gives {expected.dtype} [{context}]"
-    )
-    _fail_where(bits(got) != bits(expected), got, expected, what, context, reference)
+    if got.dtype != expected.dtype:
+        fail(
+            f"{what} have another dtype than {reference} gives",
+            f"{what} have dtype {got.dtype}, {reference} gives {expected.dtype} [{context}]",
+        )
+    _fail_where(bits(got) != bits(expected), got, expected, what, context, reference, "", explain)
 
 
 def assert_close(
@@ -107,6 +134,7 @@ def assert_close(
     context: str,
     reference: str,
     dtype: str = "float64",
+    explain: Explain | None = None,
 ) -> None:
     """Assert ``|got - expected| <= TOLERANCE[dtype] * scale`` elementwise."""
     __tracebackhide__ = True
@@ -114,43 +142,96 @@ def assert_close(
     error = np.abs(got.astype(np.float64) - expected.astype(np.float64))
     bad = ~(error <= TOLERANCE[dtype] * scale)
     detail = f", beyond the {dtype} tolerance {TOLERANCE[dtype]:g} x the scale {scale.max()!r}"
-    _fail_where(bad, got, expected, what, context, reference, detail)
+    _fail_where(bad, got, expected, what, context, reference, detail, explain)
+
+
+def explain_selection(x: np.ndarray, spec: PoolSpec, got: np.ndarray, expected: np.ndarray) -> Explain:
+    """Name the selection bug where indices ``got`` differ from ``expected`` for input ``x``."""
+
+    def explain(position: tuple[int, ...]) -> str:
+        return selection_kind(x, spec, position, int(got[position]), int(expected[position]))
+
+    return explain
+
+
+def explain_values(got: np.ndarray, expected: np.ndarray) -> Explain:
+    """Name the bug where values ``got`` differ from ``expected``."""
+
+    def explain(position: tuple[int, ...]) -> str:
+        return value_kind(got[position], expected[position], expected.dtype)
+
+    return explain
+
+
+def explain_gradients(
+    got: np.ndarray, expected: np.ndarray, grad: np.ndarray, targets: np.ndarray
+) -> Explain:
+    """Name the backward bug where ``got`` differs from ``expected``.
+
+    ``targets`` holds, for each element of ``grad``, the flat position in the
+    input its index routes it to.
+    """
+
+    def explain(position: tuple[int, ...]) -> str:
+        flat = int(np.ravel_multi_index(position, got.shape))
+        contributions = grad.ravel()[targets == flat].tolist()
+        return gradient_kind(got[position].item(), expected[position].item(), contributions)
+
+    return explain
 
 
 def checked_forward(
-    impl: object, x: np.ndarray, spec: PoolSpec, context: str
+    impl: object, x: np.ndarray, spec: PoolSpec, context: str, *, need_indices: bool = True
 ) -> tuple[np.ndarray, np.ndarray]:
-    """Call ``impl.forward``; assert the result's types, shapes, dtypes and index range."""
+    """Call ``impl.forward``; assert the result's types, shapes, dtypes and index range.
+
+    With ``need_indices=False`` (properties about values only), the indices
+    are checked for their shape alone.
+    """
     __tracebackhide__ = True
     result = impl.forward(x, spec)  # type: ignore[attr-defined]
-    pair = isinstance(result, tuple) and len(result) == 2
-    assert pair, (
-        f"forward returned {type(result).__name__}, not a (values, indices) pair [{context}]"
-    )
+    if not (isinstance(result, tuple) and len(result) == 2):
+        fail(
+            "forward does not return a (values, indices) pair",
+            f"forward returned {type(result).__name__}, not a (values, indices) pair [{context}]",
+        )
     values, indices = result
     for what, array in (("values", values), ("indices", indices)):
-        assert isinstance(array, np.ndarray), (
-            f"forward returned {what} of type {type(array).__name__}, not an ndarray [{context}]"
-        )
+        if not isinstance(array, np.ndarray):
+            fail(
+                f"forward returns {what} that are not an ndarray",
+                f"forward returned {what} of type {type(array).__name__}, not an ndarray "
+                f"[{context}]",
+            )
     split = x.ndim - spec.ndim
     shape = x.shape[:split] + spec.output_shape(x.shape[split:])
-    assert values.shape == shape, (
-        f"values have shape {values.shape}, the contract gives {shape} [{context}]"
-    )
-    assert indices.shape == shape, (
-        f"indices have shape {indices.shape}, the contract gives {shape} [{context}]"
-    )
-    assert values.dtype == x.dtype, (
-        f"values have dtype {values.dtype}, the input has {x.dtype} [{context}]"
-    )
-    assert indices.dtype == np.int64, f"indices have dtype {indices.dtype}, not int64 [{context}]"
+    for what, array in (("values", values), ("indices", indices)):
+        if array.shape != shape:
+            kind = shape_kind(array.shape, shape, spec)
+            fail(
+                kind,
+                f"{kind}: {what} have shape {array.shape}, the contract gives {shape} [{context}]",
+            )
+    if values.dtype != x.dtype:
+        fail(
+            "values do not keep the input's dtype",
+            f"values have dtype {values.dtype}, the input has {x.dtype} [{context}]",
+        )
+    if not need_indices:
+        return values, indices
+    if indices.dtype != np.int64:
+        fail("indices are not int64", f"indices have dtype {indices.dtype}, not int64 [{context}]")
     plane = math.prod(x.shape[split:])
     outside = (indices < 0) | (indices >= plane)
     if outside.any():
         position = tuple(int(i) for i in np.argwhere(outside)[0])
-        raise AssertionError(
-            f"index {indices[position]} at {position} lies outside the plane [0, {plane}) "
-            f"[{context}]"
+        explain = getattr(impl, "explain_index", None)
+        kind = explain(indices, position) if callable(explain) else None
+        kind = kind or "an index lies outside the plane"
+        fail(
+            kind,
+            f"{kind}: index {indices[position]} at {position} lies outside the plane "
+            f"[0, {plane}) [{context}]",
         )
     return values, indices
 
@@ -166,15 +247,21 @@ def checked_backward(
     """Call ``impl.backward`` and assert the result's type, shape and dtype."""
     __tracebackhide__ = True
     grad_in = impl.backward(grad_out, indices, input_shape, spec)  # type: ignore[attr-defined]
-    assert isinstance(grad_in, np.ndarray), (
-        f"backward returned {type(grad_in).__name__}, not an ndarray [{context}]"
-    )
-    assert grad_in.shape == input_shape, (
-        f"backward returned shape {grad_in.shape}, the input has {input_shape} [{context}]"
-    )
-    assert grad_in.dtype == grad_out.dtype, (
-        f"backward returned dtype {grad_in.dtype}, grad_out has {grad_out.dtype} [{context}]"
-    )
+    if not isinstance(grad_in, np.ndarray):
+        fail(
+            "backward does not return an ndarray",
+            f"backward returned {type(grad_in).__name__}, not an ndarray [{context}]",
+        )
+    if grad_in.shape != input_shape:
+        fail(
+            "backward returns another shape than the input's",
+            f"backward returned shape {grad_in.shape}, the input has {input_shape} [{context}]",
+        )
+    if grad_in.dtype != grad_out.dtype:
+        fail(
+            "backward does not keep the dtype of grad_out",
+            f"backward returned dtype {grad_in.dtype}, grad_out has {grad_out.dtype} [{context}]",
+        )
     return grad_in
 
 

@@ -1,0 +1,595 @@
+"""The fixed-input contract checks: worked examples, documented errors, layouts and purity.
+
+Where the properties draw thousands of cases, these pin the contract on small
+inputs whose answers were worked out by hand from the README. Each is a
+`FixedCheck` with a ``name`` and ``run(impl)``; they come in three groups,
+each reported as one row by ``maxpool verify``:
+
+- ``worked_examples``: forward (and some backward) results;
+- ``documented_errors``: the error type for each documented defect (run only
+  for implementations that claim argument validation);
+- ``layouts_and_purity``: any memory layout gives the C-order result, inputs
+  are left alone, read-only arguments work, calls repeat exactly.
+
+A check whose call lies outside the implementation's declared limits is
+skipped (see `impls.conformance.runner.LimitedImpl`). Messages are matched
+only for this package's own implementations: others owe the exception type,
+not the wording.
+
+Examples
+--------
+>>> import impls
+>>> [check.name for check in CHECKS["worked_examples"]][:2]
+['kernel2_stride1_3x3', 'kernel2_stride2_4x4']
+>>> BY_NAME["tie_1d"].run(impls.get("naive"))  # passes silently
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+
+import numpy as np
+
+from impls import Capabilities, PoolSpec
+from impls.registry import is_builtin
+
+from .checks import (
+    assert_identical,
+    explain_gradients,
+    explain_selection,
+    explain_values,
+    impl_label,
+)
+from .diagnose import fail, failure
+from .strategies import gradient_dtype
+
+__all__ = ["BY_NAME", "CHECKS", "GROUPS", "FixedCheck"]
+
+NAN, INF = np.nan, np.inf
+
+
+@dataclass(frozen=True)
+class FixedCheck:
+    """One fixed-input check of the contract: ``run(impl)`` raises if ``impl`` breaks it."""
+
+    name: str
+    group: str
+    body: Callable[[object], None]
+
+    def run(self, impl: object) -> None:
+        self.body(impl)
+
+
+def _is_ours(impl: object) -> bool:
+    """Whether ``impl`` is a built-in implementation of this package (its messages are known)."""
+    return is_builtin(getattr(impl, "impl", impl))
+
+
+def _context(impl: object, name: str) -> str:
+    return f"impl={impl_label(impl)}, fixed check {name}"
+
+
+def expect_forward(
+    impl: object,
+    x: object,
+    spec: PoolSpec,
+    values: object,
+    indices: object,
+    context: str,
+) -> tuple[np.ndarray, np.ndarray]:
+    """``impl.forward(x, spec)`` equals ``(values, indices)``, bit for bit, dtypes included."""
+    x = np.asarray(x)
+    got_values, got_indices = impl.forward(x, spec)  # type: ignore[attr-defined]
+    where = f"{context}, spec={spec!r}, x={np.array2string(x, separator=', ')}"
+    got_indices, got_values = np.asarray(got_indices), np.asarray(got_values)
+    expected_indices = np.asarray(indices, dtype=np.int64)
+    explain = None
+    if got_indices.shape == expected_indices.shape:
+        explain = explain_selection(x, spec, got_indices, expected_indices)
+    assert_identical(got_indices, expected_indices, "indices", where, "the README", explain)
+    expected_values = np.asarray(values, dtype=x.dtype)
+    explain = explain_values(got_values, expected_values)
+    assert_identical(got_values, expected_values, "values", where, "the README", explain)
+    return got_values, got_indices
+
+
+# ---------------------------------------------------------------------------
+# Worked examples.
+
+
+def _forward_example(x: object, spec: PoolSpec, values: object, indices: object) -> Callable:
+    def body(impl: object, name: str) -> None:
+        expect_forward(impl, x, spec, values, indices, _context(impl, name))
+
+    return body
+
+
+def _backward_example(
+    x: np.ndarray, spec: PoolSpec, indices: object, grad: np.ndarray, grad_in: object
+) -> Callable:
+    def body(impl: object, name: str) -> None:
+        context = _context(impl, name)
+        _, got_indices = impl.forward(x, spec)  # type: ignore[attr-defined]
+        where = f"{context}, spec={spec!r}"
+        assert_identical(
+            np.asarray(got_indices), np.asarray(indices, np.int64), "indices", where, "the README"
+        )
+        got = np.asarray(impl.backward(grad, got_indices, x.shape, spec))  # type: ignore[attr-defined]
+        expected = np.asarray(grad_in, dtype=grad.dtype)
+        explain = explain_gradients(got, expected, grad, np.asarray(indices).ravel())
+        assert_identical(got, expected, "gradients", where, "the README", explain)
+
+    return body
+
+
+def _every_dtype(dtype: str) -> Callable:
+    info = np.finfo(dtype) if np.dtype(dtype).kind == "f" else np.iinfo(dtype)
+    x = np.array([info.min, info.max, 0, info.min], dtype=dtype)
+    # windows [pad,min] [min,max] [max,0] [0,min] [min,pad]
+    values = [info.min, info.max, info.max, 0, info.min]
+    return _forward_example(x, PoolSpec((2,), stride=1, padding=1), values, [0, 1, 1, 2, 3])
+
+
+def _leading_axes(impl: object, name: str) -> None:
+    context = _context(impl, name)
+    x = np.array([[[1, 3], [2, 0]], [[4, 4], [9, 1]]], dtype=np.float64)  # (C=2, 2, 2)
+    expect_forward(impl, x, PoolSpec((2, 2)), [[[3]], [[9]]], [[[1]], [[2]]], context)
+    x5 = np.arange(2 * 1 * 3 * 4, dtype=np.float32).reshape(2, 1, 3, 4)[None, None]
+    values = np.array([11, 23], dtype=np.float32).reshape(1, 1, 2, 1, 1, 1)
+    expect_forward(impl, x5, PoolSpec((3, 4)), values, np.full(values.shape, 11), context)
+
+
+def _empty_leading_axis(impl: object, name: str) -> None:
+    context = _context(impl, name)
+    spec = PoolSpec((2, 2))
+    values, indices = impl.forward(np.zeros((0, 3, 4, 4)), spec)  # type: ignore[attr-defined]
+    if values.shape != (0, 3, 2, 2) or indices.shape != (0, 3, 2, 2):
+        fail(
+            "fails on an empty batch",
+            f"forward on shape (0, 3, 4, 4) gave {values.shape} and {indices.shape}, "
+            f"not (0, 3, 2, 2) [{context}]",
+        )
+    grad = impl.backward(np.zeros((0, 3, 2, 2)), indices, (0, 3, 4, 4), spec)  # type: ignore[attr-defined]
+    if np.shape(grad) != (0, 3, 4, 4):
+        fail("fails on an empty batch", f"backward gave shape {np.shape(grad)} [{context}]")
+
+
+def _x(values: Sequence[object], dtype: object = np.float64) -> np.ndarray:
+    return np.array(values, dtype=dtype)
+
+
+_SQUARE = _x([[1, 5, 2, 0], [3, 4, 8, 1], [0, 2, 6, 7], [9, 1, 3, 3]], np.float32)
+_PEAK = _x([[1, 2, 1], [2, 9, 2], [1, 2, 1]])
+_ROUTED = np.zeros((4, 4), dtype=np.float32)
+_ROUTED[0, 1], _ROUTED[1, 2], _ROUTED[3, 0], _ROUTED[2, 3] = 1, 2, 3, 4
+_3D = np.zeros((2, 2, 4))
+_3D[1, 0, 1], _3D[0, 1, 3] = 5, 2  # flat indices 9 (first window) and 7 (second)
+
+_WORKED: dict[str, Callable] = {
+    "kernel2_stride1_3x3": _forward_example(
+        _x([[1, 2, 3], [4, 5, 6], [7, 8, 9]]), PoolSpec((2, 2), stride=1), [[5, 6], [8, 9]],
+        [[4, 5], [7, 8]],
+    ),
+    # windows {1,5,3,4} {2,0,8,1} {0,2,9,1} {6,7,3,3}
+    "kernel2_stride2_4x4": _forward_example(
+        _SQUARE, PoolSpec((2, 2)), [[5, 8], [9, 7]], [[1, 6], [12, 11]]
+    ),
+    # the two 9s tie: the first (index 1) wins
+    "tie_1d": _forward_example(_x([3, 9, 9, 1]), PoolSpec((4,)), [9], [1]),
+    # (0, 1) comes before (1, 0) and (1, 1) in row-major order
+    "tie_2d_row_major": _forward_example(
+        _x([[0, 5], [5, 5]], np.int32), PoolSpec((2, 2)), [[5]], [[1]]
+    ),
+    "constant_input_selects_each_first": _forward_example(
+        np.full((3, 3), 7, dtype=np.uint8), PoolSpec((2, 2), stride=1), [[7, 7], [7, 7]],
+        [[0, 1], [3, 4]],
+    ),
+    "nan_wins_first_nan": _forward_example(_x([1, NAN, 3, NAN]), PoolSpec((4,)), [NAN], [1]),
+    "nan_in_each_window": _forward_example(
+        _x([1, NAN, 3, NAN]), PoolSpec((2,)), [NAN, NAN], [1, 3]
+    ),
+    "nan_before_a_larger_number": _forward_example(
+        _x([NAN, 5], np.float16), PoolSpec((2,)), [NAN], [0]
+    ),
+    "nan_beats_inf": _forward_example(_x([INF, NAN], np.float32), PoolSpec((2,)), [NAN], [1]),
+    # padding 1: windows are [pad, x0] and [x1, pad]
+    "all_minus_inf_windows": _forward_example(
+        _x([-INF, -INF]), PoolSpec((2,), stride=2, padding=1), [-INF, -INF], [0, 1]
+    ),
+    # window (i, j) covers rows {i-1, i} and columns {j-1, j}
+    "padding_never_wins_over_negatives": _forward_example(
+        _x([[-5, -3], [-4, -6]]), PoolSpec((2, 2), stride=1, padding=1),
+        [[-5, -3, -3], [-4, -3, -3], [-4, -4, -6]], [[0, 1, 1], [2, 1, 1], [2, 2, 3]],
+    ),
+    # int8's lowest value in the input ties with the padding value
+    "padding_never_wins_a_tie_with_int_min": _forward_example(
+        _x([-128, -128, -128], np.int8), PoolSpec((2,), stride=1, padding=1), [-128] * 4,
+        [0, 0, 1, 2],
+    ),
+    "floor_mode_drops_the_partial_window": _forward_example(
+        _x([1, 2, 3, 4, 5], np.int64), PoolSpec((2,)), [2, 4], [1, 3]
+    ),
+    "ceil_mode_keeps_the_partial_window": _forward_example(
+        _x([1, 2, 3, 4, 5], np.int64), PoolSpec((2,), ceil_mode=True), [2, 4, 5], [1, 3, 4]
+    ),
+    # windows read (0, 2), (1, 3), (2, 4)
+    "dilation": _forward_example(
+        _x([1, 9, 2, 8, 3], np.int16), PoolSpec((2,), stride=1, dilation=2), [2, 9, 3],
+        [2, 1, 4],
+    ),
+    # "same" pads (0, 1): [1,2] [3,4] [5,pad]
+    "same_pads_the_end": _forward_example(
+        _x([1, 2, 3, 4, 5], np.float32), PoolSpec((2,), padding="same"), [2, 4, 5], [1, 3, 4]
+    ),
+    # "same_lower" pads (1, 0): [pad,1] [2,3] [4,5]
+    "same_lower_pads_the_beginning": _forward_example(
+        _x([1, 2, 3, 4, 5], np.float32), PoolSpec((2,), padding="same_lower"), [1, 3, 5],
+        [0, 2, 4],
+    ),
+    "pooling_3d": _forward_example(_3D, PoolSpec((2, 2, 2)), [[[5, 2]]], [[[9, 7]]]),
+    "leading_axes_are_independent": _leading_axes,
+    "empty_leading_axis": _empty_leading_axis,
+    # the centre is the maximum of all four 2x2 windows
+    "overlapping_windows_accumulate": _backward_example(
+        _PEAK, PoolSpec((2, 2), stride=1), [[4, 4], [4, 4]], _x([[1, 2], [3, 4]]),
+        [[0, 0, 0], [0, 10, 0], [0, 0, 0]],
+    ),
+    "backward_routes_each_gradient": _backward_example(
+        _SQUARE, PoolSpec((2, 2)), [[1, 6], [12, 11]], _x([[1, 2], [3, 4]], np.float32), _ROUTED
+    ),
+    "backward_keeps_the_gradient_dtype": _backward_example(
+        _x([1, 2, 4, 3]), PoolSpec((2,)), [1, 2], _x([7, -2], np.int16), [0, 7, -2, 0]
+    ),
+    # windows start at -1, 1, 3 (5 is dropped) and read {0,1} {1,2,3} {3,4}
+    "backward_with_padding_and_ceil_mode": _backward_example(
+        _x([4, 1, 0, 2, 2]), PoolSpec((3,), stride=2, padding=1, ceil_mode=True), [0, 3, 3],
+        _x([1, 10, 100]), [1, 0, 0, 110, 0],
+    ),
+}
+_CONTRACT_DTYPES = (
+    "float16", "float32", "float64", "int8", "int16", "int32", "int64",
+    "uint8", "uint16", "uint32", "uint64",
+)  # fmt: skip
+for _dtype in _CONTRACT_DTYPES:
+    _WORKED[f"every_dtype_{_dtype}"] = _every_dtype(_dtype)
+
+
+# ---------------------------------------------------------------------------
+# Documented errors.
+
+_SPEC = PoolSpec((2, 2))
+_X = np.arange(16.0).reshape(1, 4, 4)
+_OUT = (1, 2, 2)
+_INDICES = np.zeros(_OUT, dtype=np.int64)
+_GRAD = np.ones(_OUT)
+
+
+def _raises(
+    error: type[Exception], pattern: str, method: str, *args: object, defect: str
+) -> Callable:
+    def body(impl: object, name: str) -> None:
+        context = _context(impl, name)
+        try:
+            getattr(impl, method)(*args)
+        except error as raised:
+            if _is_ours(impl) and not re.search(pattern, str(raised)):
+                fail(
+                    f"{defect}: the message does not name the cause",
+                    f"{defect}: {raised!s} does not match {pattern!r} [{context}]",
+                )
+            return
+        except Exception as raised:
+            from hypothesis.errors import UnsatisfiedAssumption
+
+            if isinstance(raised, UnsatisfiedAssumption):
+                raise
+            kind = f"{defect}: raises {type(raised).__name__}, not {error.__name__}"
+            raise failure(kind)(f"{kind}: {raised} [{context}]") from raised
+        kind = f"{defect}: returns a result instead of raising {error.__name__}"
+        fail(kind, f"{kind} [{context}]")
+
+    return body
+
+
+def _errors() -> dict[str, Callable]:
+    table: dict[str, Callable] = {}
+    unsupported = [
+        ("bool", np.ones((4, 4), dtype=bool), "dtype bool"),
+        ("complex128", np.ones((4, 4), dtype=np.complex128), "dtype complex128"),
+        ("object", np.ones((4, 4), dtype=object), "dtype object"),
+        ("str", np.full((4, 4), "a"), "dtype <U1"),
+        ("datetime64", np.zeros((4, 4), dtype="datetime64[s]"), "dtype datetime64"),
+        ("bool_list", [[True, False], [False, True]], "dtype bool"),
+        ("none", None, "dtype object"),
+    ]
+    if np.finfo(np.longdouble).bits > 64:
+        unsupported.append(
+            ("longdouble", np.ones((4, 4), dtype=np.longdouble), "dtype float128")
+        )
+    for label, x, pattern in unsupported:
+        table[f"forward_refuses_dtype_{label}"] = _raises(
+            TypeError, rf"x has {pattern}.*supported dtypes are float16", "forward", x, _SPEC,
+            defect="x has an unsupported dtype",
+        )
+    for shape in [(), (4,), (3,)]:
+        table[f"forward_refuses_too_few_axes_{len(shape)}_{shape and shape[0]}"] = _raises(
+            ValueError, r"x must have at least 2 axes .* got shape", "forward", np.zeros(shape),
+            _SPEC, defect="x has fewer axes than the kernel",
+        )
+    table["forward_refuses_ragged_input"] = _raises(
+        ValueError, r"x could not be converted to an array", "forward", [[1.0, 2.0], [3.0]],
+        PoolSpec((1,)), defect="x is ragged",
+    )
+    table["forward_refuses_a_spec_that_is_not_a_poolspec"] = _raises(
+        TypeError, r"spec must be a PoolSpec, got tuple", "forward", _X, (2, 2),
+        defect="spec is not a PoolSpec",
+    )
+    table["forward_refuses_a_window_longer_than_the_input"] = _raises(
+        ValueError, r"pooled axis 1: input length 4 .* extent 5", "forward", _X,
+        PoolSpec((2, 5)), defect="a window is longer than the padded input",
+    )
+    table["forward_refuses_a_window_of_padding_only"] = _raises(
+        ValueError, r"covers padding only", "forward", _X,
+        PoolSpec((2, 2), padding=((0, 0), (2, 0))), defect="a window covers padding only",
+    )
+    backward = [
+        ("grad_wrong_length", np.ones((1, 2, 3)), _INDICES, _X.shape, ValueError,
+         r"grad_out has shape \(1, 2, 3\)", "grad_out has the wrong shape"),
+        ("grad_missing_axis", np.ones((2, 2)), _INDICES, _X.shape, ValueError,
+         r"grad_out has shape \(2, 2\)", "grad_out has the wrong shape"),
+        ("indices_wrong_shape", _GRAD, np.zeros((1, 2, 1), np.int64), _X.shape, ValueError,
+         "indices has shape", "indices have the wrong shape"),
+        ("input_shape_does_not_fit", _GRAD, _INDICES, (1, 4, 6), ValueError,
+         r"output .* has shape \(1, 2, 3\)", "grad_out does not fit input_shape"),
+        ("index_below_the_plane", _GRAD, _INDICES - 1, _X.shape, ValueError,
+         r"plane \[0, 16\) .* found -1", "an index lies outside the plane"),
+        ("index_above_the_plane", _GRAD, _INDICES + 16, _X.shape, ValueError,
+         r"plane \[0, 16\) .* found 16", "an index lies outside the plane"),
+        ("float_indices", _GRAD, _INDICES.astype(float), _X.shape, TypeError,
+         "integer dtype", "indices are not integers"),
+        ("bool_gradient", _GRAD.astype(bool), _INDICES, _X.shape, TypeError,
+         "grad_out has dtype bool", "grad_out has an unsupported dtype"),
+        ("complex_gradient", _GRAD.astype(complex), _INDICES, _X.shape, TypeError,
+         "grad_out has dtype", "grad_out has an unsupported dtype"),
+        ("input_shape_too_few_axes", _GRAD, _INDICES, (4,), ValueError,
+         "input_shape must have at least 2 axes", "input_shape has fewer axes than the kernel"),
+        ("input_shape_negative", _GRAD, _INDICES, (1, -4, 4), ValueError,
+         "input_shape must be non-negative", "input_shape is negative"),
+        ("input_shape_float", _GRAD, _INDICES, (1, 4.0, 4), TypeError,
+         "input_shape must hold ints", "input_shape holds non-integers"),
+        ("input_shape_bool", _GRAD, _INDICES, (1, True, 4), TypeError,
+         "input_shape must hold ints", "input_shape holds non-integers"),
+        ("input_shape_not_a_tuple", _GRAD, _INDICES, 16, TypeError,
+         "input_shape must be a tuple", "input_shape is not a tuple"),
+        ("input_too_short_for_the_kernel", _GRAD, _INDICES, (1, 4, 1), ValueError,
+         "pooled axis 1: input length 1", "a window is longer than the padded input"),
+    ]  # fmt: skip
+    for label, grad, indices, shape, error, pattern, defect in backward:
+        table[f"backward_refuses_{label}"] = _raises(
+            error, pattern, "backward", grad, indices, shape, _SPEC, defect=defect
+        )
+    table["backward_refuses_a_spec_that_is_not_a_poolspec"] = _raises(
+        TypeError, r"spec must be a PoolSpec", "backward", _GRAD, _INDICES, _X.shape,
+        {"kernel_size": (2, 2)}, defect="spec is not a PoolSpec",
+    )
+    return table
+
+
+# ---------------------------------------------------------------------------
+# Layouts and purity.
+
+# A rich geometry first; then plainer ones, for implementations that declare limits.
+_LAYOUT_SETTINGS = (
+    (PoolSpec((3, 2), stride=(2, 1), padding=((1, 0), 1), dilation=(1, 2)), (2, 3, 7, 6)),
+    (PoolSpec((3, 3), stride=2, padding=1), (2, 3, 7, 7)),
+    (PoolSpec((2, 2)), (2, 3, 6, 6)),
+    (PoolSpec((3,), stride=2, padding=1), (2, 3, 7)),
+    (PoolSpec((2,)), (2, 3, 6)),
+    (PoolSpec((2, 2, 2)), (2, 2, 4, 4, 4)),
+)
+
+
+def _setting(impl: object) -> tuple[PoolSpec, tuple[int, ...], np.dtype, np.dtype]:
+    """``(spec, shape, dtype, gradient dtype)`` for the layout checks, inside ``impl``'s limits.
+
+    Rejects (skips the check) when no setting fits.
+    """
+    from hypothesis import reject
+
+    caps = Capabilities.of(impl)
+    preferred = [d for d in ("float32", "float64", "float16") if d in caps.dtypes]
+    dtype = np.dtype((preferred or list(caps.dtypes))[0])
+    for spec, shape in _LAYOUT_SETTINGS:
+        if not caps.unsupported(spec, dtype, shape):
+            return spec, shape, dtype, gradient_dtype(caps, dtype)
+    reject()
+    raise AssertionError("unreachable")  # reject() raises
+
+
+def _sample(shape: tuple[int, ...], dtype: object) -> np.ndarray:
+    # small integers give plenty of ties
+    return np.random.default_rng(0).integers(-3, 4, shape).astype(dtype)
+
+
+def _stored(x: np.ndarray, layout: str) -> object:
+    """``x`` stored as ``layout`` (a view of another array where that is the point)."""
+    if layout == "fortran":
+        return np.asfortranarray(x)
+    if layout == "transposed_view":
+        return np.ascontiguousarray(np.swapaxes(x, -1, -2)).swapaxes(-1, -2)
+    if layout == "negative_strides":
+        flip = (slice(None, None, -1),) * x.ndim
+        return np.ascontiguousarray(x[flip])[flip]
+    if layout == "non_contiguous":
+        wide = np.zeros(x.shape[:-1] + (2 * x.shape[-1],), dtype=x.dtype)
+        wide[..., ::2] = x
+        return wide[..., ::2]
+    if layout == "read_only":
+        frozen = x.copy()
+        frozen.flags.writeable = False
+        return frozen
+    return x.tolist()  # "list"
+
+
+def _any_layout(layout: str) -> Callable:
+    def body(impl: object, name: str) -> None:
+        context = _context(impl, name)
+        spec, shape, dtype, _ = _setting(impl)
+        x = _sample(shape, dtype)
+        expected_values, expected_indices = impl.forward(x, spec)  # type: ignore[attr-defined]
+        stored = _stored(x, layout)
+        values, indices = impl.forward(stored, spec)  # type: ignore[attr-defined]
+        kind = f"the result depends on the memory layout ({layout.replace('_', ' ')})"
+        if layout == "list":  # a list of Python numbers converts to float64 or int64
+            expected_values = expected_values.astype(np.asarray(stored).dtype)
+        for what, got, expected in (
+            ("indices", indices, expected_indices),
+            ("values", values, expected_values),
+        ):
+            assert_identical(
+                np.asarray(got), expected, what, context, "the C-order input", lambda p: kind
+            )
+
+    return body
+
+
+def _inputs_not_modified(impl: object, name: str) -> None:
+    context = _context(impl, name)
+    spec, shape, dtype, grad_dtype = _setting(impl)
+    x = _sample(shape, dtype)
+    if dtype.kind == "f":
+        x.flat[0] = np.nan
+    x_before = x.copy()
+    values, indices = impl.forward(x, spec)  # type: ignore[attr-defined]
+    assert_identical(x, x_before, "input after forward", context, "the input before",
+                     lambda p: "forward modifies its input")  # fmt: skip
+    if not Capabilities.of(impl).backward:
+        return
+    grad = np.random.default_rng(1).standard_normal(values.shape).astype(grad_dtype)
+    grad_before, indices_before = grad.copy(), indices.copy()
+    impl.backward(grad, indices, x.shape, spec)  # type: ignore[attr-defined]
+    assert_identical(grad, grad_before, "grad_out after backward", context, "before",
+                     lambda p: "backward modifies grad_out")  # fmt: skip
+    assert_identical(indices, indices_before, "indices after backward", context, "before",
+                     lambda p: "backward modifies indices")  # fmt: skip
+
+
+def _read_only_arguments(impl: object, name: str) -> None:
+    spec, shape, dtype, grad_dtype = _setting(impl)
+    x = _sample(shape, dtype)
+    x.flags.writeable = False
+    values, indices = impl.forward(x, spec)  # type: ignore[attr-defined]
+    if not Capabilities.of(impl).backward:
+        return
+    grad = np.ones(values.shape, dtype=grad_dtype)
+    grad.flags.writeable = False
+    indices = np.array(indices)
+    indices.flags.writeable = False
+    impl.backward(grad, indices, x.shape, spec)  # type: ignore[attr-defined]
+
+
+def _outputs_do_not_alias(impl: object, name: str) -> None:
+    spec, shape, dtype, _ = _setting(impl)
+    x = _sample(shape, dtype)
+    identity = PoolSpec((1,) * spec.ndim)
+    values, _ = impl.forward(x, identity)  # type: ignore[attr-defined]
+    if np.shares_memory(values, x):
+        kind = "values share memory with the input"
+        fail(kind, f"{kind}: kernel 1 returned a view of x [{_context(impl, name)}]")
+
+
+def _repeats_exactly(impl: object, name: str) -> None:
+    context = _context(impl, name)
+    spec, shape, dtype, grad_dtype = _setting(impl)
+    x = _sample(shape, dtype)
+    backward = Capabilities.of(impl).backward
+    first_values, first_indices = impl.forward(x, spec)  # type: ignore[attr-defined]
+    grad = np.random.default_rng(2).standard_normal(first_values.shape).astype(grad_dtype)
+    if backward:
+        first_grad = impl.backward(grad, first_indices, x.shape, spec)  # type: ignore[attr-defined]
+    kind = "not deterministic: a repeated call gives another result"
+    for _ in range(3):
+        values, indices = impl.forward(x, spec)  # type: ignore[attr-defined]
+        repeated = [("values", values, first_values), ("indices", indices, first_indices)]
+        if backward:
+            again = impl.backward(grad, indices, x.shape, spec)  # type: ignore[attr-defined]
+            repeated.append(("gradients", again, first_grad))
+        for what, got, expected in repeated:
+            assert_identical(got, expected, what, context, "the first call", lambda p: kind)
+
+
+def _unbatched(drop: int) -> Callable:
+    def body(impl: object, name: str) -> None:
+        context = _context(impl, name)
+        spec, shape, dtype, _ = _setting(impl)
+        batched = _sample(shape, dtype)
+        first = (0,) * drop
+        values, indices = impl.forward(batched[first], spec)  # type: ignore[attr-defined]
+        all_values, all_indices = impl.forward(batched, spec)  # type: ignore[attr-defined]
+        lead = len(shape) - spec.ndim - drop
+        kind = f"an input with {lead} leading axes gives another result than a batch"
+        for what, got, expected in (
+            ("indices", indices, all_indices[first]),
+            ("values", values, all_values[first]),
+        ):
+            assert_identical(got, expected, what, context, "the batched call", lambda p: kind)
+
+    return body
+
+
+def _numpy_integer_shapes(impl: object, name: str) -> None:
+    spec, shape, dtype, grad_dtype = _setting(impl)
+    if not Capabilities.of(impl).backward:
+        return
+    x = _sample(shape, dtype)
+    values, indices = impl.forward(x, spec)  # type: ignore[attr-defined]
+    grad = np.ones(values.shape, dtype=grad_dtype)
+    numpy_shape = tuple(np.int64(n) for n in shape)
+    got = impl.backward(grad, indices, numpy_shape, spec)  # type: ignore[attr-defined]
+    if np.shape(got) != shape:
+        kind = "backward does not take an input_shape of NumPy integers"
+        fail(kind, f"{kind}: got shape {np.shape(got)} [{_context(impl, name)}]")
+
+
+_LAYOUTS: dict[str, Callable] = {
+    f"any_layout_{layout}": _any_layout(layout)
+    for layout in (
+        "fortran", "transposed_view", "negative_strides", "non_contiguous", "read_only", "list",
+    )
+}  # fmt: skip
+_LAYOUTS.update(
+    {
+        "inputs_are_not_modified": _inputs_not_modified,
+        "read_only_arguments_work": _read_only_arguments,
+        "outputs_do_not_alias_the_input": _outputs_do_not_alias,
+        "repeated_calls_are_identical": _repeats_exactly,
+        "bare_plane_matches_the_batch": _unbatched(2),
+        "one_leading_axis_matches_the_batch": _unbatched(1),
+        "backward_takes_numpy_integer_shapes": _numpy_integer_shapes,
+    }
+)
+
+
+def _as_checks(group: str, table: dict[str, Callable]) -> tuple[FixedCheck, ...]:
+    def bind(name: str, body: Callable) -> Callable[[object], None]:
+        return lambda impl: body(impl, name)
+
+    return tuple(FixedCheck(name, group, bind(name, body)) for name, body in table.items())
+
+
+# Each group and the claim it needs (None: part of the core contract).
+GROUPS: dict[str, str | None] = {
+    "worked_examples": None,
+    "documented_errors": "validation",
+    "layouts_and_purity": None,
+}
+CHECKS: dict[str, tuple[FixedCheck, ...]] = {
+    "worked_examples": _as_checks("worked_examples", _WORKED),
+    "documented_errors": _as_checks("documented_errors", _errors()),
+    "layouts_and_purity": _as_checks("layouts_and_purity", _LAYOUTS),
+}
+BY_NAME: dict[str, FixedCheck] = {
+    check.name: check for group in CHECKS.values() for check in group
+}

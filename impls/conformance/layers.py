@@ -1,0 +1,347 @@
+"""Verifying a layer class as it is: `from_layer` presents it as an implementation.
+
+From-scratch frameworks write MaxPool as a layer: built with its pool size
+and stride, with ``forward(x)`` and ``backward(dy)``, remembering where each
+maximum came from, and often exposing no indices at all. `from_layer` turns
+such a class into an object that ``maxpool verify`` and ``pytest --impl``
+accept, with a few declarations instead of glue:
+
+>>> from impls import PoolSpec
+>>> from impls.conformance import from_layer
+>>> from impls.limits import one_stride, square_kernel
+>>> class MyPool:  # the user's layer, unchanged
+...     def __init__(self, size, stride): ...
+>>> maxpool = from_layer(
+...     lambda spec, input_shape: MyPool(spec.kernel_size[0], spec.stride[0]),
+...     leading_axes=2,
+...     supports=square_kernel & one_stride,
+... )
+
+Where the layer exposes no indices, the harness works them out from its
+backward: it sends labelled gradients through groups of outputs whose
+windows do not overlap, and sees where each label lands. Overwriting on
+overlapping windows does not show in those probes, so it is caught where it
+matters: the properties compare backward on all the outputs at once with the
+sum of the routed gradients.
+"""
+
+from __future__ import annotations
+
+import collections
+import dataclasses
+import hashlib
+import itertools
+import math
+import threading
+from collections.abc import Callable
+from typing import Any
+
+import numpy as np
+
+from impls import Capabilities, PoolSpec
+from impls.limits import all_of
+
+from .indices import IndexReader
+
+__all__ = ["LayerImpl", "from_layer"]
+
+# How many forward calls a layer implementation remembers, to run backward later.
+MEMORY = 64
+
+
+def _capacity(dtype: np.dtype) -> int:
+    """The largest label ``dtype`` holds exactly (labels are 1, 2, ...)."""
+    if dtype.kind == "f":
+        return 2 ** (np.finfo(dtype).nmant + 1)
+    return min(int(np.iinfo(dtype).max), 2**31)
+
+
+class LayerImpl:
+    """A layer class presented as a `impls.MaxPoolImpl`; made by `from_layer`."""
+
+    def __init__(
+        self,
+        make: Callable[[PoolSpec, tuple[int, ...]], Any],
+        *,
+        name: str,
+        leading_axes: int | None,
+        forward: Callable[[Any, np.ndarray], Any] | None,
+        backward: Callable[[Any, np.ndarray], Any] | None,
+        indices: Callable[..., Any] | None,
+        capabilities: Capabilities,
+    ) -> None:
+        self.make = make
+        self.name = name
+        self.leading_axes = leading_axes
+        self._forward = forward or (lambda layer, x: layer.forward(x))
+        self._backward = backward or (lambda layer, grad: layer.backward(grad))
+        self._indices = indices
+        self.capabilities = capabilities
+        self._memory: collections.OrderedDict[tuple[Any, ...], np.ndarray] = (
+            collections.OrderedDict()
+        )
+        self._routing: dict[bytes, dict[tuple[int, ...], str]] = {}
+        self._lock = threading.Lock()
+
+    def __repr__(self) -> str:
+        return f"<layer implementation {self.name!r}>"
+
+    # -- shapes ------------------------------------------------------------
+
+    def _layer_shape(self, shape: tuple[int, ...], spec: PoolSpec) -> tuple[int, ...]:
+        """The shape the layer sees: exactly ``leading_axes`` leading axes."""
+        split = len(shape) - spec.ndim
+        if self.leading_axes is None or split == self.leading_axes:
+            return shape
+        lead = shape[:split]
+        if split > self.leading_axes:
+            merged = math.prod(lead[: split - self.leading_axes + 1])
+            lead = (merged,) + lead[split - self.leading_axes + 1 :]
+        else:
+            lead = (1,) * (self.leading_axes - split) + lead
+        return lead + shape[split:]
+
+    # -- the protocol --------------------------------------------------------
+
+    def forward(self, x: object, spec: PoolSpec) -> tuple[np.ndarray, np.ndarray]:
+        """The layer's values, and its indices (reported, or worked out from backward)."""
+        x = np.asarray(x)
+        layer_shape = self._layer_shape(x.shape, spec)
+        seen = x.reshape(layer_shape)
+        layer = self.make(spec, layer_shape)
+        values = self._forward(layer, seen)
+        split = x.ndim - spec.ndim
+        out_shape = x.shape[:split] + spec.output_shape(x.shape[split:])
+        layer_out = layer_shape[: len(layer_shape) - spec.ndim] + out_shape[split:]
+        if not isinstance(values, np.ndarray) or values.shape != layer_out:
+            # Let the harness report the wrong type or shape, in the caller's terms.
+            return values, np.zeros(out_shape, dtype=np.int64)
+        if self._indices is None:
+            indices = self._route(seen, spec, layer_out)
+        elif isinstance(self._indices, IndexReader):
+            indices = self._indices(layer, seen, values, spec)
+        else:
+            indices = np.asarray(self._indices(layer, seen, values))
+        indices = np.asarray(indices).reshape(out_shape)
+        self._remember(spec, x.shape, indices, seen)
+        return values.reshape(out_shape), indices
+
+    def backward(
+        self, grad_out: object, indices: object, input_shape: Any, spec: PoolSpec
+    ) -> np.ndarray:
+        """The layer's backward, after its forward on the input that gave ``indices``."""
+        input_shape = tuple(int(n) for n in input_shape)
+        seen = self._recall(spec, input_shape, np.asarray(indices))
+        if seen is None:
+            raise NotImplementedError(
+                "a layer's backward routes gradients only through its own forward's indices"
+            )
+        grad_out = np.asarray(grad_out)
+        if grad_out.dtype != seen.dtype:
+            raise NotImplementedError(
+                f"a layer's gradients have its input's dtype ({seen.dtype}), not {grad_out.dtype}"
+            )
+        layer = self.make(spec, seen.shape)
+        self._forward(layer, seen)
+        layer_out = seen.shape[: seen.ndim - spec.ndim] + grad_out.shape[grad_out.ndim - spec.ndim :]
+        grad_in = self._backward(layer, grad_out.reshape(layer_out))
+        if isinstance(grad_in, np.ndarray) and grad_in.size == math.prod(input_shape):
+            return grad_in.reshape(input_shape)
+        return grad_in  # the harness reports the wrong type or shape
+
+    def explain_index(self, indices: np.ndarray, position: tuple[int, ...]) -> str | None:
+        """Why no index could be worked out for the output at ``position``."""
+        with self._lock:
+            defects = self._routing.get(_digest(indices), {})
+        return defects.get(position)
+
+    # -- memory of forward calls --------------------------------------------
+
+    def _key(self, spec: PoolSpec, shape: tuple[int, ...], indices: np.ndarray) -> tuple[Any, ...]:
+        return (spec, shape, indices.shape, _digest(indices))
+
+    def _remember(
+        self, spec: PoolSpec, shape: tuple[int, ...], indices: np.ndarray, seen: np.ndarray
+    ) -> None:
+        key = self._key(spec, shape, indices)
+        with self._lock:
+            self._memory[key] = seen.copy()
+            self._memory.move_to_end(key)
+            while len(self._memory) > MEMORY:
+                self._memory.popitem(last=False)
+
+    def _recall(
+        self, spec: PoolSpec, shape: tuple[int, ...], indices: np.ndarray
+    ) -> np.ndarray | None:
+        if indices.dtype.kind not in "iu":
+            return None
+        with self._lock:
+            return self._memory.get(self._key(spec, shape, indices.astype(np.int64)))
+
+    # -- indices from backward ----------------------------------------------
+
+    def _route(self, seen: np.ndarray, spec: PoolSpec, layer_out: tuple[int, ...]) -> np.ndarray:
+        """Where backward sends each output's gradient: the indices, worked out.
+
+        Outputs whose windows cannot overlap (``ceil(extent / stride)`` apart
+        on some axis) are probed together, each with its own label; an output
+        whose label lands on exactly one element gets that element as index.
+        Any other outcome is a routing defect: the index is -1, and
+        `explain_index` says what happened.
+        """
+        split = seen.ndim - spec.ndim
+        out = layer_out[split:]
+        batch = math.prod(layer_out[:split])
+        plane = math.prod(seen.shape[split:])
+        indices = np.full((batch, math.prod(out)), -1, dtype=np.int64)
+        defects: dict[tuple[int, int], str] = {}
+        gaps = [min(n, -(-e // s)) for n, e, s in zip(out, spec.extent, spec.stride, strict=True)]
+        positions = np.arange(math.prod(out)).reshape(out)
+        for residue in itertools.product(*(range(g) for g in gaps)):
+            group = positions[tuple(slice(r, None, g) for r, g in zip(residue, gaps, strict=True))]
+            group = group.ravel()
+            step = _capacity(seen.dtype)
+            for start in range(0, group.size, step):
+                members = group[start : start + step]
+                labels = np.zeros((batch, math.prod(out)), dtype=seen.dtype)
+                labels[:, members] = np.arange(1, members.size + 1, dtype=seen.dtype)
+                layer = self.make(spec, seen.shape)
+                self._forward(layer, seen)
+                landed = np.asarray(self._backward(layer, labels.reshape(layer_out)))
+                landed = landed.reshape(batch, plane).astype(np.float64)
+                _attribute(landed, members, indices, defects)
+        result = indices.reshape(layer_out)
+        if defects:
+            flat = {np.unravel_index(b * indices.shape[1] + o, layer_out): why
+                    for (b, o), why in defects.items()}  # fmt: skip
+            with self._lock:
+                self._routing[_digest(result)] = {
+                    tuple(int(i) for i in k): v for k, v in flat.items()
+                }
+                while len(self._routing) > MEMORY:
+                    self._routing.pop(next(iter(self._routing)))
+        return result
+
+
+def _attribute(
+    landed: np.ndarray,
+    members: np.ndarray,
+    indices: np.ndarray,
+    defects: dict[tuple[int, int], str],
+) -> None:
+    """Read one probe: element ``p`` of plane ``b`` holding label ``k`` came from ``members[k-1]``."""
+    batch, count = landed.shape[0], members.size
+    planes, elements = np.nonzero(landed)
+    labels = landed[planes, elements]
+    valid = (labels == np.round(labels)) & (labels >= 1) & (labels <= count)
+    slots = planes[valid] * count + labels[valid].astype(np.int64) - 1
+    receipts = np.bincount(slots, minlength=batch * count).reshape(batch, count)
+    target = np.full(batch * count, -1, dtype=np.int64)
+    target[slots] = elements[valid]
+    target = target.reshape(batch, count)
+    single = receipts == 1
+    rows, columns = np.nonzero(single)
+    indices[rows, members[columns]] = target[rows, columns]
+    for b, k in zip(*np.nonzero(receipts == 0), strict=True):
+        defects[(int(b), int(members[k]))] = (
+            "backward sends this output's gradient to no input element (it is lost or "
+            "changed), so it has no index"
+        )
+    for b, k in zip(*np.nonzero(receipts > 1), strict=True):
+        where = elements[valid][slots == b * count + k]
+        defects[(int(b), int(members[k]))] = (
+            f"backward sends this output's gradient to {receipts[b, k]} input elements "
+            f"({', '.join(map(str, where[:4].tolist()))}), not to one"
+        )
+
+
+def _digest(array: np.ndarray) -> bytes:
+    array = np.ascontiguousarray(array)
+    return hashlib.blake2b(array.tobytes() + repr(array.shape).encode(), digest_size=16).digest()
+
+
+def from_layer(
+    make: Callable[[PoolSpec, tuple[int, ...]], Any],
+    *,
+    name: str | None = None,
+    leading_axes: int | None = None,
+    forward: Callable[[Any, np.ndarray], Any] | None = None,
+    backward: Callable[[Any, np.ndarray], Any] | None = None,
+    indices: Callable[..., Any] | None = None,
+    supports: Callable[[PoolSpec, tuple[int, ...]], bool] | None = None,
+    capabilities: Capabilities | None = None,
+) -> LayerImpl:
+    """Present a layer class as an implementation that the harness can verify.
+
+    Parameters
+    ----------
+    make : callable
+        ``make(spec, input_shape)`` builds the layer for one call;
+        ``input_shape`` is the shape the layer will see.
+    name : str, optional
+        The name in reports (default: the name of ``make``).
+    leading_axes : int, optional
+        Exactly how many leading axes the layer takes: 2 for ``(N, C, H, W)``
+        layers, 1 for ``(C, H, W)``; None for any number. Inputs are reshaped
+        to fit (extra axes merged into the first, missing ones added as 1).
+    forward : callable, optional
+        ``forward(layer, x) -> values``; default ``layer.forward(x)``.
+    backward : callable, optional
+        ``backward(layer, grad_out) -> grad_in``; default
+        ``layer.backward(grad_out)``. A lambda covers other signatures, such
+        as ``layer.backward(dy, learning_rate)`` or a ``(dX, [])`` return.
+        Gradients reach the layer in the dtype of its input.
+    indices : callable or IndexReader, optional
+        ``indices(layer, x, values)``, called after forward, returns the
+        indices in the contract's format; or a reader from
+        `impls.conformance.indices` (``window_offsets``, ``axis_offsets``,
+        ``axis_positions``, ``onnx_indices``) that converts the layer's own
+        format. Without it, the indices are worked out from backward.
+    supports : callable, optional
+        ``supports(spec, input_shape) -> bool``: the geometry the layer
+        accepts, typically predicates from `impls.limits` joined with ``&``.
+    capabilities : Capabilities, optional
+        Further limits (pooled axes, dtypes, padding, dilation, ceil_mode).
+
+    Returns
+    -------
+    LayerImpl
+        An implementation whose backward takes only its own forward's indices,
+        with gradients in the input's dtype, that does not claim argument
+        validation unless ``capabilities`` sets ``validates_arguments=True``.
+    """
+    if not callable(make):
+        raise TypeError(f"make must be callable as make(spec, input_shape), got {make!r}")
+    if leading_axes is not None and (
+        isinstance(leading_axes, bool) or not isinstance(leading_axes, int) or leading_axes < 0
+    ):
+        raise ValueError(f"leading_axes must be None or an int >= 0, got {leading_axes!r}")
+    for label, value in (("forward", forward), ("backward", backward), ("indices", indices)):
+        if value is not None and not callable(value):
+            raise TypeError(f"{label} must be callable, got {value!r}")
+    declared = capabilities or Capabilities()
+    if not isinstance(declared, Capabilities):
+        raise TypeError(f"capabilities must be an impls.Capabilities, got {declared!r}")
+    limit = declared.supports
+    if supports is not None:
+        limit = supports if limit is None else all_of(limit, supports)
+    caps = dataclasses.replace(
+        declared,
+        supports=limit,
+        grad_dtypes="input",
+        backward_indices="forward",
+        # Validation is claimed only explicitly: a layer is usually called by its framework.
+        validates_arguments=declared.validates_arguments is True,
+    )
+    label = name or getattr(make, "__name__", None) or type(make).__name__
+    if label == "<lambda>":
+        label = "layer"
+    return LayerImpl(
+        make,
+        name=label,
+        leading_axes=leading_axes,
+        forward=forward,
+        backward=backward,
+        indices=indices,
+        capabilities=caps,
+    )

@@ -1,0 +1,62 @@
+"""The Hypothesis profiles of the harness, and where its example database lives.
+
+- ``dev``: 20 examples per property, the default: quick feedback;
+- ``ci``: 100, derandomized (every run tests the same cases), no database;
+  chosen when the ``CI`` environment variable is set;
+- ``thorough``: 1000, by hand or nightly.
+
+No profile has a deadline: timing belongs to the benchmarks. The database of
+failing examples goes to a cache directory (``$MAXPOOL_CACHE_DIR``, else
+``$XDG_CACHE_HOME/maxpool-impls``, else ``~/.cache/maxpool-impls``), never
+into the working directory.
+
+Examples
+--------
+>>> PROFILES["ci"]["max_examples"]
+100
+>>> default_profile({"CI": "true"}), default_profile({}), default_profile({"CI": "0"})
+('ci', 'dev', 'dev')
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from pathlib import Path
+
+from hypothesis import settings
+from hypothesis.database import DirectoryBasedExampleDatabase
+
+__all__ = ["PROFILES", "cache_dir", "default_profile", "register"]
+
+PROFILES: dict[str, dict[str, object]] = {
+    "dev": {"max_examples": 20},
+    "ci": {"max_examples": 100, "derandomize": True, "print_blob": True},
+    "thorough": {"max_examples": 1000},
+}
+
+
+def cache_dir() -> Path:
+    """The directory for the harness's cache (created on first use)."""
+    base = os.environ.get("MAXPOOL_CACHE_DIR")
+    if base:
+        return Path(base)
+    xdg = os.environ.get("XDG_CACHE_HOME")
+    return (Path(xdg) if xdg else Path.home() / ".cache") / "maxpool-impls"
+
+
+def default_profile(environ: Mapping[str, str] = os.environ) -> str:
+    """``HYPOTHESIS_PROFILE`` if set, else ``ci`` under CI, else ``dev``."""
+    chosen = environ.get("HYPOTHESIS_PROFILE")
+    if chosen:
+        return chosen
+    ci = environ.get("CI", "").strip().lower()
+    return "ci" if ci not in ("", "0", "false", "no") else "dev"
+
+
+def register() -> None:
+    """Register the profiles with Hypothesis (idempotent)."""
+    database = DirectoryBasedExampleDatabase(cache_dir() / "hypothesis")
+    for name, options in PROFILES.items():
+        kept = None if options.get("derandomize") else database
+        settings.register_profile(name, deadline=None, database=kept, **options)

@@ -1,0 +1,37 @@
+"""Replaying one failing case: what the runnable examples of a report call.
+
+Examples
+--------
+>>> import numpy as np
+>>> import impls
+>>> from impls import PoolSpec
+>>> from impls.conformance.strategies import Case
+>>> case = Case(PoolSpec((2,)), np.array([3.0, 3.0]), "C", "ties")
+>>> check_case("first_maximum_on_ties", impls.get("naive"), case)  # passes: returns None
+"""
+
+from __future__ import annotations
+
+from .fixed import BY_NAME as FIXED
+from .properties import BY_NAME as PROPERTIES
+from .runner import LimitedImpl
+
+__all__ = ["check_case", "check_fixed"]
+
+
+def check_case(prop_name: str, impl: object, case: object) -> None:
+    """Run property ``prop_name`` on ``impl`` for ``case`` alone; raise what it finds.
+
+    Calls outside the implementation's declared limits raise Hypothesis's
+    ``UnsatisfiedAssumption`` (the case would have been skipped).
+    """
+    if prop_name not in PROPERTIES:
+        raise ValueError(f"unknown property {prop_name!r}; known: {', '.join(PROPERTIES)}")
+    PROPERTIES[prop_name].check(LimitedImpl(impl), case)
+
+
+def check_fixed(name: str, impl: object) -> None:
+    """Run the fixed-input check ``name`` on ``impl``; raise what it finds."""
+    if name not in FIXED:
+        raise ValueError(f"unknown fixed check {name!r}; known: {', '.join(FIXED)}")
+    FIXED[name].run(LimitedImpl(impl))

@@ -1,0 +1,158 @@
+"""Failing cases as runnable Python: paste the snippet, watch the failure again.
+
+A snippet builds the input exactly (NaN included: its bits are set one by
+one, since a NaN's sign and payload are part of what the contract checks),
+stores it in the failing memory layout, calls the implementation once, and
+re-runs the property's check on that one case.
+
+Examples
+--------
+>>> import numpy as np
+>>> from impls import PoolSpec
+>>> from impls.conformance.strategies import Case
+>>> x = np.array([1.0, np.nan], dtype=np.float32)
+>>> case = Case(PoolSpec((2,)), x, "C", "special (distinct, nan at 40%)", seed=7)
+>>> print(case_snippet(case, "nan_propagates_with_the_first_nan_index", "mylib:Pool"))
+import numpy as np
+from impls import PoolSpec
+from impls.conformance import Case, check_case, load_target
+<BLANKLINE>
+impl = load_target('mylib:Pool')
+x = np.array([1.0, np.nan], dtype=np.float32)
+x.view(np.uint32)[1] = 0x7FC00000  # the bits of this NaN
+spec = PoolSpec(kernel_size=(2,), stride=(2,), padding=((0, 0),), dilation=(1,), ceil_mode=False)
+values, indices = impl.forward(x, spec)
+case = Case(spec, x, 'C', 'special (distinct, nan at 40%)', seed=7)
+check_case('nan_propagates_with_the_first_nan_index', impl, case)
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+from impls import PoolSpec
+
+__all__ = ["array_source", "call_snippet", "case_snippet", "spec_source"]
+
+_HEADER = (
+    "import numpy as np\n"
+    "from impls import PoolSpec\n"
+    "from impls.conformance import Case, check_case, load_target\n\n"
+)
+
+
+def spec_source(spec: PoolSpec) -> str:
+    """``PoolSpec(...)`` with every field spelled out.
+
+    Examples
+    --------
+    >>> spec_source(PoolSpec((2, 2), padding="same"))
+    "PoolSpec(kernel_size=(2, 2), stride=(2, 2), padding='same', dilation=(1, 1), ceil_mode=False)"
+    """
+    return (
+        f"PoolSpec(kernel_size={spec.kernel_size}, stride={spec.stride}, "
+        f"padding={spec.padding!r}, dilation={spec.dilation}, ceil_mode={spec.ceil_mode})"
+    )
+
+
+def _element(value: object) -> str:
+    if isinstance(value, float):
+        if math.isnan(value):
+            return "np.nan"
+        if math.isinf(value):
+            return "np.inf" if value > 0 else "-np.inf"
+    return repr(value)
+
+
+def _nested(values: object) -> str:
+    if isinstance(values, list):
+        return "[" + ", ".join(_nested(v) for v in values) + "]"
+    return _element(values)
+
+
+def array_source(array: np.ndarray, name: str = "x") -> list[str]:
+    """Lines that rebuild ``array`` (C order) exactly, NaN bits included.
+
+    Examples
+    --------
+    >>> array_source(np.array([[0.0, -0.0]]))
+    ['x = np.array([[0.0, -0.0]], dtype=np.float64)']
+    """
+    array = np.ascontiguousarray(array)
+    lines = [f"{name} = np.array({_nested(array.tolist())}, dtype=np.{array.dtype.name})"]
+    if array.shape == (0,) or 0 in array.shape:
+        lines = [f"{name} = np.zeros({array.shape}, dtype=np.{array.dtype.name})"]
+    if array.dtype.kind == "f" and np.isnan(array).any():
+        unsigned = f"np.uint{8 * array.dtype.itemsize}"
+        width = 2 * array.dtype.itemsize
+        bits = array.view(unsigned.removeprefix("np."))
+        where = np.argwhere(np.isnan(array))
+        if len(where) <= 8:
+            for position in where:
+                index = ", ".join(str(int(i)) for i in position)
+                lines.append(
+                    f"{name}.view({unsigned})[{index}] = "
+                    f"0x{int(bits[tuple(position)]):0{width}X}  # the bits of this NaN"
+                )
+        else:
+            every = ", ".join(f"0x{int(b):0{width}X}" for b in bits[np.isnan(array)])
+            lines.append(
+                f"{name}.view({unsigned})[np.isnan({name})] = [{every}]"
+                "  # the bits of each NaN, in C order"
+            )
+    return lines
+
+
+def _layout_lines(layout: str, name: str = "x") -> list[str]:
+    """Lines that store ``x`` as the case's layout label says (see `relayout`)."""
+    stored, _, readonly = layout.partition(", ")
+    lines = []
+    if stored != "C":
+        lines.append(
+            "from impls.conformance.strategies import relayout\n"
+            f"{name} = relayout({name}, {stored!r}, readonly={bool(readonly)})"
+        )
+    elif readonly:
+        lines.append(f"{name}.flags.writeable = False")
+    return lines
+
+
+def _target_line(target: str | None) -> str:
+    if target is None:
+        return "impl = ...  # the implementation under test"
+    return f"impl = load_target({target!r})"
+
+
+def case_snippet(case: object, prop_name: str, target: str | None) -> str:
+    """Runnable Python that replays ``case`` (a drawn `Case`) against ``prop_name``."""
+    lines = [_target_line(target)]
+    lines += array_source(case.x)  # type: ignore[attr-defined]
+    lines += _layout_lines(case.layout)  # type: ignore[attr-defined]
+    lines.append(f"spec = {spec_source(case.spec)}")  # type: ignore[attr-defined]
+    lines.append("values, indices = impl.forward(x, spec)")
+    lines.append(
+        f"case = Case(spec, x, {case.layout!r}, {case.regime!r}, "  # type: ignore[attr-defined]
+        f"seed={case.seed})"  # type: ignore[attr-defined]
+    )
+    lines.append(f"check_case({prop_name!r}, impl, case)")
+    return _HEADER + "\n".join(lines)
+
+
+def call_snippet(call: object, target: str | None) -> str:
+    """Runnable Python for a drawn `Call` (an invalid or fuzzed call)."""
+    lines = [_target_line(target)]
+    names = []
+    for position, argument in enumerate(call.args):  # type: ignore[attr-defined]
+        name = f"arg{position}"
+        if isinstance(argument, np.ndarray) and argument.dtype.kind in "biuf":
+            lines += array_source(argument, name)
+        elif isinstance(argument, PoolSpec):
+            lines.append(f"{name} = {spec_source(argument)}")
+        else:
+            lines.append(f"{name} = {argument!r}")
+        names.append(name)
+    method = call.method  # type: ignore[attr-defined]
+    lines.append(f"impl.{method}({', '.join(names)})  # {call.defect}")  # type: ignore[attr-defined]
+    return _HEADER + "\n".join(lines)

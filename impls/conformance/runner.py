@@ -1,0 +1,357 @@
+"""Running one property on one implementation, and what came of it.
+
+`run_property` runs a `Property` under Hypothesis and returns an `Outcome`:
+``passed``, ``failed`` (one `Failure` per distinct bug, each with its
+shrunk case as runnable Python), ``skipped`` (every case lay outside the
+declared limits, with counts) or ``not claimed``. It never raises for a
+broken implementation; the pytest suite and ``maxpool verify`` both turn its
+outcome into their reports.
+
+Calls outside the implementation's declared `impls.Capabilities`, and calls
+that raise `NotImplementedError`, are skipped one by one (the drawn case is
+discarded and counted), never failed: a limit the implementation admits is
+not a bug.
+
+Examples
+--------
+>>> import impls
+>>> from hypothesis import settings
+>>> from impls.conformance.properties import BY_NAME
+>>> outcome = run_property(
+...     impls.get("strided"), BY_NAME["first_maximum_on_ties"], run_settings=settings(max_examples=5)
+... )
+>>> outcome.status, outcome.cases_run > 0
+('passed', True)
+"""
+
+from __future__ import annotations
+
+import collections
+import os
+import re
+import sys
+import traceback
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+from hypothesis import HealthCheck, given, reject, settings
+from hypothesis.errors import FailedHealthCheck, Flaky, Unsatisfiable, UnsatisfiedAssumption
+
+from impls import Capabilities, PoolSpec
+
+from .checks import impl_label
+from .properties import Property
+from .reproduce import call_snippet, case_snippet
+from .strategies import Case
+
+if sys.version_info >= (3, 11):
+    _ExceptionGroup = BaseExceptionGroup  # noqa: F821 (a builtin from 3.11)
+else:  # pragma: no cover
+    from exceptiongroup import BaseExceptionGroup as _ExceptionGroup
+
+__all__ = ["STATUSES", "Failure", "LimitedImpl", "Outcome", "run_property", "run_checks"]
+
+STATUSES = ("passed", "failed", "crashed", "skipped", "not claimed")
+
+_HARNESS = os.path.dirname(os.path.abspath(__file__))
+_NUMPY = os.path.dirname(os.path.abspath(np.__file__))
+
+
+@dataclass
+class Failure:
+    """One distinct bug: what broke (one line), the details, and the case that shows it."""
+
+    kind: str
+    message: str
+    example: str = ""
+
+
+@dataclass
+class Outcome:
+    """What running one property (or one group of fixed checks) found."""
+
+    name: str
+    status: str
+    failures: list[Failure] = field(default_factory=list)
+    cases_run: int = 0
+    cases_skipped: int = 0
+    skip_reasons: dict[str, int] = field(default_factory=dict)
+    note: str = ""
+
+    @property
+    def message(self) -> str:
+        """One line per failure, or the note (why skipped, not claimed, or crashed)."""
+        if self.failures:
+            return "\n".join(f.kind for f in self.failures)
+        return self.note
+
+    def counts(self) -> str:
+        """``"100 cases, 7 skipped outside the declared limits"``, or empty."""
+        if not self.cases_run:
+            return ""
+        text = f"{self.cases_run} case{'s' if self.cases_run != 1 else ''}"
+        if self.cases_skipped:
+            text += f", {self.cases_skipped} skipped outside the declared limits"
+        return text
+
+
+class LimitedImpl:
+    """An implementation seen through its declared limits.
+
+    A call outside ``Capabilities.of(impl)``, or one that raises
+    `NotImplementedError`, is rejected (`hypothesis.reject`): the case is
+    discarded, and its reason counted in ``skip_reasons``.
+    """
+
+    def __init__(self, impl: object) -> None:
+        self.impl = impl
+        self.caps = Capabilities.of(impl)
+        self.name = impl_label(impl)
+        self.capabilities = self.caps
+        self.skip_reasons: collections.Counter[str] = collections.Counter()
+        # dtype of the input of each forward call, by indices object, for grad_dtypes="input".
+        self._input_dtype: np.dtype | None = None
+
+    def __repr__(self) -> str:
+        return repr(self.impl)
+
+    def explain_index(self, indices: np.ndarray, position: tuple[int, ...]) -> str | None:
+        explain = getattr(self.impl, "explain_index", None)
+        return explain(indices, position) if callable(explain) else None
+
+    def _skip(self, reasons: Sequence[str]) -> None:
+        for reason in reasons:
+            self.skip_reasons[reason] += 1
+        reject()
+
+    def _call(self, method: Callable[..., Any], *args: object) -> Any:
+        try:
+            return method(*args)
+        except NotImplementedError as error:
+            self._skip([f"NotImplementedError: {error}" if str(error) else "NotImplementedError"])
+
+    def forward(self, x: object, spec: object) -> Any:
+        if isinstance(spec, PoolSpec) and isinstance(x, np.ndarray):
+            missing = self.caps.unsupported(spec, x.dtype, x.shape)
+            if missing:
+                self._skip(self._reasons(spec, x.shape, missing))
+            self._input_dtype = x.dtype
+        return self._call(self.impl.forward, x, spec)  # type: ignore[attr-defined]
+
+    def backward(self, grad_out: object, indices: object, input_shape: object, spec: object) -> Any:
+        if isinstance(spec, PoolSpec) and isinstance(grad_out, np.ndarray):
+            shape = input_shape if isinstance(input_shape, tuple) else None
+            missing = self.caps.unsupported_backward(
+                spec, grad_out.dtype, shape, self._input_dtype
+            )
+            if missing:
+                self._skip(self._reasons(spec, shape, missing))
+        return self._call(
+            self.impl.backward,  # type: ignore[attr-defined]
+            grad_out,
+            indices,
+            input_shape,
+            spec,
+        )
+
+    def _reasons(
+        self, spec: PoolSpec, shape: tuple[int, ...] | None, missing: Sequence[str]
+    ) -> list[str]:
+        """Reasons to count: limits by what they exclude, flags by name."""
+        if self.caps.limit is None or shape is None:
+            return list(missing)
+        broken = set(self.caps.limit.failures(spec, shape))
+        excluded = [atom.excluded for atom in self.caps.limit.failed(spec, shape)]
+        return [reason for reason in missing if reason not in broken] + excluded
+
+
+def _where_raised(error: BaseException) -> tuple[str, bool]:
+    """``("file:line in function", raised_by_the_harness)`` for the innermost non-NumPy frame."""
+    frames = traceback.extract_tb(error.__traceback__)
+    for frame in reversed(frames):
+        if not frame.filename.startswith(_NUMPY):
+            in_harness = frame.filename.startswith(_HARNESS) and not frame.filename.endswith(
+                ("layers.py", "frameworks.py")
+            )
+            return f"{frame.filename}:{frame.lineno} in {frame.name}", in_harness
+    return "", False
+
+
+def _describe(error: BaseException) -> tuple[str, str]:
+    """``(kind, message)`` for an exception raised while checking a case."""
+    kind = getattr(type(error), "kind", None)
+    if isinstance(kind, str):
+        return kind, str(error)
+    where, in_harness = _where_raised(error)
+    name = type(error).__name__
+    if isinstance(error, AssertionError) and in_harness:
+        return "breaks the contract", str(error)
+    if in_harness:
+        return f"harness error: {name}", f"{name}: {error} (raised at {where}; please report it)"
+    return (
+        f"raises {name} on a valid call",
+        f"{name}: {error}" + (f" (raised at {where})" if where else ""),
+    )
+
+
+def _example(drawn: object, prop_name: str, target: str | None) -> str:
+    if isinstance(drawn, Case):
+        return case_snippet(drawn, prop_name, target)
+    if hasattr(drawn, "method") and hasattr(drawn, "args"):
+        return call_snippet(drawn, target)
+    return ""
+
+
+def _flatten(error: BaseException) -> list[BaseException]:
+    if isinstance(error, _ExceptionGroup):
+        leaves = []
+        for inner in error.exceptions:
+            leaves += _flatten(inner)
+        return leaves
+    return [error]
+
+
+_LIMITED_SETTINGS = {
+    "suppress_health_check": [HealthCheck.filter_too_much, HealthCheck.too_slow],
+    "deadline": None,
+}
+
+
+def run_property(
+    impl: object,
+    prop: Property,
+    *,
+    run_settings: settings | None = None,
+    target: str | None = None,
+    on_case: Callable[[object], None] | None = None,
+) -> Outcome:
+    """Check ``prop`` on ``impl`` under Hypothesis and return the `Outcome`.
+
+    Parameters
+    ----------
+    impl : MaxPoolImpl
+        The implementation; its ``capabilities`` bound what is drawn.
+    prop : Property
+        The property to check.
+    run_settings : hypothesis.settings, optional
+        Default: the current Hypothesis profile.
+    target : str, optional
+        How the implementation is loaded (``"package.module:attribute"``), for
+        the runnable examples; without it they leave the line to fill in.
+    on_case : callable, optional
+        Called with every drawn case before it runs (``maxpool verify`` keeps
+        the last one, to name the case if the process dies).
+    """
+    unavailable = prop.availability(impl)
+    if unavailable is not None:
+        status, reason = unavailable
+        return Outcome(prop.name, status, note=reason)
+    limited = LimitedImpl(impl)
+    counts = {"run": 0, "skipped": 0}
+
+    def check(case: Any) -> None:
+        counts["run"] += 1
+        if on_case is not None:
+            on_case(case)
+        try:
+            prop.check(limited, case)
+        except UnsatisfiedAssumption:
+            counts["skipped"] += 1
+            raise
+        except Exception as error:
+            error._maxpool_case = case  # type: ignore[attr-defined]
+            raise
+
+    # The name shows in Hypothesis's reports and enters its database key and
+    # derandomized seed; it must be an identifier.
+    suffix = re.sub(r"\W", "_", impl_label(impl))
+    check.__name__ = check.__qualname__ = f"{prop.name}__{suffix}"
+    base = run_settings if run_settings is not None else settings()
+    test = settings(base, **_LIMITED_SETTINGS)(given(prop.cases(limited.caps))(check))
+    outcome = Outcome(prop.name, "passed")
+    try:
+        test()
+    except Unsatisfiable:
+        outcome.status = "skipped"
+    except FailedHealthCheck as error:
+        outcome.status = "failed"
+        outcome.failures.append(Failure("harness error: Hypothesis health check", str(error)))
+    except (KeyboardInterrupt, GeneratorExit):
+        raise
+    except SystemExit as error:
+        outcome.status = "crashed"
+        outcome.note = f"the implementation raised SystemExit({error.code!r})"
+    except BaseException as error:  # the implementation's failures, one per distinct bug
+        outcome.status = "failed"
+        flaky = isinstance(error, Flaky)
+        seen = set()
+        for leaf in _flatten(error):
+            kind, message = _describe(leaf)
+            if flaky:
+                kind += " (flaky: not on every run)"
+            if kind in seen:
+                continue
+            seen.add(kind)
+            drawn = getattr(leaf, "_maxpool_case", None)
+            outcome.failures.append(Failure(kind, message, _example(drawn, prop.name, target)))
+    outcome.cases_run = counts["run"]
+    outcome.cases_skipped = counts["skipped"]
+    outcome.skip_reasons = dict(limited.skip_reasons.most_common())
+    if outcome.status == "passed" and outcome.cases_run == outcome.cases_skipped:
+        outcome.status = "skipped"
+    if outcome.status == "skipped" and not outcome.note:
+        reasons = ", ".join(outcome.skip_reasons) or "none of the drawn cases"
+        outcome.note = f"every case lay outside the declared limits ({reasons})"
+    return outcome
+
+
+def run_checks(
+    impl: object,
+    name: str,
+    checks: Sequence[Any],
+    *,
+    claim: str | None = None,
+    target: str | None = None,
+    on_case: Callable[[object], None] | None = None,
+) -> Outcome:
+    """Run a group of fixed-input checks (see `impls.conformance.fixed`) as one outcome.
+
+    Each check is an object with ``name`` and ``run(impl)``; one whose calls
+    lie outside the declared limits counts as skipped.
+    """
+    caps = Capabilities.of(impl)
+    if claim == "validation" and not caps.claims_validation:
+        return Outcome(name, "not claimed", note=f"{impl_label(impl)} does not claim it")
+    limited = LimitedImpl(impl)
+    outcome = Outcome(name, "passed")
+    for fixed in checks:
+        outcome.cases_run += 1
+        if on_case is not None:
+            on_case(fixed)
+        try:
+            fixed.run(limited)
+        except UnsatisfiedAssumption:
+            outcome.cases_skipped += 1
+        except (KeyboardInterrupt, GeneratorExit):
+            raise
+        except SystemExit as error:
+            outcome.status = "crashed"
+            outcome.note = f"{fixed.name}: the implementation raised SystemExit({error.code!r})"
+            break
+        except Exception as error:
+            kind, message = _describe(error)
+            snippet = (
+                "from impls.conformance import check_fixed, load_target\n\n"
+                + (f"impl = load_target({target!r})\n" if target else "impl = ...\n")
+                + f"check_fixed({fixed.name!r}, impl)"
+            )
+            outcome.failures.append(Failure(kind, f"{fixed.name}: {message}", snippet))
+    if outcome.failures and outcome.status != "crashed":
+        outcome.status = "failed"
+    outcome.skip_reasons = dict(limited.skip_reasons.most_common())
+    if outcome.status == "passed" and outcome.cases_run == outcome.cases_skipped:
+        outcome.status = "skipped"
+        outcome.note = "every check lay outside the declared limits"
+    return outcome

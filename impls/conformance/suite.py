@@ -1,0 +1,75 @@
+"""The conformance checks as pytest tests: one per property and per group of fixed checks.
+
+Collected with ``--pyargs impls.conformance.suite`` and the plug-in
+(`impls.conformance.plugin`), or imported into a test module. Each test runs
+its property with `impls.conformance.runner` and turns the outcome into
+pytest's: a failure lists each distinct bug, with its smallest case as
+runnable Python; a property outside the declared limits, or not claimed, is
+skipped with the reason.
+"""
+
+from __future__ import annotations
+
+import pytest
+
+from .fixed import CHECKS, GROUPS
+from .properties import PROPERTIES, Property
+from .record import Recorder
+from .runner import Outcome, run_checks, run_property
+
+__all__ = ["test_fixed_checks", "test_property"]
+
+
+def _conclude(outcome: Outcome, nodeid: str, recorder: Recorder | None) -> None:
+    __tracebackhide__ = True
+    if recorder is not None:
+        recorder.finish(nodeid, outcome)
+    if outcome.status in ("failed", "crashed"):
+        parts = [f"{outcome.name}: {outcome.status}"]
+        if outcome.note:
+            parts.append(outcome.note)
+        for failure in outcome.failures:
+            parts += [f"- {failure.kind}", f"  {failure.message}"]
+            if failure.example:
+                parts += ["  smallest failing case:", _indent(failure.example, "    ")]
+        pytest.fail("\n".join(parts), pytrace=False)
+    if outcome.status in ("skipped", "not claimed"):
+        pytest.skip(f"{outcome.status}: {outcome.note}")
+
+
+def _indent(text: str, prefix: str) -> str:
+    return "\n".join(prefix + line for line in text.splitlines())
+
+
+@pytest.mark.parametrize("prop", PROPERTIES, ids=lambda prop: prop.name)
+def test_property(
+    target: str,
+    implementation: object,
+    prop: Property,
+    recorder: Recorder | None,
+    request: pytest.FixtureRequest,
+) -> None:
+    nodeid = request.node.nodeid
+    if recorder is not None:
+        recorder.start(nodeid)
+    on_case = recorder.case if recorder is not None else None
+    outcome = run_property(implementation, prop, target=target, on_case=on_case)
+    _conclude(outcome, nodeid, recorder)
+
+
+@pytest.mark.parametrize("group", list(GROUPS))
+def test_fixed_checks(
+    target: str,
+    implementation: object,
+    group: str,
+    recorder: Recorder | None,
+    request: pytest.FixtureRequest,
+) -> None:
+    nodeid = request.node.nodeid
+    if recorder is not None:
+        recorder.start(nodeid)
+    on_case = recorder.case if recorder is not None else None
+    outcome = run_checks(
+        implementation, group, CHECKS[group], claim=GROUPS[group], target=target, on_case=on_case
+    )
+    _conclude(outcome, nodeid, recorder)

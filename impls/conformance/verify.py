@@ -1,0 +1,258 @@
+"""``maxpool verify``: run the conformance checks on targets in child processes, and judge.
+
+For each target, a child ``python -m pytest`` runs the suite
+(`impls.conformance.suite`) on that target alone, with plug-in autoloading
+off and its own configuration, in a temporary directory: the user's pytest
+settings, conftest files and working directory are left alone. With ``-n``,
+pytest-xdist spreads the properties over processes.
+
+The child records its progress (`impls.conformance.record`). When it dies in
+the middle of a check (segfault, abort, hard exit) or a check runs past the
+time limit, that check becomes a ``crashed`` row naming the last case it ran,
+and a new child runs the checks that remain, so the report is always
+complete.
+
+Examples
+--------
+>>> report = verify_target("strided", profile="dev", processes=1)  # doctest: +SKIP
+>>> report.verdict  # doctest: +SKIP
+'conformant'
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from impls import Capabilities
+
+from .fixed import GROUPS
+from .properties import PROPERTIES
+from .record import Progress, read
+from .reproduce import call_snippet, case_snippet
+from .runner import Failure, Outcome
+from .strategies import Call, Case
+from .targets import load_target
+
+__all__ = ["DEFAULT_PROFILE", "DEFAULT_TIMEOUT", "Report", "row_names", "verify_target"]
+
+DEFAULT_PROFILE = "dev"
+# Seconds one property may run before it counts as hung.
+DEFAULT_TIMEOUT = 600.0
+# At most this many child processes per target (each death costs one).
+MAX_RESTARTS = 40
+
+_SUITE = "impls.conformance.suite"
+
+
+def row_names() -> list[str]:
+    """The report's rows, in order: the properties, then the fixed-check groups."""
+    return [prop.name for prop in PROPERTIES] + list(GROUPS)
+
+
+def _test_name(target: str, row: str) -> str:
+    """The name of ``row``'s test for ``target`` (its node id after the module's path)."""
+    if row in GROUPS:
+        return f"test_fixed_checks[{target}-{row}]"
+    return f"test_property[{target}-{row}]"
+
+
+def _short(nodeid: str) -> str:
+    return nodeid.rpartition("::")[2]
+
+
+@dataclass
+class Report:
+    """The verdict on one target, and one `Outcome` per row."""
+
+    implementation: str
+    profile: str
+    outcomes: list[Outcome]
+    left_out: tuple[str, ...]
+    seconds: float = 0.0
+    notes: list[str] = field(default_factory=list)
+
+    @property
+    def verdict(self) -> str:
+        """``"conformant"`` when no row failed or crashed and at least one passed."""
+        bad = any(o.status in ("failed", "crashed") for o in self.outcomes)
+        passed = any(o.status == "passed" for o in self.outcomes)
+        return "conformant" if passed and not bad else "not conformant"
+
+
+def _write_config(directory: Path) -> Path:
+    """An empty pytest configuration, so that the user's settings do not apply."""
+    config = directory / "pytest.ini"
+    config.write_text("[pytest]\n", encoding="utf-8")
+    return config
+
+
+def _command(
+    target: str, record: Path, config: Path, processes: int, done: list[str]
+) -> list[str]:
+    command = [
+        sys.executable,
+        "-m",
+        "pytest",
+        "-p",
+        "impls.conformance.plugin",
+        "-p",
+        "no:cacheprovider",
+        "-c",
+        str(config),
+        "--rootdir",
+        str(config.parent),
+        "--confcutdir",
+        str(config.parent),
+        "--pyargs",
+        _SUITE,
+        f"--impl={target}",
+        f"--maxpool-record={record}",
+        "-q",
+        "-p",
+        "no:warnings",
+    ]
+    if processes > 1:
+        command += ["-p", "xdist.plugin", "-n", str(processes)]
+    for nodeid in done:
+        command += ["--deselect", nodeid]
+    return command
+
+
+def _environment(profile: str) -> dict[str, str]:
+    env = dict(os.environ)
+    env["PYTEST_DISABLE_PLUGIN_AUTOLOAD"] = "1"
+    env["HYPOTHESIS_PROFILE"] = profile
+    # The user's own modules import as they would with `python -m`.
+    path = [os.getcwd()] + [p for p in env.get("PYTHONPATH", "").split(os.pathsep) if p]
+    env["PYTHONPATH"] = os.pathsep.join(path)
+    return env
+
+
+def _crash_note(returncode: int | None, timed_out: bool, timeout: float) -> str:
+    if timed_out:
+        return f"the check ran for more than {timeout:g} s and was stopped"
+    if returncode is not None and returncode < 0:
+        try:
+            name = signal.Signals(-returncode).name
+        except ValueError:
+            name = f"signal {-returncode}"
+        return f"the process died with {name}"
+    return f"the process exited with status {returncode} in the middle of the check"
+
+
+def _crash_outcome(row: str, note: str, last_case: object, target: str) -> Outcome:
+    example = ""
+    if isinstance(last_case, Case):
+        example = case_snippet(last_case, row, target)
+        note += f" on the case {last_case.describe()}"
+    elif isinstance(last_case, Call):
+        example = call_snippet(last_case, target)
+        note += f" on the call {last_case!r}"
+    elif last_case is not None:
+        note += f" on {last_case}"
+    failure = Failure(f"crashes: {note.split(' on ')[0]}", note, example)
+    return Outcome(row, "crashed", [failure], note=note)
+
+
+def _outcome(row: str, data: dict[str, object]) -> Outcome:
+    failures = [Failure(**f) for f in data.pop("failures", [])]  # type: ignore[arg-type]
+    data.pop("name", None)
+    return Outcome(row, failures=failures, **data)  # type: ignore[arg-type]
+
+
+def verify_target(
+    target: str,
+    *,
+    profile: str = DEFAULT_PROFILE,
+    processes: int = 1,
+    timeout: float = DEFAULT_TIMEOUT,
+    progress: object = None,
+) -> Report:
+    """Verify ``target`` in child processes; return its `Report`.
+
+    Raises `ValueError` if the target cannot be loaded (a usage error).
+    ``progress``, if given, is called with a line of text as rows finish.
+    """
+    caps = Capabilities.of(load_target(target))
+    rows = row_names()
+    by_test = {_test_name(target, row): row for row in rows}
+    crashed: dict[str, Outcome] = {}
+    started_at = time.perf_counter()
+    notes: list[str] = []
+    with tempfile.TemporaryDirectory(prefix="maxpool-verify-") as scratch:
+        directory = Path(scratch)
+        config = _write_config(directory)
+        record = directory / "record"
+        seen = Progress()
+        for _ in range(MAX_RESTARTS):
+            done = [n for n in seen.started if _short(n) in crashed or n in seen.outcomes]
+            if len({_short(n) for n in done} & set(by_test)) == len(by_test):
+                break
+            with open(directory / "output.txt", "w", encoding="utf-8") as output:
+                child = subprocess.Popen(
+                    _command(target, record, config, processes, done),
+                    cwd=directory,
+                    env=_environment(profile),
+                    stdout=output,
+                    stderr=subprocess.STDOUT,
+                    start_new_session=True,
+                )
+                timed_out = _wait(child, record, timeout)
+            seen = read(record)
+            unfinished = {
+                _short(n): s
+                for n, s in seen.unfinished().items()
+                if _short(n) in by_test and _short(n) not in crashed
+            }
+            if timed_out is not None:
+                key = _short(timed_out)
+                unfinished = {key: unfinished[key]} if key in unfinished else {}
+            for test, start in unfinished.items():
+                note = _crash_note(child.returncode, timed_out is not None, timeout)
+                last = seen.last_case(start["pid"])
+                crashed[test] = _crash_outcome(by_test[test], note, last, target)
+                if progress is not None:
+                    progress(f"{by_test[test]}: crashed ({note})")
+            if child.returncode not in (0, 1) and not unfinished:
+                # pytest itself failed (a usage error in the child): nothing more will run.
+                text = (directory / "output.txt").read_text(encoding="utf-8", errors="replace")
+                notes.append(text.strip()[-3000:])
+                break
+        finished = {_short(n): data for n, data in seen.outcomes.items()}
+        outcomes = []
+        for test, row in by_test.items():
+            if test in crashed:
+                outcomes.append(crashed[test])
+            elif test in finished:
+                outcomes.append(_outcome(row, dict(finished[test])))
+            else:
+                outcomes.append(Outcome(row, "crashed", note="the check never ran"))
+    return Report(
+        target, profile, outcomes, caps.left_out(), time.perf_counter() - started_at, notes
+    )
+
+
+def _wait(child: subprocess.Popen[str], record: Path, timeout: float) -> str | None:
+    """Wait for ``child``; stop it if a check runs past ``timeout`` (return that check)."""
+    while True:
+        try:
+            child.wait(timeout=0.5)
+            return None
+        except subprocess.TimeoutExpired:
+            pass
+        if not record.exists():
+            continue
+        progress = read(record)
+        now = time.time()
+        for nodeid, start in progress.unfinished().items():
+            if now - start["time"] > timeout:
+                os.killpg(child.pid, signal.SIGKILL)
+                child.wait()
+                return nodeid
