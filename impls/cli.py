@@ -5,6 +5,8 @@ workloads (`impls.workloads`), or on your own case given with ``--shape``
 and the pooling options, and prints a table. ``maxpool recommend`` takes the
 same options and prints the fastest implementation that passed the quick
 conformance check, the line of code that uses it, and the trade-offs.
+``maxpool verify TARGET...`` runs the conformance harness on targets (see
+`impls.conformance.verify`).
 
 Pooling options (the pooled axes are the trailing ones):
 
@@ -194,6 +196,66 @@ def _measurement_options(parser: argparse.ArgumentParser) -> None:
     group.add_argument("--quiet", action="store_true", help="no progress on stderr")
 
 
+def _positive_float(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"must be a number, got {text!r}") from None
+    if not value > 0 or value == float("inf"):
+        raise argparse.ArgumentTypeError(f"must be a positive finite number, got {text!r}")
+    return value
+
+
+def _verify_options(commands: Any) -> None:
+    verify_parser = commands.add_parser(
+        "verify",
+        help="verify implementations against the contract (needs the conformance extra)",
+        description="Run the conformance checks on each TARGET, in a child process, and "
+        "print one row per property: passed, failed (what broke, and the smallest failing "
+        "case as runnable Python), crashed, skipped (outside the declared limits) or not "
+        "claimed. Exit status: 0 conformant, 1 not conformant, 2 usage error.",
+    )
+    verify_parser.set_defaults(command_parser=verify_parser)
+    verify_parser.add_argument(
+        "targets",
+        nargs="+",
+        metavar="TARGET",
+        help="a registered name, package.module:attribute, path/to/file.py:attribute, "
+        "or a framework: torch, onnxruntime, jax",
+    )
+    verify_parser.add_argument(
+        "--profile",
+        choices=("dev", "ci", "thorough"),
+        default="dev",
+        help="Hypothesis profile: dev (20 examples per property, the default), ci (100, "
+        "derandomized), thorough (1000)",
+    )
+    verify_parser.add_argument(
+        "-n",
+        dest="processes",
+        type=_count(1),
+        default=1,
+        metavar="N",
+        help="spread the properties over N processes (needs pytest-xdist)",
+    )
+    verify_parser.add_argument(
+        "--timeout",
+        type=_positive_float,
+        default=600.0,
+        metavar="SECONDS",
+        help="a property running longer counts as crashed (600)",
+    )
+    verify_parser.add_argument("--json", dest="json_path", metavar="PATH", help="write JSON")
+    verify_parser.add_argument(
+        "--markdown",
+        dest="markdown_path",
+        metavar="PATH",
+        help="write Markdown (between '<!-- begin maxpool verify -->' and '<!-- end maxpool "
+        "verify -->' if PATH has them)",
+    )
+    verify_parser.add_argument("--quiet", action="store_true", help="no progress on stderr")
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The ``maxpool`` argument parser, with its ``bench`` and ``recommend`` commands."""
     parser = _Parser(
@@ -223,6 +285,7 @@ def build_parser() -> argparse.ArgumentParser:
     recommend_parser.set_defaults(command_parser=recommend_parser)
     _pooling_options(recommend_parser)
     _measurement_options(recommend_parser)
+    _verify_options(commands)
     recommend_parser.add_argument(
         "--goal",
         choices=recommend.GOALS,
@@ -347,6 +410,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     subparser = args.command_parser
+    if args.command == "verify":
+        from .verify_command import run_verify
+
+        return run_verify(args, subparser)
     if args.budget <= 0:
         subparser.error(f"argument --budget: must be > 0, got {args.budget}")
     case = case_from_args(args, subparser)

@@ -34,6 +34,8 @@ class TextbookMaxPool:
 
     name = "textbook"
     caught_by: tuple[str, ...] = ()
+    # Words the report's one-line description of the bug must contain.
+    named = ""
 
     # Hooks: each mutant changes one of these.
 
@@ -185,6 +187,8 @@ class _ClipsIndices(TextbookMaxPool):
 class OverwritingGradient(TextbookMaxPool):
     """Backward assigns ``grad_in[idx] = g``: overlapping windows overwrite each other."""
 
+    named = "overwrite"
+
     name = "overwriting-gradient"
     caught_by = (
         "matches_naive_backward",
@@ -201,6 +205,8 @@ class OverwritingGradient(TextbookMaxPool):
 class LastMaximum(TextbookMaxPool):
     """Ties go to the last maximum (``>=`` instead of ``>``)."""
 
+    named = "last maximal"
+
     name = "last-maximum"
     caught_by = ("matches_naive_forward", "first_maximum_on_ties")
 
@@ -211,6 +217,8 @@ class LastMaximum(TextbookMaxPool):
 
 class NanDropped(TextbookMaxPool):
     """NaN is skipped, as ``nanmax`` does."""
+
+    named = "NaN"
 
     name = "nan-dropped"
     caught_by = (
@@ -228,6 +236,8 @@ class NanDropped(TextbookMaxPool):
 
 class ZeroPaddingWins(_ClipsIndices):
     """Pads with zeros and lets padding take part, then clips the index into the plane."""
+
+    named = "padding wins"
 
     name = "zero-padding-wins"
     caught_by = (
@@ -247,6 +257,8 @@ class ZeroPaddingWins(_ClipsIndices):
 class NegInfWindowSelectsPadding(_ClipsIndices):
     """Padding holds -inf and is not masked: an all -inf window selects a padded position."""
 
+    named = "all -inf"
+
     name = "neg-inf-window-selects-padding"
     caught_by = (
         "all_minus_inf_windows_select_their_first_input",
@@ -259,6 +271,8 @@ class NegInfWindowSelectsPadding(_ClipsIndices):
 
 class OffByOneOutput(TextbookMaxPool):
     """Output length ``(L + p - extent + s - 1) // s``: ceil division mistaken for floor + 1."""
+
+    named = "off by one"
 
     name = "off-by-one-output"
     caught_by = ("matches_naive_forward", "kernel_one_is_identity")
@@ -276,6 +290,8 @@ class OffByOneOutput(TextbookMaxPool):
 
 class CeilDropRuleMissing(_ClipsIndices):
     """ceil_mode keeps the last window even when it starts in the end padding."""
+
+    named = "off by one"
 
     name = "ceil-drop-rule-missing"
     caught_by = ("matches_naive_forward",)
@@ -298,6 +314,8 @@ class CeilDropRuleMissing(_ClipsIndices):
 class DilationIgnored(_ClipsIndices):
     """Windows read adjacent elements whatever the dilation."""
 
+    named = "dilation"
+
     name = "dilation-ignored"
     caught_by = ("matches_naive_forward", "agrees_with_scipy_maximum_filter")
 
@@ -307,6 +325,8 @@ class DilationIgnored(_ClipsIndices):
 
 class SameSplitSwapped(TextbookMaxPool):
     """ "same" puts the odd padding unit at the beginning, "same_lower" at the end."""
+
+    named = "'same' padding"
 
     name = "same-split-swapped"
     caught_by = (
@@ -323,6 +343,8 @@ class SameSplitSwapped(TextbookMaxPool):
 
 class PaddedFrameIndices(TextbookMaxPool):
     """Indices address the padded plane, in forward and (consistently) in backward."""
+
+    named = "padded plane"
 
     name = "padded-frame-indices"
     caught_by = (
@@ -352,6 +374,8 @@ class PaddedFrameIndices(TextbookMaxPool):
 class WindowPositionIndices(TextbookMaxPool):
     """Indices are the position inside the window (the raw argmax)."""
 
+    named = "offsets within the window"
+
     name = "window-position-indices"
     caught_by = (
         "matches_naive_forward",
@@ -371,6 +395,8 @@ class WindowPositionIndices(TextbookMaxPool):
 class BatchOffsetIndices(TextbookMaxPool):
     """Indices count from the start of the whole input (ONNX style), not of the plane."""
 
+    named = "leading axes"
+
     name = "batch-offset-indices"
     caught_by = (
         "matches_naive_forward",
@@ -389,6 +415,8 @@ class BatchOffsetIndices(TextbookMaxPool):
 class ColumnMajorIndices(TextbookMaxPool):
     """Indices flatten the plane in column-major order."""
 
+    named = "column-major"
+
     name = "column-major-indices"
     caught_by = ("matches_naive_forward", "indices_lie_in_their_windows")
 
@@ -398,6 +426,8 @@ class ColumnMajorIndices(TextbookMaxPool):
 
 class Float64Values(TextbookMaxPool):
     """Values come back as float64 whatever the input dtype."""
+
+    named = "dtype"
 
     name = "float64-values"
     caught_by = ("matches_naive_forward", "kernel_one_is_identity")
@@ -414,6 +444,8 @@ class ReducedValues(TextbookMaxPool):
     and -0.0, and any NaN of the window rather than the first.
     """
 
+    named = "bits"
+
     name = "reduced-values"
     caught_by = ("matches_naive_forward", "values_are_the_input_at_indices")
 
@@ -428,6 +460,8 @@ class ReducedValues(TextbookMaxPool):
 class MutatesInput(TextbookMaxPool):
     """Forward cleans NaN out of the caller's array in place."""
 
+    named = "modifies its input"
+
     name = "mutates-input"
     caught_by = ("leaves_inputs_alone_and_repeats",)
 
@@ -441,6 +475,8 @@ class MutatesInput(TextbookMaxPool):
 class ZeroesGradOut(TextbookMaxPool):
     """Backward resets the caller's ``grad_out`` to zero once it has used it."""
 
+    named = "modifies grad_out"
+
     name = "zeroes-grad-out"
     caught_by = ("leaves_inputs_alone_and_repeats",)
 
@@ -453,6 +489,8 @@ class ZeroesGradOut(TextbookMaxPool):
 
 class NonDeterministic(TextbookMaxPool):
     """Every other call breaks ties the other way (as a racy parallel reduction might)."""
+
+    named = "deterministic"
 
     name = "non-deterministic"
     caught_by = ("leaves_inputs_alone_and_repeats", "first_maximum_on_ties")
@@ -471,6 +509,8 @@ class NonDeterministic(TextbookMaxPool):
 
 class UncheckedIndices(TextbookMaxPool):
     """Backward trusts its indices: out-of-plane ones wrap around or raise IndexError."""
+
+    named = "outside the plane"
 
     name = "unchecked-indices"
     caught_by = ("raises_the_documented_error", "fuzzed_calls_fail_cleanly")

@@ -1,20 +1,11 @@
-"""The conformance suite: every property, for every implementation under test.
+"""The conformance suite (`impls.conformance.suite`) on the implementations under test.
 
-Select implementations with ``--impl`` (see ``conftest.py``); each property is
-a plain function in ``properties.py``, run here under the current Hypothesis
-profile.
+Select them with ``--impl`` (default: the built-in ones); each property and
+each group of fixed-input checks runs once per implementation.
 """
 
 from __future__ import annotations
 
-import pytest
+from impls.conformance.suite import test_fixed_checks, test_property
 
-from .properties import PROPERTIES, run_property
-
-
-@pytest.mark.parametrize("prop", PROPERTIES, ids=lambda prop: prop.name)
-def test_conformance(impl, prop):
-    reason = prop.unavailable(impl)
-    if reason is not None:
-        pytest.skip(reason)
-    run_property(impl, prop)
+__all__ = ["test_fixed_checks", "test_property"]

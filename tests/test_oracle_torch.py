@@ -16,8 +16,8 @@ from hypothesis import strategies as st
 import impls
 from impls import Capabilities, PoolSpec
 
-from .checks import assert_identical
-from .strategies import Case, cases, spec_arguments
+from impls.conformance.checks import assert_identical
+from impls.conformance.strategies import Case, cases, spec_arguments
 
 torch = pytest.importorskip("torch")
 

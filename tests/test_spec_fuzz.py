@@ -8,9 +8,9 @@ from hypothesis import given
 
 from impls import PoolSpec
 
-from .checks import window_table
-from .properties import bounded
-from .strategies import FUZZED_SHAPES, FUZZED_SPEC_ARGUMENTS
+from impls.conformance.checks import window_table
+from impls.conformance.resources import bounded
+from impls.conformance.strategies import FUZZED_SHAPES, FUZZED_SPEC_ARGUMENTS
 
 
 @given(FUZZED_SPEC_ARGUMENTS, FUZZED_SHAPES)

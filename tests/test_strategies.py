@@ -19,9 +19,9 @@ from hypothesis import strategies as st
 
 from impls import Capabilities, PoolSpec
 
-from .checks import window_table
-from .properties import PROPERTIES
-from .strategies import (
+from impls.conformance.checks import window_table
+from impls.conformance.properties import PROPERTIES
+from impls.conformance.strategies import (
     DEFECTS,
     DTYPES,
     LAYOUTS,

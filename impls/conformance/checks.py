@@ -24,18 +24,18 @@ import numpy as np
 
 from impls import CONTRACT_DTYPES, PoolSpec
 
-from .diagnose import fail, gradient_kind, selection_kind, shape_kind, value_kind
+from .diagnose import fail, forward_kind, gradient_kind, index_kind, shape_kind, value_kind
 
 __all__ = [
     "TOLERANCE",
     "assert_close",
+    "assert_forward_matches",
     "assert_identical",
     "bits",
     "checked_backward",
     "checked_forward",
     "contract_forward",
     "explain_gradients",
-    "explain_selection",
     "explain_values",
     "impl_label",
     "window_table",
@@ -62,8 +62,14 @@ def bits(array: np.ndarray) -> np.ndarray:
     return array
 
 
-def _at(array: np.ndarray, position: tuple[int, ...]) -> object:
-    return array[position].item()
+def _at(array: np.ndarray, position: tuple[int, ...]) -> str:
+    """The element at ``position`` for a message: a NaN shows its bits in its own dtype."""
+    value = array[position]
+    if array.dtype.kind == "f" and np.isnan(value):
+        width = 2 * array.dtype.itemsize
+        raw = np.asarray(value).view(f"u{array.dtype.itemsize}").item()
+        return f"nan (bits 0x{raw:0{width}X})"
+    return repr(value.item())
 
 
 # explain(position) -> the kind of bug a difference at ``position`` shows.
@@ -98,8 +104,8 @@ def _fail_where(
         kind = explain(position) if explain is not None else f"{what} differ from {reference}"
         fail(
             kind,
-            f"{kind}: {what} differ at {position}: got {_at(got, position)!r}, {reference} "
-            f"gives {_at(expected, position)!r}{detail} ({int(bad.sum())} of {bad.size} differ) "
+            f"{kind}: {what} differ at {position}: got {_at(got, position)}, {reference} "
+            f"gives {_at(expected, position)}{detail} ({int(bad.sum())} of {bad.size} differ) "
             f"[{context}]",
         )
 
@@ -145,13 +151,41 @@ def assert_close(
     _fail_where(bad, got, expected, what, context, reference, detail, explain)
 
 
-def explain_selection(x: np.ndarray, spec: PoolSpec, got: np.ndarray, expected: np.ndarray) -> Explain:
-    """Name the selection bug where indices ``got`` differ from ``expected`` for input ``x``."""
+def assert_forward_matches(
+    values: np.ndarray,
+    indices: np.ndarray,
+    expected_values: np.ndarray,
+    expected_indices: np.ndarray,
+    x: np.ndarray,
+    spec: PoolSpec,
+    context: str,
+    reference: str,
+) -> None:
+    """Assert forward's values (bit for bit) and indices equal ``reference``'s.
 
-    def explain(position: tuple[int, ...]) -> str:
-        return selection_kind(x, spec, position, int(got[position]), int(expected[position]))
-
-    return explain
+    The first output where either differs is named by the bug it shows
+    (`impls.conformance.diagnose.forward_kind`).
+    """
+    __tracebackhide__ = True
+    for what, got, expected in (("values", values, expected_values),
+                                ("indices", indices, expected_indices)):  # fmt: skip
+        _assert_same_shape(got, expected, what, context, reference)
+        if got.dtype != expected.dtype:
+            fail(
+                f"{what} have another dtype than {reference} gives",
+                f"{what} have dtype {got.dtype}, {reference} gives {expected.dtype} [{context}]",
+            )
+    bad = (indices != expected_indices) | (bits(values) != bits(expected_values))
+    if bad.any():
+        position = tuple(int(i) for i in np.argwhere(bad)[0])
+        kind = forward_kind(x, spec, (values, indices), (expected_values, expected_indices))
+        fail(
+            kind,
+            f"{kind}: at output {position}, got value {_at(values, position)} at index "
+            f"{int(indices[position])}, {reference} gives {_at(expected_values, position)} at "
+            f"index {int(expected_indices[position])} ({int(bad.sum())} of {bad.size} outputs "
+            f"differ) [{context}]",
+        )
 
 
 def explain_values(got: np.ndarray, expected: np.ndarray) -> Explain:
@@ -169,13 +203,22 @@ def explain_gradients(
     """Name the backward bug where ``got`` differs from ``expected``.
 
     ``targets`` holds, for each element of ``grad``, the flat position in the
-    input its index routes it to.
+    input its index routes it to. Overwriting is named only where every
+    differing element holds exactly one of the gradients routed to it.
     """
+    flat_grad = grad.ravel()
+
+    def contributions(flat: int) -> list[float]:
+        return flat_grad[targets == flat].tolist()
 
     def explain(position: tuple[int, ...]) -> str:
         flat = int(np.ravel_multi_index(position, got.shape))
-        contributions = grad.ravel()[targets == flat].tolist()
-        return gradient_kind(got[position].item(), expected[position].item(), contributions)
+        kind = gradient_kind(got[position].item(), expected[position].item(), contributions(flat))
+        if kind.startswith("overlapping"):
+            differing = np.flatnonzero(bits(got) != bits(expected))
+            if not all(got.flat[d].item() in contributions(int(d)) for d in differing[:64]):
+                return "gradients differ from the sum of the gradients routed by the indices"
+        return kind
 
     return explain
 
@@ -227,7 +270,9 @@ def checked_forward(
         position = tuple(int(i) for i in np.argwhere(outside)[0])
         explain = getattr(impl, "explain_index", None)
         kind = explain(indices, position) if callable(explain) else None
-        kind = kind or "an index lies outside the plane"
+        if not kind and x.dtype.name in CONTRACT_DTYPES:
+            kind = index_kind(x, spec, indices, contract_forward(x, spec)[1])
+            kind = "an index lies outside the plane" if "outside its window" in str(kind) else kind
         fail(
             kind,
             f"{kind}: index {indices[position]} at {position} lies outside the plane "

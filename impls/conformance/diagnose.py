@@ -36,7 +36,9 @@ __all__ = [
     "ConformanceFailure",
     "fail",
     "failure",
+    "forward_kind",
     "gradient_kind",
+    "index_kind",
     "selection_kind",
     "shape_kind",
     "value_kind",
@@ -77,9 +79,7 @@ def window_of(
     per_axis = []
     for axis, ((begin, _), length) in enumerate(zip(spec.pads(spatial), spatial, strict=True)):
         start = out_position[axis] * spec.stride[axis] - begin
-        per_axis.append(
-            [start + j * spec.dilation[axis] for j in range(spec.kernel_size[axis])]
-        )
+        per_axis.append([start + j * spec.dilation[axis] for j in range(spec.kernel_size[axis])])
     members, padded = [], 0
     for coords in np.ndindex(*spec.kernel_size):
         point = [per_axis[axis][j] for axis, j in enumerate(coords)]
@@ -97,41 +97,117 @@ def _plane_of(x: np.ndarray, spec: PoolSpec, position: Sequence[int]) -> np.ndar
     return planes[row]
 
 
-def _frame_hint(
+def _variant(spec: PoolSpec, spatial: Sequence[int], **changes: object) -> PoolSpec | None:
+    """``spec`` with some fields changed (explicit padding), or None if that is not valid."""
+    fields = {
+        "kernel_size": spec.kernel_size,
+        "stride": spec.stride,
+        "padding": spec.pads(spatial),
+        "dilation": spec.dilation,
+        "ceil_mode": False,
+    }
+    fields.update(changes)
+    try:
+        return PoolSpec(**fields)  # type: ignore[arg-type]
+    except (TypeError, ValueError):
+        return None
+
+
+def _hints(
     got: int, expected: int, x: np.ndarray, spec: PoolSpec, position: Sequence[int]
-) -> str:
-    """A guess at the index format, when an index lies outside its window."""
+) -> set[str]:
+    """The index-format or geometry mistakes that would turn ``expected`` into ``got`` here."""
     lead = x.ndim - spec.ndim
     spatial = x.shape[lead:]
-    members, _ = window_of(spatial, spec, position[lead:])
-    if expected in members and got == members.index(expected):
-        return "indices are offsets within the window, not plane indices"
+    out_position = position[lead:]
+    coords = np.unravel_index(expected, spatial)
+    found = set()
+    if spec.ndim > 1 and got == np.ravel_multi_index(coords, spatial, order="F"):
+        found.add("indices flatten the plane in column-major order")
+    pads = spec.pads(spatial)
+    if any(p != (0, 0) for p in pads):
+        padded_shape = [n + sum(p) for n, p in zip(spatial, pads, strict=True)]
+        shifted = [c + p[0] for c, p in zip(coords, pads, strict=True)]
+        if got == np.ravel_multi_index(shifted, padded_shape):
+            found.add("indices address the padded plane, not the input's")
     plane = math.prod(spatial)
     row = int(np.ravel_multi_index(tuple(position[:lead]), x.shape[:lead])) if lead else 0
-    if row and got == expected + row * plane:
-        return "indices count across the leading axes (ONNX's format), not within the plane"
-    coords = np.unravel_index(expected, spatial)
-    padded_shape = [n + sum(p) for n, p in zip(spatial, spec.pads(spatial), strict=True)]
-    shifted = [c + p[0] for c, p in zip(coords, spec.pads(spatial), strict=True)]
-    if any(p != (0, 0) for p in spec.pads(spatial)) and got == np.ravel_multi_index(
-        shifted, padded_shape
-    ):
-        return "indices address the padded plane, not the input's"
-    if spec.ndim > 1 and got == np.ravel_multi_index(coords, spatial, order="F"):
-        return "indices flatten the plane in column-major order"
-    return "an index names an element outside its window"
+    if got == expected + row * plane:
+        found.add("indices count across the leading axes (ONNX's format), not within the plane")
+    members, _ = window_of(spatial, spec, out_position)
+    if expected in members and got == members.index(expected):
+        found.add("indices are offsets within the window, not plane indices")
+    if max(spec.dilation) > 1:
+        undilated = _variant(spec, spatial, dilation=1)
+        if undilated is not None and got in window_of(spatial, undilated, out_position)[0]:
+            found.add("ignores the dilation: windows read adjacent elements")
+    if isinstance(spec.padding, str) and spec.padding in ("same", "same_lower"):
+        swapped = _variant(spec, spatial, padding=tuple((e, b) for b, e in pads))
+        if swapped is not None and got in window_of(spatial, swapped, out_position)[0]:
+            found.add("puts the odd unit of 'same' padding on the wrong side")
+    return found
+
+
+# The hints, most specific first: which one to name when several fit every difference.
+_HINT_ORDER = (
+    "indices flatten the plane in column-major order",
+    "indices address the padded plane, not the input's",
+    "indices count across the leading axes (ONNX's format), not within the plane",
+    "puts the odd unit of 'same' padding on the wrong side",
+    "ignores the dilation: windows read adjacent elements",
+    "indices are offsets within the window, not plane indices",
+)
+
+
+def index_kind(x: np.ndarray, spec: PoolSpec, got: np.ndarray, expected: np.ndarray) -> str | None:
+    """Which bug indices ``got`` instead of ``expected`` show; None if they are equal.
+
+    A format mistake (column-major order, the padded frame, ONNX's offsets,
+    window offsets, an ignored dilation, swapped "same" padding) is named
+    only when it explains every differing index, so that one coincidence
+    on a small input does not pass for a systematic bug; otherwise the
+    first difference is judged on its own (`selection_kind`).
+    """
+    differ = np.argwhere(got != expected)
+    if not len(differ):
+        return None
+    kinds = {
+        selection_kind(
+            x, spec, tuple(int(i) for i in p), int(got[tuple(p)]), int(expected[tuple(p)])
+        )
+        for p in differ[:64]
+    }
+    padding_kind = "in an all -inf window, selects padding instead of the window's first element"
+    if kinds == {padding_kind}:
+        return padding_kind
+    common: set[str] | None = None
+    for position in differ[:64]:
+        where = tuple(int(i) for i in position)
+        hints = _hints(int(got[where]), int(expected[where]), x, spec, where)
+        common = hints if common is None else common & hints
+        if not common:
+            break
+    for hint in _HINT_ORDER:
+        if common and hint in common:
+            return hint
+    first = tuple(int(i) for i in differ[0])
+    return selection_kind(x, spec, first, int(got[first]), int(expected[first]))
 
 
 def selection_kind(
     x: np.ndarray, spec: PoolSpec, position: Sequence[int], got: int, expected: int
 ) -> str:
-    """Which selection bug picking ``got`` instead of ``expected`` at ``position`` shows."""
+    """Which selection bug picking ``got`` instead of ``expected`` at one ``position`` shows."""
     lead = x.ndim - spec.ndim
     members, padded = window_of(x.shape[lead:], spec, position[lead:])
-    if not 0 <= got < math.prod(x.shape[lead:]) or got not in members:
-        return _frame_hint(got, expected, x, spec, position)
     plane = _plane_of(x, spec, position)
     values = plane[members]
+    if got not in members:
+        if x.dtype.kind == "f" and padded and np.all(values == -np.inf):
+            return "in an all -inf window, selects padding instead of the window's first element"
+        if not 0 <= got < plane.size:
+            return "an index lies outside the plane"
+        return "an index names an element outside its window"
     chosen = plane[got]
     if x.dtype.kind == "f" and np.isnan(values).any():
         if not np.isnan(chosen):
@@ -148,6 +224,45 @@ def selection_kind(
             return "on a tie, selects the last maximal element of the window instead of the first"
         return "on a tie, selects another maximal element than the first"
     return "selects an element that is not the maximum of its window"
+
+
+def forward_kind(
+    x: np.ndarray,
+    spec: PoolSpec,
+    got: tuple[np.ndarray, np.ndarray],
+    expected: tuple[np.ndarray, np.ndarray],
+) -> str:
+    """Which bug forward's ``(values, indices)`` instead of the contract's show.
+
+    Values that are no element of their window and equal 0 or the padding
+    value are padding that won; index mistakes come next (`index_kind`);
+    then what the first differing value shows (`value_kind`).
+    """
+    (values, indices), (expected_values, expected_indices) = got, expected
+    unsigned = _unsigned(x.dtype)
+    differ = np.argwhere(
+        (values.view(unsigned) != expected_values.view(unsigned)) | (indices != expected_indices)
+    )
+    for position in differ[:64]:
+        where = tuple(int(i) for i in position)
+        lead = x.ndim - spec.ndim
+        members, padded = window_of(x.shape[lead:], spec, where[lead:])
+        in_window = np.asarray(_plane_of(x, spec, where)[members]).view(unsigned)
+        value = values[where]
+        if padded and not np.any(in_window == np.asarray(value).view(unsigned)):
+            if value == 0:
+                return "zero padding wins the maximum (padding must never be selected)"
+            if value == _lowest(x.dtype):
+                return "padding wins the maximum: returns the padding value"
+    kind = index_kind(x, spec, indices, expected_indices)
+    if kind is not None:
+        return kind
+    first = tuple(int(i) for i in differ[0])
+    return value_kind(values[first].item(), expected_values[first].item(), x.dtype)
+
+
+def _unsigned(dtype: np.dtype) -> str:
+    return f"u{dtype.itemsize}" if dtype.kind == "f" else dtype.str
 
 
 def _lowest(dtype: np.dtype) -> object:
@@ -182,9 +297,7 @@ def shape_kind(got: tuple[int, ...], expected: tuple[int, ...], spec: PoolSpec) 
         return "the output changes the leading (unpooled) axes"
     differences = {got[a] - expected[a] for a in pooled if got[a] != expected[a]}
     if differences <= {-1, 1}:
-        if spec.ceil_mode and differences == {-1}:
-            return "output length one short: ceil_mode's partial window is dropped"
-        return "output length off by one"
+        return "output length off by one" + (" (with ceil_mode)" if spec.ceil_mode else "")
     return "output length differs from the contract's formula"
 
 

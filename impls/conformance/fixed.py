@@ -35,14 +35,11 @@ import numpy as np
 from impls import Capabilities, PoolSpec
 from impls.registry import is_builtin
 
-from .checks import (
-    assert_identical,
-    explain_gradients,
-    explain_selection,
-    explain_values,
-    impl_label,
-)
+from .checks import assert_forward_matches, assert_identical, explain_gradients, impl_label
+from hypothesis.errors import UnsatisfiedAssumption
+
 from .diagnose import fail, failure
+from .runner import OutsideLimits
 from .strategies import gradient_dtype
 
 __all__ = ["BY_NAME", "CHECKS", "GROUPS", "FixedCheck"]
@@ -85,14 +82,23 @@ def expect_forward(
     where = f"{context}, spec={spec!r}, x={np.array2string(x, separator=', ')}"
     got_indices, got_values = np.asarray(got_indices), np.asarray(got_values)
     expected_indices = np.asarray(indices, dtype=np.int64)
-    explain = None
-    if got_indices.shape == expected_indices.shape:
-        explain = explain_selection(x, spec, got_indices, expected_indices)
-    assert_identical(got_indices, expected_indices, "indices", where, "the README", explain)
+    _explained_missing_index(impl, got_indices, where)
     expected_values = np.asarray(values, dtype=x.dtype)
-    explain = explain_values(got_values, expected_values)
-    assert_identical(got_values, expected_values, "values", where, "the README", explain)
+    assert_forward_matches(
+        got_values, got_indices, expected_values, expected_indices, x, spec, where, "the README"
+    )
     return got_values, got_indices
+
+
+def _explained_missing_index(impl: object, indices: np.ndarray, context: str) -> None:
+    """Fail with the implementation's own reason where it could give no index (-1)."""
+    explain = getattr(impl, "explain_index", None)
+    if not callable(explain) or indices.dtype.kind not in "iu":
+        return
+    for position in np.argwhere(indices < 0)[:1]:
+        kind = explain(indices, tuple(int(i) for i in position))
+        if kind:
+            fail(kind, f"{kind}: no index for output {tuple(position.tolist())} [{context}]")
 
 
 # ---------------------------------------------------------------------------
@@ -113,6 +119,7 @@ def _backward_example(
         context = _context(impl, name)
         _, got_indices = impl.forward(x, spec)  # type: ignore[attr-defined]
         where = f"{context}, spec={spec!r}"
+        _explained_missing_index(impl, np.asarray(got_indices), where)
         assert_identical(
             np.asarray(got_indices), np.asarray(indices, np.int64), "indices", where, "the README"
         )
@@ -169,7 +176,9 @@ _3D[1, 0, 1], _3D[0, 1, 3] = 5, 2  # flat indices 9 (first window) and 7 (second
 
 _WORKED: dict[str, Callable] = {
     "kernel2_stride1_3x3": _forward_example(
-        _x([[1, 2, 3], [4, 5, 6], [7, 8, 9]]), PoolSpec((2, 2), stride=1), [[5, 6], [8, 9]],
+        _x([[1, 2, 3], [4, 5, 6], [7, 8, 9]]),
+        PoolSpec((2, 2), stride=1),
+        [[5, 6], [8, 9]],
         [[4, 5], [7, 8]],
     ),
     # windows {1,5,3,4} {2,0,8,1} {0,2,9,1} {6,7,3,3}
@@ -183,7 +192,9 @@ _WORKED: dict[str, Callable] = {
         _x([[0, 5], [5, 5]], np.int32), PoolSpec((2, 2)), [[5]], [[1]]
     ),
     "constant_input_selects_each_first": _forward_example(
-        np.full((3, 3), 7, dtype=np.uint8), PoolSpec((2, 2), stride=1), [[7, 7], [7, 7]],
+        np.full((3, 3), 7, dtype=np.uint8),
+        PoolSpec((2, 2), stride=1),
+        [[7, 7], [7, 7]],
         [[0, 1], [3, 4]],
     ),
     "nan_wins_first_nan": _forward_example(_x([1, NAN, 3, NAN]), PoolSpec((4,)), [NAN], [1]),
@@ -200,12 +211,16 @@ _WORKED: dict[str, Callable] = {
     ),
     # window (i, j) covers rows {i-1, i} and columns {j-1, j}
     "padding_never_wins_over_negatives": _forward_example(
-        _x([[-5, -3], [-4, -6]]), PoolSpec((2, 2), stride=1, padding=1),
-        [[-5, -3, -3], [-4, -3, -3], [-4, -4, -6]], [[0, 1, 1], [2, 1, 1], [2, 2, 3]],
+        _x([[-5, -3], [-4, -6]]),
+        PoolSpec((2, 2), stride=1, padding=1),
+        [[-5, -3, -3], [-4, -3, -3], [-4, -4, -6]],
+        [[0, 1, 1], [2, 1, 1], [2, 2, 3]],
     ),
     # int8's lowest value in the input ties with the padding value
     "padding_never_wins_a_tie_with_int_min": _forward_example(
-        _x([-128, -128, -128], np.int8), PoolSpec((2,), stride=1, padding=1), [-128] * 4,
+        _x([-128, -128, -128], np.int8),
+        PoolSpec((2,), stride=1, padding=1),
+        [-128] * 4,
         [0, 0, 1, 2],
     ),
     "floor_mode_drops_the_partial_window": _forward_example(
@@ -216,7 +231,9 @@ _WORKED: dict[str, Callable] = {
     ),
     # windows read (0, 2), (1, 3), (2, 4)
     "dilation": _forward_example(
-        _x([1, 9, 2, 8, 3], np.int16), PoolSpec((2,), stride=1, dilation=2), [2, 9, 3],
+        _x([1, 9, 2, 8, 3], np.int16),
+        PoolSpec((2,), stride=1, dilation=2),
+        [2, 9, 3],
         [2, 1, 4],
     ),
     # "same" pads (0, 1): [1,2] [3,4] [5,pad]
@@ -225,7 +242,9 @@ _WORKED: dict[str, Callable] = {
     ),
     # "same_lower" pads (1, 0): [pad,1] [2,3] [4,5]
     "same_lower_pads_the_beginning": _forward_example(
-        _x([1, 2, 3, 4, 5], np.float32), PoolSpec((2,), padding="same_lower"), [1, 3, 5],
+        _x([1, 2, 3, 4, 5], np.float32),
+        PoolSpec((2,), padding="same_lower"),
+        [1, 3, 5],
         [0, 2, 4],
     ),
     "pooling_3d": _forward_example(_3D, PoolSpec((2, 2, 2)), [[[5, 2]]], [[[9, 7]]]),
@@ -233,7 +252,10 @@ _WORKED: dict[str, Callable] = {
     "empty_leading_axis": _empty_leading_axis,
     # the centre is the maximum of all four 2x2 windows
     "overlapping_windows_accumulate": _backward_example(
-        _PEAK, PoolSpec((2, 2), stride=1), [[4, 4], [4, 4]], _x([[1, 2], [3, 4]]),
+        _PEAK,
+        PoolSpec((2, 2), stride=1),
+        [[4, 4], [4, 4]],
+        _x([[1, 2], [3, 4]]),
         [[0, 0, 0], [0, 10, 0], [0, 0, 0]],
     ),
     "backward_routes_each_gradient": _backward_example(
@@ -244,8 +266,11 @@ _WORKED: dict[str, Callable] = {
     ),
     # windows start at -1, 1, 3 (5 is dropped) and read {0,1} {1,2,3} {3,4}
     "backward_with_padding_and_ceil_mode": _backward_example(
-        _x([4, 1, 0, 2, 2]), PoolSpec((3,), stride=2, padding=1, ceil_mode=True), [0, 3, 3],
-        _x([1, 10, 100]), [1, 0, 0, 110, 0],
+        _x([4, 1, 0, 2, 2]),
+        PoolSpec((3,), stride=2, padding=1, ceil_mode=True),
+        [0, 3, 3],
+        _x([1, 10, 100]),
+        [1, 0, 0, 110, 0],
     ),
 }
 _CONTRACT_DTYPES = (
@@ -280,11 +305,9 @@ def _raises(
                     f"{defect}: {raised!s} does not match {pattern!r} [{context}]",
                 )
             return
+        except UnsatisfiedAssumption:
+            raise
         except Exception as raised:
-            from hypothesis.errors import UnsatisfiedAssumption
-
-            if isinstance(raised, UnsatisfiedAssumption):
-                raise
             kind = f"{defect}: raises {type(raised).__name__}, not {error.__name__}"
             raise failure(kind)(f"{kind}: {raised} [{context}]") from raised
         kind = f"{defect}: returns a result instead of raising {error.__name__}"
@@ -305,34 +328,56 @@ def _errors() -> dict[str, Callable]:
         ("none", None, "dtype object"),
     ]
     if np.finfo(np.longdouble).bits > 64:
-        unsupported.append(
-            ("longdouble", np.ones((4, 4), dtype=np.longdouble), "dtype float128")
-        )
+        unsupported.append(("longdouble", np.ones((4, 4), dtype=np.longdouble), "dtype float128"))
     for label, x, pattern in unsupported:
         table[f"forward_refuses_dtype_{label}"] = _raises(
-            TypeError, rf"x has {pattern}.*supported dtypes are float16", "forward", x, _SPEC,
+            TypeError,
+            rf"x has {pattern}.*supported dtypes are float16",
+            "forward",
+            x,
+            _SPEC,
             defect="x has an unsupported dtype",
         )
     for shape in [(), (4,), (3,)]:
         table[f"forward_refuses_too_few_axes_{len(shape)}_{shape and shape[0]}"] = _raises(
-            ValueError, r"x must have at least 2 axes .* got shape", "forward", np.zeros(shape),
-            _SPEC, defect="x has fewer axes than the kernel",
+            ValueError,
+            r"x must have at least 2 axes .* got shape",
+            "forward",
+            np.zeros(shape),
+            _SPEC,
+            defect="x has fewer axes than the kernel",
         )
     table["forward_refuses_ragged_input"] = _raises(
-        ValueError, r"x could not be converted to an array", "forward", [[1.0, 2.0], [3.0]],
-        PoolSpec((1,)), defect="x is ragged",
+        ValueError,
+        r"x could not be converted to an array",
+        "forward",
+        [[1.0, 2.0], [3.0]],
+        PoolSpec((1,)),
+        defect="x is ragged",
     )
     table["forward_refuses_a_spec_that_is_not_a_poolspec"] = _raises(
-        TypeError, r"spec must be a PoolSpec, got tuple", "forward", _X, (2, 2),
+        TypeError,
+        r"spec must be a PoolSpec, got tuple",
+        "forward",
+        _X,
+        (2, 2),
         defect="spec is not a PoolSpec",
     )
     table["forward_refuses_a_window_longer_than_the_input"] = _raises(
-        ValueError, r"pooled axis 1: input length 4 .* extent 5", "forward", _X,
-        PoolSpec((2, 5)), defect="a window is longer than the padded input",
+        ValueError,
+        r"pooled axis 1: input length 4 .* extent 5",
+        "forward",
+        _X,
+        PoolSpec((2, 5)),
+        defect="a window is longer than the padded input",
     )
     table["forward_refuses_a_window_of_padding_only"] = _raises(
-        ValueError, r"covers padding only", "forward", _X,
-        PoolSpec((2, 2), padding=((0, 0), (2, 0))), defect="a window covers padding only",
+        ValueError,
+        r"covers padding only",
+        "forward",
+        _X,
+        PoolSpec((2, 2), padding=((0, 0), (2, 0))),
+        defect="a window covers padding only",
     )
     backward = [
         ("grad_wrong_length", np.ones((1, 2, 3)), _INDICES, _X.shape, ValueError,
@@ -371,8 +416,14 @@ def _errors() -> dict[str, Callable]:
             error, pattern, "backward", grad, indices, shape, _SPEC, defect=defect
         )
     table["backward_refuses_a_spec_that_is_not_a_poolspec"] = _raises(
-        TypeError, r"spec must be a PoolSpec", "backward", _GRAD, _INDICES, _X.shape,
-        {"kernel_size": (2, 2)}, defect="spec is not a PoolSpec",
+        TypeError,
+        r"spec must be a PoolSpec",
+        "backward",
+        _GRAD,
+        _INDICES,
+        _X.shape,
+        {"kernel_size": (2, 2)},
+        defect="spec is not a PoolSpec",
     )
     return table
 
@@ -396,16 +447,13 @@ def _setting(impl: object) -> tuple[PoolSpec, tuple[int, ...], np.dtype, np.dtyp
 
     Rejects (skips the check) when no setting fits.
     """
-    from hypothesis import reject
-
     caps = Capabilities.of(impl)
     preferred = [d for d in ("float32", "float64", "float16") if d in caps.dtypes]
     dtype = np.dtype((preferred or list(caps.dtypes))[0])
     for spec, shape in _LAYOUT_SETTINGS:
         if not caps.unsupported(spec, dtype, shape):
             return spec, shape, dtype, gradient_dtype(caps, dtype)
-    reject()
-    raise AssertionError("unreachable")  # reject() raises
+    raise OutsideLimits()
 
 
 def _sample(shape: tuple[int, ...], dtype: object) -> np.ndarray:

@@ -81,10 +81,8 @@ def _stacked(raw: object, ndim: int, out_shape: tuple[int, ...]) -> list[np.ndar
 def _out_shape(raw_size: int, spec: PoolSpec, spatial: Sequence[int]) -> tuple[int, ...]:
     out = spec.output_shape(tuple(spatial))
     lead, rest = divmod(raw_size, math.prod(out))
-    if rest or not lead:
-        raise ValueError(
-            f"{raw_size} indices do not fill whole output planes of shape {out}"
-        )
+    if rest:
+        raise ValueError(f"{raw_size} indices do not fill whole output planes of shape {out}")
     return (lead,) + out
 
 
@@ -108,9 +106,7 @@ def from_axis_positions(
     return flat
 
 
-def from_axis_offsets(
-    offsets: object, spec: PoolSpec, spatial_shape: Sequence[int]
-) -> np.ndarray:
+def from_axis_offsets(offsets: object, spec: PoolSpec, spatial_shape: Sequence[int]) -> np.ndarray:
     """Per-axis offsets inside each window (``(row, column)``, say) -> contract indices.
 
     Offsets count window elements (``0 .. k-1``; with dilation, the element

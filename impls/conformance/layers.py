@@ -41,6 +41,7 @@ import numpy as np
 from impls import Capabilities, PoolSpec
 from impls.limits import all_of
 
+from .checks import bits, window_table
 from .indices import IndexReader
 
 __all__ = ["LayerImpl", "from_layer"]
@@ -80,7 +81,8 @@ class LayerImpl:
         self._memory: collections.OrderedDict[tuple[Any, ...], np.ndarray] = (
             collections.OrderedDict()
         )
-        self._routing: dict[bytes, dict[tuple[int, ...], str]] = {}
+        # Why an index is -1, by flat output position, for the indices of recent calls.
+        self._defects: dict[bytes, dict[int, str]] = {}
         self._lock = threading.Lock()
 
     def __repr__(self) -> str:
@@ -116,14 +118,15 @@ class LayerImpl:
         if not isinstance(values, np.ndarray) or values.shape != layer_out:
             # Let the harness report the wrong type or shape, in the caller's terms.
             return values, np.zeros(out_shape, dtype=np.int64)
+        defects: dict[int, str] = {}
         if self._indices is None:
-            indices = self._route(seen, spec, layer_out)
+            indices = self._route(seen, values, spec, defects)
         elif isinstance(self._indices, IndexReader):
             indices = self._indices(layer, seen, values, spec)
         else:
             indices = np.asarray(self._indices(layer, seen, values))
         indices = np.asarray(indices).reshape(out_shape)
-        self._remember(spec, x.shape, indices, seen)
+        self._remember(spec, x.shape, indices, seen, defects)
         return values.reshape(out_shape), indices
 
     def backward(
@@ -143,25 +146,33 @@ class LayerImpl:
             )
         layer = self.make(spec, seen.shape)
         self._forward(layer, seen)
-        layer_out = seen.shape[: seen.ndim - spec.ndim] + grad_out.shape[grad_out.ndim - spec.ndim :]
+        layer_out = (
+            seen.shape[: seen.ndim - spec.ndim] + grad_out.shape[grad_out.ndim - spec.ndim :]
+        )
         grad_in = self._backward(layer, grad_out.reshape(layer_out))
         if isinstance(grad_in, np.ndarray) and grad_in.size == math.prod(input_shape):
             return grad_in.reshape(input_shape)
         return grad_in  # the harness reports the wrong type or shape
 
     def explain_index(self, indices: np.ndarray, position: tuple[int, ...]) -> str | None:
-        """Why no index could be worked out for the output at ``position``."""
+        """Why no index could be worked out for the output at ``position`` (None if unknown)."""
+        flat = int(np.ravel_multi_index(position, indices.shape))
         with self._lock:
-            defects = self._routing.get(_digest(indices), {})
-        return defects.get(position)
+            defects = self._defects.get(_digest(indices), {})
+        return defects.get(flat)
 
     # -- memory of forward calls --------------------------------------------
 
     def _key(self, spec: PoolSpec, shape: tuple[int, ...], indices: np.ndarray) -> tuple[Any, ...]:
-        return (spec, shape, indices.shape, _digest(indices))
+        return (spec, shape, _digest(indices))
 
     def _remember(
-        self, spec: PoolSpec, shape: tuple[int, ...], indices: np.ndarray, seen: np.ndarray
+        self,
+        spec: PoolSpec,
+        shape: tuple[int, ...],
+        indices: np.ndarray,
+        seen: np.ndarray,
+        defects: dict[int, str],
     ) -> None:
         key = self._key(spec, shape, indices)
         with self._lock:
@@ -169,6 +180,10 @@ class LayerImpl:
             self._memory.move_to_end(key)
             while len(self._memory) > MEMORY:
                 self._memory.popitem(last=False)
+            if defects:
+                self._defects[_digest(indices)] = defects
+                while len(self._defects) > MEMORY:
+                    self._defects.pop(next(iter(self._defects)))
 
     def _recall(
         self, spec: PoolSpec, shape: tuple[int, ...], indices: np.ndarray
@@ -178,59 +193,136 @@ class LayerImpl:
         with self._lock:
             return self._memory.get(self._key(spec, shape, indices.astype(np.int64)))
 
-    # -- indices from backward ----------------------------------------------
+    # -- indices from the values, and from backward where values tie ---------
 
-    def _route(self, seen: np.ndarray, spec: PoolSpec, layer_out: tuple[int, ...]) -> np.ndarray:
-        """Where backward sends each output's gradient: the indices, worked out.
+    def _probe(self, seen: np.ndarray, spec: PoolSpec, grad: np.ndarray) -> np.ndarray:
+        """Backward of a fresh layer (after forward on ``seen``) for ``grad``, as planes."""
+        layer = self.make(spec, seen.shape)
+        self._forward(layer, seen)
+        landed = np.asarray(self._backward(layer, grad))
+        split = seen.ndim - spec.ndim
+        batch, plane = math.prod(seen.shape[:split]), math.prod(seen.shape[split:])
+        return landed.reshape(batch, plane).astype(np.float64)
 
-        Outputs whose windows cannot overlap (``ceil(extent / stride)`` apart
-        on some axis) are probed together, each with its own label; an output
-        whose label lands on exactly one element gets that element as index.
-        Any other outcome is a routing defect: the index is -1, and
-        `explain_index` says what happened.
+    def _route(
+        self, seen: np.ndarray, values: np.ndarray, spec: PoolSpec, defects: dict[int, str]
+    ) -> np.ndarray:
+        """The indices, worked out: the window element equal to the value, else from backward.
+
+        An output whose value (bit for bit) is one element of its window gets
+        that element. Where several elements tie, backward decides: outputs
+        whose windows cannot overlap are probed together, each with its own
+        label, and each gets the element its label lands on. Any other
+        outcome is a defect: the index is -1, and `explain_index` says why.
         """
         split = seen.ndim - spec.ndim
-        out = layer_out[split:]
-        batch = math.prod(layer_out[:split])
-        plane = math.prod(seen.shape[split:])
-        indices = np.full((batch, math.prod(out)), -1, dtype=np.int64)
-        defects: dict[tuple[int, int], str] = {}
+        spatial = seen.shape[split:]
+        out = values.shape[split:]
+        batch = math.prod(seen.shape[:split])
+        planes = seen.reshape(batch, math.prod(spatial))
+        flat, inside = window_table(spatial, spec)
+        flat, inside = flat.reshape(-1, flat.shape[-1]), inside.reshape(-1, inside.shape[-1])
+        windows = planes[:, np.where(inside, flat, 0)]  # (batch, outputs, window)
+        chosen = values.reshape(batch, flat.shape[0], 1)
+        equal = (bits(windows) == bits(chosen)) & inside
+        count = equal.sum(axis=-1)
+        indices = np.where(
+            count == 1,
+            flat[np.newaxis].repeat(batch, 0)[
+                np.arange(batch)[:, None], np.arange(flat.shape[0]), equal.argmax(-1)
+            ],
+            -1,
+        )
+        for b, o in zip(*np.nonzero(count == 0), strict=True):
+            defects[int(b) * flat.shape[0] + int(o)] = (
+                "returns a value that is no element of its window"
+            )
+        tied = count > 1
+        if tied.any():
+            self._route_ties(seen, spec, out, tied, indices, defects)
+        return indices
+
+    def _route_ties(
+        self,
+        seen: np.ndarray,
+        spec: PoolSpec,
+        out: tuple[int, ...],
+        tied: np.ndarray,
+        indices: np.ndarray,
+        defects: dict[int, str],
+    ) -> None:
+        """Send labelled gradients through the tied outputs; read where each label lands."""
+        batch, outputs = tied.shape
+        layer_out = seen.shape[: seen.ndim - spec.ndim] + out
         gaps = [min(n, -(-e // s)) for n, e, s in zip(out, spec.extent, spec.stride, strict=True)]
-        positions = np.arange(math.prod(out)).reshape(out)
+        positions = np.arange(outputs).reshape(out)
+        lost = np.zeros_like(tied)
         for residue in itertools.product(*(range(g) for g in gaps)):
             group = positions[tuple(slice(r, None, g) for r, g in zip(residue, gaps, strict=True))]
             group = group.ravel()
+            group = group[tied[:, group].any(axis=0)]
             step = _capacity(seen.dtype)
             for start in range(0, group.size, step):
                 members = group[start : start + step]
-                labels = np.zeros((batch, math.prod(out)), dtype=seen.dtype)
+                labels = np.zeros((batch, outputs), dtype=seen.dtype)
                 labels[:, members] = np.arange(1, members.size + 1, dtype=seen.dtype)
-                layer = self.make(spec, seen.shape)
-                self._forward(layer, seen)
-                landed = np.asarray(self._backward(layer, labels.reshape(layer_out)))
-                landed = landed.reshape(batch, plane).astype(np.float64)
-                _attribute(landed, members, indices, defects)
-        result = indices.reshape(layer_out)
-        if defects:
-            flat = {np.unravel_index(b * indices.shape[1] + o, layer_out): why
-                    for (b, o), why in defects.items()}  # fmt: skip
-            with self._lock:
-                self._routing[_digest(result)] = {
-                    tuple(int(i) for i in k): v for k, v in flat.items()
-                }
-                while len(self._routing) > MEMORY:
-                    self._routing.pop(next(iter(self._routing)))
-        return result
+                landed = self._probe(seen, spec, labels.reshape(layer_out))
+                found = np.full((batch, members.size), -1, dtype=np.int64)
+                receipts = _attribute(landed, members.size, found)
+                rows, columns = np.nonzero(tied[:, members])
+                outputs_here = members[columns]
+                single = receipts[rows, columns] == 1
+                indices[rows[single], outputs_here[single]] = found[rows, columns][single]
+                for b, k, o in zip(
+                    rows[~single], columns[~single], outputs_here[~single], strict=True
+                ):
+                    if receipts[b, k] == 0:
+                        lost[b, o] = True
+                    else:
+                        defects[int(b) * outputs + int(o)] = (
+                            f"backward sends one output's gradient to {receipts[b, k]} input "
+                            "elements, not to the one it selected"
+                        )
+        if lost.any():
+            self._diagnose_lost(seen, spec, layer_out, lost, defects)
+
+    def _diagnose_lost(
+        self,
+        seen: np.ndarray,
+        spec: PoolSpec,
+        layer_out: tuple[int, ...],
+        lost: np.ndarray,
+        defects: dict[int, str],
+    ) -> None:
+        """Why labels vanished: overwritten by another window's gradient, or lost."""
+        batch, outputs = lost.shape
+        step = _capacity(seen.dtype)
+        every = (np.arange(outputs) % step + 1).astype(seen.dtype)
+        landed = self._probe(
+            seen, spec, np.broadcast_to(every, (batch, outputs)).reshape(layer_out)
+        )
+        # Overwriting keeps one label per element and loses the rest; adding keeps them all.
+        sent = float(every.astype(np.float64).sum())
+        labels = set(every.astype(np.float64).tolist())
+        for b, o in zip(*np.nonzero(lost), strict=True):
+            held = landed[b][landed[b] != 0]
+            if held.sum() < sent and all(value in labels for value in held.tolist()):
+                defects[int(b) * outputs + int(o)] = (
+                    "overlapping windows overwrite the gradient instead of adding it"
+                )
+            else:
+                defects[int(b) * outputs + int(o)] = (
+                    "backward loses the gradient of an output whose window holds tied maxima"
+                )
 
 
-def _attribute(
-    landed: np.ndarray,
-    members: np.ndarray,
-    indices: np.ndarray,
-    defects: dict[tuple[int, int], str],
-) -> None:
-    """Read one probe: element ``p`` of plane ``b`` holding label ``k`` came from ``members[k-1]``."""
-    batch, count = landed.shape[0], members.size
+def _attribute(landed: np.ndarray, count: int, found: np.ndarray) -> np.ndarray:
+    """Read one probe: where each label ``1 .. count`` landed, plane by plane.
+
+    Fills ``found[b, k]`` with the element that received label ``k + 1`` in
+    plane ``b`` (where exactly one did) and returns how many received it.
+    """
+    batch = landed.shape[0]
     planes, elements = np.nonzero(landed)
     labels = landed[planes, elements]
     valid = (labels == np.round(labels)) & (labels >= 1) & (labels <= count)
@@ -238,21 +330,8 @@ def _attribute(
     receipts = np.bincount(slots, minlength=batch * count).reshape(batch, count)
     target = np.full(batch * count, -1, dtype=np.int64)
     target[slots] = elements[valid]
-    target = target.reshape(batch, count)
-    single = receipts == 1
-    rows, columns = np.nonzero(single)
-    indices[rows, members[columns]] = target[rows, columns]
-    for b, k in zip(*np.nonzero(receipts == 0), strict=True):
-        defects[(int(b), int(members[k]))] = (
-            "backward sends this output's gradient to no input element (it is lost or "
-            "changed), so it has no index"
-        )
-    for b, k in zip(*np.nonzero(receipts > 1), strict=True):
-        where = elements[valid][slots == b * count + k]
-        defects[(int(b), int(members[k]))] = (
-            f"backward sends this output's gradient to {receipts[b, k]} input elements "
-            f"({', '.join(map(str, where[:4].tolist()))}), not to one"
-        )
+    found[...] = np.where(receipts == 1, target.reshape(batch, count), -1)
+    return receipts
 
 
 def _digest(array: np.ndarray) -> bytes:

@@ -36,7 +36,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
-from hypothesis import HealthCheck, given, reject, settings
+from hypothesis import HealthCheck, given, settings
 from hypothesis.errors import FailedHealthCheck, Flaky, Unsatisfiable, UnsatisfiedAssumption
 
 from impls import Capabilities, PoolSpec
@@ -51,7 +51,15 @@ if sys.version_info >= (3, 11):
 else:  # pragma: no cover
     from exceptiongroup import BaseExceptionGroup as _ExceptionGroup
 
-__all__ = ["STATUSES", "Failure", "LimitedImpl", "Outcome", "run_property", "run_checks"]
+__all__ = [
+    "STATUSES",
+    "Failure",
+    "LimitedImpl",
+    "Outcome",
+    "OutsideLimits",
+    "run_checks",
+    "run_property",
+]
 
 STATUSES = ("passed", "failed", "crashed", "skipped", "not claimed")
 
@@ -79,6 +87,7 @@ class Outcome:
     cases_skipped: int = 0
     skip_reasons: dict[str, int] = field(default_factory=dict)
     note: str = ""
+    unit: str = "case"
 
     @property
     def message(self) -> str:
@@ -91,10 +100,14 @@ class Outcome:
         """``"100 cases, 7 skipped outside the declared limits"``, or empty."""
         if not self.cases_run:
             return ""
-        text = f"{self.cases_run} case{'s' if self.cases_run != 1 else ''}"
+        text = f"{self.cases_run} {self.unit}{'s' if self.cases_run != 1 else ''}"
         if self.cases_skipped:
             text += f", {self.cases_skipped} skipped outside the declared limits"
         return text
+
+
+class OutsideLimits(UnsatisfiedAssumption):
+    """A call lies outside the declared limits: Hypothesis discards the case, checks skip it."""
 
 
 class LimitedImpl:
@@ -124,7 +137,7 @@ class LimitedImpl:
     def _skip(self, reasons: Sequence[str]) -> None:
         for reason in reasons:
             self.skip_reasons[reason] += 1
-        reject()
+        raise OutsideLimits()
 
     def _call(self, method: Callable[..., Any], *args: object) -> Any:
         try:
@@ -140,7 +153,9 @@ class LimitedImpl:
             self._input_dtype = x.dtype
         return self._call(self.impl.forward, x, spec)  # type: ignore[attr-defined]
 
-    def backward(self, grad_out: object, indices: object, input_shape: object, spec: object) -> Any:
+    def backward(
+        self, grad_out: object, indices: object, input_shape: object, spec: object
+    ) -> Any:
         if isinstance(spec, PoolSpec) and isinstance(grad_out, np.ndarray):
             shape = input_shape if isinstance(input_shape, tuple) else None
             missing = self.caps.unsupported_backward(
@@ -325,7 +340,7 @@ def run_checks(
     if claim == "validation" and not caps.claims_validation:
         return Outcome(name, "not claimed", note=f"{impl_label(impl)} does not claim it")
     limited = LimitedImpl(impl)
-    outcome = Outcome(name, "passed")
+    outcome = Outcome(name, "passed", unit="check")
     for fixed in checks:
         outcome.cases_run += 1
         if on_case is not None:

@@ -131,9 +131,7 @@ def _axis_spec(spec: PoolSpec, axis: int) -> PoolSpec:
     )
 
 
-def _valid_lengths(
-    spec: PoolSpec, axis: int, limit: Limit | None = None
-) -> list[tuple[int, int]]:
+def _valid_lengths(spec: PoolSpec, axis: int, limit: Limit | None = None) -> list[tuple[int, int]]:
     """``(input length, output length)`` pairs valid along ``axis``, shortest first.
 
     With ``limit`` (made of per-axis `impls.limits`), only lengths inside it.

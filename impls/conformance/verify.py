@@ -135,9 +135,11 @@ def _environment(profile: str) -> dict[str, str]:
     return env
 
 
-def _crash_note(returncode: int | None, timed_out: bool, timeout: float) -> str:
+def _crash_note(returncode: int | None, timed_out: bool, timeout: float, processes: int) -> str:
     if timed_out:
         return f"the check ran for more than {timeout:g} s and was stopped"
+    if processes > 1:  # an xdist worker died; its own status is not known here
+        return "the worker process died in the middle of the check"
     if returncode is not None and returncode < 0:
         try:
             name = signal.Signals(-returncode).name
@@ -215,7 +217,7 @@ def verify_target(
                 key = _short(timed_out)
                 unfinished = {key: unfinished[key]} if key in unfinished else {}
             for test, start in unfinished.items():
-                note = _crash_note(child.returncode, timed_out is not None, timeout)
+                note = _crash_note(child.returncode, timed_out is not None, timeout, processes)
                 last = seen.last_case(start["pid"])
                 crashed[test] = _crash_outcome(by_test[test], note, last, target)
                 if progress is not None:

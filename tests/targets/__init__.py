@@ -1,0 +1,1 @@
+"""Outside implementations that the harness's own tests verify (never registered)."""
