@@ -13,7 +13,16 @@ from typing import Any
 
 from .protocol import MaxPoolImpl
 
-__all__ = ["BUILTIN", "ENTRY_POINT_GROUP", "get", "instantiate", "is_builtin", "load", "names", "resolve"]
+__all__ = [
+    "BUILTIN",
+    "ENTRY_POINT_GROUP",
+    "get",
+    "instantiate",
+    "is_builtin",
+    "load",
+    "names",
+    "resolve",
+]
 
 ENTRY_POINT_GROUP = "maxpool.implementations"
 

@@ -86,6 +86,14 @@ def _out_shape(raw_size: int, spec: PoolSpec, spatial: Sequence[int]) -> tuple[i
     return (lead,) + out
 
 
+def _result_shape(raw: object, ndim: int) -> tuple[int, ...]:
+    """The shape of one output per entry: that of each part, or the stack's without its axis."""
+    if isinstance(raw, (tuple, list)) and len(raw) == ndim:
+        return np.shape(raw[0])
+    shape = np.shape(raw)
+    return shape[:-1] if shape[-1:] == (ndim,) else shape[1:]
+
+
 def from_axis_positions(
     positions: object, spec: PoolSpec, spatial_shape: Sequence[int]
 ) -> np.ndarray:
@@ -103,7 +111,7 @@ def from_axis_positions(
     flat = np.zeros(out_shape, dtype=np.int64)
     for part, length in zip(parts, spatial, strict=True):
         flat = flat * length + part
-    return flat
+    return flat.reshape(_result_shape(positions, spec.ndim))
 
 
 def from_axis_offsets(offsets: object, spec: PoolSpec, spatial_shape: Sequence[int]) -> np.ndarray:
@@ -124,7 +132,7 @@ def from_axis_offsets(offsets: object, spec: PoolSpec, spatial_shape: Sequence[i
         shape = [1] * len(out_shape)
         shape[1 + axis] = -1
         positions.append(starts[axis].reshape(shape) + part * spec.dilation[axis])
-    return from_axis_positions(positions, spec, spatial)
+    return from_axis_positions(positions, spec, spatial).reshape(_result_shape(offsets, spec.ndim))
 
 
 def from_window_offsets(
@@ -139,7 +147,7 @@ def from_window_offsets(
     raw = np.asarray(offsets, dtype=np.int64)
     out_shape = _out_shape(raw.size, spec, spatial_shape)
     per_axis = np.unravel_index(raw.reshape(out_shape), spec.kernel_size)
-    return from_axis_offsets(list(per_axis), spec, spatial_shape)
+    return from_axis_offsets(list(per_axis), spec, spatial_shape).reshape(raw.shape)
 
 
 @dataclass(frozen=True)

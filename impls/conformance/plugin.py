@@ -10,7 +10,8 @@ or, in a project's ``conftest.py``, ``pytest_plugins = ["impls.conformance.plugi
 ``--impl=TARGET`` (repeatable) names what to verify (see
 `impls.conformance.targets`); without it, this package's built-in
 implementations are verified. Every test that takes the ``target`` fixture
-runs once per target, and ``implementation`` gives the loaded object.
+runs once per target (the ``conformance_target`` parameter), and the
+``implementation`` fixture gives the loaded object.
 Profiles: see `impls.conformance.profiles` (``--hypothesis-profile=NAME`` or
 ``HYPOTHESIS_PROFILE`` chooses one).
 """
@@ -22,6 +23,7 @@ import functools
 import pytest
 from hypothesis import settings
 
+from impls import Capabilities
 from impls.registry import BUILTIN
 
 from . import profiles
@@ -68,7 +70,7 @@ def pytest_configure(config: pytest.Config) -> None:
     targets = list(dict.fromkeys(config.getoption("impl"))) or list(BUILTIN)
     for target in targets:
         try:
-            loaded(target)
+            Capabilities.of(loaded(target))
         except Exception as error:  # any failure to load is a usage error
             raise pytest.UsageError(f"--impl={target}: {error}") from error
     config.stash[TARGETS] = targets
@@ -77,9 +79,9 @@ def pytest_configure(config: pytest.Config) -> None:
 
 
 def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
-    if "target" in metafunc.fixturenames:
+    if "conformance_target" in metafunc.fixturenames:
         targets = metafunc.config.stash[TARGETS]
-        metafunc.parametrize("target", targets, ids=targets, scope="session")
+        metafunc.parametrize("conformance_target", targets, ids=targets, scope="session")
 
 
 def pytest_report_header(config: pytest.Config) -> list[str]:
@@ -91,9 +93,9 @@ def pytest_report_header(config: pytest.Config) -> list[str]:
 
 
 @pytest.fixture
-def implementation(target: str) -> object:
-    """The implementation under test, loaded from ``target``."""
-    return loaded(target)
+def implementation(conformance_target: str) -> object:
+    """The implementation under test, loaded from ``conformance_target``."""
+    return loaded(conformance_target)
 
 
 @pytest.fixture
@@ -103,8 +105,6 @@ def recorder(request: pytest.FixtureRequest) -> Recorder | None:
 
 
 def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
-    from impls import Capabilities
-
     lines = []
     for target in terminalreporter.config.stash[TARGETS]:
         left_out = Capabilities.of(loaded(target)).left_out()

@@ -25,6 +25,7 @@ from collections.abc import Mapping
 from pathlib import Path
 
 from hypothesis import settings
+from hypothesis.configuration import set_hypothesis_home_dir
 from hypothesis.database import DirectoryBasedExampleDatabase
 
 __all__ = ["PROFILES", "cache_dir", "default_profile", "register"]
@@ -55,8 +56,17 @@ def default_profile(environ: Mapping[str, str] = os.environ) -> str:
 
 
 def register() -> None:
-    """Register the profiles with Hypothesis (idempotent)."""
-    database = DirectoryBasedExampleDatabase(cache_dir() / "hypothesis")
+    """Register the profiles with Hypothesis (idempotent), and move its storage to the cache.
+
+    Hypothesis keeps more than examples in its storage directory (a cache of
+    Unicode data, for one), which defaults to ``.hypothesis`` in the working
+    directory; unless ``HYPOTHESIS_STORAGE_DIRECTORY`` says otherwise, it
+    goes to the cache directory too.
+    """
+    home = cache_dir() / "hypothesis"
+    if not os.environ.get("HYPOTHESIS_STORAGE_DIRECTORY"):
+        set_hypothesis_home_dir(str(home))
+    database = DirectoryBasedExampleDatabase(home / "examples")
     for name, options in PROFILES.items():
         kept = None if options.get("derandomize") else database
         settings.register_profile(name, deadline=None, database=kept, **options)

@@ -43,7 +43,7 @@ def _indent(text: str, prefix: str) -> str:
 
 @pytest.mark.parametrize("prop", PROPERTIES, ids=lambda prop: prop.name)
 def test_property(
-    target: str,
+    conformance_target: str,
     implementation: object,
     prop: Property,
     recorder: Recorder | None,
@@ -53,13 +53,13 @@ def test_property(
     if recorder is not None:
         recorder.start(nodeid)
     on_case = recorder.case if recorder is not None else None
-    outcome = run_property(implementation, prop, target=target, on_case=on_case)
+    outcome = run_property(implementation, prop, target=conformance_target, on_case=on_case)
     _conclude(outcome, nodeid, recorder)
 
 
 @pytest.mark.parametrize("group", list(GROUPS))
 def test_fixed_checks(
-    target: str,
+    conformance_target: str,
     implementation: object,
     group: str,
     recorder: Recorder | None,
@@ -70,6 +70,11 @@ def test_fixed_checks(
         recorder.start(nodeid)
     on_case = recorder.case if recorder is not None else None
     outcome = run_checks(
-        implementation, group, CHECKS[group], claim=GROUPS[group], target=target, on_case=on_case
+        implementation,
+        group,
+        CHECKS[group],
+        claim=GROUPS[group],
+        target=conformance_target,
+        on_case=on_case,
     )
     _conclude(outcome, nodeid, recorder)

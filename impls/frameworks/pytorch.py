@@ -80,9 +80,10 @@ class TorchMaxPool:
         those is the adapter's job, not a deviation of torch's pooling.
         """
         if isinstance(array, np.ndarray):
-            if not (array.flags.c_contiguous and array.flags.writeable) or min(
-                array.strides, default=0
-            ) < 0:
+            if (
+                not (array.flags.c_contiguous and array.flags.writeable)
+                or min(array.strides, default=0) < 0
+            ):
                 array = np.array(array, order="C")
             return self.torch.from_numpy(array)
         return self.torch.as_tensor(array)
@@ -98,8 +99,10 @@ class TorchMaxPool:
         shape = tuple(tensor.shape)
         split = len(shape) - spec.ndim
         planes = tensor.reshape(_planes_shape(shape, spec.ndim))
-        pool = self.torch.nn.functional.max_pool3d if spec.ndim == 3 else (
-            self.torch.nn.functional.max_pool2d
+        pool = (
+            self.torch.nn.functional.max_pool3d
+            if spec.ndim == 3
+            else (self.torch.nn.functional.max_pool2d)
         )
         values, indices = pool(
             planes,
