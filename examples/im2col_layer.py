@@ -23,7 +23,7 @@ class Im2colMaxPool:
     """Max pooling of ``(N, C, H, W)`` inputs by im2col and col2im."""
 
     def __init__(self, input_dims: tuple[int, int, int], kernel: tuple[int, int], stride: int):
-        channels, height, width = input_dims
+        _channels, height, width = input_dims
         kh, kw = kernel
         if (height - kh) % stride or (width - kw) % stride:
             raise ValueError("the windows must end exactly at the border")

@@ -1,4 +1,4 @@
-"""The harness tests itself: every seeded bug is rejected and named, a correct outsider accepted."""
+"""The harness tests itself: each seeded bug is rejected and named, correct outsiders pass."""
 
 from __future__ import annotations
 

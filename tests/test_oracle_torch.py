@@ -15,7 +15,6 @@ from hypothesis import strategies as st
 
 import impls
 from impls import Capabilities, PoolSpec
-
 from impls.conformance.checks import assert_identical
 from impls.conformance.strategies import Case, cases, spec_arguments
 

@@ -7,7 +7,6 @@ import math
 from hypothesis import given
 
 from impls import PoolSpec
-
 from impls.conformance.checks import window_table
 from impls.conformance.resources import bounded
 from impls.conformance.strategies import FUZZED_SHAPES, FUZZED_SPEC_ARGUMENTS

@@ -18,7 +18,6 @@ from hypothesis import Phase, find, given, settings
 from hypothesis import strategies as st
 
 from impls import Capabilities, PoolSpec
-
 from impls.conformance.checks import window_table
 from impls.conformance.properties import PROPERTIES
 from impls.conformance.strategies import (

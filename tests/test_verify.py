@@ -59,7 +59,7 @@ def test_the_buggy_layer_is_rejected_for_its_bug(tmp_path):
     # The example is runnable Python that shows the bug again.
     namespace: dict[str, object] = {}
     with pytest.raises(AssertionError, match="overwrite"):
-        exec(accumulate["example"], namespace)  # noqa: S102 (the report's own snippet)
+        exec(accumulate["example"], namespace)
     assert "smallest failing case:" in result.stdout
 
 
@@ -108,7 +108,8 @@ def test_markdown_between_markers_and_nothing_in_the_working_directory(tmp_path)
     result = verify("naive", "strided", "--markdown", str(page), cwd=tmp_path)
     assert result.returncode == 0, result.stdout + result.stderr
     text = page.read_text()
-    assert text.startswith("# Title\n") and text.endswith("\nkept\n")
+    assert text.startswith("# Title\n")
+    assert text.endswith("\nkept\n")
     assert "old" not in text
     assert "| property | `naive` | `strided` |" in text
     assert sorted(p.name for p in tmp_path.iterdir()) == ["page.md"]

@@ -28,7 +28,8 @@ Examples
 --------
 >>> from impls.conformance import PROPERTIES, load_target, run_property
 >>> from hypothesis import settings
->>> outcome = run_property(load_target("strided"), PROPERTIES[0], run_settings=settings(max_examples=3))
+>>> few = settings(max_examples=3)
+>>> outcome = run_property(load_target("strided"), PROPERTIES[0], run_settings=few)
 >>> outcome.status
 'passed'
 """

@@ -77,7 +77,7 @@ def window_of(
     position ``o*s - pad_begin + j*d`` along each axis.
     """
     per_axis = []
-    for axis, ((begin, _), length) in enumerate(zip(spec.pads(spatial), spatial, strict=True)):
+    for axis, ((begin, _), _length) in enumerate(zip(spec.pads(spatial), spatial, strict=True)):
         start = out_position[axis] * spec.stride[axis] - begin
         per_axis.append([start + j * spec.dilation[axis] for j in range(spec.kernel_size[axis])])
     members, padded = [], 0

@@ -31,13 +31,12 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 import numpy as np
+from hypothesis.errors import UnsatisfiedAssumption
 
 from impls import Capabilities, PoolSpec
 from impls.registry import is_builtin
 
 from .checks import assert_forward_matches, assert_identical, explain_gradients, impl_label
-from hypothesis.errors import UnsatisfiedAssumption
-
 from .diagnose import fail, failure
 from .runner import OutsideLimits
 from .strategies import gradient_dtype

@@ -61,7 +61,7 @@ def _window_starts(spec: PoolSpec, spatial: Sequence[int]) -> list[np.ndarray]:
 
 
 def _stacked(raw: object, ndim: int, out_shape: tuple[int, ...]) -> list[np.ndarray]:
-    """Per-axis arrays from ``(..., ndim)`` stacks, a sequence of ``ndim`` arrays, or ``(ndim, ...)``."""
+    """Per-axis arrays from a ``(..., ndim)`` stack, ``ndim`` arrays, or ``(ndim, ...)``."""
     if isinstance(raw, (tuple, list)) and len(raw) == ndim:
         parts = [np.asarray(part) for part in raw]
     else:

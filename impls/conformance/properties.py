@@ -102,7 +102,7 @@ def _integer_gradients(
 def _gradient_bug(
     grad_in: np.ndarray, grad: np.ndarray, indices: np.ndarray, case: Case, default: str
 ) -> str:
-    """The backward bug where ``grad_in`` differs from the scatter-add of ``grad``, or ``default``."""
+    """The bug where ``grad_in`` is not the scatter-add of ``grad``, or ``default``."""
     expected = _scatter_add(grad, indices, case)
     differ = np.argwhere(grad_in.astype(np.float64) != expected)
     if not len(differ):

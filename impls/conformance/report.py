@@ -29,7 +29,8 @@ Examples
 --------
 >>> from impls.conformance.runner import Failure, Outcome
 >>> from impls.conformance.verify import Report
->>> report = Report("mylib:Pool", "dev", [Outcome("matches_naive_forward", "passed", cases_run=20)], ())
+>>> row = Outcome("matches_naive_forward", "passed", cases_run=20)
+>>> report = Report("mylib:Pool", "dev", [row], ())
 >>> print(text([report]).splitlines()[2])
   matches_naive_forward                            passed       20 cases
 """

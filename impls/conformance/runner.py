@@ -17,9 +17,8 @@ Examples
 >>> import impls
 >>> from hypothesis import settings
 >>> from impls.conformance.properties import BY_NAME
->>> outcome = run_property(
-...     impls.get("strided"), BY_NAME["first_maximum_on_ties"], run_settings=settings(max_examples=5)
-... )
+>>> few = settings(max_examples=5)
+>>> outcome = run_property(impls.get("strided"), BY_NAME["first_maximum_on_ties"], run_settings=few)
 >>> outcome.status, outcome.cases_run > 0
 ('passed', True)
 """

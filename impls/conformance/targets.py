@@ -1,4 +1,4 @@
-"""What ``maxpool verify TARGET`` and ``pytest --impl=TARGET`` accept, turned into an implementation.
+"""What ``maxpool verify TARGET`` and ``pytest --impl=TARGET`` accept, loaded.
 
 A target is one of:
 

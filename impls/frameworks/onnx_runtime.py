@@ -17,7 +17,8 @@ Examples
 >>> import numpy as np
 >>> from impls import PoolSpec
 >>> pool = adapter()  # doctest: +SKIP
->>> pool.forward(np.array([[1.0, 3.0, 2.0]], np.float32), PoolSpec((2,), stride=1))  # doctest: +SKIP
+>>> x = np.array([[1.0, 3.0, 2.0]], np.float32)
+>>> pool.forward(x, PoolSpec((2,), stride=1))  # doctest: +SKIP
 (array([[3., 3.]], dtype=float32), array([[1, 1]]))
 """
 
