@@ -18,7 +18,8 @@ Examples
 >>> from hypothesis import settings
 >>> from impls.conformance.properties import BY_NAME
 >>> few = settings(max_examples=5)
->>> outcome = run_property(impls.get("strided"), BY_NAME["first_maximum_on_ties"], run_settings=few)
+>>> ties = BY_NAME["first_maximum_on_ties"]
+>>> outcome = run_property(impls.get("strided"), ties, run_settings=few)
 >>> outcome.status, outcome.cases_run > 0
 ('passed', True)
 """
