@@ -25,6 +25,7 @@ from typing import Any
 
 import numpy as np
 
+from .protocol import Capabilities
 from .quickcheck import ORACLE, CheckResult, quick_check
 from .references import Reference, available_references
 from .registry import get, names, resolve
@@ -176,6 +177,11 @@ def skip_reason(case: Case, candidate: Candidate) -> str | None:
     """Why ``candidate`` is not measured on ``case`` at all, or ``None``."""
     if candidate.is_reference:
         return candidate.impl.not_applicable(case.input_shape, case.spec, np.dtype(case.dtype))
+    missing = Capabilities.of(candidate.impl).unsupported(
+        case.spec, np.dtype(case.dtype), case.input_shape
+    )
+    if missing:
+        return f"unsupported: outside {candidate.label}'s declared limits ({'; '.join(missing)})"
     if candidate.code_ref == ORACLE:
         steps = naive_steps(case.input_shape, case.spec)
         if steps > NAIVE_STEP_BUDGET:
@@ -215,9 +221,10 @@ def _time(
     else:
         (values, indices), peak = peak_extra_bytes(forward)
         forward_time = settings.time(forward, warmup=max(0, settings.warmup - 1))
-    if indices is None:
+    caps = Capabilities.of(impl)
+    if indices is None or not caps.backward:
         return forward_time, None, peak
-    grad_dtype = values.dtype if values.dtype.kind == "f" else np.dtype(np.float32)
+    grad_dtype = caps.gradient_dtype(values.dtype)
     grad_out = np.random.default_rng(1).standard_normal(values.shape).astype(grad_dtype)
     del values
     backward_time = settings.time(lambda: impl.backward(grad_out, indices, case.input_shape, spec))

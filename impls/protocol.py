@@ -206,6 +206,23 @@ class Capabilities:
             return (np.dtype(input_dtype).name,)
         return self.grad_dtypes  # type: ignore[return-value]
 
+    def gradient_dtype(self, input_dtype: np.dtype | str) -> np.dtype:
+        """The ``grad_out`` dtype to use after forward on ``input_dtype``.
+
+        float64 if accepted, else the widest accepted float, else the first
+        accepted dtype.
+
+        Examples
+        --------
+        >>> Capabilities().gradient_dtype("int8")
+        dtype('float64')
+        >>> Capabilities(grad_dtypes="input").gradient_dtype("int8")
+        dtype('int8')
+        """
+        accepted = self.gradient_dtypes(input_dtype)
+        floats = [d for d in ("float64", "float32", "float16") if d in accepted]
+        return np.dtype((floats or list(accepted))[0])
+
     def unsupported(
         self,
         spec: PoolSpec,

@@ -27,6 +27,7 @@ from typing import Any
 
 import numpy as np
 
+from .protocol import Capabilities
 from .registry import get
 from .spec import PoolSpec
 
@@ -229,7 +230,10 @@ def quick_check(
             return CheckResult(
                 "fail", "indices " + _first_difference(indices, want_indices), shape
             )
-        grad_dtype = x.dtype if x.dtype.kind == "f" else np.dtype(np.float32)
+        caps = Capabilities.of(impl)
+        if not caps.backward:
+            return CheckResult("pass", "forward only (backward not claimed)", shape)
+        grad_dtype = caps.gradient_dtype(x.dtype)
         rng = np.random.default_rng(seed + 1)
         grad_out = rng.integers(-3, 4, size=want_values.shape).astype(grad_dtype)
         want_grad = oracle.backward(grad_out, want_indices, shape, spec)

@@ -549,16 +549,11 @@ class Call:
 
 
 def gradient_dtype(caps: Capabilities, input_dtype: np.dtype | str | None = None) -> np.dtype:
-    """The dtype for ``grad_out`` after forward on ``input_dtype``, as ``caps`` allows it.
+    """The dtype for ``grad_out`` after forward on ``input_dtype`` (`Capabilities.gradient_dtype`).
 
-    float64 if accepted, else the widest accepted float, else the first
-    accepted dtype. ``input_dtype`` matters only where gradients must have
-    the input's dtype (``grad_dtypes="input"``); without it, the first
-    forward dtype stands in.
+    Without ``input_dtype``, the first forward dtype stands in.
     """
-    accepted = caps.gradient_dtypes(input_dtype if input_dtype is not None else caps.dtypes[0])
-    floats = [d for d in ("float64", "float32", "float16") if d in accepted]
-    return np.dtype((floats or list(accepted))[0])
+    return caps.gradient_dtype(input_dtype if input_dtype is not None else caps.dtypes[0])
 
 
 def claims_any_indices(caps: Capabilities) -> bool:
