@@ -7,6 +7,7 @@ import pytest
 
 import impls
 from impls import CONTRACT_DTYPES, Capabilities, PoolSpec
+from impls.limits import square_kernel, windows_tile_input
 
 
 def test_the_default_is_the_whole_contract():
@@ -88,3 +89,60 @@ class BadlyDeclared:
 
     def backward(self, grad_out, indices, input_shape, spec):
         raise NotImplementedError
+
+
+def test_gradient_dtypes_default_to_the_forward_dtypes_or_follow_the_input():
+    assert Capabilities(dtypes=("float32",)).grad_dtypes == ("float32",)
+    caps = Capabilities(dtypes=("float32", "int8"), grad_dtypes=("float64",))
+    assert caps.gradient_dtypes("int8") == ("float64",)
+    assert caps.gradient_dtype("int8") == np.float64
+    follows = Capabilities(grad_dtypes="input")
+    assert follows.gradient_dtypes("int16") == ("int16",)
+    assert follows.unsupported_backward(
+        PoolSpec((2,)), np.dtype("float32"), (4,), np.dtype("int8")
+    )
+    assert not follows.unsupported_backward(
+        PoolSpec((2,)), np.dtype("int8"), (4,), np.dtype("int8")
+    )
+
+
+@pytest.mark.parametrize(
+    ("arguments", "error"),
+    [
+        ({"grad_dtypes": "output"}, ValueError),
+        ({"grad_dtypes": ("bool",)}, ValueError),
+        ({"backward_indices": "mine"}, ValueError),
+        ({"backward": "yes"}, TypeError),
+        ({"validates_arguments": 1}, TypeError),
+        ({"supports": 3}, TypeError),
+    ],
+)
+def test_invalid_new_declarations_are_refused(arguments, error):
+    with pytest.raises(error):
+        Capabilities(**arguments)
+
+
+def test_geometry_limits_join_the_other_features():
+    caps = Capabilities(supports=square_kernel & windows_tile_input)
+    assert caps.unsupported(PoolSpec((2, 2)), np.dtype("float32"), (4, 4)) == ()
+    assert caps.unsupported(PoolSpec((2, 3)), np.dtype("float32"), (4, 5)) == (
+        "kernel (2, 3) is not square",
+        "on axis 1, windows of extent 3 and stride 3 do not end exactly at the border of the "
+        "padded length 5",
+    )
+    # Without the input's shape, the geometry is not judged.
+    assert caps.unsupported(PoolSpec((2, 3))) == ()
+    assert caps.left_out() == (
+        "kernels that are not square",
+        "inputs whose last window does not end exactly at the border",
+    )
+
+
+def test_claims_appear_in_what_is_left_out():
+    caps = Capabilities(backward=False, validates_arguments=False)
+    assert caps.left_out() == ("backward", "argument validation (not claimed)")
+    assert caps.unsupported_backward(PoolSpec((2,))) == ("backward",)
+    assert Capabilities().claims_validation
+    assert Capabilities(backward_indices="forward").left_out() == (
+        "backward through indices other than forward's own",
+    )

@@ -66,7 +66,9 @@ def _stacked(raw: object, ndim: int, out_shape: tuple[int, ...]) -> list[np.ndar
         parts = [np.asarray(part) for part in raw]
     else:
         array = np.asarray(raw)
-        if array.shape[-1:] == (ndim,) and array.size == math.prod(out_shape) * ndim:
+        out = out_shape[1:]
+        trailing = array.shape[-1:] == (ndim,) and array.shape[:-1][-len(out) :] == out
+        if trailing:  # where both readings fit, the trailing axis is the per-axis one
             parts = [array[..., axis] for axis in range(ndim)]
         elif array.shape[:1] == (ndim,):
             parts = list(array)
@@ -91,7 +93,7 @@ def _result_shape(raw: object, ndim: int) -> tuple[int, ...]:
     if isinstance(raw, (tuple, list)) and len(raw) == ndim:
         return np.shape(raw[0])
     shape = np.shape(raw)
-    return shape[:-1] if shape[-1:] == (ndim,) else shape[1:]
+    return shape[:-1] if shape[-1:] == (ndim,) else shape[1:]  # as `_stacked` reads it
 
 
 def from_axis_positions(
