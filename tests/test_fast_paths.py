@@ -154,11 +154,20 @@ class TestThreadSettings:
         finally:
             parallel.set_num_threads(None)
 
-    @pytest.mark.parametrize("bad", [0, -1, 1.5, True, "2"])
-    def test_bad_counts(self, bad):
-        with pytest.raises(ValueError, match="threads must be a positive int"):
+    @pytest.mark.parametrize(
+        ("bad", "error", "message"),
+        [
+            (0, ValueError, "threads must be a positive int, got 0"),
+            (-1, ValueError, "threads must be a positive int, got -1"),
+            (1.5, TypeError, "threads must be an integer, got 1.5"),
+            (True, TypeError, "threads must be an integer, got the bool True"),
+            ("2", TypeError, "threads must be an integer, got '2'"),
+        ],
+    )
+    def test_bad_counts(self, bad, error, message):
+        with pytest.raises(error, match=message):
             parallel.set_num_threads(bad)
-        with pytest.raises(ValueError, match="threads must be a positive int"):
+        with pytest.raises(error, match=message):
             impls.get("sliced").__class__(threads=bad).forward(np.zeros((4, 4)), PoolSpec((2, 2)))
 
     def test_bad_environment(self, monkeypatch):
