@@ -257,6 +257,12 @@ class PoolSpec:
     def __hash__(self) -> int:
         return self._hash  # type: ignore[attr-defined, no-any-return]
 
+    def __reduce__(self) -> tuple[type[PoolSpec], tuple[object, ...]]:
+        # Rebuild through __init__ rather than restore the cached hash: string
+        # hashes (padding "same") differ between processes.
+        fields = (self.kernel_size, self.stride, self.padding, self.dilation, self.ceil_mode)
+        return type(self), fields
+
     @property
     def ndim(self) -> int:
         """Number of pooled (trailing) axes."""

@@ -122,6 +122,13 @@ def check_dtype(dtype: np.dtype, name: str) -> None:
 
 
 def _as_array(value: object, name: str) -> np.ndarray:
+    if isinstance(value, np.ma.MaskedArray):
+        # np.asarray would drop the mask, and a masked element could win.
+        raise TypeError(
+            f"{name} is a numpy.ma.MaskedArray, and masks are not supported: pass "
+            f"{name}.filled(value) with a value no element beats (such as -inf) to keep "
+            f"masked elements out, or {name}.data to pool every element"
+        )
     try:
         return np.asarray(value)
     except (ValueError, TypeError) as err:
