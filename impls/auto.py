@@ -144,10 +144,10 @@ class AutoMaxPool(BlockedMaxPool):
         'sliced'
         """
         geometry = geometry_for_shape(tuple(x_shape), spec)
-        return self.rule(Case.of(geometry)).forward
+        return self.rule(Case.of(geometry.compact)).forward
 
     def forward(self, x: object, spec: PoolSpec) -> tuple[np.ndarray, np.ndarray]:
         """Pool ``x`` with the forward implementation chosen for its case."""
         array, geometry = prepare_forward(x, spec)
-        rule = self.rule(Case.of(geometry))
+        rule = self.rule(Case.of(geometry.compact))
         return self._impls[rule.forward].forward(array, spec)

@@ -131,6 +131,7 @@ class BlockedMaxPool:
     def forward(self, x: object, spec: PoolSpec) -> tuple[np.ndarray, np.ndarray]:
         """Pool ``x`` over its trailing axes; return ``(values, indices)``."""
         array, geometry = prepare_forward(x, spec)
+        geometry = geometry.compact  # padding and dilation size nothing from here on
         planes = array.reshape(geometry.batch, *geometry.spatial_shape)
         batch_shape = (geometry.batch, *geometry.output_spatial)
         values = np.empty(batch_shape, dtype=array.dtype)
