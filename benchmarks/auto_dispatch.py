@@ -45,7 +45,7 @@ class Case:
 
 
 CASES = (
-    # the six standard workloads
+    # the standard workloads
     *(Case(w.description, w.input_shape, PoolSpec(**w.spec_kwargs), w.dtype) for w in WORKLOADS),
     # around the rules' boundaries
     Case("tiny k2 s2", (1, 3, 8, 8), PoolSpec((2, 2))),
