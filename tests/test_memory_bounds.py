@@ -82,3 +82,17 @@ def test_tables_cost_a_few_bytes_per_kernel_element(shape, spec):
 
     _, peak = traced(build)
     assert peak <= 128 * spec.window_size  # a Python object per element would be hundreds
+
+
+@pytest.mark.parametrize("name", ["sliced", "reshape", "separable", "auto"])
+def test_the_documented_cost_of_non_contiguous_inputs(name):
+    # README (How to choose, Memory): only leading axes that cannot be merged
+    # cost a whole copy of the input; strided pooled axes cost nothing extra.
+    nchw = np.random.default_rng(3).standard_normal((4, 16, 64, 64)).astype(np.float32)
+    nhwc_as_nchw = np.ascontiguousarray(nchw.transpose(0, 2, 3, 1)).transpose(0, 3, 1, 2)
+    outputs = nchw.size // 4 * (4 + 8)
+    impl, spec = impls.get(name), PoolSpec((2, 2))
+    _, sliced_peak = traced(lambda: impl.forward(nchw[..., ::-1], spec))
+    _, copied_peak = traced(lambda: impl.forward(nhwc_as_nchw, spec))
+    assert sliced_peak < outputs * 1.5
+    assert copied_peak >= nchw.nbytes
