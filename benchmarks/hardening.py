@@ -22,12 +22,12 @@ from __future__ import annotations
 import functools
 import statistics
 import time
-import tracemalloc
 from collections.abc import Callable
 
 import numpy as np
 
 import impls
+from impls.timing import peak_extra_bytes
 
 __all__ = ["main"]
 
@@ -42,18 +42,10 @@ def _seconds(func: Callable[[], object], repeats: int = 5) -> float:
     return statistics.median(samples)
 
 
-def _peak(func: Callable[[], object]) -> int:
-    tracemalloc.start()
-    try:
-        func()
-        return tracemalloc.get_traced_memory()[1]
-    finally:
-        tracemalloc.stop()
-
-
 def _row(label: str, func: Callable[[], object], repeats: int = 5) -> float:
     seconds = _seconds(func, repeats)
-    print(f"{label:<58} {seconds * 1e3:10.2f} ms {_peak(func) / 2**20:10.1f} MiB", flush=True)
+    peak = peak_extra_bytes(func)[1]
+    print(f"{label:<58} {seconds * 1e3:10.2f} ms {peak / 2**20:10.1f} MiB", flush=True)
     return seconds
 
 

@@ -7,14 +7,13 @@ with tracemalloc (their times are in benchmarks/hardening.py, not here).
 
 from __future__ import annotations
 
-import tracemalloc
-
 import numpy as np
 import pytest
 from numpy.testing import assert_array_equal
 
 import impls
 from impls import PoolSpec
+from impls.timing import peak_extra_bytes
 
 ORACLE = impls.get("naive")
 AUTO = impls.get("auto")
@@ -57,12 +56,7 @@ def test_whole_plane_windows_follow_the_contract(spec, dtype):
 
 
 def peak_bytes(func):
-    tracemalloc.start()
-    try:
-        func()
-        return tracemalloc.get_traced_memory()[1]
-    finally:
-        tracemalloc.stop()
+    return peak_extra_bytes(func)[1]
 
 
 def test_a_kernel_as_long_as_the_signal_needs_no_table():
