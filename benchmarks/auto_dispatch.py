@@ -28,11 +28,13 @@ import impls
 import impls.parallel
 from impls import PoolSpec
 from impls.auto import AutoMaxPool
+from impls.wholeplane import WholePlaneMaxPool, is_whole_plane
+from impls.windows import Geometry
 from impls.workloads import WORKLOADS, random_input
 
 __all__ = ["CASES", "main"]
 
-CANDIDATES = ("sliced", "reshape", "separable")
+CANDIDATES = ("sliced", "reshape", "separable", "wholeplane")
 DOCUMENT = pathlib.Path(__file__).resolve().parent.parent / "docs" / "auto-dispatch.md"
 
 
@@ -45,7 +47,7 @@ class Case:
 
 
 CASES = (
-    # the six standard workloads
+    # the standard workloads
     *(Case(w.description, w.input_shape, PoolSpec(**w.spec_kwargs), w.dtype) for w in WORKLOADS),
     # around the rules' boundaries
     Case("tiny k2 s2", (1, 3, 8, 8), PoolSpec((2, 2))),
@@ -63,10 +65,18 @@ CASES = (
 )
 
 
+def _candidates(case: Case) -> dict[str, object]:
+    """The candidates that apply: the whole-plane argmax only where a window is the plane."""
+    found = {name: impls.get(name) for name in CANDIDATES if name in impls.names()}
+    if is_whole_plane(Geometry.of(case.shape, case.spec).compact):
+        found["wholeplane"] = WholePlaneMaxPool()
+    return found
+
+
 def measure(case: Case, repeats: int) -> dict[str, float]:
-    """Median forward milliseconds per candidate."""
+    """Median forward milliseconds per candidate that applies."""
     x = random_input(case.shape, case.dtype)
-    candidates = {name: impls.get(name) for name in CANDIDATES}
+    candidates = _candidates(case)
     times: dict[str, list[float]] = {name: [] for name in candidates}
     for repeat in range(repeats + 1):
         for name, impl in candidates.items():
@@ -104,7 +114,7 @@ def main(argv: list[str] | None = None) -> None:
         pick = auto.choose(case.shape, case.spec)
         row = (
             f"| {case.label} | "
-            + " | ".join(f"{times[name]:.2f}" for name in CANDIDATES)
+            + " | ".join(f"{times[name]:.2f}" if name in times else "-" for name in CANDIDATES)
             + f" | {winner} ({times[runner_up] / times[winner]:.2f}x) | "
             f"{pick} ({times[pick] / times[winner]:.2f}x) |"
         )

@@ -2,7 +2,7 @@
 
 Run from the repository root, with ``torch==2.13.0`` installed::
 
-    python -m benchmarks.vs_torch              # the six standard workloads
+    python -m benchmarks.vs_torch              # the standard workloads
     python -m benchmarks.vs_torch --impls auto,reshape --repeats 15
 
 For each workload (float32, NCHW, as given) it times PyTorch's

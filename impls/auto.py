@@ -38,6 +38,7 @@ from .reshape import ReshapeMaxPool
 from .separable import SeparableMaxPool
 from .sliced import SlicedMaxPool
 from .spec import PoolSpec
+from .wholeplane import WholePlaneMaxPool, is_whole_plane
 from .windows import Geometry, geometry_for_shape, prepare_forward
 
 __all__ = ["RULES", "AutoMaxPool", "Case", "Rule"]
@@ -52,9 +53,11 @@ class Case:
     unit_stride: bool  # stride 1 on every pooled axis
     window_size: int  # elements per window, K
     window_elements: int  # elements read by all windows together: outputs * K
+    whole_plane: bool = False  # one window per plane, reading all of it
 
     @classmethod
     def of(cls, geometry: Geometry) -> Case:
+        """The case of a compact geometry (`impls.windows.Geometry.compact`)."""
         spec = geometry.spec
         overlap = any(s < e for s, e in zip(spec.stride, spec.extent, strict=True))
         outputs = geometry.batch * geometry.output_plane_size
@@ -64,6 +67,7 @@ class Case:
             unit_stride=all(s == 1 for s in spec.stride),
             window_size=spec.window_size,
             window_elements=outputs * spec.window_size,
+            whole_plane=is_whole_plane(geometry),
         )
 
 
@@ -79,6 +83,12 @@ class Rule:
 # First match wins; the last rule matches everything. The measurements behind
 # each rule are in docs/auto-dispatch.md.
 RULES: tuple[Rule, ...] = (
+    Rule(
+        lambda case: case.whole_plane,
+        forward="wholeplane",
+        why="one window over the whole plane (global pooling, ResNet-50 head): one argmax "
+        "per plane reads the input once, whatever the kernel size",
+    ),
     Rule(
         lambda case: case.window_elements < 1 << 20,
         forward="sliced",
@@ -125,6 +135,7 @@ class AutoMaxPool(BlockedMaxPool):
                 SlicedMaxPool(threads),
                 ReshapeMaxPool(threads),
                 SeparableMaxPool(threads),
+                WholePlaneMaxPool(threads),
             )
         }
 
@@ -144,10 +155,10 @@ class AutoMaxPool(BlockedMaxPool):
         'sliced'
         """
         geometry = geometry_for_shape(tuple(x_shape), spec)
-        return self.rule(Case.of(geometry)).forward
+        return self.rule(Case.of(geometry.compact)).forward
 
     def forward(self, x: object, spec: PoolSpec) -> tuple[np.ndarray, np.ndarray]:
         """Pool ``x`` with the forward implementation chosen for its case."""
         array, geometry = prepare_forward(x, spec)
-        rule = self.rule(Case.of(geometry))
+        rule = self.rule(Case.of(geometry.compact))
         return self._impls[rule.forward].forward(array, spec)

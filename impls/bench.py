@@ -25,6 +25,7 @@ from typing import Any
 
 import numpy as np
 
+from .isolation import call_isolated
 from .protocol import Capabilities
 from .quickcheck import ORACLE, CheckResult, quick_check
 from .references import Reference, available_references
@@ -34,12 +35,14 @@ from .timing import Timing, peak_extra_bytes, time_call
 from .workloads import NAIVE_STEP_BUDGET, WORKLOADS, Workload, naive_steps, random_input
 
 __all__ = [
+    "DEFAULT_TIME_LIMIT",
     "Candidate",
     "Case",
     "Row",
     "Settings",
     "candidates",
     "measure",
+    "measure_isolated",
     "run",
     "skip_reason",
     "standard_cases",
@@ -130,14 +133,20 @@ def candidates(
     return found
 
 
+# Seconds one candidate may take on one case, check and timings together. The
+# slowest built-in measurement, im2col on VGG-16, takes about 25 s here.
+DEFAULT_TIME_LIMIT = 60.0
+
+
 @dataclass(frozen=True)
 class Settings:
-    """How long to measure: see `impls.timing.time_call`."""
+    """How to time (`impls.timing.time_call`) and how long to wait at most (`measure_isolated`)."""
 
     warmup: int = 1
     repeats: int = 5
     min_repeats: int = 3
     budget_seconds: float = 3.0
+    time_limit: float = DEFAULT_TIME_LIMIT
 
     def time(self, func: Callable[[], object], warmup: int | None = None) -> Timing:
         return time_call(
@@ -250,6 +259,38 @@ def measure(case: Case, candidate: Candidate, settings: Settings, x: np.ndarray)
     return Row(case, candidate, check, forward_time, backward_time, peak)
 
 
+def _same_bits(a: np.ndarray, b: np.ndarray) -> bool:
+    """Whether two arrays hold the same bytes (so -0.0 differs from 0.0, and NaN equals NaN)."""
+    as_bytes = [np.ascontiguousarray(array).reshape(-1).view(np.uint8) for array in (a, b)]
+    return a.shape == b.shape and a.dtype == b.dtype and np.array_equal(*as_bytes)
+
+
+def measure_isolated(case: Case, candidate: Candidate, settings: Settings, x: np.ndarray) -> Row:
+    """`measure` in a child process, on its own copy of ``x``, within ``settings.time_limit``.
+
+    A candidate that hangs, raises (`KeyboardInterrupt` and `SystemExit`
+    included) or crashes gets a row saying so, and the run goes on. One that
+    modifies its input fails its check, and its row says so; ``x`` itself,
+    which later rows use, is never handed to a candidate.
+    """
+
+    def measured() -> tuple[Any, ...]:
+        own = x.copy()
+        row = measure(case, candidate, settings, own)
+        modified = not _same_bits(own, x)
+        return row.check, row.forward, row.backward, row.peak_extra_bytes, row.note, modified
+
+    outcome = call_isolated(measured, settings.time_limit)
+    if outcome.failure:
+        return Row(case, candidate, note=f"not measured: {outcome.failure}")
+    check, forward, backward, peak, note, modified = outcome.value
+    if modified:
+        detail = "modified its input (the contract forbids it), so its timings are suspect"
+        check = CheckResult("fail", detail, check.input_shape if check else ())
+        note = "; ".join(filter(None, [note, detail]))
+    return Row(case, candidate, check, forward, backward, peak, note)
+
+
 def run(
     cases: Sequence[Case],
     to_measure: Sequence[Candidate],
@@ -264,7 +305,7 @@ def run(
         for candidate in to_measure:
             step += 1
             progress(f"[{step}/{total}] {case.label}: {candidate.label} ...")
-            row = measure(case, candidate, settings, x)
+            row = measure_isolated(case, candidate, settings, x)
             progress(f"[{step}/{total}] {case.label}: {candidate.label}: {_summary(row)}")
             rows.append(row)
         del x

@@ -129,8 +129,14 @@ class BlockedMaxPool:
         return 0
 
     def forward(self, x: object, spec: PoolSpec) -> tuple[np.ndarray, np.ndarray]:
-        """Pool ``x`` over its trailing axes; return ``(values, indices)``."""
+        """Pool ``x`` over its trailing axes; return ``(values, indices)``.
+
+        When the leading axes of ``x`` cannot be merged into one without a
+        copy (NHWC data viewed as NCHW), the planes are copied first: B*P
+        extra elements. Otherwise the input is never copied whole.
+        """
         array, geometry = prepare_forward(x, spec)
+        geometry = geometry.compact  # padding and dilation size nothing from here on
         planes = array.reshape(geometry.batch, *geometry.spatial_shape)
         batch_shape = (geometry.batch, *geometry.output_spatial)
         values = np.empty(batch_shape, dtype=array.dtype)

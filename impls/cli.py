@@ -32,11 +32,15 @@ Examples
 from __future__ import annotations
 
 import argparse
+import math
 import sys
 from collections.abc import Sequence
 from typing import Any, NoReturn
 
-from . import bench, recommend, report, timing
+import numpy as np
+
+from . import __version__, bench, recommend, report, timing
+from .memory import check_fits
 from .protocol import CONTRACT_DTYPES
 from .registry import names
 from .spec import PADDING_STRINGS, PoolSpec
@@ -93,6 +97,17 @@ def _count(minimum: int) -> Any:
     return parse
 
 
+def _seconds(text: str) -> float:
+    """A finite, positive number of seconds."""
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"must be a number of seconds, got {text!r}") from None
+    if not math.isfinite(value) or value <= 0:
+        raise argparse.ArgumentTypeError(f"must be finite and > 0, got {text!r}")
+    return value
+
+
 def parse_padding(text: str) -> str | int | tuple[int | tuple[int, int], ...]:
     """Parse ``--padding``: an int, a string, or per-axis entries ``N`` / ``BEGIN:END``.
 
@@ -105,19 +120,21 @@ def parse_padding(text: str) -> str | int | tuple[int | tuple[int, int], ...]:
         return text
     if text.replace(" ", "").lstrip("-").isdigit():
         return _int(text, "padding", 0)
+    forms = (
+        "padding is an int, per-axis entries such as 1,2 or 0:1,1:0, "
+        f"or one of {', '.join(PADDING_STRINGS)}"
+    )
     entries: list[int | tuple[int, int]] = []
     for entry in text.split(","):
         parts = entry.split(":")
-        if len(parts) == 1:
-            entries.append(_int(parts[0].strip(), f"padding entry {entry!r}", 0))
-        elif len(parts) == 2:
-            begin, end = (_int(p.strip(), f"padding entry {entry!r}", 0) for p in parts)
-            entries.append((begin, end))
-        else:
-            raise argparse.ArgumentTypeError(
-                f"padding entry {entry!r} must be N or BEGIN:END; padding is an int, "
-                f"per-axis entries such as 1,2 or 0:1,1:0, or one of {', '.join(PADDING_STRINGS)}"
-            )
+        if len(parts) > 2:
+            message = f"padding entry {entry!r} must be N or BEGIN:END; {forms}"
+            raise argparse.ArgumentTypeError(message)
+        try:
+            amounts = [_int(part.strip(), f"padding entry {entry!r}", 0) for part in parts]
+        except argparse.ArgumentTypeError as err:
+            raise argparse.ArgumentTypeError(f"{err}; {forms}") from None
+        entries.append(amounts[0] if len(amounts) == 1 else (amounts[0], amounts[1]))
     return tuple(entries)
 
 
@@ -187,23 +204,21 @@ def _measurement_options(parser: argparse.ArgumentParser) -> None:
     )
     group.add_argument(
         "--budget",
-        type=float,
+        type=_seconds,
         default=3.0,
         metavar="SECONDS",
         help="no new repeat after this much timed work, once 3 ran (3.0)",
     )
+    group.add_argument(
+        "--time-limit",
+        type=_seconds,
+        default=bench.DEFAULT_TIME_LIMIT,
+        metavar="SECONDS",
+        help="stop a candidate that takes longer on one case, and report it in its row "
+        f"({bench.DEFAULT_TIME_LIMIT:g})",
+    )
     group.add_argument("--json", action="store_true", help="print JSON instead of tables")
     group.add_argument("--quiet", action="store_true", help="no progress on stderr")
-
-
-def _positive_float(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"must be a number, got {text!r}") from None
-    if not value > 0 or value == float("inf"):
-        raise argparse.ArgumentTypeError(f"must be a positive finite number, got {text!r}")
-    return value
 
 
 def _verify_options(commands: Any) -> None:
@@ -240,7 +255,7 @@ def _verify_options(commands: Any) -> None:
     )
     verify_parser.add_argument(
         "--timeout",
-        type=_positive_float,
+        type=_seconds,
         default=600.0,
         metavar="SECONDS",
         help="a property running longer counts as crashed (600)",
@@ -262,6 +277,7 @@ def build_parser() -> argparse.ArgumentParser:
         prog="maxpool",
         description="Measure the max-pooling implementations and choose one.",
     )
+    parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     bench_parser = commands.add_parser(
         "bench",
@@ -372,7 +388,14 @@ def case_from_args(args: argparse.Namespace, parser: argparse.ArgumentParser) ->
         spec.output_shape(args.shape[len(args.shape) - ndim :])
     except (ValueError, TypeError) as err:
         parser.error(f"these pooling options do not fit --shape {_shape(args.shape)}: {err}")
-    return bench.Case.custom(args.shape, spec, args.dtype)
+    case = bench.Case.custom(args.shape, spec, args.dtype)
+    try:
+        check_fits(case.input_shape, np.dtype(case.dtype).itemsize, f"the {case.dtype} input")
+        values_and_indices = np.dtype(case.dtype).itemsize + np.dtype(np.int64).itemsize
+        check_fits(case.output_shape, values_and_indices, "the values and int64 indices")
+    except ValueError as err:
+        parser.error(f"argument --shape: {err}")
+    return case
 
 
 def _shape(shape: Sequence[int]) -> str:
@@ -414,13 +437,16 @@ def main(argv: Sequence[str] | None = None) -> int:
         from .verify_command import run_verify
 
         return run_verify(args, subparser)
-    if args.budget <= 0:
-        subparser.error(f"argument --budget: must be > 0, got {args.budget}")
     case = case_from_args(args, subparser)
     cases = [case] if case is not None else bench.standard_cases(args.workload)
     references = args.command == "bench" and not args.no_references
     to_measure = _candidates(args, subparser, references)
-    settings = bench.Settings(warmup=args.warmup, repeats=args.repeats, budget_seconds=args.budget)
+    settings = bench.Settings(
+        warmup=args.warmup,
+        repeats=args.repeats,
+        budget_seconds=args.budget,
+        time_limit=args.time_limit,
+    )
     method = timing.methodology(
         warmup=settings.warmup,
         repeats=settings.repeats,

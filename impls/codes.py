@@ -15,23 +15,26 @@ from codes to flat offsets.
 
 from __future__ import annotations
 
-import functools
-import itertools
 import math
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
+from typing import overload
 
 import numpy as np
 
+from .tablecache import table_cache
 from .windows import Geometry
 
 __all__ = [
+    "AxisSteps",
     "CodeTables",
     "Offset",
+    "OffsetPlan",
+    "code_dtype",
     "code_tables",
     "codes_to_indices",
     "conversion_scratch",
     "first_kernel_steps",
-    "output_range",
     "restore_signed_zeros",
     "start_first_max",
     "update_first_max",
@@ -49,54 +52,116 @@ class Offset:
     everywhere: bool  # every output position reads an input element here
 
 
+@dataclass(frozen=True)
+class AxisSteps:
+    """The kernel steps of one pooled axis that read some input, as arrays.
+
+    ``number[i]`` is the step ``j`` (``0 .. k-1``); outputs ``lo[i] .. hi[i] - 1``
+    read an input element at that step.
+    """
+
+    number: np.ndarray
+    lo: np.ndarray
+    hi: np.ndarray
+
+    @classmethod
+    def of(cls, geometry: Geometry, axis: int) -> AxisSteps:
+        spec = geometry.spec
+        stride, begin = spec.stride[axis], geometry.pads[axis][0]
+        out, length = geometry.output_spatial[axis], geometry.spatial_shape[axis]
+        number = np.arange(spec.kernel_size[axis], dtype=np.int64)
+        step = number * spec.dilation[axis]
+        lo = np.maximum(0, -((step - begin) // stride))  # ceil((begin - step) / stride)
+        hi = np.minimum(out, (length - 1 + begin - step) // stride + 1)
+        keep = lo < hi  # steps that read padding only never win
+        return cls(number[keep], lo[keep], hi[keep])
+
+
+class OffsetPlan(Sequence[Offset]):
+    """The offsets that read some input, in code order, built on demand.
+
+    An offset is one step per pooled axis, so the plan is the product of the
+    axes' `AxisSteps`; it stores those arrays, never one object per offset
+    (a kernel may have millions of elements). Small plans keep their
+    offsets, which are then built once.
+    """
+
+    KEPT = 4096  # plans up to this many offsets keep them
+
+    def __init__(self, geometry: Geometry) -> None:
+        self.geometry = geometry
+        self.axes = tuple(AxisSteps.of(geometry, axis) for axis in range(geometry.spec.ndim))
+        self._counts = tuple(len(axis.number) for axis in self.axes)
+        self._kept = tuple(map(self._build, range(len(self)))) if len(self) <= self.KEPT else None
+
+    def __len__(self) -> int:
+        return math.prod(self._counts)
+
+    @overload
+    def __getitem__(self, number: int) -> Offset: ...
+    @overload
+    def __getitem__(self, number: slice) -> Sequence[Offset]: ...
+    def __getitem__(self, number: int | slice) -> Offset | Sequence[Offset]:
+        if isinstance(number, slice):
+            return [self[i] for i in range(len(self))[number]]
+        if self._kept is not None:
+            return self._kept[number]
+        if not 0 <= number < len(self):
+            raise IndexError(number)
+        return self._build(number)
+
+    def __iter__(self) -> Iterator[Offset]:
+        if self._kept is not None:
+            return iter(self._kept)
+        return map(self._build, range(len(self)))
+
+    def codes(self) -> np.ndarray:
+        """The code of every offset, in order (int64)."""
+        kernel = self.geometry.spec.kernel_size
+        grids = np.meshgrid(*(axis.number for axis in self.axes), indexing="ij")
+        return np.ravel_multi_index(grids, kernel).reshape(-1).astype(np.int64)
+
+    def _build(self, number: int) -> Offset:
+        spec, geometry = self.geometry.spec, self.geometry
+        code, steps, outputs, inputs = 0, [], [], []
+        for axis, (steps_here, i) in enumerate(
+            zip(self.axes, np.unravel_index(number, self._counts), strict=True)
+        ):
+            j, lo, hi = (int(steps_here.number[i]), int(steps_here.lo[i]), int(steps_here.hi[i]))
+            stride, step = spec.stride[axis], j * spec.dilation[axis]
+            first_input = lo * stride - geometry.pads[axis][0] + step
+            code = code * spec.kernel_size[axis] + j
+            steps.append(step)
+            outputs.append(slice(lo, hi))
+            inputs.append(slice(first_input, first_input + (hi - lo - 1) * stride + 1, stride))
+        everywhere = all(
+            part.start == 0 and part.stop == n
+            for part, n in zip(outputs, geometry.output_spatial, strict=True)
+        )
+        return Offset(code, tuple(steps), tuple(outputs), tuple(inputs), everywhere)
+
+
 @dataclass(frozen=True, eq=False)
 class CodeTables:
     """Per-geometry tables shared by the fast implementations."""
 
     geometry: Geometry
-    offsets: tuple[Offset, ...]  # offsets that read some input, in code order
+    offsets: OffsetPlan  # offsets that read some input, in code order
     dtype: np.dtype  # smallest signed integer dtype holding every code
     first_code: np.ndarray  # output-shaped: code of each window's first input element
     relative: np.ndarray  # code -> flat offset from the window start, int64
     window_start: np.ndarray  # output-shaped: flat index of each window's start
 
 
-def output_range(out: int, stride: int, begin: int, step: int, length: int) -> tuple[int, int]:
-    """Output positions ``[lo, hi)`` whose element at ``step`` lies in ``[0, length)``."""
-    lo = max(0, -(-(begin - step) // stride))
-    hi = min(out, (length - 1 + begin - step) // stride + 1)
-    return lo, max(lo, hi)
-
-
-def _offset(geometry: Geometry, code: int, kernel_steps: tuple[int, ...]) -> Offset:
-    spec = geometry.spec
-    outputs, inputs = [], []
-    for axis, j in enumerate(kernel_steps):
-        stride, begin = spec.stride[axis], geometry.pads[axis][0]
-        out, step = geometry.output_spatial[axis], j * spec.dilation[axis]
-        lo, hi = output_range(out, stride, begin, step, geometry.spatial_shape[axis])
-        first_input = lo * stride - begin + step
-        outputs.append(slice(lo, hi))
-        inputs.append(slice(first_input, first_input + (hi - lo - 1) * stride + 1, stride))
-    steps = tuple(j * d for j, d in zip(kernel_steps, spec.dilation, strict=True))
-    everywhere = all(
-        part.start == 0 and part.stop == n
-        for part, n in zip(outputs, geometry.output_spatial, strict=True)
-    )
-    return Offset(code, steps, tuple(outputs), tuple(inputs), everywhere)
-
-
 def first_kernel_steps(geometry: Geometry) -> list[np.ndarray]:
     """Per pooled axis, the kernel step of each output's first in-bounds element."""
     spec = geometry.spec
-    first_steps = []
-    for axis in range(spec.ndim):
-        positions = geometry.window_starts(axis) + (
-            np.arange(spec.kernel_size[axis])[:, np.newaxis] * spec.dilation[axis]
-        )
-        inside = (positions >= 0) & (positions < geometry.spatial_shape[axis])
-        first_steps.append(inside.argmax(axis=0))
-    return first_steps
+    # The first j with start + j * dilation >= 0: every window has one (checked
+    # by PoolSpec.output_shape), so no table over the kernel is needed.
+    return [
+        np.maximum(0, -(geometry.window_starts(axis) // spec.dilation[axis]))
+        for axis in range(spec.ndim)
+    ]
 
 
 def _first_code(geometry: Geometry, dtype: np.dtype) -> np.ndarray:
@@ -105,19 +170,24 @@ def _first_code(geometry: Geometry, dtype: np.dtype) -> np.ndarray:
     return np.ravel_multi_index(grids, geometry.spec.kernel_size).astype(dtype)
 
 
-@functools.lru_cache(maxsize=64)
-def code_tables(geometry: Geometry) -> CodeTables:
-    """Build (and cache) the `CodeTables` of ``geometry``."""
-    spec = geometry.spec
-    window = spec.window_size
-    dtype = np.dtype(np.int8 if window <= 127 else np.int16 if window <= 32767 else np.int32)
-    all_steps = itertools.product(*map(range, spec.kernel_size))
-    offsets = tuple(
-        offset
-        for offset in itertools.starmap(functools.partial(_offset, geometry), enumerate(all_steps))
-        if all(s.start < s.stop for s in offset.outputs)
-    )
+def code_dtype(window_size: int) -> np.dtype:
+    """The smallest signed integer dtype holding codes ``0 .. window_size - 1``."""
+    for dtype in (np.int8, np.int16, np.int32):
+        if window_size <= np.iinfo(dtype).max:
+            return np.dtype(dtype)
+    return np.dtype(np.int64)
 
+
+@table_cache
+def code_tables(geometry: Geometry) -> CodeTables:
+    """Build (and cache) the `CodeTables` of ``geometry``.
+
+    Costs O(K) time and memory in the kernel size K (the code table), plus
+    O(O) for the output-shaped tables; never one Python object per kernel
+    element. ``geometry`` should be compact (`Geometry.compact`).
+    """
+    spec = geometry.spec
+    dtype = code_dtype(spec.window_size)
     plane_strides = [math.prod(geometry.spatial_shape[axis + 1 :]) for axis in range(spec.ndim)]
     window_start = np.zeros(geometry.output_spatial, dtype=np.int64)
     for axis in range(spec.ndim):
@@ -133,7 +203,7 @@ def code_tables(geometry: Geometry) -> CodeTables:
     relative = sum(np.meshgrid(*steps, indexing="ij")).reshape(-1)
 
     first_code = _first_code(geometry, dtype)
-    return CodeTables(geometry, offsets, dtype, first_code, relative, window_start)
+    return CodeTables(geometry, OffsetPlan(geometry), dtype, first_code, relative, window_start)
 
 
 def start_first_max(

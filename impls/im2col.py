@@ -96,6 +96,7 @@ class Im2colMaxPool:
     def forward(self, x: object, spec: PoolSpec) -> tuple[np.ndarray, np.ndarray]:
         """Pool ``x`` over its trailing axes; return ``(values, indices)``."""
         array, geometry = prepare_forward(x, spec)
+        geometry = geometry.compact  # no kernel steps that read padding only
         planes = array.reshape(geometry.batch, *geometry.spatial_shape)
         columns = im2col(pad_to_windows(planes, geometry, lowest_value(array.dtype)), geometry)
         inside_input = np.ones((1,) + geometry.spatial_shape, dtype=bool)
@@ -115,13 +116,15 @@ class Im2colMaxPool:
     ) -> np.ndarray:
         """Add each ``grad_out`` element to the input element its index names."""
         grad, index_array, geometry = prepare_backward(grad_out, indices, input_shape, spec)
+        geometry = geometry.compact  # the columns of forward
         batch_shape = (geometry.batch,) + geometry.output_spatial
         grad = grad.reshape(batch_shape)
         index_array = index_array.reshape(batch_shape)
         position, inside = window_position(index_array, geometry)
 
         columns = np.zeros(
-            (geometry.batch, spec.window_size) + geometry.output_spatial, dtype=grad.dtype
+            (geometry.batch, geometry.spec.window_size) + geometry.output_spatial,
+            dtype=grad.dtype,
         )
         np.put_along_axis(
             columns, position[:, np.newaxis], np.where(inside, grad, 0)[:, np.newaxis], axis=1
@@ -132,7 +135,7 @@ class Im2colMaxPool:
             # Indices forward never returns (outside their own window) cannot
             # be expressed as columns; add them directly where they point.
             plane_number = np.broadcast_to(
-                np.arange(geometry.batch).reshape((-1,) + (1,) * spec.ndim), batch_shape
+                np.arange(geometry.batch).reshape((-1,) + (1,) * geometry.spec.ndim), batch_shape
             )
             np.add.at(
                 grad_in.reshape(geometry.batch, geometry.plane_size),

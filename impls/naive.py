@@ -2,13 +2,15 @@
 
 This is the project's oracle. It follows the contract word for word and is
 meant to be read, not to be fast: for every plane, every output position and
-every element of its window, in row-major order, it skips padding and keeps
-the first element that beats the current best, where NaN beats every number.
+every element of its window inside the input (padding is never visited), in
+row-major order, it keeps the first element that beats the current best, where
+NaN beats every number.
 
 Cost
 ----
 Time: O(B * O * K) Python-level steps, for ``B`` planes, ``O`` output
-positions per plane and ``K = prod(kernel_size)`` window elements; about a
+positions per plane and ``K`` window elements inside the input (at most
+``prod(kernel_size)``, whatever the padding and dilation); about a
 microsecond per step. Extra memory: a Python list copy of the input, plus the
 outputs. Backward: O(B * O) Python-level steps, no extra memory.
 
@@ -51,6 +53,17 @@ def _replaces(candidate: float, best: float) -> bool:
     return _is_nan(candidate) or candidate > best
 
 
+def _window_positions(start: int, kernel: int, dilation: int, length: int) -> range:
+    """Positions ``start + j * dilation``, ``j = 0 .. kernel - 1``, that lie in ``[0, length)``.
+
+    Computed rather than tested one by one, so a huge kernel or padding costs
+    nothing: only the window elements inside the input are ever visited.
+    """
+    first = max(0, -(start // dilation))  # the first j with start + j * dilation >= 0
+    last = min(kernel - 1, (length - 1 - start) // dilation)
+    return range(start + first * dilation, start + last * dilation + 1, dilation)
+
+
 class NaiveMaxPool:
     """Max pooling by explicit loops; the readable reference implementation."""
 
@@ -60,30 +73,30 @@ class NaiveMaxPool:
         """Pool ``x`` over its trailing axes; return ``(values, indices)``."""
         array, geometry = prepare_forward(x, spec)
         planes = array.reshape(geometry.batch, geometry.plane_size)
-        spatial = geometry.spatial_shape
-        output_positions = list(itertools.product(*map(range, geometry.output_spatial)))
-        window_offsets = list(itertools.product(*map(range, spec.kernel_size)))
-        indices = np.empty((geometry.batch, len(output_positions)), dtype=np.int64)
+        indices = np.empty((geometry.batch, geometry.output_plane_size), dtype=np.int64)
 
         # Python numbers compare exactly like the array's values (the
         # conversion from every supported dtype is exact) and much faster.
         for plane_number, plane in enumerate(planes.tolist()):
-            for output_number, output in enumerate(output_positions):
+            outputs = itertools.product(*map(range, geometry.output_spatial))
+            for output_number, output in enumerate(outputs):
+                # Per axis, the input positions of the window, padding left out.
+                positions = [
+                    _window_positions(
+                        o * spec.stride[axis] - geometry.pads[axis][0],
+                        spec.kernel_size[axis],
+                        spec.dilation[axis],
+                        geometry.spatial_shape[axis],
+                    )
+                    for axis, o in enumerate(output)
+                ]
                 best_index, best = -1, 0.0
-                for offsets in window_offsets:
+                for position in itertools.product(*positions):  # row-major window order
                     flat = 0
-                    for axis, (o, j) in enumerate(zip(output, offsets, strict=True)):
-                        position = (
-                            o * spec.stride[axis]
-                            - geometry.pads[axis][0]
-                            + j * spec.dilation[axis]
-                        )
-                        if not 0 <= position < spatial[axis]:
-                            break  # padding: never selected
-                        flat = flat * spatial[axis] + position
-                    else:
-                        if best_index < 0 or _replaces(plane[flat], best):
-                            best_index, best = flat, plane[flat]
+                    for axis, p in enumerate(position):
+                        flat = flat * geometry.spatial_shape[axis] + p
+                    if best_index < 0 or _replaces(plane[flat], best):
+                        best_index, best = flat, plane[flat]
                 indices[plane_number, output_number] = best_index
 
         values = np.take_along_axis(planes, indices, axis=1)

@@ -8,6 +8,11 @@ calling thread.
 The thread count follows the machine (the CPUs this process may run on) unless
 set with `set_num_threads`, a ``threads=`` argument, or the environment
 variable ``MAXPOOL_NUM_THREADS``.
+
+The worker threads are shared by all calls. Any number of threads may call at
+once; the pool grows to the largest count asked for and shrinks when
+`set_num_threads` lowers the setting; a child made with ``os.fork`` starts
+with an empty pool of its own; a call made from a worker runs on that worker.
 """
 
 from __future__ import annotations
@@ -16,7 +21,9 @@ import functools
 import os
 import threading
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor, wait
+from concurrent.futures import Future, ThreadPoolExecutor, wait
+
+from .spec import as_int
 
 __all__ = ["get_num_threads", "run_blocks", "run_split", "set_num_threads"]
 
@@ -29,11 +36,68 @@ MIN_BYTES_PER_THREAD = 1 << 20
 # handing the GIL back and forth than they gain (measured on the six standard
 # workloads: 4 MiB beat 1, 2, 8 and 16 MiB for all three fast implementations).
 BLOCK_BYTES = 4 << 20
+THREAD_NAME_PREFIX = "maxpool"
 
 _configured: int | None = None
-_executor: ThreadPoolExecutor | None = None
-_executor_size = 0
-_executor_lock = threading.Lock()
+
+
+class _Pool:
+    """The worker threads shared by every call, sized to the largest call so far.
+
+    Each call takes the last range itself, so a call on ``n`` threads needs
+    ``n - 1`` workers. Work is submitted under the lock that guards the
+    executor, so a call never submits to an executor another call has just
+    replaced: a replaced executor finishes what it was given, then its
+    threads exit. `shrink` lets the threads above a lower setting go.
+    """
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._executor: ThreadPoolExecutor | None = None
+        self._size = 0
+
+    def submit(
+        self, body: Callable[[int, int], None], ranges: list[tuple[int, int]]
+    ) -> list[Future[None]]:
+        with self._lock:
+            if self._executor is None or self._size < len(ranges):
+                self._replace(len(ranges))
+            assert self._executor is not None
+            return [self._executor.submit(_in_worker, body, *bounds) for bounds in ranges]
+
+    def shrink(self, workers: int) -> None:
+        """Keep at most ``workers`` threads; the others exit once their work is done."""
+        with self._lock:
+            if self._size > workers:
+                self._replace(workers)
+
+    def _replace(self, size: int) -> None:
+        if self._executor is not None:
+            self._executor.shutdown(wait=False)  # queued work still runs
+        self._executor = (
+            ThreadPoolExecutor(size, thread_name_prefix=THREAD_NAME_PREFIX) if size else None
+        )
+        self._size = size
+
+
+_pool = _Pool()
+_worker_state = threading.local()
+
+
+def _in_worker(body: Callable[[int, int], None], start: int, stop: int) -> None:
+    _worker_state.active = True  # a nested call from here runs on this thread alone
+    body(start, stop)
+
+
+def _after_fork_in_child() -> None:
+    # A forked child inherits the pool object but not its threads, and maybe
+    # a lock some other thread held: start from an empty pool.
+    global _pool
+    _pool = _Pool()
+
+
+if hasattr(os, "register_at_fork"):  # not on Windows
+    os.register_at_fork(after_in_child=_after_fork_in_child)
 
 
 @functools.cache
@@ -45,9 +109,10 @@ def _machine_threads() -> int:
 
 
 def _check_count(threads: object, name: str) -> int:
-    if isinstance(threads, bool) or not isinstance(threads, int) or threads < 1:
-        raise ValueError(f"{name} must be a positive int, got {threads!r}")
-    return threads
+    count = as_int(threads, name)
+    if count < 1:
+        raise ValueError(f"{name} must be a positive int, got {count}")
+    return count
 
 
 def get_num_threads() -> int:
@@ -70,25 +135,38 @@ def get_num_threads() -> int:
 
 
 def set_num_threads(threads: int | None) -> None:
-    """Set the default thread count; ``None`` returns to the machine's count."""
+    """Set the default thread count; ``None`` returns to the machine's count.
+
+    Worker threads beyond the new count exit once their current work is done.
+
+    Raises
+    ------
+    TypeError
+        If ``threads`` is not an integer (any NumPy integer is fine).
+    ValueError
+        If ``threads`` is below 1.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> set_num_threads(np.int64(2)); get_num_threads()
+    2
+    >>> set_num_threads(None)
+    """
     global _configured
     _configured = None if threads is None else _check_count(threads, "threads")
-
-
-def _pool(workers: int) -> ThreadPoolExecutor:
-    global _executor, _executor_size
-    with _executor_lock:
-        if _executor is None or _executor_size < workers:
-            if _executor is not None:
-                _executor.shutdown(wait=False)
-            _executor = ThreadPoolExecutor(workers, thread_name_prefix="maxpool")
-            _executor_size = workers
-        return _executor
+    try:
+        count = get_num_threads()
+    except ValueError:
+        return  # a bad MAXPOOL_NUM_THREADS: the next call reports it
+    _pool.shrink(count - 1)
 
 
 def _workers(items: int, item_bytes: int, threads: int | None) -> int:
     """Threads worth starting: at most ``threads``, at least one item and 1 MiB each."""
     wanted = get_num_threads() if threads is None else _check_count(threads, "threads")
+    if getattr(_worker_state, "active", False):
+        return 1  # already on a worker: waiting for other workers could deadlock
     return max(1, min(wanted, items, (items * item_bytes) // MIN_BYTES_PER_THREAD))
 
 
@@ -100,6 +178,7 @@ def run_split(
     Ranges run on up to ``threads`` threads (default `get_num_threads`), fewer
     when there is too little work per thread to pay for the hand-off. ``body``
     must only write to its own range. Exceptions propagate to the caller.
+    Safe to call from several threads at once, and in a forked child.
     """
     _run_ranges(body, items, _workers(items, item_bytes, threads))
 
@@ -109,8 +188,7 @@ def _run_ranges(body: Callable[[int, int], None], items: int, workers: int) -> N
         body(0, items)
         return
     bounds = [items * part // workers for part in range(workers + 1)]
-    pool = _pool(workers - 1)
-    futures = [pool.submit(body, bounds[part], bounds[part + 1]) for part in range(workers - 1)]
+    futures = _pool.submit(body, [(bounds[part], bounds[part + 1]) for part in range(workers - 1)])
     try:
         body(bounds[-2], bounds[-1])  # the calling thread takes the last range
     finally:

@@ -90,19 +90,19 @@ class ReshapeMaxPool(BlockedMaxPool):
         # After the running maximum, its scratch holds output-shaped flags and codes.
         output_flags, output_code = output_view(greater, geometry), output_view(scaled, geometry)
         wide_indices = conversion_scratch(capacity * geometry.output_plane_size)
-        offsets = tables.offsets
-        copy_first = offsets[0].code == 0 and offsets[0].everywhere
+        offsets, codes = tables.offsets, tables.offsets.codes().tolist()
+        copy_first = codes[0] == 0 and offsets[0].everywhere
 
         def running_max(maxima: np.ndarray, n: int, nan_aware: bool) -> None:
             not_nan = np.empty(wide, dtype=bool) if nan_aware else None
             first_view = layout.view(buffers, 0, n) if copy_first else None
             start_first_max(maxima, code[:n], first_view, 0, lowest, layout.first_code.reshape(-1))
-            for number in range(int(copy_first), len(offsets)):
+            for number in range(int(copy_first), len(codes)):
                 update_first_max(
                     layout.view(buffers, number, n),
                     maxima,
                     code[:n],
-                    offsets[number].code,
+                    codes[number],
                     greater[:n],
                     scaled[:n],
                     None if not_nan is None else not_nan[:n],

@@ -46,42 +46,36 @@ array([[4, 5],
 
 from __future__ import annotations
 
-import functools
 import math
 from dataclasses import dataclass
 
 import numpy as np
 
 from .blocked import BlockedMaxPool, BlockWorker
-from .codes import (
-    conversion_scratch,
-    first_kernel_steps,
-    output_range,
-    start_first_max,
-    update_first_max,
-)
+from .codes import conversion_scratch, first_kernel_steps, start_first_max, update_first_max
 from .staging import StagedLayout, finish_forward, has_nan, output_view, staged_layout
+from .tablecache import table_cache
 from .windows import Geometry, lowest_value
 
 __all__ = ["SeparableMaxPool"]
 
 
-@dataclass(frozen=True)
-class _Step:
-    """One kernel step of one stage: which array it reads, and where."""
-
-    number: int  # the kernel step along the stage's axis
-    source: int  # index of the array it reads, among the previous level's
-    start: int  # flat start of its contiguous view
-
-
 @dataclass(frozen=True, eq=False)
 class _Stage:
-    """The reduction of one pooled axis, for every phase of the outer axes."""
+    """The reduction of one pooled axis, for every phase of the outer axes.
+
+    Stage ``axis`` writes one array per phase combination of the axes before
+    it (``arrays`` of them), each from the ``phases`` arrays of the level it
+    reads that share that prefix. Its kernel steps are arrays, not objects.
+    """
 
     axis: int
     inner_window: int  # kernel elements of the axes already reduced
-    steps: tuple[tuple[_Step, ...], ...]  # per output array, in kernel-step order
+    arrays: int  # output arrays
+    phases: int  # phases of this axis: source array = output array * phases + phase
+    number: np.ndarray  # kernel steps that read some input, in order
+    phase: np.ndarray  # per step: its phase along this axis
+    start: np.ndarray  # per step: flat start of its contiguous view
     length: int  # flat length of each output array's valid part
     copy_first: bool  # step 0 is in bounds for every output along this axis
     first_code: np.ndarray  # flat: code of the first in-bounds element so far
@@ -107,46 +101,31 @@ def _first_code(layout: StagedLayout, axis: int, shape: tuple[int, ...]) -> np.n
     return code.astype(layout.tables.dtype).reshape(-1)
 
 
-@functools.lru_cache(maxsize=64)
+@table_cache
 def _stages(geometry: Geometry) -> tuple[_Stage, ...]:
-    """The stages of ``geometry``, innermost axis first."""
+    """The stages of ``geometry``, innermost axis first (O(K) in the kernel size K)."""
     layout = staged_layout(geometry)
     spec = geometry.spec
     inner_strides = [math.prod(layout.phase_shape[axis + 1 :]) for axis in range(spec.ndim)]
-    keys = list(layout.phases)  # the arrays of the level being read, by phase
     stages = []
     for axis in range(spec.ndim - 1, -1, -1):
-        stride, begin = spec.stride[axis], geometry.pads[axis][0]
-        out, length = geometry.output_spatial[axis], geometry.spatial_shape[axis]
-        ranges = [
-            output_range(out, stride, begin, j * spec.dilation[axis], length)
-            for j in range(spec.kernel_size[axis])
-        ]
-        out_keys = list(dict.fromkeys(key[:axis] for key in keys))
-        steps = tuple(
-            tuple(
-                _Step(
-                    j,
-                    keys.index((*prefix, j * spec.dilation[axis] % stride)),
-                    j * spec.dilation[axis] // stride * inner_strides[axis],
-                )
-                for j, (lo, hi) in enumerate(ranges)
-                if lo < hi  # steps that read only padding never win
-            )
-            for prefix in out_keys
-        )
+        steps = layout.tables.offsets.axes[axis]
         shape = layout.wide_shape if axis == 0 else layout.phase_shape
         stages.append(
             _Stage(
                 axis,
                 math.prod(spec.kernel_size[axis + 1 :]),
-                steps,
+                math.prod(len(phases) for phases in layout.axis_phases[:axis]),
+                len(layout.axis_phases[axis]),
+                steps.number,
+                layout.axis_phase_index[axis],
+                steps.number * spec.dilation[axis] // spec.stride[axis] * inner_strides[axis],
                 math.prod(shape),
-                ranges[0] == (0, out),
+                bool(steps.number[0] == 0 and steps.lo[0] == 0)
+                and bool(steps.hi[0] == geometry.output_spatial[axis]),
                 _first_code(layout, axis, shape),
             )
         )
-        keys = out_keys
     return tuple(stages)
 
 
@@ -164,7 +143,7 @@ class SeparableMaxPool(BlockedMaxPool):
     def forward_scratch_bytes(self, geometry: Geometry, dtype: np.dtype) -> int:
         layout, stages = staged_layout(geometry), _stages(geometry)
         item, code_bytes = np.dtype(dtype).itemsize, layout.tables.dtype.itemsize
-        levels = sum(len(stage.steps) for stage in stages) * layout.buffer_length
+        levels = sum(stage.arrays for stage in stages) * layout.buffer_length
         longest = max(stage.length for stage in stages)
         return (
             layout.buffer_bytes(dtype)
@@ -186,7 +165,7 @@ class SeparableMaxPool(BlockedMaxPool):
         buffers = layout.new_buffers(capacity, dtype, lowest)
         # Per stage: maxima and codes of each phase of the outer axes, padded
         # like the staged buffers because the next stage reads past the end.
-        level_shape = [(len(stage.steps), capacity, layout.buffer_length) for stage in stages]
+        level_shape = [(stage.arrays, capacity, layout.buffer_length) for stage in stages]
         maxima = [np.full(shape, lowest, dtype=dtype) for shape in level_shape]
         codes = [np.zeros(shape, dtype=code_dtype) for shape in level_shape]
         longest = max(stage.length for stage in stages)
@@ -211,31 +190,37 @@ class SeparableMaxPool(BlockedMaxPool):
             source_values = buffers if level == 0 else maxima[level - 1]
             source_codes = None if level == 0 else codes[level - 1]
             last = level == len(stages) - 1
-            for number, steps in enumerate(stage.steps):
-                best = final_maxima(block) if last else maxima[level][number, :n, :length]
-                code = codes[level][number, :n, :length]
-                first = int(stage.copy_first and steps[0].number == 0)
-                view = slice(steps[0].start, steps[0].start + length)
+            steps = list(
+                zip(stage.number.tolist(), stage.phase.tolist(), stage.start.tolist(), strict=True)
+            )
+            first_step, first_phase, first_start = steps[0]
+            first = int(stage.copy_first and first_step == 0)
+            for array in range(stage.arrays):
+                best = final_maxima(block) if last else maxima[level][array, :n, :length]
+                code = codes[level][array, :n, :length]
+                view = slice(first_start, first_start + length)
+                source = array * stage.phases + first_phase
                 start_first_max(
                     best,
                     code,
-                    source_values[steps[0].source, :n, view] if first else None,
-                    0 if source_codes is None else source_codes[steps[0].source, :n, view],
+                    source_values[source, :n, view] if first else None,
+                    0 if source_codes is None else source_codes[source, :n, view],
                     lowest,
                     stage.first_code,
                 )
-                for step in steps[first:]:
-                    view = slice(step.start, step.start + length)
+                for step, phase, start in steps[first:]:
+                    view = slice(start, start + length)
+                    source = array * stage.phases + phase
                     if source_codes is None:
-                        step_code: int | np.ndarray = step.number
+                        step_code: int | np.ndarray = step
                     else:
                         step_code = np.add(
-                            source_codes[step.source, :n, view],
-                            code_dtype.type(step.number * stage.inner_window),
+                            source_codes[source, :n, view],
+                            code_dtype.type(step * stage.inner_window),
                             out=candidate[:n, :length],
                         )
                     update_first_max(
-                        source_values[step.source, :n, view],
+                        source_values[source, :n, view],
                         best,
                         code,
                         step_code,

@@ -50,6 +50,8 @@ array([[4, 5],
 
 from __future__ import annotations
 
+import itertools
+
 import numpy as np
 
 from .blocked import BlockedMaxPool, BlockWorker
@@ -104,7 +106,7 @@ class SlicedMaxPool(BlockedMaxPool):
             not_nan = np.empty(scratch_shape, dtype=bool) if nan_aware else None
             first_view = x[(slice(None), *offsets[0].inputs)] if copy_first else None
             start_first_max(best, code[:n], first_view, 0, lowest, tables.first_code)
-            for offset in offsets[int(copy_first) :]:
+            for offset in itertools.islice(offsets, int(copy_first), None):
                 outputs = (slice(0, n), *offset.outputs)
                 update_first_max(
                     x[(slice(None), *offset.inputs)],

@@ -22,7 +22,7 @@ from typing import Literal
 
 import numpy as np
 
-__all__ = ["PADDING_STRINGS", "PaddingString", "PoolSpec"]
+__all__ = ["PADDING_STRINGS", "PaddingString", "PoolSpec", "as_int"]
 
 PaddingString = Literal["valid", "same", "same_lower"]
 PADDING_STRINGS: tuple[str, ...] = ("valid", "same", "same_lower")
@@ -33,8 +33,21 @@ PaddingArg = int | str | Sequence[int | Sequence[int]]
 Pads = tuple[tuple[int, int], ...]
 
 
-def _as_int(value: object, name: str) -> int:
-    """Return ``value`` as a Python int, refusing bools, floats and strings."""
+def as_int(value: object, name: str) -> int:
+    """Return ``value`` as a Python int, refusing bools, floats and strings.
+
+    Any integer type is accepted (NumPy's too); anything else raises a
+    `TypeError` naming ``name`` and the value.
+
+    Examples
+    --------
+    >>> as_int(np.int64(2), "threads")
+    2
+    >>> as_int(1.5, "threads")
+    Traceback (most recent call last):
+    ...
+    TypeError: threads must be an integer, got 1.5 of type float
+    """
     if isinstance(value, (bool, np.bool_)):
         raise TypeError(f"{name} must be an integer, got the bool {value!r}")
     try:
@@ -60,7 +73,7 @@ def _per_axis(value: object, name: str, ndim: int, minimum: int) -> tuple[int, .
             )
     else:
         items = [value] * ndim
-    result = tuple(_as_int(item, name) for item in items)
+    result = tuple(as_int(item, name) for item in items)
     for axis, item in enumerate(result):
         if item < minimum:
             raise ValueError(
@@ -75,7 +88,7 @@ def _parse_padding(padding: object, ndim: int) -> Pads | str:
             raise ValueError(f"padding string must be one of {PADDING_STRINGS}, got {padding!r}")
         return padding
     if not _is_sequence(padding):
-        amount = _as_int(padding, "padding")
+        amount = as_int(padding, "padding")
         if amount < 0:
             raise ValueError(f"padding must be >= 0, got {amount}")
         return ((amount, amount),) * ndim
@@ -96,9 +109,9 @@ def _parse_padding(padding: object, ndim: int) -> Pads | str:
                     f"padding on axis {axis} must be an int or a (begin, end) pair, "
                     f"got {tuple(entry)!r}"
                 )
-            pair = (_as_int(entry[0], "padding"), _as_int(entry[1], "padding"))
+            pair = (as_int(entry[0], "padding"), as_int(entry[1], "padding"))
         else:
-            amount = _as_int(entry, "padding")
+            amount = as_int(entry, "padding")
             pair = (amount, amount)
         if min(pair) < 0:
             raise ValueError(f"padding must be >= 0, got {pair} on axis {axis}")
@@ -244,6 +257,12 @@ class PoolSpec:
     def __hash__(self) -> int:
         return self._hash  # type: ignore[attr-defined, no-any-return]
 
+    def __reduce__(self) -> tuple[type[PoolSpec], tuple[object, ...]]:
+        # Rebuild through __init__ rather than restore the cached hash: string
+        # hashes (padding "same") differ between processes.
+        fields = (self.kernel_size, self.stride, self.padding, self.dilation, self.ceil_mode)
+        return type(self), fields
+
     @property
     def ndim(self) -> int:
         """Number of pooled (trailing) axes."""
@@ -272,7 +291,7 @@ class PoolSpec:
                 f"spatial_shape must have {self.ndim} entries (one per pooled axis), "
                 f"got {tuple(spatial_shape)!r}"
             )
-        lengths = tuple(_as_int(n, "spatial_shape") for n in spatial_shape)
+        lengths = tuple(as_int(n, "spatial_shape") for n in spatial_shape)
         if min(lengths) < 0:
             raise ValueError(f"spatial_shape must be >= 0, got {lengths!r}")
         return lengths

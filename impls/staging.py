@@ -22,13 +22,14 @@ O1, k1, ...)``: staging is that reshape, and every offset owns a whole buffer.
 
 from __future__ import annotations
 
-import functools
+import dataclasses
 import math
 from dataclasses import dataclass
 
 import numpy as np
 
-from .codes import CodeTables, code_tables, codes_to_indices, restore_signed_zeros
+from .codes import CodeTables, OffsetPlan, code_tables, codes_to_indices, restore_signed_zeros
+from .tablecache import table_cache
 from .windows import Geometry
 
 __all__ = ["StagedLayout", "finish_forward", "has_nan", "output_view", "staged_layout"]
@@ -36,18 +37,36 @@ __all__ = ["StagedLayout", "finish_forward", "has_nan", "output_view", "staged_l
 
 @dataclass(frozen=True, eq=False)
 class StagedLayout:
-    """How one geometry is staged; see the module docstring."""
+    """How one geometry is staged; see the module docstring.
+
+    Arrays, not one object per kernel element: a kernel may have millions.
+    """
 
     tables: CodeTables
-    phases: tuple[tuple[int, ...], ...]  # phase combinations some offset reads
+    # per axis: the phases its kernel steps read, in order of first use, and
+    # for each step of ``tables.offsets.axes[axis]`` the index of its phase
+    axis_phases: tuple[np.ndarray, ...]
+    axis_phase_index: tuple[np.ndarray, ...]
     phase_shape: tuple[int, ...]  # buffer length per axis (Q)
     buffer_length: int  # per plane: prod(Q) plus slack for the last shifted view
     wide_shape: tuple[int, ...]  # (O_0, Q_1, ..., Q_{n-1})
-    offset_phase: tuple[int, ...]  # per offset of ``tables.offsets``: index into ``phases``
-    offset_start: tuple[int, ...]  # per offset: flat start of its view in the buffer
-    # per phase: (input slices, buffer slices) of the in-bounds part of the region
-    copies: tuple[tuple[tuple[slice, ...], tuple[slice, ...]] | None, ...]
+    offset_phase: np.ndarray  # per offset of ``tables.offsets``: index into the phases
+    offset_start: np.ndarray  # per offset: flat start of its view in the buffer
     first_code: np.ndarray  # wide-shaped first in-bounds code (0 where dropped)
+    # per phase: (input slices, buffer slices) of the in-bounds part of the
+    # region, when there are few phases (otherwise planned while staging)
+    copies: tuple[tuple[tuple[slice, ...], tuple[slice, ...]] | None, ...] | None
+
+    @property
+    def phase_count(self) -> int:
+        """Number of phase buffers: every combination of the axes' phases."""
+        return math.prod(len(phases) for phases in self.axis_phases)
+
+    def phase(self, number: int) -> tuple[int, ...]:
+        """The phase (one per axis) of phase buffer ``number``, in row-major order."""
+        counts = [len(phases) for phases in self.axis_phases]
+        where = np.unravel_index(number, counts)
+        return tuple(int(phases[i]) for phases, i in zip(self.axis_phases, where, strict=True))
 
     @property
     def wide_length(self) -> int:
@@ -64,11 +83,11 @@ class StagedLayout:
 
     def buffer_bytes(self, dtype: object) -> int:
         """Bytes of phase buffers per plane."""
-        return len(self.phases) * self.buffer_length * np.dtype(dtype).itemsize
+        return self.phase_count * self.buffer_length * np.dtype(dtype).itemsize
 
     def new_buffers(self, planes: int, dtype: np.dtype, fill: object) -> np.ndarray:
         """Phase buffers for ``planes`` planes: ``(phases, planes, buffer_length)``."""
-        return np.full((len(self.phases), planes, self.buffer_length), fill, dtype=dtype)
+        return np.full((self.phase_count, planes, self.buffer_length), fill, dtype=dtype)
 
     def _buffer_block(self, buffers: np.ndarray, phase: int, planes: int) -> np.ndarray:
         interior = buffers[phase, :planes, : math.prod(self.phase_shape)]
@@ -79,7 +98,12 @@ class StagedLayout:
 
         The padding parts are never written: they keep the fill of `new_buffers`.
         """
-        for phase, copy in enumerate(self.copies):
+        geometry = self.tables.geometry
+        for phase in range(self.phase_count):
+            if self.copies is not None:
+                copy = self.copies[phase]
+            else:
+                copy = _copy_plan(geometry, self.phase(phase), self.phase_shape)
             if copy is not None:
                 inputs, positions = copy
                 target = self._buffer_block(buffers, phase, len(block))
@@ -116,42 +140,68 @@ def _copy_plan(
     return tuple(inputs), tuple(positions)
 
 
-@functools.lru_cache(maxsize=64)
+def _first_use_order(values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Distinct ``values`` in order of first appearance, and each value's index among them."""
+    distinct, first, inverse = np.unique(values, return_index=True, return_inverse=True)
+    order = np.argsort(first)
+    rank = np.empty_like(order)
+    rank[order] = np.arange(len(order))
+    return distinct[order], rank[inverse.reshape(-1)]
+
+
+@table_cache
 def staged_layout(geometry: Geometry) -> StagedLayout:
-    """Build (and cache) the `StagedLayout` of ``geometry``."""
+    """Build (and cache) the `StagedLayout` of ``geometry``.
+
+    O(K) time and memory in the kernel size K, vectorised; ``geometry``
+    should be compact (`Geometry.compact`).
+    """
     tables = code_tables(geometry)
     spec = geometry.spec
     region_lengths = [hi - lo for lo, hi in geometry.region()]
     phase_shape = tuple(-(-n // s) for n, s in zip(region_lengths, spec.stride, strict=True))
     inner_strides = [math.prod(phase_shape[axis + 1 :]) for axis in range(spec.ndim)]
 
-    phases: list[tuple[int, ...]] = []
-    offset_phase, offset_start = [], []
-    slack = 0  # how far the last row of a shifted view reaches past prod(Q)
-    for offset in tables.offsets:
-        phase = tuple(step % s for step, s in zip(offset.steps, spec.stride, strict=True))
-        shift = [step // s for step, s in zip(offset.steps, spec.stride, strict=True)]
-        if phase not in phases:
-            phases.append(phase)
-        offset_phase.append(phases.index(phase))
-        inner = sum(q * n for q, n in zip(shift[1:], inner_strides[1:], strict=True))
-        offset_start.append(shift[0] * inner_strides[0] + inner)
-        slack = max(slack, inner)
+    axis_phases, axis_phase_index, shifts = [], [], []
+    for axis, steps in enumerate(tables.offsets.axes):
+        step = steps.number * spec.dilation[axis]
+        phases, index = _first_use_order(step % spec.stride[axis])
+        axis_phases.append(phases)
+        axis_phase_index.append(index)
+        shifts.append(step // spec.stride[axis])
+    counts = [len(phases) for phases in axis_phases]
+    # Offsets are the row-major product of the axes' steps; so are the phases.
+    offset_phase = np.ravel_multi_index(np.meshgrid(*axis_phase_index, indexing="ij"), counts)
+    starts = np.meshgrid(
+        *(shift * inner for shift, inner in zip(shifts, inner_strides, strict=True)),
+        indexing="ij",
+    )
+    # how far the last row of a shifted view reaches past prod(Q)
+    reach = [int(shift.max()) * inner for shift, inner in zip(shifts, inner_strides, strict=True)]
+    slack = sum(reach[1:])
 
     wide_shape = (geometry.output_spatial[0], *phase_shape[1:])
     first_code = np.zeros(wide_shape, dtype=tables.dtype)
     first_code[tuple(slice(0, n) for n in geometry.output_spatial)] = tables.first_code
-    return StagedLayout(
+    layout = StagedLayout(
         tables=tables,
-        phases=tuple(phases),
+        axis_phases=tuple(axis_phases),
+        axis_phase_index=tuple(axis_phase_index),
         phase_shape=phase_shape,
         buffer_length=math.prod(phase_shape) + slack,
         wide_shape=wide_shape,
-        offset_phase=tuple(offset_phase),
-        offset_start=tuple(offset_start),
-        copies=tuple(_copy_plan(geometry, phase, phase_shape) for phase in phases),
+        offset_phase=offset_phase.reshape(-1),
+        offset_start=sum(starts).reshape(-1),
         first_code=first_code,
+        copies=None,
     )
+    if layout.phase_count > OffsetPlan.KEPT:
+        return layout
+    copies = tuple(
+        _copy_plan(geometry, layout.phase(number), phase_shape)
+        for number in range(layout.phase_count)
+    )
+    return dataclasses.replace(layout, copies=copies)
 
 
 def finish_forward(

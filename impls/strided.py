@@ -72,6 +72,7 @@ class StridedMaxPool:
     def forward(self, x: object, spec: PoolSpec) -> tuple[np.ndarray, np.ndarray]:
         """Pool ``x`` over its trailing axes; return ``(values, indices)``."""
         array, geometry = prepare_forward(x, spec)
+        geometry = geometry.compact  # no kernel steps that read padding only
         planes = array.reshape(geometry.batch, *geometry.spatial_shape)
         windows = _windows(pad_to_windows(planes, geometry, lowest_value(array.dtype)), geometry)
         inside_input = np.ones((1,) + geometry.spatial_shape, dtype=bool)

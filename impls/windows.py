@@ -22,6 +22,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from .memory import check_fits
 from .spec import Pads, PoolSpec
 
 __all__ = [
@@ -61,9 +62,55 @@ class Geometry:
     def _resolve(cls, input_shape: tuple[int, ...], spec: PoolSpec) -> Geometry:
         split = len(input_shape) - spec.ndim
         spatial = input_shape[split:]
-        return cls(
+        geometry = cls(
             spec, input_shape[:split], spatial, spec.output_shape(spatial), spec.pads(spatial)
         )
+        geometry.compact  # noqa: B018 (checked here, so that every implementation refuses alike)
+        return geometry
+
+    @functools.cached_property
+    def compact(self) -> Geometry:
+        """The same pooling with the kernel steps that read padding only left out.
+
+        Along each axis, the kernel steps that fall outside the input for every
+        output are dropped from both ends of the kernel and the begin padding
+        shrinks by as much; the dilation of a kernel left with one step, and
+        the stride of an axis with one output, become 1. Every window then
+        reads the same input elements in the same order, so values and
+        indices are unchanged, but padding and dilation no longer size
+        anything: along an axis the windows span at most ``L + 2 * (O - 1) *
+        s`` positions (``L`` the length, ``O`` the outputs, ``s`` the stride).
+        The compact ``spec`` keeps no padding of its own; ``pads`` holds it,
+        and its begin may be negative (the windows start inside the input).
+        Implementations that work on the padded region use this geometry.
+
+        Raises
+        ------
+        ValueError
+            If even the compact windows span too many positions for int64
+            flat indices (only with padding in the order of ``2**60``).
+        """
+        kernel, stride, dilation, pads = [], [], [], []
+        for axis in range(self.spec.ndim):
+            k, s, d, begin = _compact_axis(self, axis)
+            kernel.append(k)
+            stride.append(s)
+            dilation.append(d)
+            pads.append(
+                (
+                    begin,
+                    (self.output_spatial[axis] - 1) * s
+                    + (k - 1) * d
+                    + 1
+                    - begin
+                    - self.spatial_shape[axis],
+                )
+            )
+        compact = (tuple(kernel), tuple(stride), tuple(dilation), tuple(pads))
+        if compact == (self.spec.kernel_size, self.spec.stride, self.spec.dilation, self.pads):
+            return self
+        spec = PoolSpec(compact[0], compact[1], 0, compact[2])
+        return Geometry(spec, self.lead_shape, self.spatial_shape, self.output_spatial, compact[3])
 
     @property
     def batch(self) -> int:
@@ -107,6 +154,36 @@ class Geometry:
         )
 
 
+# Flat indices and window starts are int64; compact windows spanning more
+# than this, times the stride of their axis in the flat plane, are refused.
+_MAX_FLAT_SPAN = 2**60
+
+
+def _compact_axis(geometry: Geometry, axis: int) -> tuple[int, int, int, int]:
+    """Kernel size, stride, dilation and begin padding of ``axis`` in `Geometry.compact`."""
+    spec, out = geometry.spec, geometry.output_spatial[axis]
+    k, s, d = spec.kernel_size[axis], spec.stride[axis], spec.dilation[axis]
+    begin, length = geometry.pads[axis][0], geometry.spatial_shape[axis]
+    if out == 1:
+        s = 1
+    # The first step inside the input for the last window (the one that starts
+    # furthest right), and the last step inside it for the first window.
+    first = max(0, -(-(begin - (out - 1) * s) // d))
+    last = min(k - 1, (length - 1 + begin) // d)
+    k, begin = last - first + 1, begin - first * d
+    if k == 1:
+        d = 1
+    span = (out - 1) * s + (k - 1) * d + 1
+    inner = math.prod(geometry.spatial_shape[axis + 1 :])
+    if (span + abs(begin)) * max(inner, 1) > _MAX_FLAT_SPAN:
+        raise ValueError(
+            f"pooled axis {axis}: the {out} windows span {span} positions even without the "
+            f"kernel steps that read padding only (stride {spec.stride[axis]}, padding begin "
+            f"{geometry.pads[axis][0]}), too many for int64 indices: reduce the stride or padding"
+        )
+    return k, s, d, begin
+
+
 @functools.lru_cache(maxsize=256)
 def _geometry(cls: type[Geometry], input_shape: tuple[int, ...], spec: PoolSpec) -> Geometry:
     # A layer calls forward and backward with the same shapes again and again;
@@ -122,6 +199,13 @@ def check_dtype(dtype: np.dtype, name: str) -> None:
 
 
 def _as_array(value: object, name: str) -> np.ndarray:
+    if isinstance(value, np.ma.MaskedArray):
+        # np.asarray would drop the mask, and a masked element could win.
+        raise TypeError(
+            f"{name} is a numpy.ma.MaskedArray, and masks are not supported: pass "
+            f"{name}.filled(value) with a value no element beats (such as -inf) to keep "
+            f"masked elements out, or {name}.data to pool every element"
+        )
     try:
         return np.asarray(value)
     except (ValueError, TypeError) as err:
@@ -134,7 +218,8 @@ def prepare_forward(x: object, spec: PoolSpec) -> tuple[np.ndarray, Geometry]:
     Returns the input as an array (never a copy unless ``x`` is not one
     already) and its `Geometry`. Raises `TypeError` for an unsupported dtype
     or a ``spec`` that is not a `PoolSpec`, and `ValueError` for an input
-    with too few axes or a geometry that has no valid output.
+    with too few axes, a geometry that has no valid output, or outputs too
+    large to allocate (`impls.memory.check_fits`).
     """
     if not isinstance(spec, PoolSpec):
         raise TypeError(f"spec must be a PoolSpec, got {type(spec).__name__}")
@@ -145,7 +230,9 @@ def prepare_forward(x: object, spec: PoolSpec) -> tuple[np.ndarray, Geometry]:
             f"x must have at least {spec.ndim} axes for kernel_size {spec.kernel_size}, "
             f"got shape {array.shape}"
         )
-    return array, Geometry.of(array.shape, spec)
+    geometry = Geometry.of(array.shape, spec)
+    check_fits(geometry.output_shape, array.itemsize + 8, "the values and int64 indices")
+    return array, geometry
 
 
 def geometry_for_shape(input_shape: object, spec: PoolSpec) -> Geometry:
@@ -222,6 +309,7 @@ def prepare_backward(
     grad = _as_array(grad_out, "grad_out")
     check_dtype(grad.dtype, "grad_out")
     _check_output_shape(grad, "grad_out", geometry)
+    check_fits(geometry.input_shape, grad.itemsize, "the gradient for input_shape")
     index_array = check_index_array(indices, "indices", geometry, in_plane=in_plane)
     return grad, index_array, geometry
 

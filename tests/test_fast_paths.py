@@ -154,11 +154,20 @@ class TestThreadSettings:
         finally:
             parallel.set_num_threads(None)
 
-    @pytest.mark.parametrize("bad", [0, -1, 1.5, True, "2"])
-    def test_bad_counts(self, bad):
-        with pytest.raises(ValueError, match="threads must be a positive int"):
+    @pytest.mark.parametrize(
+        ("bad", "error", "message"),
+        [
+            (0, ValueError, "threads must be a positive int, got 0"),
+            (-1, ValueError, "threads must be a positive int, got -1"),
+            (1.5, TypeError, "threads must be an integer, got 1.5"),
+            (True, TypeError, "threads must be an integer, got the bool True"),
+            ("2", TypeError, "threads must be an integer, got '2'"),
+        ],
+    )
+    def test_bad_counts(self, bad, error, message):
+        with pytest.raises(error, match=message):
             parallel.set_num_threads(bad)
-        with pytest.raises(ValueError, match="threads must be a positive int"):
+        with pytest.raises(error, match=message):
             impls.get("sliced").__class__(threads=bad).forward(np.zeros((4, 4)), PoolSpec((2, 2)))
 
     def test_bad_environment(self, monkeypatch):
@@ -192,6 +201,10 @@ class TestThreadSettings:
         ((2, 32, 16, 56, 56), PoolSpec((3, 3, 3), 2, 1), "sliced"),  # strided overlap, 3-D
         ((16, 64, 224, 224), PoolSpec((2, 2)), "sliced"),  # disjoint
         ((8, 64, 56, 56), PoolSpec((2, 2), 1), "sliced"),  # stride 1, small kernel
+        ((32, 2048, 7, 7), PoolSpec((7, 7)), "wholeplane"),  # ResNet-50 head
+        ((1, 2**20), PoolSpec((2**20,)), "wholeplane"),  # a kernel as long as the signal
+        ((2, 9, 9), PoolSpec((12, 12), stride=1, padding="same", ceil_mode=True), "sliced"),
+        ((2, 9, 9), PoolSpec((28, 28), stride=5, padding=10), "wholeplane"),  # padded around
     ],
 )
 def test_auto_follows_its_rules(shape, spec, chosen):
@@ -210,4 +223,5 @@ def test_auto_rules_cover_every_case():
         window_elements=1 << 30,
     )
     assert RULES[-1].applies(catch_all)
-    assert {rule.forward for rule in RULES} <= set(impls.names())
+    # Every rule names a registered implementation, or the whole-plane argmax.
+    assert {rule.forward for rule in RULES} <= {*impls.names(), "wholeplane"}

@@ -121,7 +121,7 @@ def test_markdown_between_markers_and_nothing_in_the_working_directory(tmp_path)
         (["no-such-target"], "unknown implementation 'no-such-target'"),
         (["naive", "--profile", "fast"], "invalid choice: 'fast'"),
         (["naive", "-n", "0"], "must be >= 1"),
-        (["naive", "--timeout", "nan"], "positive finite number"),
+        (["naive", "--timeout", "nan"], "must be finite and > 0"),
         ([], "the following arguments are required: TARGET"),
     ],
 )

@@ -1,0 +1,98 @@
+"""Measure the targets of issue 9: global pooling, huge kernels, padding and dilation.
+
+Run from the repository root (it times things: hold the benchmark lock if the
+machine is shared)::
+
+    python -m benchmarks.hardening
+
+Prints, for each case, the wall time (median of a few calls after one warm-up
+call, side by side in one process) and the tracemalloc peak of one call:
+
+- global pooling of ``(8, 64, 128, 128)`` with kernel ``(128, 128)`` by
+  ``impls.max_pool`` (auto), against ``x.reshape(8, 64, -1).argmax(-1)``
+  (target: within 3x);
+- a 1-D kernel of ``2**20`` on ``(1, 2**20)`` (target: under 1 s and 200 MB);
+- ``(2**19, 3)`` with kernel 3, stride 2, dilation = padding = ``10**7`` in
+  every implementation but naive (target: under 2 s), and ``np.ones(3)`` with
+  ``10**9`` (peak memory).
+"""
+
+from __future__ import annotations
+
+import functools
+import statistics
+import time
+from collections.abc import Callable
+
+import numpy as np
+
+import impls
+from impls.timing import peak_extra_bytes
+
+__all__ = ["main"]
+
+
+def _seconds(func: Callable[[], object], repeats: int = 5) -> float:
+    func()
+    samples = []
+    for _ in range(repeats):
+        start = time.perf_counter()
+        func()
+        samples.append(time.perf_counter() - start)
+    return statistics.median(samples)
+
+
+def _row(label: str, func: Callable[[], object], repeats: int = 5) -> float:
+    seconds = _seconds(func, repeats)
+    peak = peak_extra_bytes(func)[1]
+    print(f"{label:<58} {seconds * 1e3:10.2f} ms {peak / 2**20:10.1f} MiB", flush=True)
+    return seconds
+
+
+def main() -> None:
+    print(f"{'case':<58} {'time':>13} {'peak':>14}")
+    rng = np.random.default_rng(0)
+    x = rng.standard_normal((8, 64, 128, 128), dtype=np.float32)
+    auto = _row(
+        "global (8,64,128,128) k128x128: impls.max_pool (auto)",
+        lambda: impls.max_pool(x, (128, 128)),
+    )
+    argmax = _row(
+        "global (8,64,128,128): x.reshape(8, 64, -1).argmax(-1)",
+        lambda: x.reshape(8, 64, -1).argmax(-1),
+    )
+    print(f"  auto / argmax: {auto / argmax:.2f}x (target <= 3)")
+
+    long = np.zeros((1, 2**20), np.float32)
+    _row(
+        "1-D kernel 2**20 on (1, 2**20): impls.max_pool (auto)",
+        lambda: impls.max_pool(long, (2**20,)),
+    )
+
+    head = rng.standard_normal((32, 2048, 7, 7), dtype=np.float32)
+    spec = impls.PoolSpec((7, 7))
+    for name in ("sliced", "reshape", "separable", "auto"):
+        _row(
+            f"ResNet-50 head (32,2048,7,7) k7x7: {name}",
+            functools.partial(impls.get(name).forward, head, spec),
+        )
+
+    wide = rng.standard_normal((2**19, 3), dtype=np.float32)
+    far = impls.PoolSpec((3,), stride=2, padding=10**7, dilation=10**7)
+    for name in impls.names():
+        if name != "naive":
+            _row(
+                f"(2**19, 3) k3 s2 d=p=10**7: {name}",
+                functools.partial(impls.get(name).forward, wide, far),
+                3,
+            )
+    farther = impls.PoolSpec((3,), stride=2, padding=10**9, dilation=10**9)
+    for name in impls.names():
+        _row(
+            f"ones(3) k3 s2 d=p=10**9: {name}",
+            functools.partial(impls.get(name).forward, np.ones(3), farther),
+        )
+
+
+if __name__ == "__main__":
+    main()
