@@ -148,6 +148,13 @@ def _hints(
     return found
 
 
+# Selection kinds that the values do not decide: a format mistake may explain them better.
+_WEAK = (
+    "an index lies outside the plane",
+    "an index names an element outside its window",
+    "selects an element that is not the maximum of its window",
+)
+
 # The hints, most specific first: which one to name when several fit every difference.
 _HINT_ORDER = (
     "indices flatten the plane in column-major order",
@@ -171,15 +178,10 @@ def index_kind(x: np.ndarray, spec: PoolSpec, got: np.ndarray, expected: np.ndar
     differ = np.argwhere(got != expected)
     if not len(differ):
         return None
-    kinds = {
-        selection_kind(
-            x, spec, tuple(int(i) for i in p), int(got[tuple(p)]), int(expected[tuple(p)])
-        )
-        for p in differ[:64]
-    }
-    padding_kind = "in an all -inf window, selects padding instead of the window's first element"
-    if kinds == {padding_kind}:
-        return padding_kind
+    first = tuple(int(i) for i in differ[0])
+    kind = selection_kind(x, spec, first, int(got[first]), int(expected[first]))
+    if kind not in _WEAK:  # decided by the values themselves: a tie, NaN, an all -inf window
+        return kind
     common: set[str] | None = None
     for position in differ[:64]:
         where = tuple(int(i) for i in position)
@@ -190,8 +192,7 @@ def index_kind(x: np.ndarray, spec: PoolSpec, got: np.ndarray, expected: np.ndar
     for hint in _HINT_ORDER:
         if common and hint in common:
             return hint
-    first = tuple(int(i) for i in differ[0])
-    return selection_kind(x, spec, first, int(got[first]), int(expected[first]))
+    return kind
 
 
 def selection_kind(
@@ -219,6 +220,8 @@ def selection_kind(
     if x.dtype.kind == "f" and np.all(values == -np.inf):
         return "in an all -inf window, selects another element than its first"
     top = values.max()
+    if chosen == top and chosen == 0 and np.signbit(chosen) != np.signbit(plane[expected]):
+        return "on a tie of -0.0 and +0.0, selects another signed zero than the first"
     if chosen == top:
         if got == [m for m, v in zip(members, values, strict=True) if v == top][-1]:
             return "on a tie, selects the last maximal element of the window instead of the first"
@@ -254,11 +257,19 @@ def forward_kind(
                 return "zero padding wins the maximum (padding must never be selected)"
             if value == _lowest(x.dtype):
                 return "padding wins the maximum: returns the padding value"
+    first = tuple(int(i) for i in differ[0])
+    got_value, expected_value = values[first].item(), expected_values[first].item()
+    same_number = got_value == expected_value or (
+        got_value != got_value and expected_value != expected_value
+    )
+    other_bits = values.view(unsigned)[first] != expected_values.view(unsigned)[first]
+    same_index = indices[first] == expected_indices[first]
+    if x.dtype.kind == "f" and same_number and other_bits and same_index:
+        return value_kind(got_value, expected_value, x.dtype)  # the other signed zero, NaN bits
     kind = index_kind(x, spec, indices, expected_indices)
     if kind is not None:
         return kind
-    first = tuple(int(i) for i in differ[0])
-    return value_kind(values[first].item(), expected_values[first].item(), x.dtype)
+    return value_kind(got_value, expected_value, x.dtype)
 
 
 def _unsigned(dtype: np.dtype) -> str:

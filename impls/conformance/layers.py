@@ -225,6 +225,13 @@ class LayerImpl:
         windows = planes[:, np.where(inside, flat, 0)]  # (batch, outputs, window)
         chosen = values.reshape(batch, flat.shape[0], 1)
         equal = (bits(windows) == bits(chosen)) & inside
+        if values.dtype.kind == "f":
+            # A value equal as a number but not bit for bit (the other signed zero, another
+            # NaN) is the value's own bug, which the properties report; its index is still
+            # the element it stands for.
+            alike = (windows == chosen) | (np.isnan(windows) & np.isnan(chosen))
+            missing = ~equal.any(axis=-1, keepdims=True)
+            equal |= missing & alike & inside
         count = equal.sum(axis=-1)
         indices = np.where(
             count == 1,
@@ -239,7 +246,8 @@ class LayerImpl:
             )
         tied = count > 1
         if tied.any():
-            self._route_ties(seen, spec, out, tied, indices, defects)
+            candidates = np.where(equal, flat[np.newaxis], -1)
+            self._route_ties(seen, spec, out, tied, candidates, indices, defects)
         return indices
 
     def _route_ties(
@@ -248,10 +256,15 @@ class LayerImpl:
         spec: PoolSpec,
         out: tuple[int, ...],
         tied: np.ndarray,
+        candidates: np.ndarray,
         indices: np.ndarray,
         defects: dict[int, str],
     ) -> None:
-        """Send labelled gradients through the tied outputs; read where each label lands."""
+        """Send labelled gradients through the tied outputs; read where each label lands.
+
+        ``candidates[b, o]`` lists the elements tied for output ``o`` of plane
+        ``b`` (-1 elsewhere).
+        """
         batch, outputs = tied.shape
         layer_out = seen.shape[: seen.ndim - spec.ndim] + out
         gaps = [min(n, -(-e // s)) for n, e, s in zip(out, spec.extent, spec.stride, strict=True)]
@@ -284,7 +297,7 @@ class LayerImpl:
                             "elements, not to the one it selected"
                         )
         if lost.any():
-            self._diagnose_lost(seen, spec, layer_out, lost, defects)
+            self._diagnose_lost(seen, spec, layer_out, lost, candidates, defects)
 
     def _diagnose_lost(
         self,
@@ -292,27 +305,33 @@ class LayerImpl:
         spec: PoolSpec,
         layer_out: tuple[int, ...],
         lost: np.ndarray,
+        candidates: np.ndarray,
         defects: dict[int, str],
     ) -> None:
-        """Why labels vanished: overwritten by another window's gradient, or lost."""
+        """Why labels vanished: overwritten by another window's gradient, or sent nowhere.
+
+        With every output labelled at once, an overwriting backward leaves one
+        output's label on an element that the lost output tied for; a backward
+        that sends the gradient elsewhere (into padding, say) leaves its tied
+        elements empty.
+        """
         batch, outputs = lost.shape
         step = _capacity(seen.dtype)
         every = (np.arange(outputs) % step + 1).astype(seen.dtype)
         landed = self._probe(
             seen, spec, np.broadcast_to(every, (batch, outputs)).reshape(layer_out)
         )
-        # Overwriting keeps one label per element and loses the rest; adding keeps them all.
-        sent = float(every.astype(np.float64).sum())
         labels = set(every.astype(np.float64).tolist())
         for b, o in zip(*np.nonzero(lost), strict=True):
-            held = landed[b][landed[b] != 0]
-            if held.sum() < sent and all(value in labels for value in held.tolist()):
+            tied = candidates[b, o][candidates[b, o] >= 0]
+            held = landed[b, tied]
+            if held.any() and all(value in labels for value in held[held != 0].tolist()):
                 defects[int(b) * outputs + int(o)] = (
                     "overlapping windows overwrite the gradient instead of adding it"
                 )
             else:
                 defects[int(b) * outputs + int(o)] = (
-                    "backward loses the gradient of an output whose window holds tied maxima"
+                    "backward sends the gradient of a window with tied maxima to none of them"
                 )
 
 

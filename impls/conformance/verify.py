@@ -206,7 +206,12 @@ def verify_target(
                     stderr=subprocess.STDOUT,
                     start_new_session=True,
                 )
-                timed_out = _wait(child, record, timeout)
+                try:
+                    timed_out = _wait(child, record, timeout)
+                finally:  # interrupted (Ctrl-C), or done: never leave the child running
+                    if child.poll() is None:
+                        os.killpg(child.pid, signal.SIGKILL)
+                        child.wait()
             seen = read(record)
             unfinished = {
                 _short(n): s

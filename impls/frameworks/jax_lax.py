@@ -1,8 +1,9 @@
 """JAX's max pooling, ``jax.lax.reduce_window`` with ``max``, verified as a layer.
 
 Forward is ``reduce_window(x, lowest, lax.max, ...)`` with explicit padding
-(extended at the end for ``ceil_mode``, as far as the contract's last
-window reaches) and the window dilation; backward is its ``jax.vjp``. JAX
+(at the end, exactly as far as the contract's last window reaches: more for
+``ceil_mode``, or the input cropped where that window ends early) and the
+window dilation; backward is its ``jax.vjp``. JAX
 returns no indices, so the adapter is made with
 `impls.conformance.from_layer`, and the harness works the indices out from
 the gradient. 64-bit types are enabled (``jax_enable_x64``) so that float64
@@ -46,11 +47,17 @@ class ReduceWindowLayer:
         spatial = input_shape[split:]
         out = spec.output_shape(spatial)
         padding = [(0, 0)] * split
+        crop = [slice(None)] * split
         for (begin, _), length, n, s, extent in zip(
             spec.pads(spatial), spatial, out, spec.stride, spec.extent, strict=True
         ):
-            # The end padding that makes exactly the contract's windows fit.
-            padding.append((begin, (n - 1) * s + extent - length - begin))
+            # The end padding that makes exactly the contract's windows fit; where the
+            # last window ends before the input does, the input is cropped instead
+            # (reduce_window's gradient does not take negative padding).
+            end = (n - 1) * s + extent - length - begin
+            padding.append((begin, max(end, 0)))
+            crop.append(slice(0, length + min(end, 0)))
+        self.crop = tuple(crop)
         self.window = (1,) * split + spec.kernel_size
         self.strides = (1,) * split + spec.stride
         self.dilation = (1,) * split + spec.dilation
@@ -61,7 +68,7 @@ class ReduceWindowLayer:
         lax = self.jax.lax
         lowest = -np.inf if x.dtype.kind == "f" else np.iinfo(x.dtype).min
         return lax.reduce_window(
-            x,
+            x[self.crop],
             np.array(lowest, dtype=x.dtype),
             lax.max,
             self.window,

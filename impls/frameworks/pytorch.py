@@ -1,10 +1,11 @@
 """PyTorch's max pooling, as a `impls.MaxPoolImpl`.
 
-Forward is ``torch.nn.functional.max_pool1d/2d/3d(..., return_indices=True)``,
+Forward is ``torch.nn.functional.max_pool2d/3d(..., return_indices=True)``,
 whose indices already have the contract's format; backward is
 ``max_pool2d/3d_with_indices_backward`` from any indices, as autograd runs it
-(1-D runs as 2-D over a unit axis). PyTorch takes one or two leading axes: the
-adapter flattens the leading axes into the batch, ``(planes, 1, *spatial)``.
+(1-D runs as 2-D over a unit axis, as torch's own ``max_pool1d`` does).
+PyTorch takes one or two leading axes: those pass as they are; other counts
+are flattened into ``(planes, 1)``.
 
 PyTorch's limits, declared: explicit symmetric padding of at most half the
 kernel (``kernel // 2``), and gradients of float dtypes only. Its own argument
@@ -43,11 +44,19 @@ CAPABILITIES = Capabilities(
 )
 
 
-def _planes_shape(shape: tuple[int, ...], ndim: int) -> tuple[int, ...]:
-    """``(planes, 1, *spatial)``, with a unit axis before a single pooled axis."""
+def _torch_shape(shape: tuple[int, ...], ndim: int) -> tuple[int, ...]:
+    """The shape torch is given for an array of ``shape`` pooled over ``ndim`` axes.
+
+    One or two leading axes pass as they are (torch's ``(C, ...)`` and ``(N, C, ...)``),
+    so that torch sees, and judges, the caller's own shapes; any other number is
+    flattened into ``(planes, 1)``. 1-D pooling runs as 2-D over a unit axis.
+    """
     split = len(shape) - ndim
+    lead = tuple(shape[:split])
+    if not 1 <= len(lead) <= 2:
+        lead = (math.prod(lead), 1)
     unit = (1,) if ndim == 1 else ()
-    return (math.prod(shape[:split]), 1) + unit + tuple(shape[split:])
+    return lead + unit + tuple(shape[split:])
 
 
 class TorchMaxPool:
@@ -98,7 +107,7 @@ class TorchMaxPool:
         tensor = self._tensor(x)
         shape = tuple(tensor.shape)
         split = len(shape) - spec.ndim
-        planes = tensor.reshape(_planes_shape(shape, spec.ndim))
+        planes = tensor.reshape(_torch_shape(shape, spec.ndim))
         pool = (
             self.torch.nn.functional.max_pool3d
             if spec.ndim == 3
@@ -121,24 +130,23 @@ class TorchMaxPool:
         where = self._tensor(indices)
         shape = tuple(input_shape)
         # The backward kernel reads only the shape and dtype of the input.
-        like_input = self.torch.empty(_planes_shape(shape, spec.ndim), dtype=grad.dtype)
+        like_input = self.torch.empty(_torch_shape(shape, spec.ndim), dtype=grad.dtype)
         aten: Any = self.torch.ops.aten
         backward = (
             aten.max_pool3d_with_indices_backward
             if spec.ndim == 3
             else aten.max_pool2d_with_indices_backward
         )
-        out_planes = _planes_shape(tuple(grad.shape), spec.ndim)
         geometry = self._geometry(spec, shape[len(shape) - spec.ndim :])
         grad_in = backward(
-            grad.reshape(out_planes),
+            grad.reshape(_torch_shape(tuple(grad.shape), spec.ndim)),
             like_input,
             geometry["kernel_size"],
             geometry["stride"],
             geometry["padding"],
             geometry["dilation"],
             spec.ceil_mode,
-            where.reshape(out_planes),
+            where.reshape(_torch_shape(tuple(where.shape), spec.ndim)),
         )
         return grad_in.numpy().reshape(shape)
 
