@@ -83,6 +83,8 @@ class LayerImpl:
         )
         # Why an index is -1, by flat output position, for the indices of recent calls.
         self._defects: dict[bytes, dict[int, str]] = {}
+        # Whether backward overwrites, by (spec, shape, dtype): see `_overwrites`.
+        self._overwriting: dict[tuple[Any, ...], bool] = {}
         self._lock = threading.Lock()
 
     def __repr__(self) -> str:
@@ -218,11 +220,37 @@ class LayerImpl:
         not (a backward that disagrees with forward, or overwrites), every
         output is probed, and backward alone decides. An output whose label
         lands nowhere, or in several elements, is a defect: its index is -1,
-        and `explain_index` says why.
+        and `explain_index` says why (a lost label is put down to overwriting
+        where the layer overwrites, seen here or on a single peak: see
+        `_overwrites`).
+        """
+        split = seen.ndim - spec.ndim
+        out = values.shape[split:]
+        indices, count = self._guess(seen, values, spec)
+        outputs = count.shape[1]
+        for b, o in zip(*np.nonzero(count == 0), strict=True):
+            defects[int(b) * outputs + int(o)] = "returns a value that is no element of its window"
+        agrees, overwrites = self._routes_as_guessed(seen, spec, out, indices)
+        to_probe = count > 1 if agrees else np.ones_like(count, dtype=bool)
+        if to_probe.any():
+            lost = self._probe_groups(seen, spec, out, to_probe, indices, defects)
+            if lost:
+                overwrites = overwrites or self._overwrites(seen.shape, seen.dtype, spec)
+                for key in lost:
+                    defects[key] = _OVERWRITTEN if overwrites else _LOST
+        return indices
+
+    def _guess(
+        self, seen: np.ndarray, values: np.ndarray, spec: PoolSpec
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """``(indices, count)``: the element each value is, where exactly one is (else -1).
+
+        ``count[b, o]`` is how many elements of the window equal the value: bit
+        for bit, or, where none does, as a number (the other signed zero,
+        another NaN; the properties report the value itself).
         """
         split = seen.ndim - spec.ndim
         spatial = seen.shape[split:]
-        out = values.shape[split:]
         batch = math.prod(seen.shape[:split])
         planes = seen.reshape(batch, math.prod(spatial))
         flat, inside = window_table(spatial, spec)
@@ -231,32 +259,43 @@ class LayerImpl:
         chosen = values.reshape(batch, flat.shape[0], 1)
         equal = (bits(windows) == bits(chosen)) & inside
         if values.dtype.kind == "f":
-            # A value equal as a number but not bit for bit (the other signed zero, another
-            # NaN) stands for the elements it equals; the properties report the value.
             alike = (windows == chosen) | (np.isnan(windows) & np.isnan(chosen))
             missing = ~equal.any(axis=-1, keepdims=True)
             equal |= missing & alike & inside
         count = equal.sum(axis=-1)
-        outputs = flat.shape[0]
-        first = flat[np.arange(outputs)[np.newaxis], equal.argmax(-1)]
-        indices = np.where(count == 1, first, -1)
-        candidates = np.where(equal, flat[np.newaxis], -1)
-        for b, o in zip(*np.nonzero(count == 0), strict=True):
-            defects[int(b) * outputs + int(o)] = "returns a value that is no element of its window"
-        if (count > 1).any():
-            self._probe_groups(seen, spec, out, count > 1, candidates, indices, defects)
-        if not self._routes_as_guessed(seen, spec, out, indices):
-            for key in list(defects):
-                if defects[key] != "returns a value that is no element of its window":
-                    del defects[key]
-            every = np.ones_like(count, dtype=bool)
-            self._probe_groups(seen, spec, out, every, candidates, indices, defects)
-        return indices
+        first = flat[np.arange(flat.shape[0])[np.newaxis], equal.argmax(-1)]
+        return np.where(count == 1, first, -1), count
+
+    def _overwrites(self, shape: tuple[int, ...], dtype: np.dtype, spec: PoolSpec) -> bool:
+        """Whether backward overwrites where windows overlap, seen on a single peak.
+
+        On an input of zeros with one 1 in the middle of each plane, every
+        window holding the 1 selects it alone; where two of them overlap, an
+        overwriting backward leaves one gradient there instead of the sum.
+        """
+        key = (spec, shape, np.dtype(dtype))
+        with self._lock:
+            if key in self._overwriting:
+                return self._overwriting[key]
+        split = len(shape) - spec.ndim
+        peak = np.zeros(shape, dtype=dtype)
+        peak[(Ellipsis,) + tuple(n // 2 for n in shape[split:])] = 1
+        layer = self.make(spec, shape)
+        values = np.asarray(self._forward(layer, peak))
+        indices, _ = self._guess(peak, values, spec)
+        _, overwrites = self._routes_as_guessed(peak, spec, values.shape[split:], indices)
+        with self._lock:
+            self._overwriting[key] = overwrites
+        return overwrites
 
     def _routes_as_guessed(
         self, seen: np.ndarray, spec: PoolSpec, out: tuple[int, ...], indices: np.ndarray
-    ) -> bool:
-        """Whether backward, with every output labelled, adds each label at its index."""
+    ) -> tuple[bool, bool]:
+        """Send every guessed output's gradient at once: ``(all as guessed, overwrites seen)``.
+
+        Overwriting shows where two outputs route to one element: it holds one
+        of their gradients instead of the sum.
+        """
         batch, outputs = indices.shape
         known = indices >= 0
         # Small labels keep every sum exact, even in float16 or int8; outputs without a
@@ -265,34 +304,42 @@ class LayerImpl:
         layer_out = seen.shape[: seen.ndim - spec.ndim] + out
         landed = self._probe(seen, spec, grad.reshape(layer_out))
         expected = np.zeros_like(landed)
+        routed = np.zeros(landed.shape, dtype=np.int64)
         rows = np.broadcast_to(np.arange(batch)[:, np.newaxis], indices.shape)
         np.add.at(expected, (rows[known], indices[known]), grad.astype(np.float64)[known])
-        return bool(np.array_equal(landed, expected))
+        np.add.at(routed, (rows[known], indices[known]), 1)
+        if np.array_equal(landed, expected):
+            return True, False
+        shared = (routed > 1) & (landed != expected)
+        for b, element in zip(*np.nonzero(shared), strict=True):
+            sent = grad[b][known[b] & (indices[b] == element)].astype(np.float64)
+            if landed[b, element] in set(sent.tolist()):
+                return False, True
+        return False, False
 
     def _probe_groups(
         self,
         seen: np.ndarray,
         spec: PoolSpec,
         out: tuple[int, ...],
-        tied: np.ndarray,
-        candidates: np.ndarray,
+        probed: np.ndarray,
         indices: np.ndarray,
         defects: dict[int, str],
-    ) -> None:
-        """Send labelled gradients through the ``tied`` outputs; read where each label lands.
+    ) -> list[int]:
+        """Send labelled gradients through the ``probed`` outputs; read where each label lands.
 
-        ``candidates[b, o]`` lists the elements output ``o`` of plane ``b`` may
-        stand for (-1 elsewhere), to tell why a label got lost.
+        Returns the outputs (``plane * outputs + output``) whose label landed
+        nowhere; their indices are -1.
         """
-        batch, outputs = tied.shape
+        lost = []
+        batch, outputs = probed.shape
         layer_out = seen.shape[: seen.ndim - spec.ndim] + out
         gaps = [min(n, -(-e // s)) for n, e, s in zip(out, spec.extent, spec.stride, strict=True)]
         positions = np.arange(outputs).reshape(out)
-        lost = np.zeros_like(tied)
         for residue in itertools.product(*(range(g) for g in gaps)):
             group = positions[tuple(slice(r, None, g) for r, g in zip(residue, gaps, strict=True))]
             group = group.ravel()
-            group = group[tied[:, group].any(axis=0)]
+            group = group[probed[:, group].any(axis=0)]
             step = _capacity(seen.dtype)
             for start in range(0, group.size, step):
                 members = group[start : start + step]
@@ -301,58 +348,26 @@ class LayerImpl:
                 landed = self._probe(seen, spec, labels.reshape(layer_out))
                 found = np.full((batch, members.size), -1, dtype=np.int64)
                 receipts = _attribute(landed, members.size, found)
-                rows, columns = np.nonzero(tied[:, members])
+                rows, columns = np.nonzero(probed[:, members])
                 outputs_here = members[columns]
                 single = receipts[rows, columns] == 1
                 indices[rows[single], outputs_here[single]] = found[rows, columns][single]
                 for b, k, o in zip(
                     rows[~single], columns[~single], outputs_here[~single], strict=True
                 ):
+                    indices[b, o] = -1
                     if receipts[b, k] == 0:
-                        lost[b, o] = True
+                        lost.append(int(b) * outputs + int(o))
                     else:
                         defects[int(b) * outputs + int(o)] = (
                             f"backward sends one output's gradient to {receipts[b, k]} input "
                             "elements, not to the one it selected"
                         )
-        if lost.any():
-            self._diagnose_lost(seen, spec, layer_out, lost, candidates, defects)
+        return lost
 
-    def _diagnose_lost(
-        self,
-        seen: np.ndarray,
-        spec: PoolSpec,
-        layer_out: tuple[int, ...],
-        lost: np.ndarray,
-        candidates: np.ndarray,
-        defects: dict[int, str],
-    ) -> None:
-        """Why labels vanished: overwritten by another window's gradient, or sent nowhere.
 
-        With every output labelled at once, an overwriting backward leaves one
-        output's label on an element that the lost output tied for; a backward
-        that sends the gradient elsewhere (into padding, say) leaves its tied
-        elements empty.
-        """
-        batch, outputs = lost.shape
-        step = _capacity(seen.dtype)
-        every = (np.arange(outputs) % step + 1).astype(seen.dtype)
-        landed = self._probe(
-            seen, spec, np.broadcast_to(every, (batch, outputs)).reshape(layer_out)
-        )
-        labels = set(every.astype(np.float64).tolist())
-        for b, o in zip(*np.nonzero(lost), strict=True):
-            tied = candidates[b, o][candidates[b, o] >= 0]
-            held = landed[b, tied]
-            if held.any() and all(value in labels for value in held[held != 0].tolist()):
-                defects[int(b) * outputs + int(o)] = (
-                    "overlapping windows overwrite the gradient instead of adding it"
-                )
-            else:
-                defects[int(b) * outputs + int(o)] = (
-                    "backward sends a window's gradient to none of its maximal elements "
-                    "(it is lost, into padding say)"
-                )
+_OVERWRITTEN = "overlapping windows overwrite the gradient instead of adding it"
+_LOST = "backward sends an output's gradient to no input element (into padding, say)"
 
 
 def _attribute(landed: np.ndarray, count: int, found: np.ndarray) -> np.ndarray:

@@ -357,6 +357,10 @@ def run_checks(
             break
         except Exception as error:
             kind, message = _describe(error)
+            earlier = [f for f in outcome.failures if f.kind == kind]
+            if earlier:  # the same bug again: counted, not repeated
+                earlier[0].message += f"; also in {fixed.name}"
+                continue
             snippet = (
                 "from impls.conformance import check_fixed, load_target\n\n"
                 + (f"impl = load_target({target!r})\n" if target else "impl = ...\n")
