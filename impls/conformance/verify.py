@@ -27,6 +27,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -175,7 +176,7 @@ def verify_target(
     profile: str = DEFAULT_PROFILE,
     processes: int = 1,
     timeout: float = DEFAULT_TIMEOUT,
-    progress: object = None,
+    progress: Callable[[str], None] | None = None,
 ) -> Report:
     """Verify ``target`` in child processes; return its `Report`.
 
@@ -185,6 +186,14 @@ def verify_target(
     caps = Capabilities.of(load_target(target))
     rows = row_names()
     by_test = {_test_name(target, row): row for row in rows}
+    announced: set[str] = set()
+
+    def announce(nodeid: str, outcome: dict[str, object]) -> None:
+        row = by_test.get(_short(nodeid))
+        if progress is not None and row is not None and row not in announced:
+            announced.add(row)
+            progress(f"[{len(announced)}/{len(rows)}] {row}: {outcome['status']}")
+
     crashed: dict[str, Outcome] = {}
     started_at = time.perf_counter()
     notes: list[str] = []
@@ -207,7 +216,7 @@ def verify_target(
                     start_new_session=True,
                 )
                 try:
-                    timed_out = _wait(child, record, timeout)
+                    timed_out = _wait(child, record, timeout, announce)
                 finally:  # interrupted (Ctrl-C), or done: never leave the child running
                     if child.poll() is None:
                         os.killpg(child.pid, signal.SIGKILL)
@@ -226,7 +235,8 @@ def verify_target(
                 last = seen.last_case(start["pid"])
                 crashed[test] = _crash_outcome(by_test[test], note, last, target)
                 if progress is not None:
-                    progress(f"{by_test[test]}: crashed ({note})")
+                    announced.add(by_test[test])
+                    progress(f"[{len(announced)}/{len(rows)}] {by_test[test]}: crashed ({note})")
             if child.returncode not in (0, 1) and not unfinished:
                 # pytest itself failed (a usage error in the child): nothing more will run.
                 text = (directory / "output.txt").read_text(encoding="utf-8", errors="replace")
@@ -246,17 +256,36 @@ def verify_target(
     )
 
 
-def _wait(child: subprocess.Popen[str], record: Path, timeout: float) -> str | None:
-    """Wait for ``child``; stop it if a check runs past ``timeout`` (return that check)."""
+def _wait(
+    child: subprocess.Popen[str],
+    record: Path,
+    timeout: float,
+    report: Callable[[str, dict[str, object]], None],
+) -> str | None:
+    """Wait for ``child``; stop it if a check runs past ``timeout`` (return that check).
+
+    ``report(nodeid, outcome)`` is called once for each check as it finishes.
+    """
+    reported: set[str] = set()
+
+    def report_new(progress: Progress) -> None:
+        for nodeid, outcome in progress.outcomes.items():
+            if nodeid not in reported:
+                reported.add(nodeid)
+                report(nodeid, outcome)
+
     while True:
         try:
             child.wait(timeout=0.5)
+            if record.exists():
+                report_new(read(record))
             return None
         except subprocess.TimeoutExpired:
             pass
         if not record.exists():
             continue
         progress = read(record)
+        report_new(progress)
         now = time.time()
         for nodeid, start in progress.unfinished().items():
             if now - start["time"] > timeout:
