@@ -221,8 +221,7 @@ class LayerImpl:
         output is probed, and backward alone decides. An output whose label
         lands nowhere, or in several elements, is a defect: its index is -1,
         and `explain_index` says why (a lost label is put down to overwriting
-        where the layer overwrites, seen here or on a single peak: see
-        `_overwrites`).
+        where the layer overwrites on a single peak: see `_overwrites`).
         """
         split = seen.ndim - spec.ndim
         out = values.shape[split:]
@@ -230,12 +229,15 @@ class LayerImpl:
         outputs = count.shape[1]
         for b, o in zip(*np.nonzero(count == 0), strict=True):
             defects[int(b) * outputs + int(o)] = "returns a value that is no element of its window"
-        agrees, overwrites = self._routes_as_guessed(seen, spec, out, indices)
+        agrees, _ = self._routes_as_guessed(seen, spec, out, indices)
         to_probe = count > 1 if agrees else np.ones_like(count, dtype=bool)
         if to_probe.any():
             lost = self._probe_groups(seen, spec, out, to_probe, indices, defects)
             if lost:
-                overwrites = overwrites or self._overwrites(seen.shape, seen.dtype, spec)
+                # Only the clean single peak tells overwriting from a gradient sent into
+                # padding (as JAX does for NaN windows): both leave one label where the
+                # guesses expect two.
+                overwrites = self._overwrites(seen.shape, seen.dtype, spec)
                 for key in lost:
                     defects[key] = _OVERWRITTEN if overwrites else _LOST
         return indices
