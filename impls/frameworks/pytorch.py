@@ -83,19 +83,17 @@ class TorchMaxPool:
         }
 
     def _tensor(self, array: object) -> Any:
-        """A tensor of ``array``: NumPy arrays by a C-order copy where torch needs one.
+        """A tensor of ``array``, converted as NumPy converts array-likes.
 
-        torch takes neither negative strides nor read-only memory; converting
-        those is the adapter's job, not a deviation of torch's pooling.
+        torch's pooling takes tensors only, and takes neither negative strides
+        nor read-only memory: turning the contract's array-likes into tensors
+        is the adapter's job, not a deviation of torch's pooling.
         """
-        if isinstance(array, np.ndarray):
-            if (
-                not (array.flags.c_contiguous and array.flags.writeable)
-                or min(array.strides, default=0) < 0
-            ):
-                array = np.array(array, order="C")
-            return self.torch.from_numpy(array)
-        return self.torch.as_tensor(array)
+        array = np.asarray(array)
+        writable = array.flags.c_contiguous and array.flags.writeable
+        if not writable or min(array.strides, default=0) < 0:
+            array = np.array(array, order="C")
+        return self.torch.from_numpy(array)
 
     def _check_spec(self, spec: object) -> PoolSpec:
         if not isinstance(spec, PoolSpec):
