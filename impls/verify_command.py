@@ -41,12 +41,13 @@ def run_verify(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int
     if args.processes > 1 and importlib.util.find_spec("xdist") is None:
         parser.error("argument -n: needs pytest-xdist: pip install pytest-xdist")
     from .conformance import report
+    from .protocol import Capabilities
     from .conformance.targets import load_target
     from .conformance.verify import verify_target
 
     for target in args.targets:
         try:
-            load_target(target)
+            Capabilities.of(load_target(target))
         except Exception as error:  # any failure to load the target is a usage error
             parser.error(f"argument TARGET: {target}: {error}")
 

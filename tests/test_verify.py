@@ -125,6 +125,8 @@ def test_markdown_between_markers_and_nothing_in_the_working_directory(tmp_path)
     ("arguments", "message"),
     [
         (["no-such-target"], "unknown implementation 'no-such-target'"),
+        (["tests.test_capabilities:BadlyDeclared"], "must be an impls.Capabilities"),
+        (["caffe"], "unknown implementation 'caffe'"),
         (["naive", "--profile", "fast"], "invalid choice: 'fast'"),
         (["naive", "-n", "0"], "must be >= 1"),
         (["naive", "--timeout", "nan"], "must be finite and > 0"),
