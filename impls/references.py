@@ -5,13 +5,13 @@ scale, not offered as implementations: `recommend` never picks them. Each
 adapter takes and returns NumPy arrays, like a `MaxPoolImpl`, and says where
 its library's semantics match the contract (`Reference.not_applicable`).
 
-- ``torch``: ``torch.nn.functional.max_pool1d/2d/3d`` with indices (1-D runs
-  as 2-D with a unit axis), and backward from the indices with
-  ``max_pool2d/3d_with_indices_backward``. Applies where padding is
-  symmetric and at most half the effective kernel (torch's limits); its
-  indices have the contract's format, but in a window holding several NaN it
-  may select another than the first, so it is checked without NaN. Runs on
-  torch's default thread count.
+- ``torch``: the adapter that ``maxpool verify torch`` runs
+  (`impls.frameworks.pytorch`): ``torch.nn.functional.max_pool2d/3d`` with
+  indices and ``max_pool2d/3d_with_indices_backward``, within torch's
+  declared limits (symmetric padding of at most ``kernel // 2``). Its indices
+  have the contract's format, but in a window holding several NaN it
+  selects the last, so it is checked without NaN. Runs on torch's default
+  thread count.
 - ``scipy.ndimage``: ``maximum_filter`` over the padded input, sampled at the
   window centres with the stride. Values only: no indices, no backward. It
   does not propagate NaN consistently, so it is checked without NaN.
@@ -30,9 +30,7 @@ Examples
 from __future__ import annotations
 
 import importlib.util
-import math
 from collections.abc import Sequence
-from typing import Any
 
 import numpy as np
 
@@ -68,17 +66,18 @@ class Reference:
 
 
 class TorchReference(Reference):
-    """``torch.nn.functional.max_pool{1,2,3}d`` with indices, and its backward."""
+    """PyTorch's max pooling through its verify adapter (`impls.frameworks.pytorch`)."""
 
     name = "torch"
     gives_indices = True
-    # torch selects a NaN of the window, not always the first one.
+    # torch selects the last NaN of a window, not the first.
     check_with_nan = False
 
     def __init__(self) -> None:
-        import torch  # only imported when the reference is used
+        from .frameworks.pytorch import TorchMaxPool  # imports torch
 
-        self._torch = torch
+        self._adapter = TorchMaxPool()
+        self._torch = self._adapter.torch
 
     def describe(self) -> str:
         return f"torch {self._torch.__version__} ({self._torch.get_num_threads()} threads)"
@@ -86,55 +85,11 @@ class TorchReference(Reference):
     def not_applicable(
         self, input_shape: tuple[int, ...], spec: PoolSpec, dtype: np.dtype
     ) -> str | None:
-        pads = spec.pads(input_shape[len(input_shape) - spec.ndim :])
-        if any(begin != end for begin, end in pads):
-            return "torch pads both sides of an axis equally; this padding is asymmetric"
-        too_wide = [
-            axis
-            for axis, ((begin, _), extent) in enumerate(zip(pads, spec.extent, strict=True))
-            if begin > extent // 2
-        ]
-        if too_wide:
-            return f"torch allows padding of at most half the window; axis {too_wide[0]} has more"
-        return None
-
-    def _geometry(self, spec: PoolSpec, pads: Sequence[tuple[int, int]]) -> dict[str, list[int]]:
-        unit = [1] if spec.ndim == 1 else []  # 1-D runs as 2-D over a unit axis
-        return {
-            "kernel_size": unit + list(spec.kernel_size),
-            "stride": unit + list(spec.stride),
-            "padding": [0] * len(unit) + [begin for begin, _ in pads],
-            "dilation": unit + list(spec.dilation),
-        }
-
-    @staticmethod
-    def _planes_shape(shape: tuple[int, ...], spec: PoolSpec) -> tuple[int, ...]:
-        """``(batch, 1, *spatial)``, with a unit axis before a 1-D spatial axis."""
-        split = len(shape) - spec.ndim
-        unit = (1,) if spec.ndim == 1 else ()
-        return (math.prod(shape[:split]), 1) + unit + shape[split:]
-
-    def _as_planes(self, array: np.ndarray, spec: PoolSpec) -> Any:
-        planes = np.ascontiguousarray(array).reshape(self._planes_shape(array.shape, spec))
-        return self._torch.from_numpy(planes)
-
-    def _pool(self, spec: PoolSpec) -> Any:
-        functional = self._torch.nn.functional
-        return functional.max_pool3d if spec.ndim == 3 else functional.max_pool2d
+        missing = self._adapter.capabilities.unsupported(spec, dtype, input_shape)
+        return f"outside torch's limits: {'; '.join(missing)}" if missing else None
 
     def forward(self, x: np.ndarray, spec: PoolSpec) -> tuple[np.ndarray, np.ndarray]:
-        x = np.asarray(x)
-        split = x.ndim - spec.ndim
-        spatial = x.shape[split:]
-        pads = spec.pads(spatial)
-        out_shape = x.shape[:split] + spec.output_shape(spatial)
-        values, indices = self._pool(spec)(
-            self._as_planes(x, spec),
-            **self._geometry(spec, pads),
-            ceil_mode=spec.ceil_mode,
-            return_indices=True,
-        )
-        return values.numpy().reshape(out_shape), indices.numpy().reshape(out_shape)
+        return self._adapter.forward(x, spec)
 
     def backward(
         self,
@@ -143,31 +98,7 @@ class TorchReference(Reference):
         input_shape: Sequence[int],
         spec: PoolSpec,
     ) -> np.ndarray:
-        input_shape = tuple(input_shape)
-        grad_out = np.asarray(grad_out)
-        # The backward kernel reads only the shape and dtype of the input.
-        like_input = self._torch.empty(
-            self._planes_shape(input_shape, spec),
-            dtype=self._torch.from_numpy(grad_out[:0]).dtype,
-        )
-        aten = self._torch.ops.aten
-        backward = (
-            aten.max_pool3d_with_indices_backward
-            if spec.ndim == 3
-            else aten.max_pool2d_with_indices_backward
-        )
-        geometry = self._geometry(spec, spec.pads(input_shape[len(input_shape) - spec.ndim :]))
-        grad_in = backward(
-            self._as_planes(grad_out, spec),
-            like_input,
-            geometry["kernel_size"],
-            geometry["stride"],
-            geometry["padding"],
-            geometry["dilation"],
-            spec.ceil_mode,
-            self._as_planes(np.asarray(indices), spec),
-        )
-        return grad_in.numpy().reshape(input_shape)
+        return self._adapter.backward(grad_out, indices, input_shape, spec)
 
 
 class ScipyReference(Reference):

@@ -9,6 +9,9 @@ from __future__ import annotations
 
 import importlib
 import importlib.metadata
+import importlib.util
+import sys
+from pathlib import Path
 from typing import Any
 
 from .protocol import MaxPoolImpl
@@ -73,19 +76,39 @@ def instantiate(obj: Any, origin: str) -> MaxPoolImpl:
     return obj
 
 
+def _import_file(path_text: str, target: str) -> Any:
+    path = Path(path_text).resolve()
+    if not path.is_file():
+        raise ValueError(f"no such file {path_text!r} for {target!r}")
+    module_name = f"_maxpool_target_{path.stem}"
+    spec = importlib.util.spec_from_file_location(module_name, path)
+    if spec is None or spec.loader is None:
+        raise ValueError(f"cannot import {path_text!r} for {target!r}")
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[module_name] = module
+    spec.loader.exec_module(module)
+    return module
+
+
 def load(target: str) -> MaxPoolImpl:
     """Import ``"package.module:attribute"`` and return the implementation it names.
 
     The attribute may be dotted (``module:Class.attribute``), and may be an
-    instance or a class that takes no arguments.
+    instance or a class that takes no arguments. ``"path/to/file.py:attribute"``
+    imports the file instead.
     """
-    module_name, sep, attribute = target.partition(":")
+    module_name, sep, attribute = target.rpartition(":")
     if not sep or not module_name or not attribute:
         raise ValueError(f"expected 'package.module:attribute', got {target!r}")
-    try:
-        obj: Any = importlib.import_module(module_name)
-    except ImportError as err:
-        raise ValueError(f"cannot import module {module_name!r} for {target!r}: {err}") from err
+    if module_name.endswith(".py"):
+        obj: Any = _import_file(module_name, target)
+    else:
+        try:
+            obj = importlib.import_module(module_name)
+        except ImportError as err:
+            raise ValueError(
+                f"cannot import module {module_name!r} for {target!r}: {err}"
+            ) from err
     for part in attribute.split("."):
         try:
             obj = getattr(obj, part)

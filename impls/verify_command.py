@@ -41,9 +41,9 @@ def run_verify(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int
     if args.processes > 1 and importlib.util.find_spec("xdist") is None:
         parser.error("argument -n: needs pytest-xdist: pip install pytest-xdist")
     from .conformance import report
-    from .protocol import Capabilities
     from .conformance.targets import load_target
     from .conformance.verify import verify_target
+    from .protocol import Capabilities
 
     for target in args.targets:
         try:

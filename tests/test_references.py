@@ -49,6 +49,9 @@ def test_torch_does_not_apply_to_asymmetric_or_wide_padding():
     asymmetric = torch_ref.not_applicable(
         (1, 10), PoolSpec((2,), padding="same", stride=1), float32
     )
-    assert "asymmetric" in asymmetric
+    assert "padding (0, 1) on axis 0 is not symmetric" in asymmetric
     wide = torch_ref.not_applicable((1, 10), PoolSpec((3,), padding=2), float32)
-    assert "at most half" in wide
+    assert "exceeds half the kernel" in wide
+    # torch counts the kernel, not its dilated extent: k3 d2 takes padding 1, not 2.
+    dilated = torch_ref.not_applicable((1, 10), PoolSpec((3,), padding=2, dilation=2), float32)
+    assert "exceeds half the kernel" in dilated

@@ -18,13 +18,30 @@ own helpers, so they can judge any implementation.
 from __future__ import annotations
 
 import math
+import re
 from collections.abc import Callable, Sequence
 
 import numpy as np
 
 from impls import CONTRACT_DTYPES, PoolSpec
 
-from .diagnose import fail, forward_kind, gradient_kind, index_kind, shape_kind, value_kind
+from .diagnose import (
+    fail,
+    failure,
+    forward_kind,
+    gradient_kind,
+    index_kind,
+    shape_kind,
+    value_kind,
+)
+
+try:  # A call outside the declared limits is skipped, never judged.
+    from hypothesis.errors import UnsatisfiedAssumption as SKIPPED
+except ImportError:  # without the harness's extra, nothing is skipped  # pragma: no cover
+
+    class SKIPPED(Exception):  # type: ignore[no-redef]
+        """Never raised."""
+
 
 __all__ = [
     "TOLERANCE",
@@ -35,6 +52,7 @@ __all__ = [
     "checked_backward",
     "checked_forward",
     "contract_forward",
+    "expect_error",
     "explain_gradients",
     "explain_values",
     "impl_label",
@@ -186,6 +204,40 @@ def assert_forward_matches(
             f"index {int(expected_indices[position])} ({int(bad.sum())} of {bad.size} outputs "
             f"differ) [{context}]",
         )
+
+
+def expect_error(
+    call: Callable[[], object],
+    errors: tuple[type[Exception], ...],
+    defect: str,
+    context: str,
+    *,
+    match: str | None = None,
+) -> None:
+    """Assert ``call()`` raises one of ``errors`` for ``defect`` (its message matching ``match``).
+
+    Raising another exception, or returning, is named by the defect and what
+    happened instead ("a window is longer than the padded input: raises
+    RuntimeError, not ValueError").
+    """
+    __tracebackhide__ = True
+    expected = errors[0].__name__
+    try:
+        call()
+    except errors as raised:
+        if match is not None and not re.search(match, str(raised)):
+            fail(
+                f"{defect}: the message does not name the cause",
+                f"{defect}: {raised!s} does not match {match!r} [{context}]",
+            )
+        return
+    except SKIPPED:
+        raise
+    except Exception as raised:
+        kind = f"{defect}: raises {type(raised).__name__}, not {expected}"
+        raise failure(kind)(f"{kind}: {raised} [{context}]") from raised
+    kind = f"{defect}: returns a result instead of raising {expected}"
+    fail(kind, f"{kind} [{context}]")
 
 
 def explain_values(got: np.ndarray, expected: np.ndarray) -> Explain:

@@ -31,6 +31,7 @@ from .checks import (
     checked_backward,
     checked_forward,
     contract_forward,
+    expect_error,
     explain_gradients,
     explain_values,
     impl_label,
@@ -598,18 +599,7 @@ def overlapping_windows_accumulate(impl: object, case: Case) -> None:
 def raises_the_documented_error(impl: object, call: Call) -> None:
     """A call with one documented defect raises the error type the README prescribes."""
     context = f"impl={impl_label(impl)}, {call!r}"
-    expected = call.errors[0].__name__
-    try:
-        call.run(impl)
-    except call.errors:
-        return
-    except UnsatisfiedAssumption:
-        raise
-    except Exception as error:
-        kind = f"{call.defect}: raises {type(error).__name__}, not {expected}"
-        raise failure(kind)(f"{kind}: {error} [{context}]") from error
-    kind = f"{call.defect}: returns a result instead of raising {expected}"
-    fail(kind, f"{kind} [{context}]")
+    expect_error(lambda: call.run(impl), call.errors, call.defect, context)
 
 
 def _run_call(

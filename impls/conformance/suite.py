@@ -10,6 +10,8 @@ skipped with the reason.
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import pytest
 
 from .fixed import CHECKS, GROUPS
@@ -41,6 +43,16 @@ def _indent(text: str, prefix: str) -> str:
     return "\n".join(prefix + line for line in text.splitlines())
 
 
+def _check(request: pytest.FixtureRequest, recorder: Recorder | None, run: Callable) -> None:
+    """Run one check (``run(on_case)`` returns its outcome), record it, and conclude."""
+    __tracebackhide__ = True
+    nodeid = request.node.nodeid
+    if recorder is not None:
+        recorder.start(nodeid)
+    outcome = run(recorder.case if recorder is not None else None)
+    _conclude(outcome, nodeid, recorder)
+
+
 @pytest.mark.parametrize("prop", PROPERTIES, ids=lambda prop: prop.name)
 def test_property(
     conformance_target: str,
@@ -49,12 +61,13 @@ def test_property(
     recorder: Recorder | None,
     request: pytest.FixtureRequest,
 ) -> None:
-    nodeid = request.node.nodeid
-    if recorder is not None:
-        recorder.start(nodeid)
-    on_case = recorder.case if recorder is not None else None
-    outcome = run_property(implementation, prop, target=conformance_target, on_case=on_case)
-    _conclude(outcome, nodeid, recorder)
+    _check(
+        request,
+        recorder,
+        lambda on_case: run_property(
+            implementation, prop, target=conformance_target, on_case=on_case
+        ),
+    )
 
 
 @pytest.mark.parametrize("group", list(GROUPS))
@@ -65,16 +78,15 @@ def test_fixed_checks(
     recorder: Recorder | None,
     request: pytest.FixtureRequest,
 ) -> None:
-    nodeid = request.node.nodeid
-    if recorder is not None:
-        recorder.start(nodeid)
-    on_case = recorder.case if recorder is not None else None
-    outcome = run_checks(
-        implementation,
-        group,
-        CHECKS[group],
-        claim=GROUPS[group],
-        target=conformance_target,
-        on_case=on_case,
+    _check(
+        request,
+        recorder,
+        lambda on_case: run_checks(
+            implementation,
+            group,
+            CHECKS[group],
+            claim=GROUPS[group],
+            target=conformance_target,
+            on_case=on_case,
+        ),
     )
-    _conclude(outcome, nodeid, recorder)
