@@ -38,6 +38,7 @@ from .reshape import ReshapeMaxPool
 from .separable import SeparableMaxPool
 from .sliced import SlicedMaxPool
 from .spec import PoolSpec
+from .vanherk import VanHerkMaxPool
 from .wholeplane import WholePlaneMaxPool, is_whole_plane
 from .windows import Geometry, geometry_for_shape, prepare_forward
 
@@ -54,6 +55,7 @@ class Case:
     window_size: int  # elements per window, K
     window_elements: int  # elements read by all windows together: outputs * K
     whole_plane: bool = False  # one window per plane, reading all of it
+    mean_kernel: float = 1.0  # kernel elements per pooled axis, on average
 
     @classmethod
     def of(cls, geometry: Geometry) -> Case:
@@ -68,6 +70,7 @@ class Case:
             window_size=spec.window_size,
             window_elements=outputs * spec.window_size,
             whole_plane=is_whole_plane(geometry),
+            mean_kernel=sum(spec.kernel_size) / spec.ndim,
         )
 
 
@@ -93,6 +96,12 @@ RULES: tuple[Rule, ...] = (
         lambda case: case.window_elements < 1 << 20,
         forward="sliced",
         why="little work (LeNet-5, small inputs): no staging copy to amortise",
+    ),
+    Rule(
+        lambda case: case.unit_stride and case.pooled_axes <= 2 and case.mean_kernel >= 32,
+        forward="vanherk",
+        why="large stride-1 windows in 1-D and 2-D (kernels of 32 and more per axis): the "
+        "running maximum costs a fixed number of passes per element, whatever the kernel",
     ),
     Rule(
         lambda case: case.windows_overlap and case.unit_stride and case.window_size >= 9,
@@ -136,6 +145,7 @@ class AutoMaxPool(BlockedMaxPool):
                 ReshapeMaxPool(threads),
                 SeparableMaxPool(threads),
                 WholePlaneMaxPool(threads),
+                VanHerkMaxPool(threads),
             )
         }
 

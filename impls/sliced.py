@@ -59,7 +59,7 @@ from .codes import (
     code_tables,
     codes_to_indices,
     conversion_scratch,
-    restore_signed_zeros,
+    restore_selected_bits,
     start_first_max,
     update_first_max,
 )
@@ -124,6 +124,6 @@ class SlicedMaxPool(BlockedMaxPool):
             if values.dtype.kind == "f" and np.isnan(values[block], out=greater[:n]).any():
                 running_max(block, n, nan_aware=True)
             codes_to_indices(code[:n], tables, indices[block], wide_indices)
-            restore_signed_zeros(values[block], indices[block], planes[block], greater[:n])
+            restore_selected_bits(values[block], indices[block], planes[block], greater[:n])
 
         return work

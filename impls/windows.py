@@ -37,6 +37,7 @@ __all__ = [
     "plane_index",
     "prepare_backward",
     "prepare_forward",
+    "region_overlap",
     "window_position",
 ]
 
@@ -319,7 +320,7 @@ def lowest_value(dtype: np.dtype) -> int | float:
     return -np.inf if dtype.kind == "f" else np.iinfo(dtype).min
 
 
-def _overlap(geometry: Geometry) -> tuple[tuple[slice, ...], tuple[slice, ...]]:
+def region_overlap(geometry: Geometry) -> tuple[tuple[slice, ...], tuple[slice, ...]]:
     """Slices of the input part shared by planes and the window region.
 
     Returns ``(in_planes, in_region)`` for ``(batch, *spatial)`` planes and
@@ -341,7 +342,7 @@ def pad_to_windows(planes: np.ndarray, geometry: Geometry, fill: object) -> np.n
     """
     shape = planes.shape[:1] + tuple(hi - lo for lo, hi in geometry.region())
     padded = np.full(shape, fill, dtype=planes.dtype)
-    in_planes, in_region = _overlap(geometry)
+    in_planes, in_region = region_overlap(geometry)
     padded[in_region] = planes[in_planes]
     return padded
 
@@ -349,7 +350,7 @@ def pad_to_windows(planes: np.ndarray, geometry: Geometry, fill: object) -> np.n
 def crop_to_input(padded: np.ndarray, geometry: Geometry) -> np.ndarray:
     """Inverse of `pad_to_windows`: ``(batch, *spatial)`` planes, zero where no window reads."""
     planes = np.zeros(padded.shape[:1] + geometry.spatial_shape, dtype=padded.dtype)
-    in_planes, in_region = _overlap(geometry)
+    in_planes, in_region = region_overlap(geometry)
     planes[in_planes] = padded[in_region]
     return planes
 

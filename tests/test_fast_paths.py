@@ -223,5 +223,5 @@ def test_auto_rules_cover_every_case():
         window_elements=1 << 30,
     )
     assert RULES[-1].applies(catch_all)
-    # Every rule names a registered implementation, or the whole-plane argmax.
-    assert {rule.forward for rule in RULES} <= {*impls.names(), "wholeplane"}
+    # Every rule names a registered implementation, or one of auto's private paths.
+    assert {rule.forward for rule in RULES} <= {*impls.names(), "wholeplane", "vanherk"}
