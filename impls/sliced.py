@@ -63,6 +63,7 @@ from .codes import (
     start_first_max,
     update_first_max,
 )
+from .planes import PlaneSource
 from .windows import Geometry, lowest_value
 
 __all__ = ["SlicedMaxPool"]
@@ -85,7 +86,7 @@ class SlicedMaxPool(BlockedMaxPool):
 
     def forward_worker(
         self,
-        planes: np.ndarray,
+        planes: PlaneSource,
         values: np.ndarray,
         indices: np.ndarray,
         geometry: Geometry,

@@ -68,6 +68,7 @@ from .codes import (
     conversion_scratch,
     restore_selected_bits,
 )
+from .planes import PlaneSource
 from .windows import Geometry, lowest_value, region_overlap
 
 __all__ = ["VanHerkMaxPool", "is_unit_stride"]
@@ -252,7 +253,7 @@ class VanHerkMaxPool(BlockedMaxPool):
 
     def forward_worker(
         self,
-        planes: np.ndarray,
+        planes: PlaneSource,
         values: np.ndarray,
         indices: np.ndarray,
         geometry: Geometry,
