@@ -32,14 +32,17 @@ the shared flat scatter of `impls.blocked`.
 
 Cost
 ----
-With ``B`` planes whose windows span ``R`` padded elements: forward about 10
-passes over ``B * R`` elements per pooled axis (fewer as axes are reduced), in
-blocks split across threads, whatever the kernel size; plus O(K) tables for
-the window codes. Extra memory: per thread, about ``4 + 3 * itemsize`` bytes
-per element of the staged block (the padded block, its prefix and suffix
-maxima and their positions); blocks are smaller where the scratch budget of
-`impls.blocked` asks for it, and hold at least one plane. Backward: as
-`impls.sliced`.
+With ``B`` planes whose windows span ``R`` padded elements: forward about 15
+NumPy passes over ``B * R`` elements per pooled axis (fewer as axes are
+reduced: 8 for the two running maxima, the rest per output), in blocks split
+across threads, whatever the kernel size; plus O(K) tables for the window
+codes. Against `impls.separable`, about ``4.5 * k`` passes per axis, this
+pays from kernels of about 32 per axis (``docs/auto-dispatch.md``). Extra
+memory: per thread, about ``3 * itemsize + 2 * p + 2`` bytes per element of
+the staged block (the padded block, its prefix and suffix maxima, and their
+positions of ``p`` = 1 to 4 bytes); blocks are smaller where the scratch
+budget of `impls.blocked` asks for it, and hold at least one plane.
+Backward: as `impls.sliced`.
 
 Examples
 --------
@@ -172,8 +175,7 @@ def _suffix_scan(blocks: np.ndarray, at: np.ndarray, nan_aware: bool) -> np.ndar
         record = np.empty(suffix[:, 0].shape, bool)
         for i in range(k - 2, -1, -1):
             after, here = suffix[:, i + 1], blocks[:, i]
-            _greater(after, here, record, nan_aware)
-            np.logical_not(record, out=record)
+            _at_least(here, after, record, nan_aware)
             np.maximum(after, here, out=suffix[:, i])
             at[:, i] = at[:, i + 1]
             np.copyto(at[:, i], i, where=record)
@@ -199,6 +201,15 @@ def _greater(a: np.ndarray, b: np.ndarray, out: np.ndarray, nan_aware: bool) -> 
         np.greater(a, b, out=out)
 
 
+def _at_least(a: np.ndarray, b: np.ndarray, out: np.ndarray, nan_aware: bool) -> None:
+    """``out = a >= b``; with ``nan_aware``, NaN is above every number and ties with NaN."""
+    if nan_aware:
+        _greater(b, a, out, nan_aware=True)
+        np.logical_not(out, out=out)
+    else:
+        np.greater_equal(a, b, out=out)
+
+
 def _reduce_axis(
     signal: np.ndarray, axis: _Axis, nan_aware: bool
 ) -> tuple[np.ndarray, np.ndarray]:
@@ -220,8 +231,7 @@ def _reduce_axis(
     tail = slice((k - 1) * d, (k - 1) * d + out)
     first, last = suffix.reshape(-1, lanes)[:out], prefix.reshape(-1, lanes)[tail]
     take_first = np.empty(first.shape, bool)
-    _greater(last, first, take_first, nan_aware)
-    np.logical_not(take_first, out=take_first)  # the suffix part comes first: it wins ties
+    _at_least(first, last, take_first, nan_aware)  # the suffix part comes first: it wins ties
     maxima = np.maximum(first, last)  # NaN propagates: a NaN window's maximum is NaN
     step = np.where(
         take_first,
