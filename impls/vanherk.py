@@ -37,7 +37,7 @@ NumPy passes over ``B * R`` elements per pooled axis (fewer as axes are
 reduced: 8 for the two running maxima, the rest per output), in blocks split
 across threads, whatever the kernel size; plus O(K) tables for the window
 codes. Against `impls.separable` (about ``4.5 * k`` passes per axis) and
-`impls.sliced`, it pays from kernels of about 33 x 33 in 2-D and 100 in 1-D
+`impls.sliced`, it pays from kernels of about 33 x 33 in 2-D and 65 in 1-D
 (``docs/auto-dispatch.md``). Extra memory: per thread, about
 ``3 * itemsize + 2 * p + 2`` bytes per element of the staged block (the
 padded block, its prefix and suffix maxima, and their positions of ``p`` = 1

@@ -205,8 +205,8 @@ class TestThreadSettings:
         ((1, 2**20), PoolSpec((2**20,)), "wholeplane"),  # a kernel as long as the signal
         ((2, 9, 9), PoolSpec((12, 12), stride=1, padding="same", ceil_mode=True), "sliced"),
         ((2, 9, 9), PoolSpec((28, 28), stride=5, padding=10), "wholeplane"),  # padded around
-        ((8, 64, 4000), PoolSpec((129,), 1, 64), "vanherk"),  # large stride-1 windows, 1-D
-        ((8, 64, 4000), PoolSpec((65,), 1, 32), "sliced"),  # 1-D stride 1: not large enough
+        ((8, 64, 4000), PoolSpec((65,), 1, 32), "vanherk"),  # large stride-1 windows, 1-D
+        ((8, 64, 4000), PoolSpec((33,), 1, 16), "sliced"),  # 1-D stride 1: not large enough
         ((2, 32, 64, 64), PoolSpec((33, 33), 1, 16), "vanherk"),  # and 2-D
         ((8, 64, 56, 56), PoolSpec((17, 17), 1, 8), "separable"),  # not large enough
         ((2, 16, 40, 40, 40), PoolSpec((33, 33, 33), 1), "separable"),  # 3-D: not measured
