@@ -85,7 +85,7 @@ class Rule:
 
 # Kernel elements per axis, on average, from which the running maximum of
 # impls.vanherk beats the others with stride 1 (1-D k33 and 2-D k17 still lose,
-# 1-D k65 is about even; in 3-D, 3x3x3 to 13x13x13 lose to separable by 3x).
+# 1-D k65 is about even; in 3-D, 3x3x3 to 13x13x13 lose to separable by 3x to 7x).
 RUNNING_MAX_FROM = {1: 64, 2: 32}
 
 # First match wins; the last rule matches everything. The measurements behind
