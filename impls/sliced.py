@@ -28,7 +28,9 @@ Cost
 With ``B`` planes of ``P`` elements, ``O`` outputs per plane and ``K``
 window elements: forward O(B*O*K), about 4 vectorised passes per offset over
 strided views, plus 2 passes for the int64 indices. Extra memory: scratch of
-a few block-sized arrays per thread; no K*O or padded intermediates.
+a few block-sized arrays per thread; no K*O or padded intermediates, and a
+copy of one block of planes per thread only for an input whose leading axes
+do not merge (`impls.planes`).
 Backward: O(B*(P + O)): the zeroed result, then about 1.5 ns per output.
 The inner loops run along the last output axis, so short rows (small planes)
 and strides above 1 cost more per element than in `impls.reshape`.
