@@ -28,13 +28,14 @@ import impls
 import impls.parallel
 from impls import PoolSpec
 from impls.auto import AutoMaxPool
+from impls.vanherk import VanHerkMaxPool, is_unit_stride
 from impls.wholeplane import WholePlaneMaxPool, is_whole_plane
 from impls.windows import Geometry
 from impls.workloads import WORKLOADS, random_input
 
 __all__ = ["CASES", "main"]
 
-CANDIDATES = ("sliced", "reshape", "separable", "wholeplane")
+CANDIDATES = ("sliced", "reshape", "separable", "vanherk", "wholeplane")
 DOCUMENT = pathlib.Path(__file__).resolve().parent.parent / "docs" / "auto-dispatch.md"
 
 
@@ -62,13 +63,23 @@ CASES = (
     Case("3-D k3 s1 p1", (2, 16, 16, 28, 28), PoolSpec((3, 3, 3), 1, 1)),
     Case("ResNet stem, float64", (16, 64, 112, 112), PoolSpec((3, 3), 2, 1), "float64"),
     Case("ResNet stem, int8", (32, 64, 112, 112), PoolSpec((3, 3), 2, 1), "int8"),
+    # large stride-1 windows, around the running maximum's rule
+    Case("2-D k17 s1 p8", (8, 64, 56, 56), PoolSpec((17, 17), 1, 8)),
+    Case("2-D k33 s1 p16", (2, 32, 64, 64), PoolSpec((33, 33), 1, 16)),
+    Case("1-D k17 s1 p8", (8, 64, 4000), PoolSpec((17,), 1, 8)),
+    Case("1-D k33 s1 p16", (8, 64, 4000), PoolSpec((33,), 1, 16)),
+    Case("1-D k65 s1 p32", (8, 64, 4000), PoolSpec((65,), 1, 32)),
+    Case("1-D k129 s1 p64", (8, 64, 4000), PoolSpec((129,), 1, 64)),
 )
 
 
 def _candidates(case: Case) -> dict[str, object]:
-    """The candidates that apply: the whole-plane argmax only where a window is the plane."""
+    """The candidates that apply: auto's private paths only where they do."""
     found = {name: impls.get(name) for name in CANDIDATES if name in impls.names()}
-    if is_whole_plane(Geometry.of(case.shape, case.spec).compact):
+    geometry = Geometry.of(case.shape, case.spec).compact
+    if is_unit_stride(geometry):
+        found["vanherk"] = VanHerkMaxPool()
+    if is_whole_plane(geometry):
         found["wholeplane"] = WholePlaneMaxPool()
     return found
 

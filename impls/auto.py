@@ -38,10 +38,11 @@ from .reshape import ReshapeMaxPool
 from .separable import SeparableMaxPool
 from .sliced import SlicedMaxPool
 from .spec import PoolSpec
+from .vanherk import VanHerkMaxPool
 from .wholeplane import WholePlaneMaxPool, is_whole_plane
 from .windows import Geometry, geometry_for_shape, prepare_forward
 
-__all__ = ["RULES", "AutoMaxPool", "Case", "Rule"]
+__all__ = ["RULES", "RUNNING_MAX_FROM", "AutoMaxPool", "Case", "Rule"]
 
 
 @dataclass(frozen=True)
@@ -54,6 +55,7 @@ class Case:
     window_size: int  # elements per window, K
     window_elements: int  # elements read by all windows together: outputs * K
     whole_plane: bool = False  # one window per plane, reading all of it
+    mean_kernel: float = 1.0  # kernel elements per pooled axis, on average
 
     @classmethod
     def of(cls, geometry: Geometry) -> Case:
@@ -68,6 +70,7 @@ class Case:
             window_size=spec.window_size,
             window_elements=outputs * spec.window_size,
             whole_plane=is_whole_plane(geometry),
+            mean_kernel=sum(spec.kernel_size) / spec.ndim,
         )
 
 
@@ -79,6 +82,11 @@ class Rule:
     forward: str
     why: str
 
+
+# Kernel elements per axis, on average, from which the running maximum of
+# impls.vanherk beats the others with stride 1 (1-D k33 and 2-D k17 still lose,
+# 1-D k65 is about even; in 3-D, 3x3x3 to 13x13x13 lose to separable by 3x to 7x).
+RUNNING_MAX_FROM = {1: 64, 2: 32}
 
 # First match wins; the last rule matches everything. The measurements behind
 # each rule are in docs/auto-dispatch.md.
@@ -95,10 +103,24 @@ RULES: tuple[Rule, ...] = (
         why="little work (LeNet-5, small inputs): no staging copy to amortise",
     ),
     Rule(
-        lambda case: case.windows_overlap and case.unit_stride and case.window_size >= 9,
+        lambda case: (
+            case.unit_stride
+            and case.mean_kernel >= RUNNING_MAX_FROM.get(case.pooled_axes, float("inf"))
+        ),
+        forward="vanherk",
+        why="large stride-1 windows (1-D k65, 2-D k33): the running maximum costs a fixed "
+        "number of passes per element, whatever the kernel",
+    ),
+    Rule(
+        lambda case: (
+            case.windows_overlap
+            and case.unit_stride
+            and case.window_size >= 9
+            and case.pooled_axes >= 2
+        ),
         forward="separable",
-        why="overlapping stride-1 windows (SPP k5, 3x3 and 3x3x3 s1): one pass per kernel "
-        "row and column instead of one per element",
+        why="overlapping stride-1 windows in 2-D and 3-D (SPP k5, 3x3 and 3x3x3 s1): one pass "
+        "per kernel row and column instead of one per element",
     ),
     Rule(
         lambda case: case.windows_overlap and not case.unit_stride and case.pooled_axes <= 2,
@@ -109,8 +131,9 @@ RULES: tuple[Rule, ...] = (
     Rule(
         lambda case: True,
         forward="sliced",
-        why="disjoint windows, 3-D strides, small stride-1 kernels (VGG-16, C3D, k3 s3, "
-        "3-D k3 s2): staging costs more than it saves",
+        why="disjoint windows, 3-D strides, small stride-1 kernels, 1-D stride-1 windows below "
+        "the running maximum's (VGG-16, C3D, k3 s3, 3-D k3 s2, 1-D k5 to k33 s1): staging "
+        "costs more than it saves",
     ),
 )
 
@@ -136,6 +159,7 @@ class AutoMaxPool(BlockedMaxPool):
                 ReshapeMaxPool(threads),
                 SeparableMaxPool(threads),
                 WholePlaneMaxPool(threads),
+                VanHerkMaxPool(threads),
             )
         }
 

@@ -16,6 +16,7 @@ from collections.abc import Callable, Sequence
 import numpy as np
 
 from .parallel import run_blocks
+from .planes import PlaneSource, StagedPlanes, planes_of
 from .spec import PoolSpec
 from .windows import Geometry, check_index_array, prepare_backward, prepare_forward
 
@@ -111,7 +112,7 @@ class BlockedMaxPool:
 
     def forward_worker(
         self,
-        planes: np.ndarray,
+        planes: PlaneSource,
         values: np.ndarray,
         indices: np.ndarray,
         geometry: Geometry,
@@ -119,8 +120,8 @@ class BlockedMaxPool:
     ) -> BlockWorker:
         """A worker writing ``values[block]`` and ``indices[block]`` from ``planes[block]``.
 
-        ``planes`` is ``(batch, *spatial)``, the outputs ``(batch, *output_spatial)``;
-        blocks hold at most ``capacity`` planes.
+        ``planes[block]`` is ``(n, *spatial)`` (`impls.planes`), the outputs
+        ``(batch, *output_spatial)``; blocks hold at most ``capacity`` planes.
         """
         raise NotImplementedError
 
@@ -131,22 +132,31 @@ class BlockedMaxPool:
     def forward(self, x: object, spec: PoolSpec) -> tuple[np.ndarray, np.ndarray]:
         """Pool ``x`` over its trailing axes; return ``(values, indices)``.
 
-        When the leading axes of ``x`` cannot be merged into one without a
-        copy (NHWC data viewed as NCHW), the planes are copied first: B*P
-        extra elements. Otherwise the input is never copied whole.
+        The input is never copied whole. When its leading axes cannot be
+        merged into one without a copy (NHWC data viewed as NCHW), each thread
+        copies one block of planes at a time into a buffer of its own
+        (`impls.planes`), counted in the scratch budget.
         """
         array, geometry = prepare_forward(x, spec)
         geometry = geometry.compact  # padding and dilation size nothing from here on
-        planes = array.reshape(geometry.batch, *geometry.spatial_shape)
+        planes = planes_of(array, spec.ndim)
         batch_shape = (geometry.batch, *geometry.output_spatial)
         values = np.empty(batch_shape, dtype=array.dtype)
         indices = np.empty(batch_shape, dtype=np.int64)
+        scratch = self.forward_scratch_bytes(geometry, array.dtype)
+        if isinstance(planes, StagedPlanes):
+            scratch += geometry.plane_size * array.itemsize
+
+        def make_worker(capacity: int) -> BlockWorker:
+            source = planes.blocks(capacity) if isinstance(planes, StagedPlanes) else planes
+            return self.forward_worker(source, values, indices, geometry, capacity)
+
         run_blocks(
-            lambda capacity: self.forward_worker(planes, values, indices, geometry, capacity),
+            make_worker,
             geometry.batch,
             geometry.plane_size * array.itemsize,
             self.threads,
-            scratch_per_item=self.forward_scratch_bytes(geometry, array.dtype),
+            scratch_per_item=scratch,
             scratch_budget=int(SCRATCH_FRACTION * (values.nbytes + indices.nbytes)),
         )
         return values.reshape(geometry.output_shape), indices.reshape(geometry.output_shape)

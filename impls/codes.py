@@ -35,7 +35,7 @@ __all__ = [
     "codes_to_indices",
     "conversion_scratch",
     "first_kernel_steps",
-    "restore_signed_zeros",
+    "restore_selected_bits",
     "start_first_max",
     "update_first_max",
 ]
@@ -294,16 +294,27 @@ def codes_to_indices(
     out += tables.window_start
 
 
-def restore_signed_zeros(
-    values: np.ndarray, indices: np.ndarray, planes: np.ndarray, scratch: np.ndarray
+def restore_selected_bits(
+    values: np.ndarray,
+    indices: np.ndarray,
+    planes: np.ndarray,
+    scratch: np.ndarray,
+    nan: bool = False,
 ) -> None:
-    """Give zero maxima the sign of the element they selected.
+    """Give zero maxima (and with ``nan``, NaN maxima) the bits of the element they selected.
 
     ``-0.0 == 0.0``, so a running maximum may hold either sign where the
-    selected element is a zero; the contract returns the element itself.
-    ``scratch`` is a bool array shaped like ``values``.
+    selected element is a zero; the contract returns the element itself. A
+    maximum that does not keep the first NaN it met (`numpy.maximum.accumulate`
+    may return either of two NaNs) passes ``nan=True`` to copy the selected
+    NaN's sign and payload too. ``scratch`` is a bool array shaped like ``values``.
     """
-    if values.dtype.kind != "f" or not np.equal(values, 0, out=scratch).any():
+    if values.dtype.kind != "f":
+        return
+    np.equal(values, 0, out=scratch)
+    if nan:
+        scratch |= np.isnan(values)
+    if not scratch.any():
         return
     where = np.nonzero(scratch)
     coords = np.unravel_index(indices[where], planes.shape[1:])

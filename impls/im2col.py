@@ -13,8 +13,12 @@ Cost
 With ``B`` planes of ``P`` elements, ``O`` output positions per plane and
 ``K = prod(kernel_size)``: time O(B * (P + O * K)) in vectorised NumPy, with a
 Python loop of ``K`` steps. Extra memory: the padded copy of the input
-(about ``B * P`` elements), the ``B * O * K`` columns and a boolean mask of the
-same size during the reduction. Backward: the same columns, as gradients.
+(about ``B * P`` elements; where windows lie further apart than their size,
+only the windows' elements, `impls.windows.gathered_geometry`), the
+``B * O * K`` columns and a boolean mask of the same size during the
+reduction. Backward: the same columns, as gradients (where windows lie far
+apart, none: gradients are added at their indices directly). Padding,
+stride and dilation size nothing beyond these.
 
 Examples
 --------
@@ -45,6 +49,7 @@ from .windows import (
     Geometry,
     crop_to_input,
     first_max_position,
+    gathered_geometry,
     lowest_value,
     pad_to_windows,
     plane_index,
@@ -98,9 +103,10 @@ class Im2colMaxPool:
         array, geometry = prepare_forward(x, spec)
         geometry = geometry.compact  # no kernel steps that read padding only
         planes = array.reshape(geometry.batch, *geometry.spatial_shape)
-        columns = im2col(pad_to_windows(planes, geometry, lowest_value(array.dtype)), geometry)
+        gathered = gathered_geometry(geometry)  # where windows lie far apart, only them
+        columns = im2col(pad_to_windows(planes, geometry, lowest_value(array.dtype)), gathered)
         inside_input = np.ones((1,) + geometry.spatial_shape, dtype=bool)
-        valid = im2col(pad_to_windows(inside_input, geometry, False), geometry)
+        valid = im2col(pad_to_windows(inside_input, geometry, False), gathered)
         position = first_max_position(columns, axis=1, valid=valid)
         values = np.take_along_axis(columns, position[:, np.newaxis], axis=1)
         indices = plane_index(position, geometry)
@@ -121,19 +127,22 @@ class Im2colMaxPool:
         grad = grad.reshape(batch_shape)
         index_array = index_array.reshape(batch_shape)
         position, inside = window_position(index_array, geometry)
-
-        columns = np.zeros(
-            (geometry.batch, geometry.spec.window_size) + geometry.output_spatial,
-            dtype=grad.dtype,
-        )
-        np.put_along_axis(
-            columns, position[:, np.newaxis], np.where(inside, grad, 0)[:, np.newaxis], axis=1
-        )
-        grad_in = crop_to_input(col2im(columns, geometry), geometry)
+        if gathered_geometry(geometry) is geometry:
+            columns = np.zeros(
+                (geometry.batch, geometry.spec.window_size) + geometry.output_spatial,
+                dtype=grad.dtype,
+            )
+            np.put_along_axis(
+                columns, position[:, np.newaxis], np.where(inside, grad, 0)[:, np.newaxis], axis=1
+            )
+            grad_in = crop_to_input(col2im(columns, geometry), geometry)
+        else:  # windows far apart: no region worth adding columns into
+            grad_in = np.zeros((geometry.batch,) + geometry.spatial_shape, dtype=grad.dtype)
+            inside = np.zeros_like(inside)  # every gradient goes in directly, below
 
         if not inside.all():
             # Indices forward never returns (outside their own window) cannot
-            # be expressed as columns; add them directly where they point.
+            # be expressed as columns; add them (or all) directly where they point.
             plane_number = np.broadcast_to(
                 np.arange(geometry.batch).reshape((-1,) + (1,) * geometry.spec.ndim), batch_shape
             )

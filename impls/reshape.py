@@ -47,6 +47,7 @@ import numpy as np
 
 from .blocked import BlockedMaxPool, BlockWorker
 from .codes import conversion_scratch, start_first_max, update_first_max
+from .planes import PlaneSource
 from .staging import finish_forward, has_nan, output_view, staged_layout
 from .windows import Geometry, lowest_value
 
@@ -73,7 +74,7 @@ class ReshapeMaxPool(BlockedMaxPool):
 
     def forward_worker(
         self,
-        planes: np.ndarray,
+        planes: PlaneSource,
         values: np.ndarray,
         indices: np.ndarray,
         geometry: Geometry,

@@ -53,6 +53,7 @@ import numpy as np
 
 from .blocked import BlockedMaxPool, BlockWorker
 from .codes import conversion_scratch, first_kernel_steps, start_first_max, update_first_max
+from .planes import PlaneSource
 from .staging import StagedLayout, finish_forward, has_nan, output_view, staged_layout
 from .tablecache import table_cache
 from .windows import Geometry, lowest_value
@@ -153,7 +154,7 @@ class SeparableMaxPool(BlockedMaxPool):
 
     def forward_worker(
         self,
-        planes: np.ndarray,
+        planes: PlaneSource,
         values: np.ndarray,
         indices: np.ndarray,
         geometry: Geometry,

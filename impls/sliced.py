@@ -28,7 +28,9 @@ Cost
 With ``B`` planes of ``P`` elements, ``O`` outputs per plane and ``K``
 window elements: forward O(B*O*K), about 4 vectorised passes per offset over
 strided views, plus 2 passes for the int64 indices. Extra memory: scratch of
-a few block-sized arrays per thread; no K*O or padded intermediates.
+a few block-sized arrays per thread; no K*O or padded intermediates, and a
+copy of one block of planes per thread only for an input whose leading axes
+do not merge (`impls.planes`).
 Backward: O(B*(P + O)): the zeroed result, then about 1.5 ns per output.
 The inner loops run along the last output axis, so short rows (small planes)
 and strides above 1 cost more per element than in `impls.reshape`.
@@ -59,10 +61,11 @@ from .codes import (
     code_tables,
     codes_to_indices,
     conversion_scratch,
-    restore_signed_zeros,
+    restore_selected_bits,
     start_first_max,
     update_first_max,
 )
+from .planes import PlaneSource
 from .windows import Geometry, lowest_value
 
 __all__ = ["SlicedMaxPool"]
@@ -85,7 +88,7 @@ class SlicedMaxPool(BlockedMaxPool):
 
     def forward_worker(
         self,
-        planes: np.ndarray,
+        planes: PlaneSource,
         values: np.ndarray,
         indices: np.ndarray,
         geometry: Geometry,
@@ -124,6 +127,6 @@ class SlicedMaxPool(BlockedMaxPool):
             if values.dtype.kind == "f" and np.isnan(values[block], out=greater[:n]).any():
                 running_max(block, n, nan_aware=True)
             codes_to_indices(code[:n], tables, indices[block], wide_indices)
-            restore_signed_zeros(values[block], indices[block], planes[block], greater[:n])
+            restore_selected_bits(values[block], indices[block], planes[block], greater[:n])
 
         return work

@@ -28,7 +28,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .codes import CodeTables, OffsetPlan, code_tables, codes_to_indices, restore_signed_zeros
+from .codes import CodeTables, OffsetPlan, code_tables, codes_to_indices, restore_selected_bits
 from .tablecache import table_cache
 from .windows import Geometry
 
@@ -235,7 +235,7 @@ def finish_forward(
         compact_code = scratch_code
         np.copyto(compact_code, code.reshape(n, *layout.wide_shape)[valid])
     codes_to_indices(compact_code, layout.tables, indices, scratch_indices)
-    restore_signed_zeros(values, indices, planes, scratch_flags)
+    restore_selected_bits(values, indices, planes, scratch_flags)
 
 
 def output_view(scratch: np.ndarray, geometry: Geometry) -> np.ndarray:

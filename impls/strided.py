@@ -11,8 +11,10 @@ Cost
 ----
 With ``B`` planes of ``P`` elements, ``O`` output positions per plane and
 ``K = prod(kernel_size)``: time O(B * (P + O * K)) in vectorised NumPy.
-Extra memory: the padded copy (about ``B * P`` elements) and the
-``B * O * K`` window copy made by the reshape, plus a boolean mask of that
+Extra memory: the padded copy (about ``B * P`` elements; where windows
+lie further apart than their size, only the windows' elements,
+`impls.windows.gathered_geometry`) and the ``B * O * K`` window copy made by
+the reshape, plus a boolean mask of that
 size during the reduction. Backward: O(B * O) time and no extra memory
 beyond the result, but `numpy.add.at` runs at a few tens of nanoseconds per
 element.
@@ -40,6 +42,7 @@ from .spec import PoolSpec
 from .windows import (
     Geometry,
     first_max_position,
+    gathered_geometry,
     lowest_value,
     pad_to_windows,
     plane_index,
@@ -74,9 +77,10 @@ class StridedMaxPool:
         array, geometry = prepare_forward(x, spec)
         geometry = geometry.compact  # no kernel steps that read padding only
         planes = array.reshape(geometry.batch, *geometry.spatial_shape)
-        windows = _windows(pad_to_windows(planes, geometry, lowest_value(array.dtype)), geometry)
+        gathered = gathered_geometry(geometry)  # where windows lie far apart, only them
+        windows = _windows(pad_to_windows(planes, geometry, lowest_value(array.dtype)), gathered)
         inside_input = np.ones((1,) + geometry.spatial_shape, dtype=bool)
-        valid = _windows(pad_to_windows(inside_input, geometry, False), geometry)
+        valid = _windows(pad_to_windows(inside_input, geometry, False), gathered)
         position = first_max_position(windows, axis=-1, valid=valid)
         values = np.take_along_axis(windows, position[..., np.newaxis], axis=-1)
         indices = plane_index(position, geometry)

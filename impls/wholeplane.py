@@ -32,6 +32,7 @@ from __future__ import annotations
 import numpy as np
 
 from .blocked import BlockedMaxPool, BlockWorker
+from .planes import PlaneSource
 from .windows import Geometry
 
 __all__ = ["WholePlaneMaxPool", "is_whole_plane"]
@@ -70,7 +71,7 @@ class WholePlaneMaxPool(BlockedMaxPool):
 
     def forward_worker(
         self,
-        planes: np.ndarray,
+        planes: PlaneSource,
         values: np.ndarray,
         indices: np.ndarray,
         geometry: Geometry,

@@ -15,6 +15,7 @@ index is the row-major flat index into the unpadded spatial plane.
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import math
 from collections.abc import Sequence
@@ -31,12 +32,14 @@ __all__ = [
     "check_index_array",
     "crop_to_input",
     "first_max_position",
+    "gathered_geometry",
     "geometry_for_shape",
     "lowest_value",
     "pad_to_windows",
     "plane_index",
     "prepare_backward",
     "prepare_forward",
+    "region_overlap",
     "window_position",
 ]
 
@@ -319,7 +322,7 @@ def lowest_value(dtype: np.dtype) -> int | float:
     return -np.inf if dtype.kind == "f" else np.iinfo(dtype).min
 
 
-def _overlap(geometry: Geometry) -> tuple[tuple[slice, ...], tuple[slice, ...]]:
+def region_overlap(geometry: Geometry) -> tuple[tuple[slice, ...], tuple[slice, ...]]:
     """Slices of the input part shared by planes and the window region.
 
     Returns ``(in_planes, in_region)`` for ``(batch, *spatial)`` planes and
@@ -333,23 +336,79 @@ def _overlap(geometry: Geometry) -> tuple[tuple[slice, ...], tuple[slice, ...]]:
     return tuple(in_planes), tuple(in_region)
 
 
-def pad_to_windows(planes: np.ndarray, geometry: Geometry, fill: object) -> np.ndarray:
-    """Copy ``(batch, *spatial)`` planes into a buffer that spans every window.
+def _gathered_axes(geometry: Geometry) -> tuple[bool, ...]:
+    """Per axis: whether its windows hold fewer elements (``O * k``) than they span."""
+    return tuple(
+        out * k < hi - lo
+        for (lo, hi), out, k in zip(
+            geometry.region(), geometry.output_spatial, geometry.spec.kernel_size, strict=True
+        )
+    )
 
-    The buffer covers `Geometry.region` exactly: positions outside the input
-    hold ``fill``, and input positions no window reads are left out.
+
+def gathered_geometry(geometry: Geometry) -> Geometry:
+    """The geometry of the windows inside the buffer of `pad_to_windows`.
+
+    Along an axis whose windows hold fewer elements than they span (``O * k``
+    below the region's length: strides or dilations wider than the kernel),
+    the buffer keeps only each window's ``k`` elements, one window after the
+    other: stride ``k``, dilation 1 and no padding there. Along the other
+    axes, and where no axis qualifies, the geometry is ``geometry`` itself.
     """
-    shape = planes.shape[:1] + tuple(hi - lo for lo, hi in geometry.region())
-    padded = np.full(shape, fill, dtype=planes.dtype)
-    in_planes, in_region = _overlap(geometry)
-    padded[in_region] = planes[in_planes]
+    gathered = _gathered_axes(geometry)
+    if not any(gathered):
+        return geometry
+    spec = geometry.spec
+    kernel, stride, dilation = spec.kernel_size, spec.stride, spec.dilation
+    spec = PoolSpec(
+        kernel,
+        tuple(k if g else s for k, s, g in zip(kernel, stride, gathered, strict=True)),
+        0,
+        tuple(1 if g else d for d, g in zip(dilation, gathered, strict=True)),
+    )
+    pads = tuple((0, 0) if g else p for p, g in zip(geometry.pads, gathered, strict=True))
+    return dataclasses.replace(geometry, spec=spec, pads=pads)
+
+
+def pad_to_windows(planes: np.ndarray, geometry: Geometry, fill: object) -> np.ndarray:
+    """Copy ``(batch, *spatial)`` planes into a buffer that holds every window.
+
+    The buffer covers the region (`Geometry.region`) of `gathered_geometry`:
+    positions outside the input hold ``fill``. Where windows lie far apart,
+    it holds each window's elements side by side instead of the positions
+    between them, so its size is bounded by the input and the outputs times
+    the kernel, never by the stride, padding or dilation.
+    """
+    gathered = _gathered_axes(geometry)
+    if not any(gathered):
+        shape = planes.shape[:1] + tuple(hi - lo for lo, hi in geometry.region())
+        padded = np.full(shape, fill, dtype=planes.dtype)
+        in_planes, in_region = region_overlap(geometry)
+        padded[in_region] = planes[in_planes]
+        return padded
+    spec, positions = geometry.spec, []
+    for axis, (lo, hi) in enumerate(geometry.region()):
+        if gathered[axis]:  # each window's elements, window after window
+            steps = np.arange(spec.kernel_size[axis]) * spec.dilation[axis]
+            positions.append((geometry.window_starts(axis)[:, np.newaxis] + steps).reshape(-1))
+        else:
+            positions.append(np.arange(lo, hi))
+    lengths = geometry.spatial_shape
+    clipped = [np.clip(p, 0, n - 1) for p, n in zip(positions, lengths, strict=True)]
+    padded = planes[(slice(None), *np.ix_(*clipped))]
+    for axis, (where, n) in enumerate(zip(positions, lengths, strict=True)):
+        padded[(slice(None),) * (axis + 1) + (((where < 0) | (where >= n)),)] = fill
     return padded
 
 
 def crop_to_input(padded: np.ndarray, geometry: Geometry) -> np.ndarray:
-    """Inverse of `pad_to_windows`: ``(batch, *spatial)`` planes, zero where no window reads."""
+    """Inverse of `pad_to_windows`: ``(batch, *spatial)`` planes, zero where no window reads.
+
+    Only where `gathered_geometry` is ``geometry`` (a gathered buffer may hold
+    an input element several times).
+    """
     planes = np.zeros(padded.shape[:1] + geometry.spatial_shape, dtype=padded.dtype)
-    in_planes, in_region = _overlap(geometry)
+    in_planes, in_region = region_overlap(geometry)
     planes[in_planes] = padded[in_region]
     return planes
 

@@ -205,6 +205,12 @@ class TestThreadSettings:
         ((1, 2**20), PoolSpec((2**20,)), "wholeplane"),  # a kernel as long as the signal
         ((2, 9, 9), PoolSpec((12, 12), stride=1, padding="same", ceil_mode=True), "sliced"),
         ((2, 9, 9), PoolSpec((28, 28), stride=5, padding=10), "wholeplane"),  # padded around
+        ((8, 64, 4000), PoolSpec((65,), 1, 32), "vanherk"),  # large stride-1 windows, 1-D
+        ((8, 64, 4000), PoolSpec((33,), 1, 16), "sliced"),  # 1-D stride 1: not large enough
+        ((2, 32, 64, 64), PoolSpec((33, 33), 1, 16), "vanherk"),  # and 2-D
+        ((8, 64, 56, 56), PoolSpec((17, 17), 1, 8), "separable"),  # not large enough
+        ((2, 16, 40, 40, 40), PoolSpec((33, 33, 33), 1), "separable"),  # 3-D: not measured
+        ((8, 64, 4000), PoolSpec((65,), 2, 32), "reshape"),  # a stride
     ],
 )
 def test_auto_follows_its_rules(shape, spec, chosen):
@@ -223,5 +229,5 @@ def test_auto_rules_cover_every_case():
         window_elements=1 << 30,
     )
     assert RULES[-1].applies(catch_all)
-    # Every rule names a registered implementation, or the whole-plane argmax.
-    assert {rule.forward for rule in RULES} <= {*impls.names(), "wholeplane"}
+    # Every rule names a registered implementation, or one of auto's private paths.
+    assert {rule.forward for rule in RULES} <= {*impls.names(), "wholeplane", "vanherk"}

@@ -10,6 +10,7 @@ from numpy.testing import assert_array_equal
 
 import impls
 from impls import PoolSpec
+from impls.timing import peak_extra_bytes
 
 NAMES = impls.names()
 ORACLE = impls.get("naive")
@@ -73,3 +74,26 @@ def test_a_gradient_too_large_to_allocate_is_a_value_error_naming_it(name):
         ValueError, match=r"the gradient for input_shape, of shape \(1, 1099511627776\)"
     ):
         impls.get(name).backward(np.ones((1, 1)), np.zeros((1, 1), np.int64), (1, 2**40), spec)
+
+
+D = 10**6
+FAR_APART = [
+    # Stride and padding wider than the input: each window reaches it through padding.
+    ((4, 3), PoolSpec((2,), stride=D + 1, padding=D, dilation=D)),
+    ((4, 5), PoolSpec((3,), stride=D + 1, padding=2 * D, dilation=D)),
+    ((2, 3, 4), PoolSpec((2, 2), stride=(D + 1, 1), padding=((D, D), (0, 0)), dilation=(D, 1))),
+    ((2, 3, 3), PoolSpec((2, 2), stride=D + 1, padding=D, dilation=D)),
+]
+
+
+@pytest.mark.parametrize("name", [name for name in NAMES if name != "naive"])
+@pytest.mark.parametrize(("shape", "spec"), FAR_APART, ids=str)
+def test_windows_far_apart_cost_memory_by_outputs_not_stride(name, shape, spec):
+    # Issue 9, wide strides: im2col and strided sized their buffers by outputs x stride.
+    x = RNG.standard_normal(shape).astype(np.float32)
+    impl = impls.get(name)
+    (values, indices), forward_peak = peak_extra_bytes(lambda: impl.forward(x, spec))
+    grad = np.ones_like(values)
+    _, backward_peak = peak_extra_bytes(lambda: impl.backward(grad, indices, x.shape, spec))
+    assert max(forward_peak, backward_peak) < 1 << 20  # a 4 MiB region per plane before
+    same_as_oracle(name, x, spec)
