@@ -219,9 +219,9 @@ class Capabilities:
         >>> Capabilities(grad_dtypes="input").gradient_dtype("int8")
         dtype('int8')
         """
-        accepted = self.gradient_dtypes(input_dtype)
+        accepted: tuple[str, ...] = self.gradient_dtypes(input_dtype)
         floats = [d for d in ("float64", "float32", "float16") if d in accepted]
-        return np.dtype((floats or list(accepted))[0])
+        return np.dtype((floats or accepted)[0])
 
     def unsupported(
         self,

@@ -302,11 +302,9 @@ def checked_forward(
     shape = x.shape[:split] + spec.output_shape(x.shape[split:])
     for what, array in (("values", values), ("indices", indices)):
         if array.shape != shape:
-            kind = shape_kind(array.shape, shape, spec)
-            fail(
-                kind,
-                f"{kind}: {what} have shape {array.shape}, the contract gives {shape} [{context}]",
-            )
+            wrong = shape_kind(array.shape, shape, spec)
+            fail(wrong, f"{wrong}: {what} have shape {array.shape}, the contract gives {shape} "
+                 f"[{context}]")  # fmt: skip
     if values.dtype != x.dtype:
         fail(
             "values do not keep the input's dtype",
@@ -321,10 +319,11 @@ def checked_forward(
     if outside.any():
         position = tuple(int(i) for i in np.argwhere(outside)[0])
         explain = getattr(impl, "explain_index", None)
-        kind = explain(indices, position) if callable(explain) else None
+        kind: str | None = explain(indices, position) if callable(explain) else None
         if not kind and x.dtype.name in CONTRACT_DTYPES:
             kind = index_kind(x, spec, indices, contract_forward(x, spec)[1])
-            kind = "an index lies outside the plane" if "outside its window" in str(kind) else kind
+        if kind is None or "outside its window" in kind:
+            kind = "an index lies outside the plane"
         fail(
             kind,
             f"{kind}: index {indices[position]} at {position} lies outside the plane "
@@ -405,7 +404,7 @@ def contract_forward(x: np.ndarray, spec: PoolSpec) -> tuple[np.ndarray, np.ndar
     if x.dtype.kind == "f":
         nan = np.isnan(windows) & inside
         numbers = inside & ~nan
-        lowest: object = -np.inf
+        lowest: float | int = -np.inf
     else:
         nan = np.zeros(windows.shape, dtype=bool)
         numbers = np.broadcast_to(inside, windows.shape)

@@ -26,7 +26,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
-from typing import NoReturn
+from typing import Any, NoReturn
 
 import numpy as np
 
@@ -280,7 +280,7 @@ def _lowest(dtype: np.dtype) -> object:
     return -np.inf if dtype.kind == "f" else np.iinfo(dtype).min
 
 
-def value_kind(got: object, expected: object, dtype: np.dtype) -> str:
+def value_kind(got: Any, expected: Any, dtype: np.dtype) -> str:
     """Which bug returning ``got`` where the contract gives ``expected`` shows."""
     if dtype.kind == "f":
         got_nan, expected_nan = bool(np.isnan(got)), bool(np.isnan(expected))

@@ -28,6 +28,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 
@@ -166,7 +167,7 @@ def _empty_leading_axis(impl: object, name: str) -> None:
         fail("fails on an empty batch", f"backward gave shape {np.shape(grad)} [{context}]")
 
 
-def _x(values: Sequence[object], dtype: object = np.float64) -> np.ndarray:
+def _x(values: Sequence[object], dtype: Any = np.float64) -> np.ndarray:
     return np.array(values, dtype=dtype)
 
 
@@ -404,9 +405,9 @@ def _errors() -> dict[str, Callable]:
         ("input_too_short_for_the_kernel", _GRAD, _INDICES, (1, 4, 1), ValueError,
          "pooled axis 1: input length 1", "a window is longer than the padded input"),
     ]  # fmt: skip
-    for label, grad, indices, shape, error, pattern, defect in backward:
+    for label, grad, indices, input_shape, error, pattern, defect in backward:
         table[f"backward_refuses_{label}"] = _raises(
-            error, pattern, "backward", grad, indices, shape, _SPEC, defect=defect
+            error, pattern, "backward", grad, indices, input_shape, _SPEC, defect=defect
         )
     table["backward_refuses_a_spec_that_is_not_a_poolspec"] = _raises(
         TypeError,
@@ -441,7 +442,7 @@ def _setting(impl: object) -> tuple[PoolSpec, tuple[int, ...], np.dtype, np.dtyp
     Rejects (skips the check) when no setting fits.
     """
     caps = Capabilities.of(impl)
-    preferred = [d for d in ("float32", "float64", "float16") if d in caps.dtypes]
+    preferred = [str(d) for d in ("float32", "float64", "float16") if d in caps.dtypes]
     dtype = np.dtype((preferred or list(caps.dtypes))[0])
     for spec, shape in _LAYOUT_SETTINGS:
         if not caps.unsupported(spec, dtype, shape):
@@ -449,7 +450,7 @@ def _setting(impl: object) -> tuple[PoolSpec, tuple[int, ...], np.dtype, np.dtyp
     raise OutsideLimits()
 
 
-def _sample(shape: tuple[int, ...], dtype: object) -> np.ndarray:
+def _sample(shape: tuple[int, ...], dtype: Any) -> np.ndarray:
     # small integers give plenty of ties
     return np.random.default_rng(0).integers(-3, 4, shape).astype(dtype)
 

@@ -92,7 +92,7 @@ def _result_shape(raw: object, ndim: int) -> tuple[int, ...]:
     """The shape of one output per entry: that of each part, or the stack's without its axis."""
     if isinstance(raw, (tuple, list)) and len(raw) == ndim:
         return np.shape(raw[0])
-    shape = np.shape(raw)
+    shape = np.asarray(raw).shape
     return shape[:-1] if shape[-1:] == (ndim,) else shape[1:]  # as `_stacked` reads it
 
 

@@ -19,6 +19,7 @@ Profiles: see `impls.conformance.profiles` (``--hypothesis-profile=NAME`` or
 from __future__ import annotations
 
 import functools
+from collections.abc import Sequence
 
 import pytest
 from hypothesis import settings
@@ -35,7 +36,8 @@ __all__ = ["TARGETS"]
 profiles.register()
 settings.load_profile(profiles.default_profile())  # --hypothesis-profile overrides it later
 
-TARGETS = pytest.StashKey[list[str]]()
+# The targets under test, in order.
+TARGETS = pytest.StashKey[Sequence[str]]()  # the targets under test, in order
 RECORDER = pytest.StashKey["Recorder | None"]()
 
 
@@ -86,9 +88,10 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
 
 def pytest_report_header(config: pytest.Config) -> list[str]:
     profile = getattr(settings, "get_current_profile_name", lambda: "(unknown)")()
+    targets: Sequence[str] = config.stash[TARGETS]
     return [
-        f"maxpool implementations under test: {', '.join(config.stash[TARGETS])}",
-        f"hypothesis profile: {profile}, {settings.default.max_examples} examples per property",
+        f"maxpool implementations under test: {', '.join(targets)}",
+        f"hypothesis profile: {profile}, {settings().max_examples} examples per property",
     ]
 
 

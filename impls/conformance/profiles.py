@@ -23,6 +23,7 @@ from __future__ import annotations
 import os
 from collections.abc import Mapping
 from pathlib import Path
+from typing import Any
 
 from hypothesis import settings
 from hypothesis.configuration import set_hypothesis_home_dir
@@ -30,7 +31,7 @@ from hypothesis.database import DirectoryBasedExampleDatabase
 
 __all__ = ["PROFILES", "cache_dir", "default_profile", "register"]
 
-PROFILES: dict[str, dict[str, object]] = {
+PROFILES: dict[str, dict[str, Any]] = {
     "dev": {"max_examples": 20},
     "ci": {"max_examples": 100, "derandomize": True, "print_blob": True},
     "thorough": {"max_examples": 1000},

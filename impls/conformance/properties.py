@@ -308,14 +308,16 @@ def shift_and_scale_commute(impl: object, case: Case) -> None:
     # The first transform that is exact for this input; near the ends of an
     # integer dtype's range only smaller ones are.
     for scale, shift in ((a, c), (a, 0), (1, c), (1, -c), (1, 0)):
-        transformed = _shift_and_scale(case.x, scale, shift)
-        if transformed is not None:
+        maybe = _shift_and_scale(case.x, scale, shift)
+        if maybe is not None:
             break
+    transformed = case.x if maybe is None else maybe  # (1, 0) is always exact
     values, indices = checked_forward(impl, case.x, case.spec, context, need_indices=False)
     moved_values, moved_indices = checked_forward(
         impl, transformed, case.spec, context, need_indices=False
     )
     expected = _shift_and_scale(values, scale, shift)
+    assert expected is not None, "an exact transform of x is exact on its maxima"
     context += f", transform={scale}*x+{shift}"
 
     def explain(position: tuple[int, ...]) -> str:
@@ -565,9 +567,9 @@ def gradient_is_conserved(impl: object, case: Case) -> None:
 def gradient_support_is_the_selected_elements(impl: object, case: Case) -> None:
     """With positive ``grad_out``, ``grad_in`` is positive exactly at the selected elements."""
     indices, _, grad_in, context = _route_integer_gradients(impl, case, 9, 1)
-    selected = np.zeros(case.x.size, dtype=bool)
-    selected[_flat_targets(indices, case)] = True
-    selected = selected.reshape(case.x.shape)
+    flat_selected = np.zeros(case.x.size, dtype=bool)
+    flat_selected[_flat_targets(indices, case)] = True
+    selected = flat_selected.reshape(case.x.shape)
 
     def explain(position: tuple[int, ...]) -> str:
         if selected[position]:
@@ -647,7 +649,7 @@ def fuzzed_calls_fail_cleanly(impl: object, call: Call) -> None:
         except Exception:  # not array-like at all: no dtype to be unsupported
             dtype = None
         try:
-            shape: tuple[int, ...] | None = np.shape(call.args[0])
+            shape: tuple[int, ...] | None = np.asarray(call.args[0]).shape
         except Exception:  # ragged: no shape to be outside the limits
             shape = None
         if Capabilities.of(impl).unsupported(spec, dtype, shape):
@@ -782,7 +784,7 @@ def _needs_floats(caps: Capabilities) -> str | None:
 
 
 def _fd_dtype(caps: Capabilities) -> list[str]:
-    return [d for d in ("float64", "float32") if d in caps.dtypes][:1]
+    return [str(d) for d in ("float64", "float32") if d in caps.dtypes][:1]
 
 
 def _needs_fd_dtype(caps: Capabilities) -> str | None:

@@ -228,10 +228,8 @@ def _flatten(error: BaseException) -> list[BaseException]:
     return [error]
 
 
-_LIMITED_SETTINGS = {
-    "suppress_health_check": [HealthCheck.filter_too_much, HealthCheck.too_slow],
-    "deadline": None,
-}
+# Declared limits and skipped calls discard many drawn cases, by design.
+_SUPPRESSED = (HealthCheck.filter_too_much, HealthCheck.too_slow)
 
 
 def run_property(
@@ -284,7 +282,9 @@ def run_property(
     suffix = re.sub(r"\W", "_", impl_label(impl))
     check.__name__ = check.__qualname__ = f"{prop.name}__{suffix}"
     base = run_settings if run_settings is not None else settings()
-    test = settings(base, **_LIMITED_SETTINGS)(given(prop.cases(limited.caps))(check))
+    test = settings(base, suppress_health_check=_SUPPRESSED, deadline=None)(
+        given(prop.cases(limited.caps))(check)
+    )
     outcome = Outcome(prop.name, "passed")
     try:
         test()

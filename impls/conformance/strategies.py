@@ -257,7 +257,11 @@ def spec_arguments(
 
 def specs(caps: Capabilities | None = None, **options: Any) -> st.SearchStrategy[PoolSpec]:
     """Draw a `PoolSpec` from `spec_arguments` (same options)."""
-    return spec_arguments(caps, **options).map(lambda arguments: PoolSpec(**arguments))
+    return spec_arguments(caps, **options).map(_build_spec)
+
+
+def _build_spec(arguments: dict[str, Any]) -> PoolSpec:
+    return PoolSpec(**arguments)
 
 
 @st.composite
@@ -636,8 +640,9 @@ def invalid_calls(draw: st.DrawFn, caps: Capabilities | None = None) -> Call:
     elif defect == "an index lies outside the plane":
         offset = draw(st.sampled_from([0, 1, 2**40]))
         bad_index = draw(st.sampled_from([-1 - offset, plane + offset]))
-        backward[2] = indices.copy()
-        backward[2].flat[draw(st.integers(0, indices.size - 1))] = bad_index
+        out_of_plane = indices.copy()
+        out_of_plane.flat[draw(st.integers(0, indices.size - 1))] = bad_index
+        backward[2] = out_of_plane
     elif defect == "indices are not integers":
         dtype = draw(st.sampled_from(["float64", "float32", "bool", "complex128"]))
         backward[2] = indices.astype(dtype)
@@ -731,18 +736,20 @@ def _edited_shapes(shape: tuple[int, ...]) -> st.SearchStrategy[tuple[object, ..
 def _estimated_work(call: Call) -> int:
     """Rough element count a call that may be valid would touch; 0 if it cannot be valid."""
     try:
+        shape: tuple[int, ...]
         if call.method == "forward":
             x, spec = call.args
-            shape = np.shape(x)
+            shape = np.asarray(x).shape
         else:
-            grad, indices, shape, spec = call.args
-            shape = tuple(int(n) for n in shape)  # type: ignore[union-attr]
+            grad, indices, shape_arg, spec = call.args
+            shape = tuple(int(n) for n in np.asarray(shape_arg).reshape(-1))
         if not isinstance(spec, PoolSpec) or len(shape) < spec.ndim:
             return 0
         split = len(shape) - spec.ndim
         out = spec.output_shape(shape[split:])
-        if call.method == "backward" and not np.shape(grad) == np.shape(indices) == (
-            tuple(shape[:split]) + out
+        expected = tuple(shape[:split]) + out
+        if call.method == "backward" and not (
+            np.asarray(grad).shape == np.asarray(indices).shape == expected
         ):
             return 0
         spans = zip(out, spec.stride, spec.extent, strict=True)

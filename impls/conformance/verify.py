@@ -30,6 +30,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from impls import Capabilities
 
@@ -164,10 +165,11 @@ def _crash_outcome(row: str, note: str, last_case: object, target: str) -> Outco
     return Outcome(row, "crashed", [failure], note=note)
 
 
-def _outcome(row: str, data: dict[str, object]) -> Outcome:
-    failures = [Failure(**f) for f in data.pop("failures", [])]  # type: ignore[arg-type]
+def _outcome(row: str, data: dict[str, Any]) -> Outcome:
+    """An `Outcome` back from the JSON a test process wrote (`Recorder.finish`)."""
+    failures = [Failure(**failure) for failure in data.pop("failures", [])]
     data.pop("name", None)
-    return Outcome(row, failures=failures, **data)  # type: ignore[arg-type]
+    return Outcome(row, failures=failures, **data)
 
 
 def verify_target(
@@ -257,7 +259,7 @@ def verify_target(
 
 
 def _wait(
-    child: subprocess.Popen[str],
+    child: subprocess.Popen[bytes],
     record: Path,
     timeout: float,
     report: Callable[[str, dict[str, object]], None],
