@@ -1,21 +1,51 @@
 """Finding implementations by name, by import path, or through entry points.
 
-Built-in implementations are listed in `BUILTIN`; installed packages add
-their own under the ``maxpool.implementations`` entry-point group, each entry
-point naming a `MaxPoolImpl` instance or a class that takes no arguments.
+Built-in implementations are listed in `BUILTIN`; those that need an
+optional dependency (`OPTIONAL`) are listed only when it imports, and
+`absent` says why the others are not. Installed packages add their own under
+the ``maxpool.implementations`` entry-point group, each entry point naming a
+`MaxPoolImpl` instance or a class that takes no arguments.
 """
 
 from __future__ import annotations
 
 import importlib
 import importlib.metadata
+import importlib.util
 from typing import Any
 
 from .protocol import MaxPoolImpl
 
-__all__ = ["BUILTIN", "ENTRY_POINT_GROUP", "get", "load", "names", "resolve"]
+__all__ = ["BUILTIN", "ENTRY_POINT_GROUP", "OPTIONAL", "absent", "get", "load", "names", "resolve"]
 
 ENTRY_POINT_GROUP = "maxpool.implementations"
+
+# Built-in implementations that need an optional dependency:
+# name -> ("module:attribute", the module it needs, the extra that installs it).
+OPTIONAL: dict[str, tuple[str, str, str]] = {
+    "numba": ("impls.numba_pool:NumbaMaxPool", "numba", "numba"),
+}
+
+
+def _import_error(module: str) -> str | None:
+    """Why ``module`` cannot be imported, or ``None`` if it can."""
+    if importlib.util.find_spec(module) is None:  # cheap: no import attempted
+        return "not installed"
+    try:
+        importlib.import_module(module)
+    except Exception as err:  # a broken install may raise anything
+        return f"installed, but importing it fails: {type(err).__name__}: {err}"
+    return None
+
+
+_ABSENT: dict[str, str] = {}
+for _name, (_, _module, _extra) in OPTIONAL.items():
+    _error = _import_error(_module)
+    if _error is not None:
+        _ABSENT[_name] = (
+            f"needs {_module} ({_error}); install it with "
+            f'pip install "maxpool-impls[{_extra}]"'
+        )
 
 # name -> "module:attribute", imported on first use.
 BUILTIN: dict[str, str] = {
@@ -25,8 +55,20 @@ BUILTIN: dict[str, str] = {
     "sliced": "impls.sliced:SlicedMaxPool",
     "reshape": "impls.reshape:ReshapeMaxPool",
     "separable": "impls.separable:SeparableMaxPool",
+    **{name: target for name, (target, _, _) in OPTIONAL.items() if name not in _ABSENT},
     "auto": "impls.auto:AutoMaxPool",
 }
+
+
+def absent() -> dict[str, str]:
+    """Built-in implementations left out of `BUILTIN`, and why.
+
+    Examples
+    --------
+    >>> set(absent()) | set(names()) >= set(OPTIONAL)
+    True
+    """
+    return dict(_ABSENT)
 
 _instances: dict[str, MaxPoolImpl] = {}
 

@@ -18,6 +18,11 @@ planes at a time:
 For windows that tile the input exactly (stride equal to kernel, no dilation
 or padding) the phase buffers are the K slabs of ``block.reshape(n, O0, k0,
 O1, k1, ...)``: staging is that reshape, and every offset owns a whole buffer.
+
+Along an axis with a single output the stride plays no part, so a *compact*
+layout (``staged_layout(geometry, compact=True)``) does not split that axis
+into phases: a global pool then stages into one buffer instead of one per
+window element.
 """
 
 from __future__ import annotations
@@ -93,12 +98,14 @@ class StagedLayout:
 
 
 def _copy_plan(
-    geometry: Geometry, phase: tuple[int, ...], phase_shape: tuple[int, ...]
+    geometry: Geometry,
+    phase: tuple[int, ...],
+    phase_shape: tuple[int, ...],
+    splits: tuple[int, ...],
 ) -> tuple[tuple[slice, ...], tuple[slice, ...]] | None:
-    spec = geometry.spec
     inputs, positions = [], []
     for axis, p in enumerate(phase):
-        stride, begin = spec.stride[axis], geometry.pads[axis][0]
+        stride, begin = splits[axis], geometry.pads[axis][0]
         (_, region_end), length = geometry.region()[axis], geometry.spatial_shape[axis]
         # buffer position q holds input position q*s + p - begin, inside the
         # input and inside the window region
@@ -116,21 +123,34 @@ def _copy_plan(
     return tuple(inputs), tuple(positions)
 
 
+def _splits(geometry: Geometry, compact: bool) -> tuple[int, ...]:
+    """Phases per axis: the stride, or 1 where ``compact`` and the axis has one output."""
+    return tuple(
+        1 if compact and out == 1 else stride
+        for stride, out in zip(geometry.spec.stride, geometry.output_spatial, strict=True)
+    )
+
+
 @functools.lru_cache(maxsize=64)
-def staged_layout(geometry: Geometry) -> StagedLayout:
-    """Build (and cache) the `StagedLayout` of ``geometry``."""
+def staged_layout(geometry: Geometry, compact: bool = False) -> StagedLayout:
+    """Build (and cache) the `StagedLayout` of ``geometry``.
+
+    With ``compact``, axes with a single output are not split into phases
+    (see the module docstring).
+    """
     tables = code_tables(geometry)
     spec = geometry.spec
+    splits = _splits(geometry, compact)
     region_lengths = [hi - lo for lo, hi in geometry.region()]
-    phase_shape = tuple(-(-n // s) for n, s in zip(region_lengths, spec.stride, strict=True))
+    phase_shape = tuple(-(-n // s) for n, s in zip(region_lengths, splits, strict=True))
     inner_strides = [math.prod(phase_shape[axis + 1 :]) for axis in range(spec.ndim)]
 
     phases: list[tuple[int, ...]] = []
     offset_phase, offset_start = [], []
     slack = 0  # how far the last row of a shifted view reaches past prod(Q)
     for offset in tables.offsets:
-        phase = tuple(step % s for step, s in zip(offset.steps, spec.stride, strict=True))
-        shift = [step // s for step, s in zip(offset.steps, spec.stride, strict=True)]
+        phase = tuple(step % s for step, s in zip(offset.steps, splits, strict=True))
+        shift = [step // s for step, s in zip(offset.steps, splits, strict=True)]
         if phase not in phases:
             phases.append(phase)
         offset_phase.append(phases.index(phase))
@@ -149,7 +169,7 @@ def staged_layout(geometry: Geometry) -> StagedLayout:
         wide_shape=wide_shape,
         offset_phase=tuple(offset_phase),
         offset_start=tuple(offset_start),
-        copies=tuple(_copy_plan(geometry, phase, phase_shape) for phase in phases),
+        copies=tuple(_copy_plan(geometry, phase, phase_shape, splits) for phase in phases),
         first_code=first_code,
     )
 
