@@ -12,11 +12,10 @@ Indexing is unsigned wherever an index is provably non-negative: numba adds
 a negative-index fix-up to every signed index, which keeps LLVM from
 vectorising the loops.
 
-Arrays the caller did not allocate (``x``, ``grad``, ``indices``) arrive with
-a trailing axis of length 2 and stride 0 (`impls.numba_pool.kernel_view`),
-and the kernels read element ``[..., 0]``: numba compiles one version per
-array layout and writeability, and that axis gives every input the same
-type (read-only, any layout), so each dtype compiles once.
+numba compiles one version per array type, layout and writeability
+included. The caller hands every array as C-contiguous (inputs read-only,
+outputs writable), so each dtype compiles once: with strided inputs the
+staging loop would run about twice as slowly anyway.
 
 Forward table layout
 --------------------
@@ -65,7 +64,7 @@ def _stage(x, planes, lanes, copy, sizes, buffers):  # pragma: no cover - compil
                     start = ((copy[phase, 0, 3] + a) * q1 + copy[phase, 1, 3] + b) * q2
                     start = (start + copy[phase, 2, 3]) * lanes + lane
                     for c in range(count2):
-                        target[np.uint64(start + c * lanes)] = row[np.uint64(first2 + c * step2), 0]
+                        target[np.uint64(start + c * lanes)] = row[np.uint64(first2 + c * step2)]
 
 
 @_jit
@@ -166,8 +165,8 @@ def scatter_planes(grad, indices, grad_in):  # pragma: no cover - compiled
         target = grad_in[b]
         target[:] = 0
         for o in range(outputs):
-            index = indices[b, np.uint64(o), 0]
+            index = indices[b, np.uint64(o)]
             if np.uint64(index) >= plane:
                 return b * outputs + o
-            target[np.uint64(index)] += grad[b, np.uint64(o), 0]
+            target[np.uint64(index)] += grad[b, np.uint64(o)]
     return -1

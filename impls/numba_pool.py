@@ -59,22 +59,30 @@ from .spec import PoolSpec
 from .staging import staged_layout
 from .windows import Geometry, check_index_array, lowest_value, prepare_backward
 
-__all__ = ["KernelTables", "NumbaMaxPool", "kernel_tables", "kernel_view"]
+__all__ = ["KernelTables", "NumbaMaxPool", "kernel_tables"]
 
 # Planes are interleaved in the staged buffers until each pass runs over at
 # least this many elements.
 MIN_PASS_LENGTH = 256
 
 
-def kernel_view(array: np.ndarray) -> np.ndarray:
-    """``array`` with a trailing axis of length 2 and stride 0, read-only.
+def _kernel_ready(array: np.ndarray, dtype: np.dtype) -> bool:
+    """Whether the kernels can read ``array`` as it is (see `impls.numba_kernels`)."""
+    flags = array.flags
+    return array.dtype == dtype and flags.c_contiguous and flags.aligned
 
-    Whatever the layout and writeability of ``array``, the view has the same
-    numba type, so each dtype compiles once (see `impls.numba_kernels`).
-    """
-    return np.lib.stride_tricks.as_strided(
-        array, array.shape + (2,), array.strides + (0,), writeable=False
-    )
+
+def _read_only(array: np.ndarray) -> np.ndarray:
+    view = array.view()
+    view.flags.writeable = False  # one numba type for read-only and writable inputs
+    return view
+
+
+def _kernel_input(array: np.ndarray, dtype: np.dtype) -> np.ndarray:
+    """``array`` as the kernels read it: ``dtype``, C-contiguous, aligned, read-only."""
+    if not _kernel_ready(array, dtype):
+        array = np.ascontiguousarray(array, dtype=dtype)
+    return _read_only(array)
 
 
 def _frozen(array: np.ndarray) -> np.ndarray:
@@ -159,6 +167,11 @@ def kernel_tables(geometry: Geometry) -> KernelTables:
     )
 
 
+def _compute_dtype(dtype: np.dtype) -> np.dtype:
+    """The dtype the kernels compute in: native byte order, float32 for float16."""
+    return np.dtype(np.float32) if dtype == np.float16 else dtype.newbyteorder("=")
+
+
 class NumbaMaxPool(BlockedMaxPool):
     """Max pooling by compiled loops over staged planes, threaded over planes.
 
@@ -171,11 +184,12 @@ class NumbaMaxPool(BlockedMaxPool):
     name = "numba"
 
     def forward_scratch_bytes(self, geometry: Geometry, dtype: np.dtype) -> int:
-        # Kernel scratch is per group of planes, not per plane of a block;
-        # float16 blocks are converted to float32 first.
-        if np.dtype(dtype) != np.float16:
-            return 0
-        return 4 * (geometry.plane_size + geometry.output_plane_size)
+        # The kernels' own scratch is per group of planes, not per plane of a
+        # block. Inputs they cannot read as they are get copied a block at a
+        # time; float16 maxima are computed in float32.
+        compute = _compute_dtype(np.dtype(dtype))
+        values = 0 if compute == dtype else compute.itemsize * geometry.output_plane_size
+        return compute.itemsize * geometry.plane_size + values
 
     def forward_worker(
         self,
@@ -186,24 +200,34 @@ class NumbaMaxPool(BlockedMaxPool):
         capacity: int,
     ) -> BlockWorker:
         tables = kernel_tables(geometry)
-        batch = len(planes)
-        value_rows = values.reshape(batch, geometry.output_plane_size)
-        index_rows = indices.reshape(batch, geometry.output_plane_size)
-        half = planes.dtype == np.float16
-        compute = np.dtype(np.float32) if half else planes.dtype
+        batch, outputs = len(planes), geometry.output_plane_size
+        value_rows = values.reshape(batch, outputs)
+        index_rows = indices.reshape(batch, outputs)
+        source = planes.reshape(batch, *tables.spatial)
+        compute = _compute_dtype(planes.dtype)
         lowest = compute.type(lowest_value(compute))
-        source = kernel_view(planes.reshape(batch, *tables.spatial))
-        if half:
-            converted = np.empty((capacity, *tables.spatial), dtype=np.float32)
-            source = kernel_view(converted)
-            maxima = np.empty((capacity, geometry.output_plane_size), dtype=np.float32)
+        direct = _kernel_ready(source, compute)
+        if direct:
+            source = _read_only(source)
+        else:  # strided, unaligned or float16: copied (converted) a block at a time
+            copied = np.empty((capacity, *tables.spatial), dtype=compute)
+            frozen_copy = _read_only(copied)
+        if compute != planes.dtype:
+            maxima = np.empty((capacity, outputs), dtype=compute)
 
-        def pool(x: np.ndarray, out_values: np.ndarray, out_indices: np.ndarray) -> None:
+        def work(block: slice) -> None:
+            n = block.stop - block.start
+            if direct:
+                x = source[block]
+            else:
+                copied[:n] = source[block]
+                x = frozen_copy[:n]
+            out_values = value_rows[block] if compute == planes.dtype else maxima[:n]
             numba_kernels.pool_planes(
                 x,
                 out_values,
-                out_indices,
-                min(tables.lanes, len(x)),
+                index_rows[block],
+                min(tables.lanes, n),
                 tables.copy,
                 tables.sizes,
                 tables.offsets,
@@ -213,18 +237,13 @@ class NumbaMaxPool(BlockedMaxPool):
                 tables.window_start,
                 lowest,
             )
-
-        def work(block: slice) -> None:
-            if not half:
-                pool(source[block], value_rows[block], index_rows[block])
-                return
-            n = block.stop - block.start
-            converted[:n] = planes[block].reshape(n, *tables.spatial)
-            pool(source[:n], maxima[:n], index_rows[block])
-            # The selected elements themselves, bit for bit (float32 maxima
-            # would turn a signalling NaN into a quiet one).
-            flat = planes[block].reshape(n, geometry.plane_size)
-            value_rows[block] = np.take_along_axis(flat, index_rows[block], axis=1)
+            if planes.dtype == np.float16:
+                # The selected elements themselves, bit for bit (through
+                # float32, a signalling NaN would become a quiet one).
+                flat = planes[block].reshape(n, geometry.plane_size)
+                value_rows[block] = np.take_along_axis(flat, index_rows[block], axis=1)
+            elif compute != planes.dtype:  # the same values, in the input's byte order
+                value_rows[block] = out_values
 
         return work
 
@@ -239,11 +258,11 @@ class NumbaMaxPool(BlockedMaxPool):
         grad, index_array, geometry = prepare_backward(
             grad_out, indices, input_shape, spec, in_plane=False
         )
-        if grad.dtype == np.float16:  # numba cannot add float16
+        if _compute_dtype(grad.dtype) != grad.dtype:  # float16, or not in native byte order
             return super().backward(grad, index_array, input_shape, spec)
         rows = (geometry.batch, geometry.output_plane_size)
-        grad_rows = kernel_view(grad.reshape(rows))
-        index_rows = kernel_view(index_array.astype(np.int64, copy=False).reshape(rows))
+        grad_rows = _kernel_input(grad.reshape(rows), grad.dtype)
+        index_rows = _kernel_input(index_array.reshape(rows), np.dtype(np.int64))
         grad_in = np.empty((geometry.batch, geometry.plane_size), dtype=grad.dtype)
 
         def scatter(start: int, stop: int) -> None:
