@@ -19,14 +19,17 @@ staging loop would run about twice as slowly anyway.
 
 Forward table layout
 --------------------
-``copy`` : int64 ``(phases, 3, 4)``
-    Per phase buffer and axis: first input position read, input step,
-    number of positions copied, first buffer position written (a count of 0
-    on the first axis: the phase reads only padding and is never written).
+``axes`` : int64 ``(3, 5)``
+    Per axis: the first position of the window region (minus the begin
+    padding), the input positions ``[start, stop)`` inside the region, the
+    split ``s`` into phases, and the phase buffer length ``Q``. Input position
+    ``i`` goes to phase ``t % s``, buffer position ``t // s``, for
+    ``t = i - region start``; phase ``(p0, p1, p2)`` is buffer
+    ``(p0 * s1 + p1) * s2 + p2``, each of ``Q0 * Q1 * Q2`` positions plus slack.
 ``sizes`` : int64 ``(8,)``
-    ``Q1, Q2`` (phase buffer lengths of the two inner axes), buffer length per
-    plane, ``O0, O1, O2`` (output lengths), ``W1, W2`` (inner lengths of the
-    wide layout, whose outer length is ``O0``).
+    Unused, unused, buffer length per plane, ``O0, O1, O2`` (output
+    lengths), ``W1, W2`` (inner lengths of the wide layout, whose outer
+    length is ``O0``).
 ``offsets`` : int64 ``(n, 3)``
     Per window offset reading some input, in code order: phase buffer, flat
     start of its view, code.
@@ -40,35 +43,120 @@ import numpy as np
 __all__ = ["pool_planes", "scatter_planes"]
 
 _jit = numba.njit(nogil=True, cache=True, error_model="numpy")
+# Helpers are inlined into their callers: a call per row would pay for
+# passing arrays (reference counts included) on every row.
+_inline = numba.njit(nogil=True, cache=True, error_model="numpy", inline="always")
 
 
-@_jit
-def _stage(x, planes, lanes, copy, sizes, buffers):  # pragma: no cover - compiled
-    """Copy ``planes`` consecutive planes from ``x[start:]`` into the phase buffers.
+@_inline
+def _copy_row(x, first, planes, lanes, i0, i1, start, stop, axis, buffers, phase, position):
+    """Stage ``x[first:first + planes, i0, i1, start:stop]``: any split, any lanes.
 
-    Plane ``lane`` goes to positions ``position * lanes + lane``; padding
-    positions are never written (they keep the buffers' fill).
+    Element ``i`` of plane ``first + lane`` goes to phase ``phase + t % s``,
+    position ``(position + t // s) * lanes + lane`` of the innermost axis,
+    where ``t = i - axis[0]`` and ``s = axis[3]``. The innermost loop runs
+    over the planes, so that its writes are contiguous.
     """
-    q1, q2 = sizes[0], sizes[1]
-    for lane in range(planes):
-        plane = x[lane]
-        for phase in range(copy.shape[0]):
-            if copy[phase, 0, 2] == 0:
-                continue
-            target = buffers[phase]
-            step2, first2, count2 = copy[phase, 2, 1], copy[phase, 2, 0], copy[phase, 2, 2]
-            for a in range(copy[phase, 0, 2]):
-                i0 = copy[phase, 0, 0] + a * copy[phase, 0, 1]
-                for b in range(copy[phase, 1, 2]):
-                    row = plane[np.uint64(i0), np.uint64(copy[phase, 1, 0] + b * copy[phase, 1, 1])]
-                    start = ((copy[phase, 0, 3] + a) * q1 + copy[phase, 1, 3] + b) * q2
-                    start = (start + copy[phase, 2, 3]) * lanes + lane
-                    for c in range(count2):
-                        target[np.uint64(start + c * lanes)] = row[np.uint64(first2 + c * step2)]
+    split = axis[3]
+    t = start - axis[0]
+    p, r = t % split, t // split
+    for i in range(start, stop):
+        at = (position + r) * lanes
+        for lane in range(planes):
+            buffers[phase + p, np.uint64(at + lane)] = x[
+                np.uint64(first + lane), i0, i1, np.uint64(i)
+            ]
+        p += 1
+        if p == split:
+            p = 0
+            r += 1
 
 
-@_jit
-def _running_max(buffers, offsets, copy_first, first_code, lowest, best, code, nan_aware):  # pragma: no cover
+@_inline
+def _copy_row_split(x, plane, i0, i1, start, stop, axis, buffers, phase, position):
+    """`_copy_row` for one plane, not interleaved: whole groups of ``s`` elements go
+    through loops with a constant stride, which LLVM turns into vector loads and
+    shuffles."""
+    split = axis[3]
+    head = min(stop, start + (axis[0] - start) % split)  # up to the next phase-0 element
+    _copy_row(x, plane, 1, 1, i0, i1, start, head, axis, buffers, phase, position)
+    groups = (stop - head) // split
+    first = head + groups * split
+    base = position + (head - axis[0]) // split
+    row = np.uint64(plane)
+    if split == 1:
+        for c in range(groups):
+            at = np.uint64(base + c)
+            buffers[phase, at] = x[row, i0, i1, np.uint64(head + c)]
+    elif split == 2:
+        for c in range(groups):
+            at, read = np.uint64(base + c), np.uint64(head + 2 * c)
+            buffers[phase, at] = x[row, i0, i1, read]
+            buffers[phase + 1, at] = x[row, i0, i1, read + np.uint64(1)]
+    elif split == 4:
+        for c in range(groups):
+            at, read = np.uint64(base + c), np.uint64(head + 4 * c)
+            buffers[phase, at] = x[row, i0, i1, read]
+            buffers[phase + 1, at] = x[row, i0, i1, read + np.uint64(1)]
+            buffers[phase + 2, at] = x[row, i0, i1, read + np.uint64(2)]
+            buffers[phase + 3, at] = x[row, i0, i1, read + np.uint64(3)]
+    else:
+        first = head
+    _copy_row(x, plane, 1, 1, i0, i1, first, stop, axis, buffers, phase, position)
+
+
+@_inline
+def _stage(x, first, planes, lanes, axes, buffers):
+    """Copy planes ``first .. first + planes - 1`` of ``x`` into the phase buffers.
+
+    ``buffers`` is ``(phases, buffer length * lanes)``; the plane numbered
+    ``lane`` in the group goes to positions ``position * lanes + lane``.
+    Padding positions are never written: they keep the buffers' fill.
+    """
+    s1, s2 = axes[1, 3], axes[2, 3]
+    q1, q2 = axes[1, 4], axes[2, 4]
+    start, stop = axes[2, 1], axes[2, 2]
+    for group in range(1 if lanes > 1 else planes):
+        for i0 in range(axes[0, 1], axes[0, 2]):
+            t0 = i0 - axes[0, 0]
+            p0, r0 = t0 % axes[0, 3], t0 // axes[0, 3]
+            for i1 in range(axes[1, 1], axes[1, 2]):
+                t1 = i1 - axes[1, 0]
+                phase = (p0 * s1 + t1 % s1) * s2
+                position = (r0 * q1 + t1 // s1) * q2
+                row0, row1 = np.uint64(i0), np.uint64(i1)
+                if lanes > 1:
+                    _copy_row(
+                        x,
+                        first,
+                        planes,
+                        lanes,
+                        row0,
+                        row1,
+                        start,
+                        stop,
+                        axes[2],
+                        buffers,
+                        phase,
+                        position,
+                    )
+                else:
+                    _copy_row_split(
+                        x,
+                        first + group,
+                        row0,
+                        row1,
+                        start,
+                        stop,
+                        axes[2],
+                        buffers,
+                        phase,
+                        position,
+                    )
+
+
+@_inline
+def _running_max(buffers, offsets, copy_first, first_code, lowest, best, code, nan_aware):
     """First maximum over the window offsets, in code order; return whether NaN was read.
 
     ``best`` and ``code`` hold the wide layout times the lanes. NaN-blind
@@ -79,9 +167,9 @@ def _running_max(buffers, offsets, copy_first, first_code, lowest, best, code, n
     lanes = length // first_code.shape[0]
     first = 0
     if copy_first:
-        source, start = buffers[offsets[0, 0]], offsets[0, 1] * lanes
+        phase, start = offsets[0, 0], offsets[0, 1] * lanes
         for i in range(length):
-            best[np.uint64(i)] = source[np.uint64(start + i)]
+            best[np.uint64(i)] = buffers[phase, np.uint64(start + i)]
             code[np.uint64(i)] = 0
         first = 1
     else:
@@ -91,10 +179,10 @@ def _running_max(buffers, offsets, copy_first, first_code, lowest, best, code, n
                 code[np.uint64(wide * lanes + lane)] = first_code[np.uint64(wide)]
     seen = False
     for number in range(first, offsets.shape[0]):
-        source, start = buffers[offsets[number, 0]], offsets[number, 1] * lanes
+        phase, start = offsets[number, 0], offsets[number, 1] * lanes
         candidate = np.int32(offsets[number, 2])
         for i in range(length):
-            value = source[np.uint64(start + i)]
+            value = buffers[phase, np.uint64(start + i)]
             held = best[np.uint64(i)]
             greater = value > held
             if nan_aware:
@@ -105,29 +193,48 @@ def _running_max(buffers, offsets, copy_first, first_code, lowest, best, code, n
     return seen
 
 
-@_jit
-def _write_outputs(best, code, planes, lanes, sizes, relative, window_start, values, indices):  # pragma: no cover
-    """Copy the real outputs of the wide layout into ``values`` and ``indices`` rows."""
+@_inline
+def _write_outputs(best, code, first, planes, sizes, relative, window_start, values, indices):
+    """Copy the real outputs of the wide layout into rows ``first ..`` of the outputs."""
     o0, o1, o2, w1, w2 = sizes[3], sizes[4], sizes[5], sizes[6], sizes[7]
+    lanes = best.shape[0] // (o0 * w1 * w2)
     for lane in range(planes):
+        row = np.uint64(first + lane)
         out = 0
         for a in range(o0):
             for b in range(o1):
                 wide = (a * w1 + b) * w2
-                for c in range(o2):
-                    position = np.uint64((wide + c) * lanes + lane)
-                    values[lane, np.uint64(out)] = best[position]
-                    step = relative[np.uint64(code[position])]
-                    indices[lane, np.uint64(out)] = window_start[np.uint64(out)] + step
-                    out += 1
+                if lanes == 1:  # contiguous: vectorised
+                    for c in range(o2):
+                        values[row, np.uint64(out + c)] = best[np.uint64(wide + c)]
+                    for c in range(o2):
+                        step = relative[np.uint64(code[np.uint64(wide + c)])]
+                        indices[row, np.uint64(out + c)] = window_start[np.uint64(out + c)] + step
+                else:
+                    for c in range(o2):
+                        position = np.uint64((wide + c) * lanes + lane)
+                        values[row, np.uint64(out + c)] = best[position]
+                        step = relative[np.uint64(code[position])]
+                        indices[row, np.uint64(out + c)] = window_start[np.uint64(out + c)] + step
+                out += o2
 
 
 @_jit
 def pool_planes(
-    x, values, indices, lanes, copy, sizes, offsets, copy_first, first_code, relative,
-    window_start, lowest,
-):  # pragma: no cover - compiled
-    """Max-pool planes ``x`` (``(n, D, H, W)``, any strides) into output rows.
+    x,
+    values,
+    indices,
+    lanes,
+    axes,
+    sizes,
+    offsets,
+    copy_first,
+    first_code,
+    relative,
+    window_start,
+    lowest,
+):
+    """Max-pool the planes of ``x`` (``(n, D, H, W)``) into output rows.
 
     ``values`` and ``indices`` are ``(n, outputs per plane)``. Planes go
     ``lanes`` at a time, interleaved in the staged buffers so that the passes
@@ -135,23 +242,21 @@ def pool_planes(
     maximised NaN-blind first and redone NaN-aware only if it read a NaN.
     """
     wide = first_code.shape[0]
-    buffers = np.full((copy.shape[0], sizes[2] * lanes), lowest, dtype=x.dtype)
+    phases = axes[0, 3] * axes[1, 3] * axes[2, 3]
+    buffers = np.full((phases, sizes[2] * lanes), lowest, dtype=x.dtype)
     best = np.empty(wide * lanes, dtype=x.dtype)
     code = np.empty(wide * lanes, dtype=np.int32)
     total = x.shape[0]
-    for start in range(0, total, lanes):
-        planes = min(lanes, total - start)
-        _stage(x[start:], planes, lanes, copy, sizes, buffers)
+    for first in range(0, total, lanes):
+        planes = min(lanes, total - first)
+        _stage(x, first, planes, lanes, axes, buffers)
         if _running_max(buffers, offsets, copy_first, first_code, lowest, best, code, False):
             _running_max(buffers, offsets, copy_first, first_code, lowest, best, code, True)
-        _write_outputs(
-            best, code, planes, lanes, sizes, relative, window_start,
-            values[start:], indices[start:],
-        )
+        _write_outputs(best, code, first, planes, sizes, relative, window_start, values, indices)
 
 
 @_jit
-def scatter_planes(grad, indices, grad_in):  # pragma: no cover - compiled
+def scatter_planes(grad, indices, grad_in):
     """Zero ``grad_in`` (``(n, plane)``) and add each ``grad`` element at its index.
 
     Planes are zeroed one at a time just before their scatter, so that
@@ -162,11 +267,12 @@ def scatter_planes(grad, indices, grad_in):  # pragma: no cover - compiled
     plane = np.uint64(grad_in.shape[1])
     outputs = indices.shape[1]
     for b in range(grad_in.shape[0]):
-        target = grad_in[b]
-        target[:] = 0
+        row = np.uint64(b)
+        for i in range(plane):
+            grad_in[row, i] = 0
         for o in range(outputs):
-            index = indices[b, np.uint64(o)]
-            if np.uint64(index) >= plane:
+            index = np.uint64(indices[row, np.uint64(o)])
+            if index >= plane:
                 return b * outputs + o
-            target[np.uint64(index)] += grad[b, np.uint64(o)]
+            grad_in[row, index] += grad[row, np.uint64(o)]
     return -1

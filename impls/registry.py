@@ -43,8 +43,7 @@ for _name, (_, _module, _extra) in OPTIONAL.items():
     _error = _import_error(_module)
     if _error is not None:
         _ABSENT[_name] = (
-            f"needs {_module} ({_error}); install it with "
-            f'pip install "maxpool-impls[{_extra}]"'
+            f'needs {_module} ({_error}); install it with pip install "maxpool-impls[{_extra}]"'
         )
 
 # name -> "module:attribute", imported on first use.
@@ -69,6 +68,7 @@ def absent() -> dict[str, str]:
     True
     """
     return dict(_ABSENT)
+
 
 _instances: dict[str, MaxPoolImpl] = {}
 

@@ -44,6 +44,7 @@ class StagedLayout:
     """How one geometry is staged; see the module docstring."""
 
     tables: CodeTables
+    splits: tuple[int, ...]  # phases per axis: the stride, or 1 (see compact)
     phases: tuple[tuple[int, ...], ...]  # phase combinations some offset reads
     phase_shape: tuple[int, ...]  # buffer length per axis (Q)
     buffer_length: int  # per plane: prod(Q) plus slack for the last shifted view
@@ -163,6 +164,7 @@ def staged_layout(geometry: Geometry, compact: bool = False) -> StagedLayout:
     first_code[tuple(slice(0, n) for n in geometry.output_spatial)] = tables.first_code
     return StagedLayout(
         tables=tables,
+        splits=splits,
         phases=tuple(phases),
         phase_shape=phase_shape,
         buffer_length=math.prod(phase_shape) + slack,
