@@ -164,22 +164,27 @@ def _running_max(buffers, offsets, copy_first, first_code, lowest, best, code, n
     above every number and the first one stays.
     """
     length = best.shape[0]
-    lanes = length // first_code.shape[0]
+    wide = first_code.shape[0]
+    lanes = length // wide
     first = 0
     if copy_first:
-        phase, start = offsets[0, 0], offsets[0, 1] * lanes
+        phase, start = np.uint64(offsets[0, 0]), offsets[0, 1] * lanes
         for i in range(length):
             best[np.uint64(i)] = buffers[phase, np.uint64(start + i)]
             code[np.uint64(i)] = 0
         first = 1
+    elif lanes == 1:
+        for i in range(length):
+            best[np.uint64(i)] = lowest
+            code[np.uint64(i)] = first_code[np.uint64(i)]
     else:
-        for wide in range(first_code.shape[0]):
-            for lane in range(lanes):
-                best[np.uint64(wide * lanes + lane)] = lowest
-                code[np.uint64(wide * lanes + lane)] = first_code[np.uint64(wide)]
+        for position in range(wide):
+            for i in range(position * lanes, (position + 1) * lanes):
+                best[np.uint64(i)] = lowest
+                code[np.uint64(i)] = first_code[np.uint64(position)]
     seen = False
     for number in range(first, offsets.shape[0]):
-        phase, start = offsets[number, 0], offsets[number, 1] * lanes
+        phase, start = np.uint64(offsets[number, 0]), offsets[number, 1] * lanes
         candidate = np.int32(offsets[number, 2])
         for i in range(length):
             value = buffers[phase, np.uint64(start + i)]
