@@ -5,13 +5,16 @@ copied once into padded phase buffers (`impls.staging`, compact), where every
 window offset reads one contiguous slice, and a compiled loop keeps the
 running first maximum and its window code over the offsets, in code order.
 The loops run over long contiguous rows, which LLVM vectorises; planes too
-small for that are interleaved, several to a row. Each group of planes is
-maximised NaN-blind first, and again NaN-aware only when it read a NaN.
-Codes become the contract's int64 plane indices as the outputs are written.
+small for that are interleaved, several to a row. Codes become the
+contract's int64 plane indices as the outputs are written, and the values
+are read back from the input at those indices. A pool whose one window is
+the whole plane (global pooling) takes a kernel of its own: two vectorised
+passes over each plane.
 
-* float16, which numba cannot compute with, is compared as float32 (an exact
-  conversion, so order, ties, NaN and signed zeros are unchanged); the values
-  returned are then gathered from the input by index, bit for bit.
+* Floats are compared as integer keys that order as the contract does (NaN
+  above everything, ``-0.0`` equal to ``0.0``; see `impls.numba_kernels`):
+  no NaN test in the loops, and float16, which numba cannot compute with,
+  needs no conversion.
 * Threads: the kernels release the GIL and run per block of planes on the
   library's own thread pool (`impls.parallel`), so they honour
   `impls.set_num_threads`, may be called from many Python threads at once,
@@ -19,6 +22,8 @@ Codes become the contract's int64 plane indices as the outputs are written.
 * Backward: one compiled scatter per range of planes, zeroing each plane of
   the gradient just before adding into it (float16 gradients take the
   shared NumPy scatter of `impls.blocked`).
+* Inputs the kernels cannot read in place (not C-contiguous, unaligned or
+  byte-swapped) are copied a block of planes at a time.
 
 Cost
 ----
@@ -54,10 +59,11 @@ import numpy as np
 
 from . import numba_kernels
 from .blocked import BlockedMaxPool, BlockWorker
+from .codes import code_tables
 from .parallel import run_split
 from .spec import PoolSpec
 from .staging import staged_layout
-from .windows import Geometry, check_index_array, lowest_value, prepare_backward
+from .windows import Geometry, check_index_array, prepare_backward
 
 __all__ = ["KernelTables", "NumbaMaxPool", "kernel_tables"]
 
@@ -144,11 +150,8 @@ def kernel_tables(geometry: Geometry) -> KernelTables:
             splits[axis],
             layout.phase_shape[axis - first_axis],
         )
-    phase_shape = _as_3d(layout.phase_shape, 1)
     sizes = np.array(
         (
-            phase_shape[1],
-            phase_shape[2],
             layout.buffer_length,
             *_as_3d(geometry.output_spatial, 1),
             *_as_3d(layout.wide_shape, 1)[1:],
@@ -183,9 +186,29 @@ def kernel_tables(geometry: Geometry) -> KernelTables:
     )
 
 
-def _compute_dtype(dtype: np.dtype) -> np.dtype:
-    """The dtype the kernels compute in: native byte order, float32 for float16."""
-    return np.dtype(np.float32) if dtype == np.float16 else dtype.newbyteorder("=")
+def _keys(dtype: np.dtype) -> tuple[np.dtype, object, object]:
+    """The dtype the kernels read a native ``dtype`` as, and its ``mask`` and ``nan``.
+
+    Floats are read as the signed integers of their width (see
+    `impls.numba_kernels`); integers as themselves, with ``None``.
+    """
+    if dtype.kind != "f":
+        return dtype, None, None
+    bits = np.dtype(f"i{dtype.itemsize}")
+    infinity = np.array(np.inf, dtype=dtype).view(bits)[()]
+    return bits, bits.type(np.iinfo(bits).max), infinity
+
+
+def _whole_planes(geometry: Geometry) -> bool:
+    """Whether the only window of each plane reads the whole plane, in plane order."""
+    if geometry.output_plane_size != 1:
+        return False
+    tables = code_tables(geometry)
+    return (
+        len(tables.offsets) == geometry.spec.window_size == geometry.plane_size
+        and tables.window_start.flat[0] == 0
+        and np.array_equal(tables.relative, np.arange(geometry.plane_size))
+    )
 
 
 class NumbaMaxPool(BlockedMaxPool):
@@ -201,11 +224,8 @@ class NumbaMaxPool(BlockedMaxPool):
 
     def forward_scratch_bytes(self, geometry: Geometry, dtype: np.dtype) -> int:
         # The kernels' own scratch is per group of planes, not per plane of a
-        # block. Inputs they cannot read as they are get copied a block at a
-        # time; float16 maxima are computed in float32.
-        compute = _compute_dtype(np.dtype(dtype))
-        values = 0 if compute == dtype else compute.itemsize * geometry.output_plane_size
-        return compute.itemsize * geometry.plane_size + values
+        # block; inputs they cannot read in place are copied a block at a time.
+        return np.dtype(dtype).itemsize * (geometry.plane_size + geometry.output_plane_size)
 
     def forward_worker(
         self,
@@ -215,21 +235,24 @@ class NumbaMaxPool(BlockedMaxPool):
         geometry: Geometry,
         capacity: int,
     ) -> BlockWorker:
-        tables = kernel_tables(geometry)
         batch, outputs = len(planes), geometry.output_plane_size
-        value_rows = values.reshape(batch, outputs)
+        native = planes.dtype.newbyteorder("=")
+        keys, mask, nan = _keys(native)
         index_rows = indices.reshape(batch, outputs)
-        source = planes.reshape(batch, *tables.spatial)
-        compute = _compute_dtype(planes.dtype)
-        lowest = compute.type(lowest_value(compute))
-        direct = _kernel_ready(source, compute)
+        if values.dtype == native:
+            value_rows = values.reshape(batch, outputs).view(keys)
+        else:  # byte-swapped: computed natively, then copied
+            native_values = np.empty((capacity, outputs), dtype=native)
+        whole = _whole_planes(geometry)
+        tables = None if whole else kernel_tables(geometry)
+        shape = (geometry.plane_size,) if whole else tables.spatial
+        source = planes.reshape(batch, *shape)
+        direct = _kernel_ready(source, native)
         if direct:
-            source = _read_only(source)
-        else:  # strided, unaligned or float16: copied (converted) a block at a time
-            copied = np.empty((capacity, *tables.spatial), dtype=compute)
-            frozen_copy = _read_only(copied)
-        if compute != planes.dtype:
-            maxima = np.empty((capacity, outputs), dtype=compute)
+            source = _read_only(source.view(keys))
+        else:
+            copied = np.empty((capacity, *shape), dtype=native)
+            copied_keys = _read_only(copied.view(keys))
 
         def work(block: slice) -> None:
             n = block.stop - block.start
@@ -237,29 +260,29 @@ class NumbaMaxPool(BlockedMaxPool):
                 x = source[block]
             else:
                 copied[:n] = source[block]
-                x = frozen_copy[:n]
-            out_values = value_rows[block] if compute == planes.dtype else maxima[:n]
-            numba_kernels.pool_planes(
-                x,
-                out_values,
-                index_rows[block],
-                min(tables.lanes, n),
-                tables.axes,
-                tables.sizes,
-                tables.offsets,
-                tables.copy_first,
-                tables.first_code,
-                tables.relative,
-                tables.window_start,
-                lowest,
-            )
-            if planes.dtype == np.float16:
-                # The selected elements themselves, bit for bit (through
-                # float32, a signalling NaN would become a quiet one).
-                flat = planes[block].reshape(n, geometry.plane_size)
-                value_rows[block] = np.take_along_axis(flat, index_rows[block], axis=1)
-            elif compute != planes.dtype:  # the same values, in the input's byte order
-                value_rows[block] = out_values
+                x = copied_keys[:n]
+            out = value_rows[block] if values.dtype == native else native_values[:n].view(keys)
+            if whole:
+                numba_kernels.pool_whole_planes(x, out, index_rows[block], mask, nan)
+            else:
+                numba_kernels.pool_planes(
+                    x,
+                    out,
+                    index_rows[block],
+                    min(tables.lanes, n),
+                    tables.axes,
+                    tables.sizes,
+                    tables.offsets,
+                    tables.copy_first,
+                    tables.first_code,
+                    tables.relative,
+                    tables.window_start,
+                    np.iinfo(keys).min if keys.kind == "i" else keys.type(0),
+                    mask,
+                    nan,
+                )
+            if values.dtype != native:
+                values.reshape(batch, outputs)[block] = native_values[:n]
 
         return work
 
@@ -274,7 +297,7 @@ class NumbaMaxPool(BlockedMaxPool):
         grad, index_array, geometry = prepare_backward(
             grad_out, indices, input_shape, spec, in_plane=False
         )
-        if _compute_dtype(grad.dtype) != grad.dtype:  # float16, or not in native byte order
+        if grad.dtype == np.float16 or not grad.dtype.isnative:  # numba cannot add float16
             return super().backward(grad, index_array, input_shape, spec)
         rows = (geometry.batch, geometry.output_plane_size)
         grad_rows = _kernel_input(grad.reshape(rows), grad.dtype)
