@@ -38,13 +38,19 @@ def _import_error(module: str) -> str | None:
     return None
 
 
-_ABSENT: dict[str, str] = {}
-for _name, (_, _module, _extra) in OPTIONAL.items():
-    _error = _import_error(_module)
-    if _error is not None:
-        _ABSENT[_name] = (
-            f'needs {_module} ({_error}); install it with pip install "maxpool-impls[{_extra}]"'
-        )
+def _absent_optional() -> dict[str, str]:
+    """The `OPTIONAL` implementations whose dependency does not import, and why."""
+    reasons = {}
+    for name, (_, module, extra) in OPTIONAL.items():
+        error = _import_error(module)
+        if error is not None:
+            reasons[name] = (
+                f'needs {module} ({error}); install it with pip install "maxpool-impls[{extra}]"'
+            )
+    return reasons
+
+
+_ABSENT = _absent_optional()
 
 # name -> "module:attribute", imported on first use.
 BUILTIN: dict[str, str] = {
