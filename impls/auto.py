@@ -1,9 +1,12 @@
 """auto: send each forward call to the implementation measured fastest for its kind of case.
 
 The choice depends only on the geometry (through `Case`), never on the data,
-so it is deterministic. Backward needs only the indices, and the fast
-implementations share one (`impls.blocked.flat_scatter_worker`), which auto
-uses too.
+so it is deterministic. Rules whose implementation is not registered are
+skipped: `impls.numba_pool` is registered only where numba is installed, and
+without it auto chooses among the pure-NumPy implementations. Backward needs
+only the indices: auto uses the compiled scatter of `impls.numba_pool` where
+numba is installed, else the one the NumPy implementations share
+(`impls.blocked.flat_scatter_worker`).
 
 The rules in `RULES` come from measurements recorded in
 ``docs/auto-dispatch.md`` (which case, which winner, by how much), made with
@@ -34,9 +37,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from .blocked import BlockedMaxPool
-from .reshape import ReshapeMaxPool
-from .separable import SeparableMaxPool
-from .sliced import SlicedMaxPool
+from .registry import BUILTIN, OPTIONAL, get
 from .spec import PoolSpec
 from .windows import Geometry, geometry_for_shape, prepare_forward
 
@@ -76,9 +77,16 @@ class Rule:
     why: str
 
 
-# First match wins; the last rule matches everything. The measurements behind
-# each rule are in docs/auto-dispatch.md.
+# First match among the registered implementations wins; the last rule
+# matches everything. The measurements behind each rule are in
+# docs/auto-dispatch.md.
 RULES: tuple[Rule, ...] = (
+    Rule(
+        lambda case: True,
+        forward="numba",
+        why="compiled (where numba is installed): ahead of the NumPy implementations "
+        "on every measured case",
+    ),
     Rule(
         lambda case: case.window_elements < 1 << 20,
         forward="sliced",
@@ -113,34 +121,35 @@ class AutoMaxPool(BlockedMaxPool):
     threads : int, optional
         Threads for the implementations it calls; default
         `impls.parallel.get_num_threads`.
+    compiled : bool, optional
+        Whether to use the compiled implementation (``"numba"``) where it is
+        registered; with False, only the pure-NumPy ones. Default True.
     """
 
     name = "auto"
 
-    def __init__(self, threads: int | None = None) -> None:
+    def __init__(self, threads: int | None = None, *, compiled: bool = True) -> None:
         super().__init__(threads)
         self._impls: dict[str, BlockedMaxPool] = {
-            impl.name: impl
-            for impl in (
-                SlicedMaxPool(threads),
-                ReshapeMaxPool(threads),
-                SeparableMaxPool(threads),
-            )
+            rule.forward: type(get(rule.forward))(threads)
+            for rule in RULES
+            if rule.forward in BUILTIN and (compiled or rule.forward not in OPTIONAL)
         }
 
-    @staticmethod
-    def rule(case: Case) -> Rule:
-        """The first rule of `RULES` that applies to ``case``."""
-        return next(rule for rule in RULES if rule.applies(case))
+    def rule(self, case: Case) -> Rule:
+        """The first rule of `RULES` that applies to ``case`` and whose implementation
+        is registered."""
+        return next(rule for rule in RULES if rule.forward in self._impls and rule.applies(case))
 
     def choose(self, x_shape: Sequence[int], spec: PoolSpec) -> str:
         """Name of the implementation whose forward runs for this call.
 
         Examples
         --------
-        >>> AutoMaxPool().choose((8, 256, 20, 20), PoolSpec((5, 5), 1, 2))
+        >>> numpy_only = AutoMaxPool(compiled=False)
+        >>> numpy_only.choose((8, 256, 20, 20), PoolSpec((5, 5), 1, 2))
         'separable'
-        >>> AutoMaxPool().choose((64, 6, 28, 28), PoolSpec((2, 2)))
+        >>> numpy_only.choose((64, 6, 28, 28), PoolSpec((2, 2)))
         'sliced'
         """
         geometry = geometry_for_shape(tuple(x_shape), spec)
@@ -151,3 +160,16 @@ class AutoMaxPool(BlockedMaxPool):
         array, geometry = prepare_forward(x, spec)
         rule = self.rule(Case.of(geometry))
         return self._impls[rule.forward].forward(array, spec)
+
+    def backward(
+        self,
+        grad_out: object,
+        indices: object,
+        input_shape: Sequence[int],
+        spec: PoolSpec,
+    ) -> np.ndarray:
+        """Add each ``grad_out`` element to the input element its index names."""
+        compiled = self._impls.get("numba")
+        if compiled is not None:
+            return compiled.backward(grad_out, indices, input_shape, spec)
+        return super().backward(grad_out, indices, input_shape, spec)

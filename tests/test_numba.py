@@ -279,3 +279,22 @@ class TestThreads:
         os.kill(pid, signal.SIGKILL)
         os.waitpid(pid, 0)
         pytest.fail("the forked child hung")
+
+
+def test_auto_uses_the_compiled_backward(monkeypatch):
+    calls = []
+    scatter = numba_kernels.scatter_planes
+
+    def spy(*args):
+        calls.append(args)
+        return scatter(*args)
+
+    monkeypatch.setattr(numba_kernels, "scatter_planes", spy)
+    spec = PoolSpec((2, 2))
+    x = sample((2, 3, 4, 4))
+    _, indices = impls.get("naive").forward(x, spec)
+    grad = impls.get("auto").backward(np.ones(indices.shape), indices, x.shape, spec)
+    assert calls
+    assert_array_equal(
+        grad, impls.get("naive").backward(np.ones(indices.shape), indices, x.shape, spec)
+    )
