@@ -81,7 +81,7 @@ WORKLOADS: tuple[Workload, ...] = (
     Workload("spp", "YOLO SPP, overlapping stride 1", (8, 256, 20, 20), (5, 5), 1, 2),
     Workload("audio1d", "1-D audio pool", (32, 64, 16000), (4,), 4),
     Workload("video3d", "C3D video pool", (4, 64, 16, 56, 56), (2, 2, 2), 2),
-    Workload("global", "Global pool, ResNet-50 head", (32, 2048, 7, 7), (7, 7), 7),
+    Workload("global", "ResNet-50 head, global max pool", (32, 2048, 7, 7), (7, 7), 7),
 )
 
 
