@@ -1,5 +1,8 @@
 """Measure the fast implementations per kind of case, and check auto's rules.
 
+The candidates are the pure-NumPy fast implementations, and ``numba`` where
+it is registered (numba installed).
+
 Run from the repository root::
 
     python -m benchmarks.auto_dispatch           # print the table
@@ -32,7 +35,9 @@ from impls.workloads import WORKLOADS, random_input
 
 __all__ = ["CASES", "main"]
 
-CANDIDATES = ("sliced", "reshape", "separable")
+CANDIDATES = tuple(
+    name for name in ("sliced", "reshape", "separable", "numba") if name in impls.names()
+)
 DOCUMENT = pathlib.Path(__file__).resolve().parent.parent / "docs" / "auto-dispatch.md"
 
 
@@ -60,6 +65,10 @@ CASES = (
     Case("3-D k3 s1 p1", (2, 16, 16, 28, 28), PoolSpec((3, 3, 3), 1, 1)),
     Case("ResNet stem, float64", (16, 64, 112, 112), PoolSpec((3, 3), 2, 1), "float64"),
     Case("ResNet stem, int8", (32, 64, 112, 112), PoolSpec((3, 3), 2, 1), "int8"),
+    # large stride-1 windows, where separable does k0 + k1 passes and the others k0 * k1
+    Case("k7 s1 p3", (8, 64, 56, 56), PoolSpec((7, 7), 1, 3)),
+    Case("k13 s1 p6", (8, 64, 56, 56), PoolSpec((13, 13), 1, 6)),
+    Case("1-D k31 s1 p15", (32, 64, 4000), PoolSpec((31,), 1, 15)),
 )
 
 
