@@ -52,7 +52,10 @@ from __future__ import annotations
 import numba
 import numpy as np
 
-__all__ = ["pool_planes", "pool_whole_planes", "scatter_planes"]
+__all__ = ["SCATTER_ELEMENTS", "pool_planes", "pool_whole_planes", "scatter_planes"]
+
+# Backward zeroes the gradient this many elements at a time (or one plane).
+SCATTER_ELEMENTS = 4096
 
 _jit = numba.njit(nogil=True, cache=True, error_model="numpy")
 # Helpers are inlined into their callers: a call per row would pay for
@@ -325,20 +328,26 @@ def pool_whole_planes(x, values, indices, mask, nan):
 def scatter_planes(grad, indices, grad_in):
     """Zero ``grad_in`` (``(n, plane)``) and add each ``grad`` element at its index.
 
-    Planes are zeroed one at a time just before their scatter, so that
-    fresh pages are touched by the thread that fills them, while in cache.
-    Returns -1, or the flat position in ``indices`` of the first index outside
-    its plane (the caller then raises; ``grad_in`` is garbage).
+    Planes are zeroed a few at a time (at least ``SCATTER_ELEMENTS``
+    elements) just before their scatter, so that fresh pages are touched by
+    the thread that fills them, while in cache. Returns -1, or the flat
+    position in ``indices`` of the first index outside its plane (the caller
+    then raises; ``grad_in`` is garbage).
     """
     plane = np.uint64(grad_in.shape[1])
     outputs = indices.shape[1]
-    for b in range(grad_in.shape[0]):
-        row = np.uint64(b)
-        for i in range(plane):
-            grad_in[row, i] = 0
-        for o in range(outputs):
-            index = np.uint64(indices[row, np.uint64(o)])
-            if index >= plane:
-                return b * outputs + o
-            grad_in[row, index] += grad[row, np.uint64(o)]
+    total = grad_in.shape[0]
+    group = max(1, SCATTER_ELEMENTS // max(grad_in.shape[1], 1))
+    flat = grad_in.reshape(grad_in.size)
+    for first in range(0, total, group):
+        last = min(total, first + group)
+        for i in range(np.uint64(first) * plane, np.uint64(last) * plane):
+            flat[i] = 0
+        for b in range(first, last):
+            row = np.uint64(b)
+            for o in range(outputs):
+                index = np.uint64(indices[row, np.uint64(o)])
+                if index >= plane:
+                    return b * outputs + o
+                grad_in[row, index] += grad[row, np.uint64(o)]
     return -1
