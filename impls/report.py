@@ -22,7 +22,7 @@ from typing import Any
 
 from .bench import Case, Row
 from .recommend import Recommendation, cost, readability
-from .registry import absent
+from .registry import OPTIONAL, absent
 from .spec import PoolSpec
 from .timing import Timing
 
@@ -324,7 +324,11 @@ def _recommendation_text(rec: Recommendation) -> list[str]:
     timing = f"{_ms(best.forward)} ms forward"
     if rec.goal == "training":
         timing += f" + {_ms(best.backward)} ms backward"
-    lines += [f"recommended: {best.candidate.label} ({timing})", f"    {rec.code}", "trade-offs:"]
+    lines += [f"recommended: {best.candidate.label} ({timing})", f"    {rec.code}"]
+    if best.candidate.code_ref in OPTIONAL:
+        _, module, extra = OPTIONAL[best.candidate.code_ref]
+        lines.append(f'    (needs {module}: pip install "maxpool-impls[{extra}]")')
+    lines.append("trade-offs:")
     best_cost = cost(best, rec.goal)
     header = ["implementation", "time ms", "vs best", "peak extra MB", "x out", "check"]
     header += ["module lines", "idea"]

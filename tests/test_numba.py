@@ -298,3 +298,12 @@ def test_auto_uses_the_compiled_backward(monkeypatch):
     assert_array_equal(
         grad, impls.get("naive").backward(np.ones(indices.shape), indices, x.shape, spec)
     )
+
+
+def test_recommend_names_the_extra_it_needs(capsys):
+    from impls.cli import main
+
+    argv = ["recommend", "--shape", "2,3,9,9", "--kernel", "3", "--only", "numba"]
+    assert main([*argv, "--repeats", "1", "--warmup", "0", "--quiet"]) == 0
+    out = capsys.readouterr().out
+    assert 'impl="numba")\n    (needs numba: pip install "maxpool-impls[numba]")' in out
