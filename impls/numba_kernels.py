@@ -110,7 +110,10 @@ def _copy_row_split(x, plane, i0, i1, start, stop, axis, buffers, phase, positio
     shuffles."""
     split = axis[3]
     head = min(stop, start + (axis[0] - start) % split)  # up to the next phase-0 element
-    _copy_row(x, plane, 1, 1, i0, i1, start, head, axis, buffers, phase, position, mask, nan)
+    for i in range(start, head):  # at most s - 1 elements
+        t = i - axis[0]
+        at = np.uint64(position + t // split)
+        buffers[phase + t % split, at] = _key(x[np.uint64(plane), i0, i1, np.uint64(i)], mask, nan)
     groups = (stop - head) // split
     first = head + groups * split
     base = position + (head - axis[0]) // split
@@ -133,6 +136,7 @@ def _copy_row_split(x, plane, i0, i1, start, stop, axis, buffers, phase, positio
             buffers[phase + 3, at] = _key(x[row, i0, i1, read + np.uint64(3)], mask, nan)
     else:
         first = head
+    # The last group, or the whole row with other splits.
     _copy_row(x, plane, 1, 1, i0, i1, first, stop, axis, buffers, phase, position, mask, nan)
 
 
