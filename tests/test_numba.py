@@ -307,3 +307,19 @@ def test_recommend_names_the_extra_it_needs(capsys):
     assert main([*argv, "--repeats", "1", "--warmup", "0", "--quiet"]) == 0
     out = capsys.readouterr().out
     assert 'impl="numba")\n    (needs numba: pip install "maxpool-impls[numba]")' in out
+
+
+@pytest.mark.parametrize(
+    ("shape", "spec", "chosen"),
+    [
+        ((64, 6, 28, 28), PoolSpec((2, 2)), "numba"),
+        ((8, 256, 20, 20), PoolSpec((5, 5), 1, 2), "numba"),
+        ((32, 2048, 7, 7), PoolSpec((7, 7)), "numba"),
+        ((8, 64, 56, 56), PoolSpec((13, 13), 1, 6), "numba"),
+        ((8, 64, 56, 56), PoolSpec((15, 15), 1, 7), "separable"),  # k0 + k1 passes win
+        ((32, 64, 4000), PoolSpec((255,), 1, 127), "numba"),  # 1-D: nothing to separate
+        ((8, 64, 56, 56), PoolSpec((15, 15), 2, 7), "numba"),  # strided
+    ],
+)
+def test_auto_follows_its_compiled_rules(shape, spec, chosen):
+    assert impls.get("auto").choose(shape, spec) == chosen
