@@ -242,6 +242,7 @@ class NumbaMaxPool(BlockedMaxPool):
         batch, outputs = len(planes), geometry.output_plane_size
         native = planes.dtype.newbyteorder("=")
         keys, mask, nan = _keys(native)
+        lowest = keys.type(np.iinfo(keys).min)  # below every key: the padding
         index_rows = indices.reshape(batch, outputs)
         if values.dtype == native:
             value_rows = values.reshape(batch, outputs).view(keys)
@@ -281,7 +282,7 @@ class NumbaMaxPool(BlockedMaxPool):
                     tables.first_code,
                     tables.relative,
                     tables.window_start,
-                    np.iinfo(keys).min if keys.kind == "i" else keys.type(0),
+                    lowest,
                     mask,
                     nan,
                 )
@@ -301,7 +302,7 @@ class NumbaMaxPool(BlockedMaxPool):
         grad, index_array, geometry = prepare_backward(
             grad_out, indices, input_shape, spec, in_plane=False
         )
-        if grad.dtype == np.float16 or not grad.dtype.isnative:  # numba cannot add float16
+        if grad.dtype == np.float16 or not grad.dtype.isnative:  # numba cannot add these
             return super().backward(grad, index_array, input_shape, spec)
         rows = (geometry.batch, geometry.output_plane_size)
         grad_rows = _kernel_input(grad.reshape(rows), grad.dtype)
