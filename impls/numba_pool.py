@@ -227,9 +227,12 @@ class NumbaMaxPool(BlockedMaxPool):
     work_per_byte = 4
 
     def forward_scratch_bytes(self, geometry: Geometry, dtype: np.dtype) -> int:
-        # The kernels' own scratch is per group of planes, not per plane of a
-        # block; inputs they cannot read in place are copied a block at a time.
-        return np.dtype(dtype).itemsize * (geometry.plane_size + geometry.output_plane_size)
+        # Nothing per plane of a block that would call for smaller blocks: the
+        # kernels' scratch is per group of planes, and an input they cannot
+        # read in place is copied into one block (a megabyte or so) per thread.
+        # Small blocks cost a call each: at 600 planes per block, the global
+        # pool ran no faster on two threads than on one.
+        return 0
 
     def forward_worker(
         self,
