@@ -68,8 +68,9 @@ CASES = (
     # large stride-1 windows, where separable does k0 + k1 passes and the others k0 * k1
     Case("k7 s1 p3", (8, 64, 56, 56), PoolSpec((7, 7), 1, 3)),
     Case("k13 s1 p6", (8, 64, 56, 56), PoolSpec((13, 13), 1, 6)),
-    Case("k15 s1 p7", (8, 64, 56, 56), PoolSpec((15, 15), 1, 7)),
     Case("k17 s1 p8", (8, 64, 56, 56), PoolSpec((17, 17), 1, 8)),
+    Case("k21 s1 p10", (8, 64, 56, 56), PoolSpec((21, 21), 1, 10)),
+    Case("k25 s1 p12", (8, 64, 56, 56), PoolSpec((25, 25), 1, 12)),
     Case("1-D k31 s1 p15", (32, 64, 4000), PoolSpec((31,), 1, 15)),
 )
 

@@ -105,9 +105,9 @@ def _copy_row(
 
 @_inline
 def _copy_row_split(x, plane, i0, i1, start, stop, axis, buffers, phase, position, mask, nan):
-    """`_copy_row` for one plane, not interleaved: whole groups of ``s`` elements go
-    through loops with a constant stride, which LLVM turns into vector loads and
-    shuffles."""
+    """`_copy_row` for one plane, not interleaved: whole groups of ``s`` elements
+    (``s`` up to 4) go through loops with a constant stride, which LLVM turns into
+    vector loads and shuffles."""
     split = axis[3]
     head = min(stop, start + (axis[0] - start) % split)  # up to the next phase-0 element
     for i in range(start, head):  # at most s - 1 elements
@@ -127,6 +127,12 @@ def _copy_row_split(x, plane, i0, i1, start, stop, axis, buffers, phase, positio
             at, read = np.uint64(base + c), np.uint64(head + 2 * c)
             buffers[phase, at] = _key(x[row, i0, i1, read], mask, nan)
             buffers[phase + 1, at] = _key(x[row, i0, i1, read + np.uint64(1)], mask, nan)
+    elif split == 3:
+        for c in range(groups):
+            at, read = np.uint64(base + c), np.uint64(head + 3 * c)
+            buffers[phase, at] = _key(x[row, i0, i1, read], mask, nan)
+            buffers[phase + 1, at] = _key(x[row, i0, i1, read + np.uint64(1)], mask, nan)
+            buffers[phase + 2, at] = _key(x[row, i0, i1, read + np.uint64(2)], mask, nan)
     elif split == 4:
         for c in range(groups):
             at, read = np.uint64(base + c), np.uint64(head + 4 * c)

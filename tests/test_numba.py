@@ -58,7 +58,7 @@ def test_staging_paths(spec):
 @pytest.mark.parametrize("padding", [(0, 0), (1, 2), (2, 0)])
 @pytest.mark.parametrize("dilation", [1, 2])
 def test_row_splits_heads_and_tails(stride, padding, dilation):
-    # Splits 1, 2 and 4 have loops of their own; rows start and end anywhere
+    # Splits 1 to 4 have loops of their own; rows start and end anywhere
     # in a group of `stride` elements; with dilation 1 every phase is read.
     spec = PoolSpec((5,), stride=stride, padding=(padding,), dilation=dilation)
     for length in (10, 13, 16, 23):
@@ -315,10 +315,10 @@ def test_recommend_names_the_extra_it_needs(capsys):
         ((64, 6, 28, 28), PoolSpec((2, 2)), "numba"),
         ((8, 256, 20, 20), PoolSpec((5, 5), 1, 2), "numba"),
         ((32, 2048, 7, 7), PoolSpec((7, 7)), "numba"),
-        ((8, 64, 56, 56), PoolSpec((13, 13), 1, 6), "numba"),
-        ((8, 64, 56, 56), PoolSpec((15, 15), 1, 7), "separable"),  # k0 + k1 passes win
-        ((32, 64, 4000), PoolSpec((255,), 1, 127), "numba"),  # 1-D: nothing to separate
-        ((8, 64, 56, 56), PoolSpec((15, 15), 2, 7), "numba"),  # strided
+        ((8, 64, 56, 56), PoolSpec((17, 17), 1, 8), "numba"),
+        ((8, 64, 56, 56), PoolSpec((19, 19), 1, 9), "separable"),  # k0 + k1 passes win
+        ((32, 64, 4000), PoolSpec((511,), 1, 255), "numba"),  # 1-D: nothing to separate
+        ((8, 64, 56, 56), PoolSpec((19, 19), 2, 9), "numba"),  # strided
     ],
 )
 def test_auto_follows_its_compiled_rules(shape, spec, chosen):
