@@ -105,10 +105,6 @@ class BlockedMaxPool:
     """
 
     name = "blocked"
-    # How many bytes of input a plane counts for when `impls.parallel` sizes
-    # blocks and decides how many threads pay, per byte of its size: above 1
-    # for implementations that get through a byte faster than NumPy's passes.
-    work_per_byte = 1
 
     def __init__(self, threads: int | None = None) -> None:
         self.threads = threads
@@ -142,7 +138,7 @@ class BlockedMaxPool:
         run_blocks(
             lambda capacity: self.forward_worker(planes, values, indices, geometry, capacity),
             geometry.batch,
-            geometry.plane_size * array.itemsize * self.work_per_byte,
+            geometry.plane_size * array.itemsize,
             self.threads,
             scratch_per_item=self.forward_scratch_bytes(geometry, array.dtype),
             scratch_budget=int(SCRATCH_FRACTION * (values.nbytes + indices.nbytes)),
