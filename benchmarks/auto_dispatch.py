@@ -1,5 +1,8 @@
 """Measure the fast implementations per kind of case, and check auto's rules.
 
+The candidates are the pure-NumPy fast implementations, and ``numba`` where
+it is registered (numba installed).
+
 Run from the repository root::
 
     python -m benchmarks.auto_dispatch           # print the table
@@ -35,7 +38,7 @@ from impls.workloads import WORKLOADS, random_input
 
 __all__ = ["CASES", "main"]
 
-CANDIDATES = ("sliced", "reshape", "separable", "vanherk", "wholeplane")
+CANDIDATES = ("sliced", "reshape", "separable", "numba", "vanherk", "wholeplane")
 DOCUMENT = pathlib.Path(__file__).resolve().parent.parent / "docs" / "auto-dispatch.md"
 
 
@@ -63,13 +66,18 @@ CASES = (
     Case("3-D k3 s1 p1", (2, 16, 16, 28, 28), PoolSpec((3, 3, 3), 1, 1)),
     Case("ResNet stem, float64", (16, 64, 112, 112), PoolSpec((3, 3), 2, 1), "float64"),
     Case("ResNet stem, int8", (32, 64, 112, 112), PoolSpec((3, 3), 2, 1), "int8"),
-    # large stride-1 windows, around the running maximum's rule
+    # large stride-1 windows, around the running maximum's and numba's rules
+    Case("2-D k7 s1 p3", (8, 64, 56, 56), PoolSpec((7, 7), 1, 3)),
+    Case("2-D k13 s1 p6", (8, 64, 56, 56), PoolSpec((13, 13), 1, 6)),
     Case("2-D k17 s1 p8", (8, 64, 56, 56), PoolSpec((17, 17), 1, 8)),
+    Case("2-D k21 s1 p10", (8, 64, 56, 56), PoolSpec((21, 21), 1, 10)),
+    Case("2-D k25 s1 p12", (8, 64, 56, 56), PoolSpec((25, 25), 1, 12)),
     Case("2-D k33 s1 p16", (2, 32, 64, 64), PoolSpec((33, 33), 1, 16)),
     Case("1-D k17 s1 p8", (8, 64, 4000), PoolSpec((17,), 1, 8)),
     Case("1-D k33 s1 p16", (8, 64, 4000), PoolSpec((33,), 1, 16)),
     Case("1-D k65 s1 p32", (8, 64, 4000), PoolSpec((65,), 1, 32)),
     Case("1-D k129 s1 p64", (8, 64, 4000), PoolSpec((129,), 1, 64)),
+    Case("1-D k257 s1 p128", (8, 64, 4000), PoolSpec((257,), 1, 128)),
 )
 
 

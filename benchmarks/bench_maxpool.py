@@ -28,6 +28,7 @@ IMPLEMENTATIONS = [
     "separable",
     "reshape",
     "auto",
+    "numba",  # registered only where numba is installed
 ]
 
 

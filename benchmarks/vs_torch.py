@@ -10,7 +10,12 @@ For each workload (float32, NCHW, as given) it times PyTorch's
 this project's implementations (forward returning int64 indices, backward from
 them), and prints medians and ratios. A sample runs one call back to back
 until it lasts 20 ms (one warm-up call first); rounds interleave the
-candidates; each figure is the median over the rounds. The floor is the
+candidates, each round starting with the next one, with a pause of
+`SETTLE_SECONDS` after each (torch's OpenMP
+threads keep spinning for a few milliseconds after each call, and on a
+machine with few cores they slow whatever runs next: without the pause, the
+candidate timed right after torch pays for it); each figure is the median
+over the rounds. The floor is the
 time to read the input and write values and int64 indices at the copy
 bandwidth measured on this machine. Peak extra memory of forward is measured
 with tracemalloc, which sees every NumPy allocation.
@@ -119,6 +124,10 @@ def _sample(call: Callable[[], object], number: int) -> float:
     return (time.perf_counter() - start) / number
 
 
+# Seconds to wait after each candidate's samples in a round (see the module docstring).
+SETTLE_SECONDS = 0.05
+
+
 def measure(workload: Workload, names: list[str], repeats: int) -> dict[str, Timings]:
     """Per candidate, forward and backward seconds per call, one sample per round.
 
@@ -134,11 +143,17 @@ def measure(workload: Workload, names: list[str], repeats: int) -> dict[str, Tim
         for name, (forward, backward) in candidates.items()
     }
     timings = {name: Timings([], []) for name in candidates}
-    for _ in range(repeats):
-        for name, (forward, backward) in candidates.items():
+    order = list(candidates)
+    for round_number in range(repeats):
+        # Each round starts with the next candidate: no one is always timed
+        # right after the same other one.
+        shift = round_number % len(order)
+        for name in order[shift:] + order[:shift]:
+            forward, backward = candidates[name]
             forward_number, backward_number = numbers[name]
             timings[name].forward.append(_sample(forward, forward_number))
             timings[name].backward.append(_sample(backward, backward_number))
+            time.sleep(SETTLE_SECONDS)
     return timings
 
 

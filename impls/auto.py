@@ -1,9 +1,12 @@
 """auto: send each forward call to the implementation measured fastest for its kind of case.
 
 The choice depends only on the geometry (through `Case`), never on the data,
-so it is deterministic. Backward needs only the indices, and the fast
-implementations share one (`impls.blocked.flat_scatter_worker`), which auto
-uses too.
+so it is deterministic. Rules whose implementation is not registered are
+skipped: `impls.numba_pool` is registered only where numba is installed, and
+without it auto chooses among the pure-NumPy implementations. Backward needs
+only the indices: auto uses the compiled scatter of `impls.numba_pool` where
+numba is installed, else the one the NumPy implementations share
+(`impls.blocked.flat_scatter_worker`).
 
 The rules in `RULES` come from measurements recorded in
 ``docs/auto-dispatch.md`` (which case, which winner, by how much), made with
@@ -34,15 +37,13 @@ from dataclasses import dataclass
 import numpy as np
 
 from .blocked import BlockedMaxPool
-from .reshape import ReshapeMaxPool
-from .separable import SeparableMaxPool
-from .sliced import SlicedMaxPool
+from .registry import BUILTIN, OPTIONAL, get
 from .spec import PoolSpec
 from .vanherk import VanHerkMaxPool
 from .wholeplane import WholePlaneMaxPool, is_whole_plane
 from .windows import Geometry, geometry_for_shape, prepare_forward
 
-__all__ = ["RULES", "RUNNING_MAX_FROM", "AutoMaxPool", "Case", "Rule"]
+__all__ = ["COMPILED_BELOW", "RULES", "RUNNING_MAX_FROM", "AutoMaxPool", "Case", "Rule"]
 
 
 @dataclass(frozen=True)
@@ -84,13 +85,35 @@ class Rule:
 
 
 # Kernel elements per axis, on average, from which the running maximum of
-# impls.vanherk beats the others with stride 1 (1-D k33 and 2-D k17 still lose,
-# 1-D k65 is about even; in 3-D, 3x3x3 to 13x13x13 lose to separable by 3x to 7x).
+# impls.vanherk beats the other NumPy implementations with stride 1 (1-D k33
+# and 2-D k17 still lose, 1-D k65 is about even; in 3-D, 3x3x3 to 13x13x13
+# lose to separable by 3x to 7x).
 RUNNING_MAX_FROM = {1: 64, 2: 32}
 
-# First match wins; the last rule matches everything. The measurements behind
-# each rule are in docs/auto-dispatch.md.
+# Stride-1 windows from which the compiled implementation, whose cost grows
+# with the window size K, loses to the NumPy paths that do not: separable's
+# k0 + k1 passes in 2-D and 3-D (2-D k17 numba 1.3x ahead, k21 separable 1.2x),
+# the running maximum in 1-D (k257 numba 3.3x ahead, k511 about even).
+COMPILED_BELOW = {1: 512, 2: 19 * 19, 3: 19 * 19}
+
+
+def _compiled_wins(case: Case) -> bool:
+    if case.whole_plane or not (case.unit_stride and case.windows_overlap):
+        return True
+    return case.window_size < COMPILED_BELOW[case.pooled_axes]
+
+
+# First match among the registered implementations wins; the last rule
+# matches everything. The measurements behind each rule are in
+# docs/auto-dispatch.md.
 RULES: tuple[Rule, ...] = (
+    Rule(
+        _compiled_wins,
+        forward="numba",
+        why="compiled (where numba is installed): ahead of the NumPy implementations on "
+        "every measured case but large stride-1 windows (19x19 and more in 2-D and 3-D, "
+        "k512 and more in 1-D), whose cost the others do not tie to the window size",
+    ),
     Rule(
         lambda case: case.whole_plane,
         forward="wholeplane",
@@ -138,6 +161,18 @@ RULES: tuple[Rule, ...] = (
 )
 
 
+# Paths auto takes that are not registered implementations of their own.
+_PRIVATE: dict[str, type[BlockedMaxPool]] = {
+    "wholeplane": WholePlaneMaxPool,
+    "vanherk": VanHerkMaxPool,
+}
+
+
+def _implementation(name: str, threads: int | None) -> BlockedMaxPool:
+    kind = _PRIVATE.get(name) or type(get(name))
+    return kind(threads)
+
+
 class AutoMaxPool(BlockedMaxPool):
     """Dispatch each forward call to the implementation `RULES` pick for its case.
 
@@ -146,36 +181,35 @@ class AutoMaxPool(BlockedMaxPool):
     threads : int, optional
         Threads for the implementations it calls; default
         `impls.parallel.get_num_threads`.
+    compiled : bool, optional
+        Whether to use the compiled implementation (``"numba"``) where it is
+        registered; with False, only the pure-NumPy ones. Default True.
     """
 
     name = "auto"
 
-    def __init__(self, threads: int | None = None) -> None:
+    def __init__(self, threads: int | None = None, *, compiled: bool = True) -> None:
         super().__init__(threads)
         self._impls: dict[str, BlockedMaxPool] = {
-            impl.name: impl
-            for impl in (
-                SlicedMaxPool(threads),
-                ReshapeMaxPool(threads),
-                SeparableMaxPool(threads),
-                WholePlaneMaxPool(threads),
-                VanHerkMaxPool(threads),
-            )
+            name: _implementation(name, threads)
+            for name in dict.fromkeys(rule.forward for rule in RULES)
+            if name in _PRIVATE or (name in BUILTIN and (compiled or name not in OPTIONAL))
         }
 
-    @staticmethod
-    def rule(case: Case) -> Rule:
-        """The first rule of `RULES` that applies to ``case``."""
-        return next(rule for rule in RULES if rule.applies(case))
+    def rule(self, case: Case) -> Rule:
+        """The first rule of `RULES` that applies to ``case`` and whose implementation
+        is registered."""
+        return next(rule for rule in RULES if rule.forward in self._impls and rule.applies(case))
 
     def choose(self, x_shape: Sequence[int], spec: PoolSpec) -> str:
         """Name of the implementation whose forward runs for this call.
 
         Examples
         --------
-        >>> AutoMaxPool().choose((8, 256, 20, 20), PoolSpec((5, 5), 1, 2))
+        >>> numpy_only = AutoMaxPool(compiled=False)
+        >>> numpy_only.choose((8, 256, 20, 20), PoolSpec((5, 5), 1, 2))
         'separable'
-        >>> AutoMaxPool().choose((64, 6, 28, 28), PoolSpec((2, 2)))
+        >>> numpy_only.choose((64, 6, 28, 28), PoolSpec((2, 2)))
         'sliced'
         """
         geometry = geometry_for_shape(tuple(x_shape), spec)
@@ -186,3 +220,16 @@ class AutoMaxPool(BlockedMaxPool):
         array, geometry = prepare_forward(x, spec)
         rule = self.rule(Case.of(geometry.compact))
         return self._impls[rule.forward].forward(array, spec)
+
+    def backward(
+        self,
+        grad_out: object,
+        indices: object,
+        input_shape: Sequence[int],
+        spec: PoolSpec,
+    ) -> np.ndarray:
+        """Add each ``grad_out`` element to the input element its index names."""
+        compiled = self._impls.get("numba")
+        if compiled is not None:
+            return compiled.backward(grad_out, indices, input_shape, spec)
+        return super().backward(grad_out, indices, input_shape, spec)

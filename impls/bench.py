@@ -1,10 +1,11 @@
 """Measure implementations on pooling cases: the engine behind ``maxpool bench``.
 
 A `Case` is an input shape, a dtype and a `PoolSpec`; a `Candidate` is an
-implementation (or a reference library) to measure on it. `measure` first
+implementation (or a reference library) to measure on it. `measure` times the
+first forward call on the case (which pays for any compiling or caching),
 runs the quick conformance check (`impls.quickcheck`), then times forward
-and backward and measures the peak extra memory of forward (`impls.timing`),
-and returns a `Row`. Rendering the rows is `impls.report`'s job.
+and backward in the steady state and measures the peak extra memory of
+forward (`impls.timing`), and returns a `Row`. Rendering the rows is `impls.report`'s job.
 
 Examples
 --------
@@ -19,6 +20,7 @@ Examples
 from __future__ import annotations
 
 import math
+import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -164,6 +166,8 @@ class Row:
 
     ``forward``/``backward`` are ``None`` when not measured, and ``note``
     then says why; ``peak_extra_bytes`` is ``None`` for references.
+    ``first_call`` is the seconds of the first forward call on the case, in
+    the child process that measures the candidate (``None`` if it failed).
     """
 
     case: Case
@@ -173,6 +177,7 @@ class Row:
     backward: Timing | None = None
     peak_extra_bytes: int | None = None
     note: str = ""
+    first_call: float | None = None
 
     @property
     def total_seconds(self) -> float | None:
@@ -229,7 +234,8 @@ def _time(
         values, indices = forward()
     else:
         (values, indices), peak = peak_extra_bytes(forward)
-        forward_time = settings.time(forward, warmup=max(0, settings.warmup - 1))
+        # The first call and the traced one were warm-up calls already.
+        forward_time = settings.time(forward, warmup=max(0, settings.warmup - 2))
     caps = Capabilities.of(impl)
     if indices is None or not caps.backward:
         return forward_time, None, peak
@@ -240,23 +246,36 @@ def _time(
     return forward_time, backward_time, peak
 
 
-def measure(case: Case, candidate: Candidate, settings: Settings, x: np.ndarray) -> Row:
-    """Check, then time forward and backward of ``candidate`` on ``x`` (the case's input).
+def _first_call(case: Case, candidate: Candidate, x: np.ndarray) -> float | None:
+    """Seconds of the first forward call on ``x``; ``None`` if it raised (reported later)."""
+    start = time.perf_counter()
+    try:
+        candidate.impl.forward(x, case.spec)
+    except Exception:  # the check, or the timed calls, say what went wrong
+        return None
+    return time.perf_counter() - start
 
-    The first forward call runs under `tracemalloc` to measure the peak extra
-    memory and counts as one of the warm-up calls.
+
+def measure(case: Case, candidate: Candidate, settings: Settings, x: np.ndarray) -> Row:
+    """Time the first call, check, then time forward and backward of ``candidate`` on ``x``.
+
+    ``x`` is the case's input. The first call is timed on its own, as it pays
+    for compiling or filling caches; it counts as a warm-up call, and so does
+    the next, which runs under `tracemalloc` to measure the peak extra memory.
     """
     reason = skip_reason(case, candidate)
     if reason is not None:
         return Row(case, candidate, note=reason)
+    first_call = _first_call(case, candidate, x)
     check = _check(case, candidate)
     if check.status in ("error", "unsupported"):
-        return Row(case, candidate, check, note=f"not timed: {check}")
+        return Row(case, candidate, check, note=f"not timed: {check}", first_call=first_call)
     try:
         forward_time, backward_time, peak = _time(case, candidate, settings, x)
     except Exception as err:  # e.g. out of memory on the full input: report, go on
-        return Row(case, candidate, check, note=f"not timed: {type(err).__name__}: {err}")
-    return Row(case, candidate, check, forward_time, backward_time, peak)
+        note = f"not timed: {type(err).__name__}: {err}"
+        return Row(case, candidate, check, note=note, first_call=first_call)
+    return Row(case, candidate, check, forward_time, backward_time, peak, first_call=first_call)
 
 
 def _same_bits(a: np.ndarray, b: np.ndarray) -> bool:
@@ -278,17 +297,25 @@ def measure_isolated(case: Case, candidate: Candidate, settings: Settings, x: np
         own = x.copy()
         row = measure(case, candidate, settings, own)
         modified = not _same_bits(own, x)
-        return row.check, row.forward, row.backward, row.peak_extra_bytes, row.note, modified
+        return (
+            row.check,
+            row.forward,
+            row.backward,
+            row.peak_extra_bytes,
+            row.note,
+            row.first_call,
+            modified,
+        )
 
     outcome = call_isolated(measured, settings.time_limit)
     if outcome.failure:
         return Row(case, candidate, note=f"not measured: {outcome.failure}")
-    check, forward, backward, peak, note, modified = outcome.value
+    check, forward, backward, peak, note, first_call, modified = outcome.value
     if modified:
         detail = "modified its input (the contract forbids it), so its timings are suspect"
         check = CheckResult("fail", detail, check.input_shape if check else ())
         note = "; ".join(filter(None, [note, detail]))
-    return Row(case, candidate, check, forward, backward, peak, note)
+    return Row(case, candidate, check, forward, backward, peak, note, first_call=first_call)
 
 
 def run(

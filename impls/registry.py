@@ -1,8 +1,10 @@
 """Finding implementations by name, by import path, or through entry points.
 
-Built-in implementations are listed in `BUILTIN`; installed packages add
-their own under the ``maxpool.implementations`` entry-point group, each entry
-point naming a `MaxPoolImpl` instance or a class that takes no arguments.
+Built-in implementations are listed in `BUILTIN`; those that need an
+optional dependency (`OPTIONAL`) are listed only when it imports, and
+`absent` says why the others are not. Installed packages add their own under
+the ``maxpool.implementations`` entry-point group, each entry point naming a
+`MaxPoolImpl` instance or a class that takes no arguments.
 """
 
 from __future__ import annotations
@@ -19,6 +21,8 @@ from .protocol import MaxPoolImpl
 __all__ = [
     "BUILTIN",
     "ENTRY_POINT_GROUP",
+    "OPTIONAL",
+    "absent",
     "get",
     "instantiate",
     "is_builtin",
@@ -29,6 +33,38 @@ __all__ = [
 
 ENTRY_POINT_GROUP = "maxpool.implementations"
 
+# Built-in implementations that need an optional dependency:
+# name -> ("module:attribute", the module it needs, the extra that installs it).
+OPTIONAL: dict[str, tuple[str, str, str]] = {
+    "numba": ("impls.numba_pool:NumbaMaxPool", "numba", "numba"),
+}
+
+
+def _import_error(module: str) -> str | None:
+    """Why ``module`` cannot be imported, or ``None`` if it can."""
+    if importlib.util.find_spec(module) is None:  # cheap: no import attempted
+        return "not installed"
+    try:
+        importlib.import_module(module)
+    except Exception as err:  # a broken install may raise anything
+        return f"installed, but importing it fails: {type(err).__name__}: {err}"
+    return None
+
+
+def _absent_optional() -> dict[str, str]:
+    """The `OPTIONAL` implementations whose dependency does not import, and why."""
+    reasons = {}
+    for name, (_, module, extra) in OPTIONAL.items():
+        error = _import_error(module)
+        if error is not None:
+            reasons[name] = (
+                f'needs {module} ({error}); install it with pip install "maxpool-impls[{extra}]"'
+            )
+    return reasons
+
+
+_ABSENT = _absent_optional()
+
 # name -> "module:attribute", imported on first use.
 BUILTIN: dict[str, str] = {
     "naive": "impls.naive:NaiveMaxPool",
@@ -37,8 +73,21 @@ BUILTIN: dict[str, str] = {
     "sliced": "impls.sliced:SlicedMaxPool",
     "reshape": "impls.reshape:ReshapeMaxPool",
     "separable": "impls.separable:SeparableMaxPool",
+    **{name: target for name, (target, _, _) in OPTIONAL.items() if name not in _ABSENT},
     "auto": "impls.auto:AutoMaxPool",
 }
+
+
+def absent() -> dict[str, str]:
+    """Built-in implementations left out of `BUILTIN`, and why.
+
+    Examples
+    --------
+    >>> set(absent()) | set(names()) >= set(OPTIONAL)
+    True
+    """
+    return dict(_ABSENT)
+
 
 _instances: dict[str, MaxPoolImpl] = {}
 

@@ -22,6 +22,7 @@ from typing import Any
 
 from .bench import Case, Row
 from .recommend import Recommendation, cost, readability
+from .registry import OPTIONAL, absent
 from .spec import PoolSpec
 from .timing import Timing
 
@@ -67,6 +68,10 @@ def _shape(shape: Sequence[int]) -> str:
 
 def _ms(timing: Timing | None) -> str:
     return "-" if timing is None else f"{timing.median * 1e3:.2f}"
+
+
+def _seconds_ms(seconds: float | None) -> str:
+    return "-" if seconds is None else f"{seconds * 1e3:.2f}"
 
 
 def _mb(count: int | None) -> str:
@@ -147,6 +152,7 @@ def bench_text(rows: Sequence[Row], environment: dict[str, Any], methodology: st
         "input",
         "pooling",
         "implementation",
+        "first call ms",
         "forward ms",
         "backward ms",
         "peak extra MB",
@@ -164,6 +170,7 @@ def bench_text(rows: Sequence[Row], environment: dict[str, Any], methodology: st
                 f"{_shape(case.input_shape)} {case.dtype}" if first else "",
                 describe_spec(case.spec) if first else "",
                 _label(row),
+                _seconds_ms(row.first_call),
                 _ms(row.forward),
                 _ms(row.backward),
                 _mb(row.peak_extra_bytes),
@@ -172,14 +179,17 @@ def bench_text(rows: Sequence[Row], environment: dict[str, Any], methodology: st
             ]
         )
     lines = _environment_lines(environment, methodology) + [""]
-    lines += _table(header, body, right={4, 5, 6, 7})
+    lines += _table(header, body, right={4, 5, 6, 7, 8})
     lines += [
         "",
-        "x out: peak extra memory / bytes of values + int64 indices. check: quick "
-        "conformance check against naive on a reduced input of the same case (ties, "
-        "signed zeros, NaN, -inf): values bit for bit, indices, backward.",
+        "first call: the first forward call on the case in this process (compiling or "
+        "caching included); forward, backward: steady state. x out: peak extra memory / "
+        "bytes of values + int64 indices. check: quick conformance check against naive "
+        "on a reduced input of the same case (ties, signed zeros, NaN, -inf): values bit "
+        "for bit, indices, backward.",
     ]
     lines += _reference_lines(rows)
+    lines += [f"  {name}: not registered: {why}" for name, why in absent().items()]
     notes = _notes(rows)
     if notes:
         lines += ["notes:", *notes]
@@ -235,6 +245,7 @@ def row_to_dict(row: Row) -> dict[str, Any]:
         "impl": row.candidate.code_ref or None,
         "reference": row.candidate.is_reference,
         "check": check,
+        "first_call_ms": None if row.first_call is None else row.first_call * 1e3,
         **_timing_dict(row.forward, "forward"),
         **_timing_dict(row.backward, "backward"),
         "peak_extra_bytes": row.peak_extra_bytes,
@@ -249,6 +260,7 @@ def bench_json(rows: Sequence[Row], environment: dict[str, Any], methodology: st
         "environment": environment,
         "methodology": methodology,
         "rows": [row_to_dict(row) for row in rows],
+        "not_registered": absent(),
     }
     return json.dumps(document, indent=2)
 
@@ -312,7 +324,11 @@ def _recommendation_text(rec: Recommendation) -> list[str]:
     timing = f"{_ms(best.forward)} ms forward"
     if rec.goal == "training":
         timing += f" + {_ms(best.backward)} ms backward"
-    lines += [f"recommended: {best.candidate.label} ({timing})", f"    {rec.code}", "trade-offs:"]
+    lines += [f"recommended: {best.candidate.label} ({timing})", f"    {rec.code}"]
+    if best.candidate.code_ref in OPTIONAL:
+        _, module, extra = OPTIONAL[best.candidate.code_ref]
+        lines.append(f'    (needs {module}: pip install "maxpool-impls[{extra}]")')
+    lines.append("trade-offs:")
     best_cost = cost(best, rec.goal)
     header = ["implementation", "time ms", "vs best", "peak extra MB", "x out", "check"]
     header += ["module lines", "idea"]

@@ -124,6 +124,7 @@ BENCH_ROW_KEYS = {
     "impl",
     "reference",
     "check",
+    "first_call_ms",
     "forward_ms",
     "forward_samples_ms",
     "forward_calls_per_sample",
@@ -170,6 +171,7 @@ def test_bench_text_table(capsys):
     assert "method: Each time is the median" in out
     header = next(line for line in out.splitlines() if line.startswith("workload"))
     assert header.split()[:4] == ["workload", "input", "pooling", "implementation"]
+    assert header.index("implementation") < header.index("first call ms") < header.index("forward")
     assert "lenet5    64x6x28x28 float32  k2x2 s2  strided" in out
 
 

@@ -1,0 +1,15 @@
+"""Test collection for the whole tree: the numba modules need numba, an optional extra.
+
+Without numba installed, their doctests are not collected (``tests/test_numba.py``
+skips itself).
+"""
+
+from __future__ import annotations
+
+import importlib.util
+
+collect_ignore = (
+    []
+    if importlib.util.find_spec("numba") is not None
+    else ["impls/numba_kernels.py", "impls/numba_pool.py"]
+)

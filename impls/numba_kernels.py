@@ -1,0 +1,363 @@
+"""The compiled loops behind `impls.numba_pool`.
+
+Three kernels, ``@numba.njit(nogil=True, cache=True)``: they release the GIL,
+so the library's own thread pool (`impls.parallel`) runs them on several
+threads at once, and they are compiled once per dtype and then loaded from
+the on-disk cache. They know nothing of `PoolSpec`: the caller hands them the
+staged layout of `impls.staging` as integer tables (`impls.numba_pool`
+builds them), with every geometry seen as 3-D: 1-D and 2-D pools have unit
+leading axes, which costs nothing.
+
+* `pool_planes`: the staged running maximum, for any geometry.
+* `pool_whole_planes`: the first maximum of each whole plane (global pooling),
+  where the staged layout would have a single output per plane.
+* `scatter_planes`: backward.
+
+Comparing floats as integers
+----------------------------
+Forward compares integers only. Float bits are read as the signed integers
+of their width and turned into keys that order as the contract does:
+``-x`` becomes ``-|x|``, ``-0.0`` and ``0.0`` both become 0, and every NaN
+the largest key, so the running maximum needs no NaN test, ties of signed
+zeros and of NaN keep their first element, and float16 is handled like any
+other width (numba cannot compute with float16). Integers are their own
+keys. The values returned are read back from the input by
+index, so they are the selected elements bit for bit.
+
+Indexing is unsigned wherever an index is provably non-negative: numba adds
+a negative-index fix-up to every signed index, which keeps LLVM from
+vectorising the loops. numba compiles one version per array type, layout and
+writeability included: the caller hands every array C-contiguous (inputs
+read-only, outputs writable), so each key dtype compiles once.
+
+Forward table layout
+--------------------
+``axes`` : int64 ``(3, 5)``
+    Per axis: the first position of the window region (minus the begin
+    padding), the input positions ``[start, stop)`` inside the region, the
+    split ``s`` into phases, and the phase buffer length ``Q``. Input position
+    ``i`` goes to phase ``t % s``, buffer position ``t // s``, for
+    ``t = i - region start``; phase ``(p0, p1, p2)`` is buffer
+    ``(p0 * s1 + p1) * s2 + p2``, each of ``Q0 * Q1 * Q2`` positions plus slack.
+``sizes`` : int64 ``(6,)``
+    Buffer length per plane, ``O0, O1, O2`` (output lengths), ``W1, W2``
+    (inner lengths of the wide layout, whose outer length is ``O0``).
+``offsets`` : int64 ``(n, 3)``
+    Per window offset reading some input, in code order: phase buffer, flat
+    start of its view, code.
+"""
+
+from __future__ import annotations
+
+import numba
+import numpy as np
+
+__all__ = ["SCATTER_ELEMENTS", "pool_planes", "pool_whole_planes", "scatter_planes"]
+
+# Backward zeroes the gradient this many elements at a time (or one plane).
+SCATTER_ELEMENTS = 4096
+
+_jit = numba.njit(nogil=True, cache=True, error_model="numpy")
+# Helpers are inlined into their callers: a call per row would pay for
+# passing arrays (reference counts included) on every row.
+_inline = numba.njit(nogil=True, cache=True, error_model="numpy", inline="always")
+
+
+@_inline
+def _key(bits, mask, nan):
+    """The order key of ``bits`` (see the module docstring).
+
+    For floats ``mask`` is the largest integer of the width and ``nan`` the
+    bits of infinity, above which every magnitude is a NaN; for integers both
+    are None (a separate compilation, where the key is ``bits`` itself).
+    """
+    if mask is None:
+        return bits
+    sign = -np.int64(bits < 0)
+    key = (bits ^ (sign & mask)) + (sign & mask & 1)
+    return mask if (bits & mask) > nan else key
+
+
+@_inline
+def _copy_row(
+    x, first, planes, lanes, i0, i1, start, stop, axis, buffers, phase, position, mask, nan
+):
+    """Stage the keys of ``x[first:first + planes, i0, i1, start:stop]``: any split, any lanes.
+
+    Element ``i`` of plane ``first + lane`` goes to phase ``phase + t % s``,
+    position ``(position + t // s) * lanes + lane`` of the innermost axis,
+    where ``t = i - axis[0]`` and ``s = axis[3]``. The innermost loop runs
+    over the planes, so that its writes are contiguous.
+    """
+    split = axis[3]
+    t = start - axis[0]
+    p, r = t % split, t // split
+    for i in range(start, stop):
+        at = (position + r) * lanes
+        for lane in range(planes):
+            bits = x[np.uint64(first + lane), i0, i1, np.uint64(i)]
+            buffers[phase + p, np.uint64(at + lane)] = _key(bits, mask, nan)
+        p += 1
+        if p == split:
+            p = 0
+            r += 1
+
+
+@_inline
+def _copy_row_split(x, plane, i0, i1, start, stop, axis, buffers, phase, position, mask, nan):
+    """`_copy_row` for one plane, not interleaved: whole groups of ``s`` elements
+    (``s`` up to 4) go through loops with a constant stride, which LLVM turns into
+    vector loads and shuffles."""
+    split = axis[3]
+    head = min(stop, start + (axis[0] - start) % split)  # up to the next phase-0 element
+    for i in range(start, head):  # at most s - 1 elements
+        t = i - axis[0]
+        at = np.uint64(position + t // split)
+        buffers[phase + t % split, at] = _key(x[np.uint64(plane), i0, i1, np.uint64(i)], mask, nan)
+    groups = (stop - head) // split
+    first = head + groups * split
+    base = position + (head - axis[0]) // split
+    row = np.uint64(plane)
+    if split == 1:
+        for c in range(groups):
+            at = np.uint64(base + c)
+            buffers[phase, at] = _key(x[row, i0, i1, np.uint64(head + c)], mask, nan)
+    elif split == 2:
+        for c in range(groups):
+            at, read = np.uint64(base + c), np.uint64(head + 2 * c)
+            buffers[phase, at] = _key(x[row, i0, i1, read], mask, nan)
+            buffers[phase + 1, at] = _key(x[row, i0, i1, read + np.uint64(1)], mask, nan)
+    elif split == 3:
+        for c in range(groups):
+            at, read = np.uint64(base + c), np.uint64(head + 3 * c)
+            buffers[phase, at] = _key(x[row, i0, i1, read], mask, nan)
+            buffers[phase + 1, at] = _key(x[row, i0, i1, read + np.uint64(1)], mask, nan)
+            buffers[phase + 2, at] = _key(x[row, i0, i1, read + np.uint64(2)], mask, nan)
+    elif split == 4:
+        for c in range(groups):
+            at, read = np.uint64(base + c), np.uint64(head + 4 * c)
+            buffers[phase, at] = _key(x[row, i0, i1, read], mask, nan)
+            buffers[phase + 1, at] = _key(x[row, i0, i1, read + np.uint64(1)], mask, nan)
+            buffers[phase + 2, at] = _key(x[row, i0, i1, read + np.uint64(2)], mask, nan)
+            buffers[phase + 3, at] = _key(x[row, i0, i1, read + np.uint64(3)], mask, nan)
+    else:
+        first = head
+    # The last group, or the whole row with other splits.
+    _copy_row(x, plane, 1, 1, i0, i1, first, stop, axis, buffers, phase, position, mask, nan)
+
+
+@_inline
+def _stage(x, first, planes, lanes, axes, buffers, mask, nan):
+    """Copy the keys of planes ``first .. first + planes - 1`` of ``x`` into the phase buffers.
+
+    ``buffers`` is ``(phases, buffer length * lanes)``; the plane numbered
+    ``lane`` in the group goes to positions ``position * lanes + lane``.
+    Padding positions are never written: they keep the buffers' fill.
+    """
+    s1, s2 = axes[1, 3], axes[2, 3]
+    q1, q2 = axes[1, 4], axes[2, 4]
+    start, stop = axes[2, 1], axes[2, 2]
+    for group in range(1 if lanes > 1 else planes):
+        for i0 in range(axes[0, 1], axes[0, 2]):
+            t0 = i0 - axes[0, 0]
+            p0, r0 = t0 % axes[0, 3], t0 // axes[0, 3]
+            for i1 in range(axes[1, 1], axes[1, 2]):
+                t1 = i1 - axes[1, 0]
+                phase = (p0 * s1 + t1 % s1) * s2
+                position = (r0 * q1 + t1 // s1) * q2
+                row0, row1 = np.uint64(i0), np.uint64(i1)
+                if lanes > 1:
+                    _copy_row(
+                        x, first, planes, lanes, row0, row1, start, stop, axes[2],
+                        buffers, phase, position, mask, nan,
+                    )  # fmt: skip
+                else:
+                    _copy_row_split(
+                        x, first + group, row0, row1, start, stop, axes[2],
+                        buffers, phase, position, mask, nan,
+                    )  # fmt: skip
+
+
+@_inline
+def _running_max(buffers, offsets, copy_first, first_code, lowest, best, code):
+    """First maximum of the keys over the window offsets, in code order.
+
+    ``best`` and ``code`` hold the wide layout times the lanes; the
+    comparison is strict, so the first maximum stays.
+    """
+    length = best.shape[0]
+    wide = first_code.shape[0]
+    lanes = length // wide
+    first = 0
+    if copy_first:
+        phase, start = np.uint64(offsets[0, 0]), offsets[0, 1] * lanes
+        for i in range(length):
+            best[np.uint64(i)] = buffers[phase, np.uint64(start + i)]
+            code[np.uint64(i)] = 0
+        first = 1
+    elif lanes == 1:
+        for i in range(length):
+            best[np.uint64(i)] = lowest
+            code[np.uint64(i)] = first_code[np.uint64(i)]
+    else:
+        for position in range(wide):
+            for i in range(position * lanes, (position + 1) * lanes):
+                best[np.uint64(i)] = lowest
+                code[np.uint64(i)] = first_code[np.uint64(position)]
+    for number in range(first, offsets.shape[0]):
+        phase, start = np.uint64(offsets[number, 0]), offsets[number, 1] * lanes
+        candidate = np.int32(offsets[number, 2])
+        for i in range(length):
+            key = buffers[phase, np.uint64(start + i)]
+            held = best[np.uint64(i)]
+            greater = key > held
+            best[np.uint64(i)] = key if greater else held
+            code[np.uint64(i)] = candidate if greater else code[np.uint64(i)]
+
+
+@_inline
+def _bits(key, mask):
+    """The bits of the float whose key is ``key`` (`_key` inverted), but for 0 and NaN."""
+    if mask is None:
+        return key
+    return key if key >= 0 else -key | ~mask
+
+
+@_inline
+def _write_outputs(
+    best, code, first, planes, sizes, relative, window_start, flat, values, indices, mask
+):
+    """Write indices and values into rows ``first ..`` of the outputs.
+
+    Values come from the keys, except for keys that stand for several bit
+    patterns (signed zeros, NaN payloads): those are read from the input
+    (``flat``, ``(n, plane)``) at their index.
+    """
+    o0, o1, o2, w1, w2 = sizes[1], sizes[2], sizes[3], sizes[4], sizes[5]
+    lanes = code.shape[0] // (o0 * w1 * w2)
+    for lane in range(planes):
+        row = np.uint64(first + lane)
+        out = 0
+        ambiguous = False
+        for a in range(o0):
+            for b in range(o1):
+                # Position (wide + c) * lanes + lane of the wide layout; the
+                # loops for one plane per group are separate, as vectorised.
+                wide = (a * w1 + b) * w2
+                if lanes == 1:
+                    for c in range(o2):
+                        step = relative[np.uint64(code[np.uint64(wide + c)])]
+                        indices[row, np.uint64(out + c)] = window_start[np.uint64(out + c)] + step
+                    for c in range(o2):
+                        key = best[np.uint64(wide + c)]
+                        values[row, np.uint64(out + c)] = _bits(key, mask)
+                        if mask is not None:
+                            ambiguous |= (key == 0) | (key == mask)
+                else:
+                    for c in range(o2):
+                        position = np.uint64((wide + c) * lanes + lane)
+                        step = relative[np.uint64(code[position])]
+                        indices[row, np.uint64(out + c)] = window_start[np.uint64(out + c)] + step
+                        key = best[position]
+                        values[row, np.uint64(out + c)] = _bits(key, mask)
+                        if mask is not None:
+                            ambiguous |= (key == 0) | (key == mask)
+                out += o2
+        if ambiguous:  # written as 0 or as the NaN key: read the element itself
+            for out in range(values.shape[1]):
+                written = values[row, np.uint64(out)]
+                if written == 0 or written == mask:
+                    values[row, np.uint64(out)] = flat[
+                        row, np.uint64(indices[row, np.uint64(out)])
+                    ]
+
+
+@_jit
+def pool_planes(
+    x,
+    values,
+    indices,
+    lanes,
+    axes,
+    sizes,
+    offsets,
+    copy_first,
+    first_code,
+    relative,
+    window_start,
+    lowest,
+    mask,
+    nan,
+):
+    """Max-pool the planes of ``x`` (``(n, D, H, W)``) into output rows.
+
+    ``x`` and ``values`` hold bits (see the module docstring; ``lowest`` is
+    the smallest key, below every element's), ``values`` and ``indices`` are
+    ``(n, outputs per plane)``. Planes go ``lanes`` at a time, interleaved in
+    the staged buffers so that the passes run over long contiguous rows even
+    for small planes.
+    """
+    total = x.shape[0]
+    flat = x.reshape((total, x.shape[1] * x.shape[2] * x.shape[3]))
+    wide = first_code.shape[0]
+    phases = axes[0, 3] * axes[1, 3] * axes[2, 3]
+    buffers = np.full((phases, sizes[0] * lanes), lowest, dtype=x.dtype)
+    best = np.empty(wide * lanes, dtype=x.dtype)
+    code = np.empty(wide * lanes, dtype=np.int32)
+    for first in range(0, total, lanes):
+        planes = min(lanes, total - first)
+        _stage(x, first, planes, lanes, axes, buffers, mask, nan)
+        _running_max(buffers, offsets, copy_first, first_code, lowest, best, code)
+        _write_outputs(
+            best, code, first, planes, sizes, relative, window_start, flat, values, indices, mask
+        )
+
+
+@_jit
+def pool_whole_planes(x, values, indices, mask, nan):
+    """The first maximum of each row of ``x`` (``(n, P)``): its element and index.
+
+    Two vectorised passes per row: the largest key, then the first position
+    holding it (a minimum over positions). ``values`` and ``indices`` are
+    ``(n, 1)``.
+    """
+    size = x.shape[1]
+    for row in range(x.shape[0]):
+        plane = np.uint64(row)
+        top = _key(x[plane, 0], mask, nan)
+        for i in range(size):
+            top = max(top, _key(x[plane, np.uint64(i)], mask, nan))
+        first = size
+        for i in range(size):
+            first = min(first, i if _key(x[plane, np.uint64(i)], mask, nan) == top else size)
+        indices[plane, 0] = first
+        values[plane, 0] = x[plane, np.uint64(first)]
+
+
+@_jit
+def scatter_planes(grad, indices, grad_in):
+    """Zero ``grad_in`` (``(n, plane)``) and add each ``grad`` element at its index.
+
+    Planes are zeroed a few at a time (at least ``SCATTER_ELEMENTS``
+    elements) just before their scatter, so that fresh pages are touched by
+    the thread that fills them, while in cache. Returns -1, or the flat
+    position in ``indices`` of the first index outside its plane (the caller
+    then raises; ``grad_in`` is garbage).
+    """
+    plane = np.uint64(grad_in.shape[1])
+    outputs = indices.shape[1]
+    total = grad_in.shape[0]
+    group = max(1, SCATTER_ELEMENTS // max(grad_in.shape[1], 1))
+    flat = grad_in.reshape(grad_in.size)
+    for first in range(0, total, group):
+        last = min(total, first + group)
+        for i in range(np.uint64(first) * plane, np.uint64(last) * plane):
+            flat[i] = 0
+        for b in range(first, last):
+            row = np.uint64(b)
+            for o in range(outputs):
+                index = np.uint64(indices[row, np.uint64(o)])
+                if index >= plane:
+                    return b * outputs + o
+                grad_in[row, index] += grad[row, np.uint64(o)]
+    return -1

@@ -1,0 +1,349 @@
+"""Compiled max pooling: the staged running maximum of `impls.reshape`, as numba loops.
+
+The idea is that of `impls.reshape`, without NumPy's passes: each plane is
+copied once into padded phase buffers (`impls.staging`), where every
+window offset reads one contiguous slice, and a compiled loop keeps the
+running first maximum and its window code over the offsets, in code order.
+The loops run over long contiguous rows, which LLVM vectorises; planes too
+small for that are interleaved, several to a row. Codes become the
+contract's int64 plane indices as the outputs are written, and the values
+are read back from the input at those indices. A pool whose one window is
+the whole plane (global pooling) takes a kernel of its own: two vectorised
+passes over each plane.
+
+* Floats are compared as integer keys that order as the contract does (NaN
+  above everything, ``-0.0`` equal to ``0.0``; see `impls.numba_kernels`):
+  no NaN test in the loops, and float16, which numba cannot compute with,
+  needs no conversion.
+* Threads: the kernels release the GIL and run per block of planes on the
+  library's own thread pool (`impls.parallel`), so they honour
+  `impls.set_num_threads`, may be called from many Python threads at once,
+  work in a forked child and start no OpenMP runtime of their own.
+* Backward: one compiled scatter per range of planes, zeroing each plane of
+  the gradient just before adding into it (float16 gradients take the
+  shared NumPy scatter of `impls.blocked`).
+* Inputs the kernels cannot read in place (not C-contiguous, unaligned or
+  byte-swapped) are copied a block of planes at a time.
+* Windows far apart, spread by padding or dilation over a region much larger
+  than the input, would make the phase buffers as large as that region; such
+  calls go to `impls.sliced`, which reads the windows in place.
+
+Cost
+----
+With ``B`` planes of ``P`` elements, ``O`` outputs per plane and ``K``
+window elements: forward one staging copy of the input (B*P) and O(B*O*K)
+vectorised compare-and-select steps (global pooling: two passes over B*P);
+about 2-3x the time to copy the input and outputs on the large standard
+workloads. Extra memory per thread: the phase buffers of a few planes and
+their maxima and codes (under 1 MB on the standard workloads), and a block
+of planes (4 MB) for inputs copied a block at a time. Backward
+O(B*(P + O)), no extra memory.
+
+The first call with a new dtype compiles the kernels: about 4 s for the
+forward kernel in a fresh environment (2 cores), 0.2 s for the global-pool
+kernel and 0.15 s for backward. numba caches them on disk, next to this
+module (or under ``NUMBA_CACHE_DIR``); in a new process the first call then
+takes about 0.2 s (numba sets up its compiler), each further dtype or kernel
+a few milliseconds. Importing numba adds about 0.1 s to ``import impls``.
+
+Examples
+--------
+>>> import numpy as np
+>>> from impls import PoolSpec
+>>> from impls.numba_pool import NumbaMaxPool
+>>> x = np.array([[1., 2., 3.], [4., 5., 6.], [7., 8., 9.]])
+>>> values, indices = NumbaMaxPool().forward(x, PoolSpec((2, 2), stride=1))
+>>> values
+array([[5., 6.],
+       [8., 9.]])
+>>> indices
+array([[4, 5],
+       [7, 8]])
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+
+from . import numba_kernels
+from .blocked import BlockedMaxPool, BlockWorker
+from .parallel import run_split
+from .planes import PlaneSource
+from .sliced import SlicedMaxPool
+from .spec import PoolSpec
+from .staging import staged_layout
+from .tablecache import table_cache
+from .wholeplane import is_whole_plane
+from .windows import Geometry, check_index_array, prepare_backward, prepare_forward
+
+__all__ = ["KernelTables", "NumbaMaxPool", "kernel_tables"]
+
+# Planes whose wide layout (the positions a pass runs over) is shorter than
+# this are interleaved in the staged buffers, enough of them for passes of
+# about INTERLEAVED_PASS_LENGTH elements, at most MAX_LANES: short rows cost
+# a loop set-up each (measured: LeNet-5 0.36 -> 0.19 ms with 32 planes,
+# SPP 3.9 -> 3.0 ms with 16; ResNet and C3D 2x slower interleaved).
+MIN_PASS_LENGTH = 1024
+INTERLEAVED_PASS_LENGTH = 8192
+MAX_LANES = 256
+
+
+def _kernel_ready(array: np.ndarray, dtype: np.dtype) -> bool:
+    """Whether the kernels can read ``array`` as it is (see `impls.numba_kernels`)."""
+    flags = array.flags
+    return array.dtype == dtype and flags.c_contiguous and flags.aligned
+
+
+def _read_only(array: np.ndarray) -> np.ndarray:
+    view = array.view()
+    view.flags.writeable = False  # one numba type for read-only and writable inputs
+    return view
+
+
+def _kernel_input(array: np.ndarray, dtype: np.dtype) -> np.ndarray:
+    """``array`` as the kernels read it: ``dtype``, C-contiguous, aligned, read-only."""
+    if not _kernel_ready(array, dtype):
+        array = np.ascontiguousarray(array, dtype=dtype)
+    return _read_only(array)
+
+
+def _frozen(array: np.ndarray) -> np.ndarray:
+    array.flags.writeable = False  # shared between threads; one numba type
+    return array
+
+
+@dataclass(frozen=True, eq=False)
+class KernelTables:
+    """The staged layout of one geometry, as the integer tables the kernels read.
+
+    The fields are described in `impls.numba_kernels`; ``spatial`` is the
+    spatial shape seen as 3-D, ``lanes`` the planes interleaved per group.
+    """
+
+    spatial: tuple[int, int, int]
+    lanes: int
+    axes: np.ndarray
+    sizes: np.ndarray
+    offsets: np.ndarray
+    copy_first: bool
+    first_code: np.ndarray
+    relative: np.ndarray
+    window_start: np.ndarray
+
+
+def _lanes(wide: int) -> int:
+    """Planes interleaved per group, for passes over ``wide`` positions per plane."""
+    if wide >= MIN_PASS_LENGTH:
+        return 1
+    return min(MAX_LANES, -(-INTERLEAVED_PASS_LENGTH // wide))
+
+
+def _as_3d(values: Sequence[int], fill: int) -> tuple[int, ...]:
+    return (fill,) * (3 - len(values)) + tuple(values)
+
+
+@table_cache
+def kernel_tables(geometry: Geometry) -> KernelTables:
+    """Build (and cache) the `KernelTables` of ``geometry``, which must be compact.
+
+    Arrays throughout, O(K) in the kernel size K.
+    """
+    layout = staged_layout(geometry)
+    tables = layout.tables
+    stride = geometry.spec.stride  # the phases per axis (1 where an axis has one output)
+    axes = np.zeros((3, 5), dtype=np.int64)
+    axes[:, 2:] = 1  # unit axes: input position 0, one phase of length 1
+    first_axis = 3 - geometry.spec.ndim
+    for axis, ((lo, hi), length) in enumerate(
+        zip(geometry.region(), geometry.spatial_shape, strict=True)
+    ):
+        axes[first_axis + axis] = (
+            lo,
+            max(lo, 0),
+            min(hi, length),
+            stride[axis],
+            layout.phase_shape[axis],
+        )
+    sizes = np.array(
+        (
+            layout.buffer_length,
+            *_as_3d(geometry.output_spatial, 1),
+            *_as_3d(layout.wide_shape, 1)[1:],
+        ),
+        dtype=np.int64,
+    )
+    # The kernels number every phase combination row-major; the layout only
+    # those some offset reads, per axis in order of first use.
+    step_phase = [
+        phases[index]
+        for phases, index in zip(layout.axis_phases, layout.axis_phase_index, strict=True)
+    ]
+    buffer = np.ravel_multi_index(np.meshgrid(*step_phase, indexing="ij"), stride).reshape(-1)
+    offsets = np.stack([buffer, layout.offset_start, tables.offsets.codes()], axis=1)
+    first = tables.offsets[0]
+    return KernelTables(
+        spatial=(1, 1, 1)[: 3 - geometry.spec.ndim] + geometry.spatial_shape,
+        lanes=_lanes(layout.wide_length),
+        axes=_frozen(axes),
+        sizes=_frozen(sizes),
+        offsets=_frozen(offsets.astype(np.int64)),
+        copy_first=first.code == 0 and first.everywhere,
+        first_code=_frozen(layout.first_code.reshape(-1).astype(np.int32)),
+        relative=_frozen(tables.relative.astype(np.int64)),
+        window_start=_frozen(tables.window_start.reshape(-1).astype(np.int64)),
+    )
+
+
+def _keys(dtype: np.dtype) -> tuple[np.dtype, object, object]:
+    """The dtype the kernels read a native ``dtype`` as, and its ``mask`` and ``nan``.
+
+    Floats are read as the signed integers of their width (see
+    `impls.numba_kernels`); integers as themselves, with ``None``.
+    """
+    if dtype.kind != "f":
+        return dtype, None, None
+    bits = np.dtype(f"i{dtype.itemsize}")
+    infinity = np.array(np.inf, dtype=dtype).view(bits)[()]
+    return bits, bits.type(np.iinfo(bits).max), infinity
+
+
+def staged_elements(geometry: Geometry) -> int:
+    """Elements per plane of the kernels' phase buffers for a compact ``geometry``.
+
+    Every combination of phases gets a buffer, so windows far apart (a stride
+    much wider than the kernel, with padding or dilation spreading them over
+    a region much larger than the input) would size it by the stride.
+    """
+    if is_whole_plane(geometry):
+        return 0
+    tables = kernel_tables(geometry)
+    return int(np.prod(tables.axes[:, 3])) * int(tables.sizes[0])
+
+
+def _stages_within_input(geometry: Geometry) -> bool:
+    """Whether the phase buffers stay within a small multiple of plane and outputs."""
+    bound = 2 * (geometry.plane_size + geometry.output_plane_size) + 4096
+    return staged_elements(geometry) <= bound
+
+
+class NumbaMaxPool(BlockedMaxPool):
+    """Max pooling by compiled loops over staged planes, threaded over planes.
+
+    Parameters
+    ----------
+    threads : int, optional
+        Threads to split the leading axes over; default `impls.parallel.get_num_threads`.
+    """
+
+    name = "numba"
+
+    def forward(self, x: object, spec: PoolSpec) -> tuple[np.ndarray, np.ndarray]:
+        """Pool ``x`` over its trailing axes; return ``(values, indices)``.
+
+        Windows spread over a region much larger than the input (see
+        `staged_elements`) go to `impls.sliced`, which reads them in place.
+        """
+        array, geometry = prepare_forward(x, spec)
+        if not _stages_within_input(geometry.compact):
+            return SlicedMaxPool(self.threads).forward(array, spec)
+        return super().forward(array, spec)
+
+    def forward_scratch_bytes(self, geometry: Geometry, dtype: np.dtype) -> int:
+        # Nothing per plane of a block that would call for smaller blocks: the
+        # kernels' scratch is per group of planes, and an input they cannot
+        # read in place is copied into one block (BLOCK_BYTES) per thread.
+        # Small blocks cost a call each: at 600 planes per block, the global
+        # pool ran no faster on two threads than on one.
+        return 0
+
+    def forward_worker(
+        self,
+        planes: PlaneSource,
+        values: np.ndarray,
+        indices: np.ndarray,
+        geometry: Geometry,
+        capacity: int,
+    ) -> BlockWorker:
+        batch, outputs = geometry.batch, geometry.output_plane_size
+        native = planes.dtype.newbyteorder("=")
+        keys, mask, nan = _keys(native)
+        lowest = keys.type(np.iinfo(keys).min)  # below every key: the padding
+        index_rows = indices.reshape(batch, outputs)
+        if values.dtype == native:
+            value_rows = values.reshape(batch, outputs).view(keys)
+        else:  # byte-swapped: computed natively, then copied
+            native_values = np.empty((capacity, outputs), dtype=native)
+        whole = is_whole_plane(geometry)
+        tables = None if whole else kernel_tables(geometry)
+        shape = (geometry.plane_size,) if whole else tables.spatial
+        # planes is an array of (batch, *spatial) planes, or copies blocks of them
+        direct = isinstance(planes, np.ndarray) and _kernel_ready(planes, native)
+        if direct:
+            source = _read_only(planes.reshape(batch, *shape).view(keys))
+        else:
+            copied = np.empty((capacity, *shape), dtype=native)
+            copied_keys = _read_only(copied.view(keys))
+
+        def work(block: slice) -> None:
+            n = block.stop - block.start
+            if direct:
+                x = source[block]
+            else:
+                copied[:n].reshape(n, *geometry.spatial_shape)[...] = planes[block]
+                x = copied_keys[:n]
+            out = value_rows[block] if values.dtype == native else native_values[:n].view(keys)
+            if whole:
+                numba_kernels.pool_whole_planes(x, out, index_rows[block], mask, nan)
+            else:
+                numba_kernels.pool_planes(
+                    x,
+                    out,
+                    index_rows[block],
+                    min(tables.lanes, n),
+                    tables.axes,
+                    tables.sizes,
+                    tables.offsets,
+                    tables.copy_first,
+                    tables.first_code,
+                    tables.relative,
+                    tables.window_start,
+                    lowest,
+                    mask,
+                    nan,
+                )
+            if values.dtype != native:
+                values.reshape(batch, outputs)[block] = native_values[:n]
+
+        return work
+
+    def backward(
+        self,
+        grad_out: object,
+        indices: object,
+        input_shape: Sequence[int],
+        spec: PoolSpec,
+    ) -> np.ndarray:
+        """Add each ``grad_out`` element to the input element its index names."""
+        grad, index_array, geometry = prepare_backward(
+            grad_out, indices, input_shape, spec, in_plane=False
+        )
+        if grad.dtype == np.float16 or not grad.dtype.isnative:  # numba cannot add these
+            return super().backward(grad, index_array, input_shape, spec)
+        rows = (geometry.batch, geometry.output_plane_size)
+        grad_rows = _kernel_input(grad.reshape(rows), grad.dtype)
+        index_rows = _kernel_input(index_array.reshape(rows), np.dtype(np.int64))
+        grad_in = np.empty((geometry.batch, geometry.plane_size), dtype=grad.dtype)
+
+        def scatter(start: int, stop: int) -> None:
+            outside = numba_kernels.scatter_planes(
+                grad_rows[start:stop], index_rows[start:stop], grad_in[start:stop]
+            )
+            if outside >= 0:
+                check_index_array(index_array, "indices", geometry)  # raises ValueError
+                raise AssertionError("an index left its plane but passed the check")
+
+        run_split(scatter, geometry.batch, geometry.plane_size * grad.itemsize, self.threads)
+        return grad_in.reshape(geometry.input_shape)

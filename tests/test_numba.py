@@ -1,0 +1,327 @@
+"""The numba implementation: paths the conformance suite rarely reaches, threads, compiling.
+
+Skipped as a whole when numba is not installed. Every result is compared
+with the naive oracle; nothing here asserts a speed.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import threading
+import time
+from concurrent.futures import ThreadPoolExecutor
+
+import numpy as np
+import pytest
+from numpy.testing import assert_array_equal
+
+pytest.importorskip("numba")
+
+import impls
+from impls import PoolSpec, numba_kernels, numba_pool, parallel, tablecache
+from impls.wholeplane import is_whole_plane
+
+from .test_fast_paths import SHAPES, SPECS, assert_same_as_oracle, sample
+
+NUMBA = numba_pool.NumbaMaxPool
+
+
+@pytest.fixture
+def tiny_blocks(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Blocks of one plane and threads for any amount of work."""
+    monkeypatch.setattr(parallel, "BLOCK_BYTES", 1)
+    monkeypatch.setattr(parallel, "MIN_BYTES_PER_THREAD", 1)
+
+
+@pytest.fixture(params=["one plane per group", "interleaved planes"])
+def lanes(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> str:
+    """Both staging paths: planes one at a time, or several interleaved."""
+    if request.param == "interleaved planes":
+        monkeypatch.setattr(numba_pool, "MIN_PASS_LENGTH", 1 << 30)
+        monkeypatch.setattr(numba_pool, "INTERLEAVED_PASS_LENGTH", 37)  # odd groups of planes
+    else:
+        monkeypatch.setattr(numba_pool, "MIN_PASS_LENGTH", 1)
+    tablecache.clear()
+    yield request.param
+    tablecache.clear()
+
+
+@pytest.mark.usefixtures("lanes")
+@pytest.mark.parametrize("spec", SPECS, ids=str)
+def test_staging_paths(spec):
+    x = sample(SHAPES[spec.ndim], dtype=np.float32)
+    assert_same_as_oracle(NUMBA(threads=2), x, spec)
+
+
+@pytest.mark.usefixtures("lanes")
+@pytest.mark.parametrize("stride", [1, 2, 3, 4, 5])
+@pytest.mark.parametrize("padding", [(0, 0), (1, 2), (2, 0)])
+@pytest.mark.parametrize("dilation", [1, 2])
+def test_row_splits_heads_and_tails(stride, padding, dilation):
+    # Splits 1 to 4 have loops of their own; rows start and end anywhere
+    # in a group of `stride` elements; with dilation 1 every phase is read.
+    spec = PoolSpec((5,), stride=stride, padding=(padding,), dilation=dilation)
+    for length in (10, 13, 16, 23):
+        assert_same_as_oracle(NUMBA(), sample((3, 2, length), dtype=np.int16), spec)
+
+
+@pytest.mark.parametrize(
+    ("shape", "spec"),
+    [
+        ((4, 3, 7, 7), PoolSpec((7, 7))),  # the global pool of a ResNet head
+        ((2, 3, 9), PoolSpec((9,), stride=4)),
+        ((2, 2, 3, 4, 5), PoolSpec((3, 4, 5), stride=(1, 2, 3))),
+    ],
+)
+def test_whole_planes(shape, spec):
+    geometry = impls.windows.Geometry.of(shape, spec)
+    assert is_whole_plane(geometry.compact)
+    x = sample(shape, dtype=np.float64)
+    x[0, 0] = -np.inf  # a plane of -inf selects its first element
+    x.reshape(-1, geometry.plane_size)[1, [5, 3]] = np.nan  # the first NaN, in plane order
+    assert_same_as_oracle(NUMBA(), x, spec)
+
+
+@pytest.mark.parametrize(
+    ("shape", "spec"),
+    [
+        ((2, 3, 7, 7), PoolSpec((7, 7), padding=1)),  # padding
+        ((2, 3, 7, 7), PoolSpec((3, 3), dilation=3)),  # gaps
+        ((2, 3, 8, 8), PoolSpec((7, 7), stride=1)),  # four windows
+    ],
+)
+def test_not_whole_planes(shape, spec):
+    # The staged kernel takes these.
+    assert not is_whole_plane(impls.windows.Geometry.of(shape, spec).compact)
+    assert_same_as_oracle(NUMBA(), sample(shape), spec)
+
+
+NAN_BITS = {
+    np.float16: [0x7C01, 0xFE00, 0x7E55],  # signalling, negative and payload NaN
+    np.float32: [0x7F800001, 0xFFC00000, 0x7FC12345],
+    np.float64: [0x7FF0000000000001, 0xFFF8000000000000, 0x7FF8000000012345],
+}
+
+
+@pytest.mark.parametrize("dtype", list(NAN_BITS), ids=lambda d: np.dtype(d).name)
+@pytest.mark.parametrize("spec", [PoolSpec((2, 3), stride=1), PoolSpec((4, 6))], ids=str)
+def test_float_bits_come_back_unchanged(dtype, spec):
+    bits = np.dtype(f"u{np.dtype(dtype).itemsize}")
+    x = np.zeros((3, 4, 6), dtype=dtype)
+    x[0] = -0.0
+    x[0, 1, 2] = 0.0  # ties with -0.0: the first zero wins, with its sign
+    x[1].view(bits)[0, :3] = NAN_BITS[dtype]  # NaN of any sign or payload beats everything
+    x[1, 0, 3] = np.inf
+    x[2] = -np.inf
+    x[2, 3, 5] = -np.finfo(dtype).max
+    assert_same_as_oracle(NUMBA(), x, spec)
+
+
+@pytest.mark.parametrize("dtype", [np.int8, np.int64, np.uint32, np.uint64])
+def test_integer_extremes(dtype):
+    info = np.iinfo(dtype)
+    x = np.full((2, 3, 8), info.min, dtype=dtype)
+    x[0, 1, [2, 5]] = info.max
+    x[1, 2, 3] = info.max // 2 + 1  # the top bit of unsigned integers
+    x[1, 2, 6] = info.max // 2
+    for spec in (PoolSpec((3,), stride=1, padding=1), PoolSpec((8,))):
+        assert_same_as_oracle(NUMBA(), x, spec)
+
+
+def _unaligned(x: np.ndarray) -> np.ndarray:
+    raw = np.zeros(x.nbytes + 1, dtype=np.uint8)[1:]
+    view = raw.view(x.dtype).reshape(x.shape)
+    view[...] = x
+    assert not view.flags.aligned
+    return view
+
+
+@pytest.mark.parametrize(
+    "layout",
+    [
+        lambda x: x.astype(x.dtype.newbyteorder(">")),
+        _unaligned,
+        lambda x: np.asfortranarray(x),
+        lambda x: x[::-1, :, ::-2],
+    ],
+    ids=["byte-swapped", "unaligned", "fortran", "negative strides"],
+)
+@pytest.mark.usefixtures("tiny_blocks")
+def test_inputs_copied_a_block_at_a_time(layout):
+    x = layout(sample((3, 5, 9), dtype=np.float32))
+    spec = PoolSpec((3,), stride=2, padding=1)
+    values, indices = NUMBA(threads=2).forward(x, spec)
+    expected_values, expected_indices = impls.get("naive").forward(np.asarray(x), spec)
+    assert values.dtype == x.dtype
+    assert_array_equal(indices, expected_indices)
+    assert_array_equal(values, expected_values)
+
+
+@pytest.mark.parametrize("grad_dtype", [np.float16, np.dtype(">f8"), np.int32, np.uint8], ids=str)
+@pytest.mark.parametrize("index_dtype", [np.int64, np.int32, np.uint16])
+def test_backward_dtypes(grad_dtype, index_dtype):
+    spec = PoolSpec((3, 3), stride=2, padding=1)
+    x = sample((2, 3, 7, 8))
+    _, indices = impls.get("naive").forward(x, spec)
+    grad = np.arange(indices.size).reshape(indices.shape).astype(grad_dtype)
+    indices = indices.astype(index_dtype)
+    got = NUMBA().backward(grad, indices, x.shape, spec)
+    expected = impls.get("naive").backward(grad, indices, x.shape, spec)
+    assert got.dtype == expected.dtype
+    assert_array_equal(got, expected)
+
+
+@pytest.mark.usefixtures("tiny_blocks")
+@pytest.mark.parametrize("bad", [-1, 56, 1 << 40])
+def test_backward_index_outside_its_plane(bad):
+    spec = PoolSpec((2, 2))
+    indices = np.zeros((3, 2, 3, 4), dtype=np.int64)
+    indices[2, 1, 2, 3] = bad  # in the last block, on another thread
+    with pytest.raises(ValueError, match=r"indices must lie in the input plane \[0, 56\)"):
+        NUMBA(threads=2).backward(np.ones(indices.shape), indices, (3, 2, 7, 8), spec)
+
+
+def test_one_compiled_version_per_key_dtype():
+    """Layout and writeability do not compile new versions: inputs reach the kernels
+    C-contiguous and read-only, outputs C-contiguous and writable."""
+    spec = PoolSpec((2, 2), stride=1)
+    x = sample((2, 3, 5, 6), dtype=np.float32)
+    readonly = x.copy()
+    readonly.flags.writeable = False
+    for layout in (x, readonly, np.asfortranarray(x), x[..., ::-1]):
+        NUMBA().forward(layout, spec)
+    for signature in numba_kernels.pool_planes.signatures:
+        source, values, indices = signature[:3]
+        assert (source.layout, source.mutable) == ("C", False)
+        assert (values.layout, values.mutable) == ("C", True)
+        assert (indices.layout, indices.mutable) == ("C", True)
+
+
+class TestThreads:
+    @pytest.mark.usefixtures("tiny_blocks")
+    @pytest.mark.parametrize("how", ["set_num_threads", parallel.ENV_VARIABLE])
+    def test_thread_count_is_honoured(self, monkeypatch, how):
+        seen: set[int] = set()
+        kernel = numba_kernels.pool_planes
+
+        def spy(*args):
+            seen.add(threading.get_ident())
+            return kernel(*args)
+
+        def use(count: int) -> None:
+            if how == "set_num_threads":
+                impls.set_num_threads(count)
+            else:
+                monkeypatch.setenv(parallel.ENV_VARIABLE, str(count))
+
+        monkeypatch.setattr(numba_kernels, "pool_planes", spy)
+        monkeypatch.delenv(parallel.ENV_VARIABLE, raising=False)
+        x = sample((6, 4, 9, 9), dtype=np.float32)
+        spec = PoolSpec((3, 3), stride=2)
+        try:
+            use(1)
+            impls.get("numba").forward(x, spec)
+            assert seen == {threading.get_ident()}
+            use(2)  # the calling thread takes the last range, a worker the first
+            seen.clear()
+            impls.get("numba").forward(x, spec)
+            assert len(seen) == 2
+            assert threading.get_ident() in seen
+        finally:
+            impls.set_num_threads(None)
+
+    @pytest.mark.usefixtures("tiny_blocks")
+    def test_concurrent_calls_from_many_threads(self):
+        rng = np.random.default_rng(3)
+        spec = PoolSpec((3, 3), stride=2, padding=1)
+        inputs = [rng.integers(-5, 6, (4, 3, 11, 10)).astype(np.float32) for _ in range(8)]
+        expected = [impls.get("naive").forward(x, spec) for x in inputs]
+        impl = NUMBA(threads=2)
+
+        def run(number: int) -> None:
+            for _ in range(5):
+                values, indices = impl.forward(inputs[number], spec)
+                assert_array_equal(values, expected[number][0])
+                assert_array_equal(indices, expected[number][1])
+                grad = impl.backward(np.ones(values.shape), indices, inputs[number].shape, spec)
+                assert grad.sum() == values.size
+
+        with ThreadPoolExecutor(8) as pool:
+            list(pool.map(run, range(8)))
+
+    @pytest.mark.skipif(not hasattr(os, "fork"), reason="needs os.fork")
+    @pytest.mark.usefixtures("tiny_blocks")
+    @pytest.mark.filterwarnings("ignore:This process .* is multi-threaded:DeprecationWarning")
+    def test_works_in_a_forked_child(self):
+        # numba starts no threading layer of its own (no OpenMP, no workqueue),
+        # so its kernels run in a child forked from a parent that ran them on
+        # several threads. (Threads in the child are the pool's business:
+        # impls.parallel.)
+        spec = PoolSpec((2, 2))
+        x = sample((4, 3, 8, 8), dtype=np.float32)
+        expected = NUMBA(threads=2).forward(x, spec)
+        pid = os.fork()
+        if pid == 0:  # pragma: no cover - the child reports through its exit status
+            status = 1
+            try:
+                values, indices = NUMBA(threads=1).forward(x, spec)
+                same = np.array_equal(values, expected[0]) and np.array_equal(indices, expected[1])
+                status = 0 if same else 3
+            finally:
+                os._exit(status)
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            done, status = os.waitpid(pid, os.WNOHANG)
+            if done:
+                assert os.waitstatus_to_exitcode(status) == 0
+                return
+            time.sleep(0.05)
+        os.kill(pid, signal.SIGKILL)
+        os.waitpid(pid, 0)
+        pytest.fail("the forked child hung")
+
+
+def test_auto_uses_the_compiled_backward(monkeypatch):
+    calls = []
+    scatter = numba_kernels.scatter_planes
+
+    def spy(*args):
+        calls.append(args)
+        return scatter(*args)
+
+    monkeypatch.setattr(numba_kernels, "scatter_planes", spy)
+    spec = PoolSpec((2, 2))
+    x = sample((2, 3, 4, 4))
+    _, indices = impls.get("naive").forward(x, spec)
+    grad = impls.get("auto").backward(np.ones(indices.shape), indices, x.shape, spec)
+    assert calls
+    assert_array_equal(
+        grad, impls.get("naive").backward(np.ones(indices.shape), indices, x.shape, spec)
+    )
+
+
+def test_recommend_names_the_extra_it_needs(capsys):
+    from impls.cli import main
+
+    argv = ["recommend", "--shape", "2,3,9,9", "--kernel", "3", "--only", "numba"]
+    assert main([*argv, "--repeats", "1", "--warmup", "0", "--quiet"]) == 0
+    out = capsys.readouterr().out
+    assert 'impl="numba")\n    (needs numba: pip install "maxpool-impls[numba]")' in out
+
+
+@pytest.mark.parametrize(
+    ("shape", "spec", "chosen"),
+    [
+        ((64, 6, 28, 28), PoolSpec((2, 2)), "numba"),
+        ((8, 256, 20, 20), PoolSpec((5, 5), 1, 2), "numba"),
+        ((32, 2048, 7, 7), PoolSpec((7, 7)), "numba"),
+        ((8, 64, 56, 56), PoolSpec((17, 17), 1, 8), "numba"),
+        ((8, 64, 56, 56), PoolSpec((19, 19), 1, 9), "separable"),  # k0 + k1 passes win
+        ((32, 64, 4000), PoolSpec((511,), 1, 255), "numba"),  # 1-D: nothing to separate
+        ((32, 64, 4000), PoolSpec((513,), 1, 256), "vanherk"),  # the running maximum
+        ((8, 64, 56, 56), PoolSpec((19, 19), 2, 9), "numba"),  # strided
+    ],
+)
+def test_auto_follows_its_compiled_rules(shape, spec, chosen):
+    assert impls.get("auto").choose(shape, spec) == chosen
