@@ -14,13 +14,14 @@ from numpy.testing import assert_array_equal
 
 import impls
 from impls import Capabilities, PoolSpec, vanherk
+from impls.auto import AutoMaxPool
 from impls.conformance.properties import BY_NAME
 from impls.conformance.runner import run_property
 from impls.timing import peak_extra_bytes
 from impls.vanherk import VanHerkMaxPool
 from impls.windows import Geometry
 
-AUTO = impls.get("auto")
+AUTO = AutoMaxPool(compiled=False)  # the running maximum is a path of the NumPy auto
 
 
 def unit_stride(spec: PoolSpec, input_shape: tuple[int, ...]) -> bool:
