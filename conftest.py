@@ -11,5 +11,5 @@ import importlib.util
 collect_ignore = (
     []
     if importlib.util.find_spec("numba") is not None
-    else ["impls/numba_kernels.py", "impls/numba_pool.py"]
+    else ["impls/fast/numba_kernels.py", "impls/fast/numba_pool.py"]
 )

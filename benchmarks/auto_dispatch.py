@@ -10,9 +10,9 @@ Run from the repository root::
 
 Each case is timed forward with every candidate, interleaved over repeated
 rounds (median, after one warm-up round). The table names the winner, its
-margin over the runner-up, and the implementation `impls.auto` picks, with
+margin over the runner-up, and the implementation `impls.fast.auto` picks, with
 how much slower than the winner that pick is. The rules in
-``impls/auto.py`` are read off this table.
+``impls/fast/auto.py`` are read off this table.
 """
 
 from __future__ import annotations
@@ -28,13 +28,13 @@ from dataclasses import dataclass
 import numpy as np
 
 import impls
-import impls.parallel
+import impls.fast.threads
 from impls import PoolSpec
-from impls.auto import AutoMaxPool
-from impls.vanherk import VanHerkMaxPool, is_unit_stride
-from impls.wholeplane import WholePlaneMaxPool, is_whole_plane
-from impls.windows import Geometry
-from impls.workloads import WORKLOADS, random_input
+from impls.fast.auto import AutoMaxPool
+from impls.fast.van_herk import VanHerkMaxPool, is_unit_stride
+from impls.fast.whole_plane import WholePlaneMaxPool, is_whole_plane
+from impls.geometry import Geometry
+from impls.tools.workloads import WORKLOADS, random_input
 
 __all__ = ["CASES", "main"]
 
@@ -116,7 +116,7 @@ def main(argv: list[str] | None = None) -> None:
 
     lines = [
         f"Measured {datetime.date.today()} on {os.cpu_count()} CPUs, NumPy {np.__version__}, "
-        f"{impls.parallel.get_num_threads()} threads; forward only, median of "
+        f"{impls.fast.threads.get_num_threads()} threads; forward only, median of "
         f"{args.repeats} interleaved rounds.",
         "",
         "| case | "

@@ -17,30 +17,16 @@ from pathlib import Path
 
 import impls
 
-# Every built-in implementation, listed statically (asv needs the same
-# parameters for every commit); commits lacking one skip it. Append new ones
-# here: a test checks that every registered one is listed.
-IMPLEMENTATIONS = [
-    "naive",
-    "im2col",
-    "strided",
-    "sliced",
-    "separable",
-    "reshape",
-    "auto",
-    "numba",  # registered only where numba is installed
-]
 
+def _load_from_tree(relative_path, name):
+    """Load a module of the working tree, by path.
 
-def _load_workloads():
-    """Load ``impls/workloads.py`` of the working tree, by path.
-
-    The workload table has one source of truth, that module; but the package
-    asv installs for an older commit may lack it, so it is read from the tree
-    beside this directory. It imports nothing from ``impls``, so this works.
+    The workloads and the catalogue of implementations have one source of
+    truth each, in the package; but the package asv installs for an older
+    commit may lack them, so they are read from the tree beside this
+    directory. Neither imports anything from ``impls``, so this works.
     """
-    path = Path(__file__).resolve().parent.parent / "impls" / "workloads.py"
-    name = "_maxpool_benchmark_workloads"
+    path = Path(__file__).resolve().parent.parent / relative_path
     spec = importlib.util.spec_from_file_location(name, path)
     module = importlib.util.module_from_spec(spec)
     sys.modules[name] = module  # dataclasses look their module up while the class is built
@@ -48,7 +34,13 @@ def _load_workloads():
     return module
 
 
-workloads = _load_workloads()
+workloads = _load_from_tree("impls/tools/workloads.py", "_maxpool_benchmark_workloads")
+catalogue = _load_from_tree("impls/catalogue.py", "_maxpool_benchmark_catalogue")
+
+# Every built-in implementation, the same parameters for every commit (asv
+# needs that); a commit that lacks one, or lacks its optional dependency,
+# skips it.
+IMPLEMENTATIONS = [entry.name for entry in catalogue.CATALOGUE]
 
 
 # asv calls setup before every sample, in one process per benchmark and

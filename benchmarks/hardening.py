@@ -15,7 +15,7 @@ call, side by side in one process) and the tracemalloc peak of one call:
 - ``(2**19, 3)`` with kernel 3, stride 2, dilation = padding = ``10**7`` in
   every implementation but naive (target: under 2 s), and ``np.ones(3)`` with
   ``10**9`` (peak memory);
-- large stride-1 windows, auto (the running maximum of `impls.vanherk`)
+- large stride-1 windows, auto (the running maximum of `impls.fast.van_herk`)
   against separable, which auto chose before: a 1-D kernel of ``2**18`` on
   ``(1, 2**20)`` and a ``(64, 64)`` kernel on ``(8, 16, 256, 256)``. Separable
   costs O(outputs x kernel) there, minutes for the 1-D case, so it is timed on
@@ -38,7 +38,7 @@ from collections.abc import Callable
 import numpy as np
 
 import impls
-from impls.timing import peak_extra_bytes
+from impls.tools.timing import peak_extra_bytes
 
 __all__ = ["main"]
 

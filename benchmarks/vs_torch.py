@@ -35,10 +35,10 @@ from dataclasses import dataclass
 import numpy as np
 
 import impls
-import impls.parallel
+import impls.fast.threads
 from impls import PoolSpec
-from impls.timing import MIN_SAMPLE_SECONDS, environment, peak_extra_bytes
-from impls.workloads import WORKLOADS, Workload, by_name, random_input
+from impls.tools.timing import MIN_SAMPLE_SECONDS, environment, peak_extra_bytes
+from impls.tools.workloads import WORKLOADS, Workload, by_name, random_input
 
 __all__ = ["main"]
 
@@ -103,7 +103,10 @@ def _impl_pair(name: str, spec: PoolSpec, x: np.ndarray) -> tuple[Callable, Call
 
 
 def forward_peak_bytes(name: str, spec: PoolSpec, x: np.ndarray) -> int:
-    """Peak memory a forward call allocates, outputs included (`impls.timing.peak_extra_bytes`)."""
+    """Peak memory a forward call allocates, outputs included.
+
+    Measured by `impls.tools.timing.peak_extra_bytes`.
+    """
     impl = impls.get(name)
     return peak_extra_bytes(lambda: impl.forward(x, spec))[1]
 
@@ -173,7 +176,7 @@ def main(argv: list[str] | None = None) -> None:
     print(
         f"{datetime.date.today()} | {environment()['cpu']} | {os.cpu_count()} CPUs | NumPy "
         f"{np.__version__} | torch {torch.__version__} ({torch.get_num_threads()} threads) | "
-        f"maxpool-impls {impls.__version__} ({impls.parallel.get_num_threads()} threads) | "
+        f"maxpool-impls {impls.__version__} ({impls.fast.threads.get_num_threads()} threads) | "
         f"copy bandwidth {bandwidth / 1e9:.1f} GB/s | median of {args.repeats} interleaved "
         f"rounds; each sample repeats the call for at least {MIN_SAMPLE_SECONDS * 1e3:g} ms"
     )

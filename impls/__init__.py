@@ -19,8 +19,8 @@ array([[5., 6.],
 """
 
 from .api import DEFAULT_IMPL, MaxPool, max_pool
+from .fast.threads import get_num_threads, set_num_threads
 from .onnx import from_onnx_indices, to_onnx_indices
-from .parallel import get_num_threads, set_num_threads
 from .protocol import CONTRACT_DTYPES, Capabilities, MaxPoolImpl
 from .registry import get, load, names, resolve
 from .spec import PoolSpec

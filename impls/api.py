@@ -11,7 +11,7 @@ from .spec import IntOrSequence, PaddingArg, PoolSpec
 
 __all__ = ["DEFAULT_IMPL", "MaxPool", "max_pool"]
 
-# The fastest choice for each case; see impls/auto.py and docs/auto-dispatch.md.
+# The fastest choice for each case; see impls/fast/auto.py and docs/auto-dispatch.md.
 DEFAULT_IMPL = "auto"
 
 

@@ -14,7 +14,7 @@ With ``B`` planes of ``P`` elements, ``O`` output positions per plane and
 ``K = prod(kernel_size)``: time O(B * (P + O * K)) in vectorised NumPy, with a
 Python loop of ``K`` steps. Extra memory: the padded copy of the input
 (about ``B * P`` elements; where windows lie further apart than their size,
-only the windows' elements, `impls.windows.gathered_geometry`), the
+only the windows' elements, `impls.geometry.gathered_geometry`), the
 ``B * O * K`` columns and a boolean mask of the same size during the
 reduction. Backward: the same columns, as gradients (where windows lie far
 apart, none: gradients are added at their indices directly). Padding,
@@ -44,8 +44,7 @@ from collections.abc import Iterator, Sequence
 
 import numpy as np
 
-from .spec import PoolSpec
-from .windows import (
+from .geometry import (
     Geometry,
     crop_to_input,
     first_max_position,
@@ -57,6 +56,7 @@ from .windows import (
     prepare_forward,
     window_position,
 )
+from .spec import PoolSpec
 
 __all__ = ["Im2colMaxPool"]
 

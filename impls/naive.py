@@ -36,8 +36,8 @@ from collections.abc import Sequence
 
 import numpy as np
 
+from .geometry import prepare_backward, prepare_forward
 from .spec import PoolSpec
-from .windows import prepare_backward, prepare_forward
 
 __all__ = ["NaiveMaxPool"]
 

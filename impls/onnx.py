@@ -12,8 +12,8 @@ from collections.abc import Sequence
 
 import numpy as np
 
+from .geometry import Geometry, check_index_array, geometry_for_shape
 from .spec import PoolSpec
-from .windows import Geometry, check_index_array, geometry_for_shape
 
 __all__ = ["from_onnx_indices", "to_onnx_indices"]
 

@@ -1,7 +1,7 @@
 """Finding implementations by name, by import path, or through entry points.
 
-Built-in implementations are listed in `BUILTIN`; those that need an
-optional dependency (`OPTIONAL`) are listed only when it imports, and
+Built-in implementations (`impls.catalogue`) are listed in `BUILTIN`; those
+that need an optional dependency (`OPTIONAL`) are listed only when it imports, and
 `absent` says why the others are not. Installed packages add their own under
 the ``maxpool.implementations`` entry-point group, each entry point naming a
 `MaxPoolImpl` instance or a class that takes no arguments.
@@ -16,6 +16,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from .catalogue import CATALOGUE
 from .protocol import MaxPoolImpl
 
 __all__ = [
@@ -36,7 +37,9 @@ ENTRY_POINT_GROUP = "maxpool.implementations"
 # Built-in implementations that need an optional dependency:
 # name -> ("module:attribute", the module it needs, the extra that installs it).
 OPTIONAL: dict[str, tuple[str, str, str]] = {
-    "numba": ("impls.numba_pool:NumbaMaxPool", "numba", "numba"),
+    entry.name: (entry.target, entry.needs, entry.needs)
+    for entry in CATALOGUE
+    if entry.needs is not None
 }
 
 
@@ -65,16 +68,10 @@ def _absent_optional() -> dict[str, str]:
 
 _ABSENT = _absent_optional()
 
-# name -> "module:attribute", imported on first use.
+# name -> "module:attribute", imported on first use: the catalogue, less the
+# implementations whose optional dependency does not import.
 BUILTIN: dict[str, str] = {
-    "naive": "impls.naive:NaiveMaxPool",
-    "im2col": "impls.im2col:Im2colMaxPool",
-    "strided": "impls.strided:StridedMaxPool",
-    "sliced": "impls.sliced:SlicedMaxPool",
-    "reshape": "impls.reshape:ReshapeMaxPool",
-    "separable": "impls.separable:SeparableMaxPool",
-    **{name: target for name, (target, _, _) in OPTIONAL.items() if name not in _ABSENT},
-    "auto": "impls.auto:AutoMaxPool",
+    entry.name: entry.target for entry in CATALOGUE if entry.name not in _ABSENT
 }
 
 

@@ -20,7 +20,7 @@ from collections.abc import Sequence
 import numpy as np
 
 from impls import Capabilities, PoolSpec
-from impls.windows import prepare_backward, prepare_forward
+from impls.geometry import prepare_backward, prepare_forward
 
 __all__ = ["MUTANTS", "TextbookMaxPool", "TextbookMaxPool2D"]
 

@@ -14,7 +14,8 @@ import numpy as np
 import pytest
 
 import impls
-from impls import PoolSpec, bench, cli, report
+from impls import PoolSpec
+from impls.tools import bench, cli, report
 
 CASE = bench.Case.custom((2, 3, 8, 8), PoolSpec((2, 2)), "float32")
 SETTINGS = bench.Settings(warmup=0, repeats=1, time_limit=2.0)

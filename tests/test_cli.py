@@ -10,10 +10,11 @@ import json
 import pytest
 
 import impls
-from impls import PoolSpec, bench
-from impls.cli import build_parser, case_from_args, main, parse_padding, parse_shape
-from impls.quickcheck import CheckResult
-from impls.timing import Timing
+from impls import PoolSpec
+from impls.tools import bench
+from impls.tools.cli import build_parser, case_from_args, main, parse_padding, parse_shape
+from impls.tools.quickcheck import CheckResult
+from impls.tools.timing import Timing
 
 FAST = ["--only", "strided", "--repeats", "1", "--warmup", "0", "--quiet"]
 

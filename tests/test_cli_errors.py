@@ -8,7 +8,7 @@ import sys
 import pytest
 
 import impls
-from impls.cli import main
+from impls.tools.cli import main
 
 
 @pytest.mark.parametrize(

@@ -12,9 +12,13 @@ import pytest
 from numpy.testing import assert_array_equal
 
 import impls
-from impls import PoolSpec, blocked, parallel
+from impls import PoolSpec
+from impls.catalogue import CATALOGUE
+from impls.fast import blocks as blocked
+from impls.fast import threads as parallel
 
-FAST = ["sliced", "reshape", "separable"]
+# the pure-NumPy fast implementations
+FAST = [entry.name for entry in CATALOGUE if entry.family == "fast"]
 ORACLE = impls.get("naive")
 
 SPECS = [
@@ -214,14 +218,14 @@ class TestThreadSettings:
     ],
 )
 def test_auto_follows_its_rules(shape, spec, chosen):
-    from impls.auto import AutoMaxPool
+    from impls.fast.auto import AutoMaxPool
 
     assert AutoMaxPool(compiled=False).choose(shape, spec) == chosen
 
 
 def test_auto_rules_cover_every_case():
     # The last rule is the catch-all, so every case gets an implementation.
-    from impls.auto import RULES, Case
+    from impls.fast.auto import RULES, Case
 
     catch_all = Case(
         pooled_axes=2,

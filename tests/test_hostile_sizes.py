@@ -10,7 +10,7 @@ from numpy.testing import assert_array_equal
 
 import impls
 from impls import PoolSpec
-from impls.timing import peak_extra_bytes
+from impls.tools.timing import peak_extra_bytes
 
 NAMES = impls.names()
 ORACLE = impls.get("naive")

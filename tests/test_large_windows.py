@@ -13,8 +13,8 @@ from numpy.testing import assert_array_equal
 
 import impls
 from impls import PoolSpec
-from impls.auto import AutoMaxPool
-from impls.timing import peak_extra_bytes
+from impls.fast.auto import AutoMaxPool
+from impls.tools.timing import peak_extra_bytes
 
 ORACLE = impls.get("naive")
 NUMPY_AUTO = AutoMaxPool(compiled=False)  # where numba is installed, auto runs it instead

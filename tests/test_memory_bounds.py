@@ -14,15 +14,17 @@ import pytest
 from numpy.testing import assert_array_equal
 
 import impls
-from impls import PoolSpec, parallel, tablecache
-from impls.codes import code_tables
-from impls.reshape import ReshapeMaxPool
-from impls.separable import SeparableMaxPool, _stages
-from impls.sliced import SlicedMaxPool
-from impls.staging import staged_layout
-from impls.vanherk import VanHerkMaxPool
-from impls.wholeplane import WholePlaneMaxPool
-from impls.windows import Geometry
+from impls import PoolSpec
+from impls.fast import table_cache
+from impls.fast import threads as parallel
+from impls.fast.separable import SeparableMaxPool, _stages
+from impls.fast.staged_running_max import ReshapeMaxPool
+from impls.fast.staging import staged_layout
+from impls.fast.van_herk import VanHerkMaxPool
+from impls.fast.view_running_max import SlicedMaxPool
+from impls.fast.whole_plane import WholePlaneMaxPool
+from impls.fast.window_codes import code_tables
+from impls.geometry import Geometry
 
 MiB = 1 << 20
 
@@ -44,7 +46,7 @@ def traced(func):
 def test_tables_of_finished_calls_stay_within_the_budget(number):
     # Variable-length audio: a new length, so a new geometry, on every call
     # (and lengths no other test used).
-    tablecache.clear()
+    table_cache.clear()
     impl = impls.get(["sliced", "reshape", "separable", "auto"][number])
 
     def calls():
@@ -53,17 +55,17 @@ def test_tables_of_finished_calls_stay_within_the_budget(number):
             impl.forward(np.zeros((1, length), np.float32), PoolSpec((2,), stride=1))
 
     kept, _ = traced(calls)
-    assert kept <= tablecache.BUDGET_BYTES + 4 * MiB
-    assert tablecache.held_bytes() <= tablecache.BUDGET_BYTES
+    assert kept <= table_cache.BUDGET_BYTES + 4 * MiB
+    assert table_cache.held_bytes() <= table_cache.BUDGET_BYTES
 
 
 def test_the_cache_drops_the_least_recently_used_tables():
-    tablecache.clear()
+    table_cache.clear()
     specs = [PoolSpec((3, 3), stride=1, padding=p) for p in range(3)]
     geometries = [Geometry.of((2, 300, 300), spec).compact for spec in specs]
     for geometry in geometries:
         staged_layout(geometry)
-    assert 0 < tablecache.held_bytes() <= tablecache.BUDGET_BYTES
+    assert 0 < table_cache.held_bytes() <= table_cache.BUDGET_BYTES
     first = code_tables(geometries[-1])
     assert code_tables(geometries[-1]) is first  # kept
 
@@ -79,7 +81,7 @@ def test_the_cache_drops_the_least_recently_used_tables():
 )
 def test_tables_cost_a_few_bytes_per_kernel_element(shape, spec):
     geometry = Geometry.of(shape, spec).compact
-    tablecache.clear()
+    table_cache.clear()
 
     def build():
         code_tables(geometry)

@@ -19,8 +19,10 @@ from numpy.testing import assert_array_equal
 pytest.importorskip("numba")
 
 import impls
-from impls import PoolSpec, numba_kernels, numba_pool, parallel, tablecache
-from impls.wholeplane import is_whole_plane
+from impls import PoolSpec
+from impls.fast import numba_kernels, numba_pool, table_cache
+from impls.fast import threads as parallel
+from impls.fast.whole_plane import is_whole_plane
 
 from .test_fast_paths import SHAPES, SPECS, assert_same_as_oracle, sample
 
@@ -42,9 +44,9 @@ def lanes(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> st
         monkeypatch.setattr(numba_pool, "INTERLEAVED_PASS_LENGTH", 37)  # odd groups of planes
     else:
         monkeypatch.setattr(numba_pool, "MIN_PASS_LENGTH", 1)
-    tablecache.clear()
+    table_cache.clear()
     yield request.param
-    tablecache.clear()
+    table_cache.clear()
 
 
 @pytest.mark.usefixtures("lanes")
@@ -75,7 +77,7 @@ def test_row_splits_heads_and_tails(stride, padding, dilation):
     ],
 )
 def test_whole_planes(shape, spec):
-    geometry = impls.windows.Geometry.of(shape, spec)
+    geometry = impls.geometry.Geometry.of(shape, spec)
     assert is_whole_plane(geometry.compact)
     x = sample(shape, dtype=np.float64)
     x[0, 0] = -np.inf  # a plane of -inf selects its first element
@@ -93,7 +95,7 @@ def test_whole_planes(shape, spec):
 )
 def test_not_whole_planes(shape, spec):
     # The staged kernel takes these.
-    assert not is_whole_plane(impls.windows.Geometry.of(shape, spec).compact)
+    assert not is_whole_plane(impls.geometry.Geometry.of(shape, spec).compact)
     assert_same_as_oracle(NUMBA(), sample(shape), spec)
 
 
@@ -257,7 +259,7 @@ class TestThreads:
         # numba starts no threading layer of its own (no OpenMP, no workqueue),
         # so its kernels run in a child forked from a parent that ran them on
         # several threads. (Threads in the child are the pool's business:
-        # impls.parallel.)
+        # impls.fast.threads.)
         spec = PoolSpec((2, 2))
         x = sample((4, 3, 8, 8), dtype=np.float32)
         expected = NUMBA(threads=2).forward(x, spec)
@@ -302,7 +304,7 @@ def test_auto_uses_the_compiled_backward(monkeypatch):
 
 
 def test_recommend_names_the_extra_it_needs(capsys):
-    from impls.cli import main
+    from impls.tools.cli import main
 
     argv = ["recommend", "--shape", "2,3,9,9", "--kernel", "3", "--only", "numba"]
     assert main([*argv, "--repeats", "1", "--warmup", "0", "--quiet"]) == 0

@@ -21,7 +21,7 @@ WITHOUT_NUMBA = textwrap.dedent(
     sys.modules["numba"] = None  # any import of numba now fails, as if not installed
     import impls
     from impls import PoolSpec, registry
-    from impls.cli import main
+    from impls.tools.cli import main
 
     try:
         impls.get("numba")

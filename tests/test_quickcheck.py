@@ -7,8 +7,8 @@ import pytest
 
 import impls
 from impls import PoolSpec
-from impls.quickcheck import check_input, quick_check, reduced_shape
 from impls.registry import BUILTIN
+from impls.tools.quickcheck import check_input, quick_check, reduced_shape
 
 STRIDED = impls.get("strided")
 OVERLAPPING = PoolSpec((3, 3), stride=1, padding=1)

@@ -6,11 +6,11 @@ import pytest
 
 import impls
 from impls import PoolSpec
-from impls.bench import Candidate, Case, Row
-from impls.quickcheck import CheckResult
-from impls.recommend import code_line, recommend
-from impls.references import ScipyReference
-from impls.timing import Timing
+from impls.tools.bench import Candidate, Case, Row
+from impls.tools.quickcheck import CheckResult
+from impls.tools.recommend import code_line, recommend
+from impls.tools.references import ScipyReference
+from impls.tools.timing import Timing
 
 CASE = Case.custom((2, 3, 8, 8), PoolSpec((2, 2)), "float32")
 

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from impls import PoolSpec
-from impls.quickcheck import quick_check
+from impls.tools.quickcheck import quick_check
 
 SPECS = [
     PoolSpec((2, 2)),
@@ -20,7 +20,7 @@ SPECS = [
 @pytest.mark.parametrize("spec", [*SPECS, PoolSpec((3, 3), padding=((0, 2), (1, 0)))], ids=repr)
 @pytest.mark.parametrize("dtype", ["float32", "int16"])
 def test_scipy_values_agree(spec, dtype):
-    from impls.references import ScipyReference
+    from impls.tools.references import ScipyReference
 
     pytest.importorskip("scipy")
     result = quick_check(
@@ -33,7 +33,7 @@ def test_scipy_values_agree(spec, dtype):
 @pytest.mark.parametrize("dtype", ["float32", "float64", "uint8"])
 def test_torch_agrees_without_nan(spec, dtype):
     pytest.importorskip("torch")
-    from impls.references import TorchReference
+    from impls.tools.references import TorchReference
 
     result = quick_check(TorchReference(), (2, 3) + (17,) * spec.ndim, spec, dtype, with_nan=False)
     assert result.passed, result
@@ -41,7 +41,7 @@ def test_torch_agrees_without_nan(spec, dtype):
 
 def test_torch_does_not_apply_to_asymmetric_or_wide_padding():
     pytest.importorskip("torch")
-    from impls.references import TorchReference
+    from impls.tools.references import TorchReference
 
     torch_ref = TorchReference()
     float32 = np.dtype(np.float32)

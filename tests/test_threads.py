@@ -19,7 +19,8 @@ import numpy as np
 import pytest
 
 import impls
-from impls import PoolSpec, parallel
+from impls import PoolSpec
+from impls.fast import threads as parallel
 
 SPEC = PoolSpec((3, 3), stride=2, padding=1)
 DEADLINE_SECONDS = 30.0
@@ -77,7 +78,7 @@ CONCURRENT_CALLERS = """
 import sys, threading
 import numpy as np
 import impls
-from impls import parallel
+from impls.fast import threads as parallel
 
 sys.setswitchinterval(1e-6)
 parallel.BLOCK_BYTES = parallel.MIN_BYTES_PER_THREAD = 1

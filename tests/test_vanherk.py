@@ -1,6 +1,6 @@
 """The running-maximum path of auto for large stride-1 windows (issue 9, item 5).
 
-`impls.vanherk` is not a registered implementation (it takes stride 1 only),
+`impls.fast.van_herk` is not a registered implementation (it takes stride 1 only),
 so the conformance suite does not reach it by itself: the properties that
 judge the forward result run here, on stride-1 geometries, through both of
 its scan strategies. No timings: those are in benchmarks/hardening.py.
@@ -13,13 +13,14 @@ import pytest
 from numpy.testing import assert_array_equal
 
 import impls
-from impls import Capabilities, PoolSpec, vanherk
-from impls.auto import AutoMaxPool
+from impls import Capabilities, PoolSpec
 from impls.conformance.properties import BY_NAME
 from impls.conformance.runner import run_property
-from impls.timing import peak_extra_bytes
-from impls.vanherk import VanHerkMaxPool
-from impls.windows import Geometry
+from impls.fast import van_herk as vanherk
+from impls.fast.auto import AutoMaxPool
+from impls.fast.van_herk import VanHerkMaxPool
+from impls.geometry import Geometry
+from impls.tools.timing import peak_extra_bytes
 
 AUTO = AutoMaxPool(compiled=False)  # the running maximum is a path of the NumPy auto
 

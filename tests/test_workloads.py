@@ -11,8 +11,8 @@ import pytest
 import impls
 from benchmarks import bench_maxpool
 from impls.registry import BUILTIN
-from impls.report import describe_spec
-from impls.workloads import NAIVE_STEP_BUDGET, WORKLOADS, by_name, naive_steps, random_input
+from impls.tools.report import describe_spec
+from impls.tools.workloads import NAIVE_STEP_BUDGET, WORKLOADS, by_name, naive_steps, random_input
 
 # The table of the issue: name -> (input shape, kernel, stride, padding).
 EXPECTED = {
@@ -63,7 +63,7 @@ def test_random_input_is_reproducible_and_typed(dtype):
 
 class TestAsvBenchmarks:
     def test_benchmarks_load_the_same_workload_table(self):
-        # The benchmarks read impls/workloads.py by path (older commits lack
+        # The benchmarks read impls/tools/workloads.py by path (older commits lack
         # the module); this guards that loader.
         loaded = [dataclasses.astuple(w) for w in bench_maxpool.workloads.WORKLOADS]
         assert loaded == [dataclasses.astuple(w) for w in WORKLOADS]

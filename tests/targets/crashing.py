@@ -2,7 +2,7 @@
 
 Like PyTorch's backward, it trusts its indices; where PyTorch reads out of
 bounds (and may segfault), this one kills its own process with the signal,
-every time. Otherwise it is the correct `impls.strided` implementation.
+every time. Otherwise it is the correct `impls.stride_tricks` implementation.
 """
 
 from __future__ import annotations

@@ -2,7 +2,7 @@
 
 `BlockedMaxPool` validates the arguments once, allocates the outputs, and
 hands cache-sized blocks of planes to workers on several threads
-(`impls.parallel.run_blocks`). A subclass supplies the forward worker: a
+(`impls.fast.threads.run_blocks`). A subclass supplies the forward worker: a
 function of a block (a slice of planes) with its own scratch buffers.
 Backward is shared: `flat_scatter_worker`.
 """
@@ -15,10 +15,10 @@ from collections.abc import Callable, Sequence
 
 import numpy as np
 
-from .parallel import run_blocks
+from ..geometry import Geometry, check_index_array, prepare_backward, prepare_forward
+from ..spec import PoolSpec
 from .planes import PlaneSource, StagedPlanes, planes_of
-from .spec import PoolSpec
-from .windows import Geometry, check_index_array, prepare_backward, prepare_forward
+from .threads import run_blocks
 
 __all__ = ["BlockWorker", "BlockedMaxPool", "flat_scatter_worker"]
 
@@ -102,7 +102,7 @@ class BlockedMaxPool:
     Parameters
     ----------
     threads : int, optional
-        Threads to split the leading axes over; default `impls.parallel.get_num_threads`.
+        Threads to split the leading axes over; default `impls.fast.threads.get_num_threads`.
     """
 
     name = "blocked"
@@ -120,7 +120,7 @@ class BlockedMaxPool:
     ) -> BlockWorker:
         """A worker writing ``values[block]`` and ``indices[block]`` from ``planes[block]``.
 
-        ``planes[block]`` is ``(n, *spatial)`` (`impls.planes`), the outputs
+        ``planes[block]`` is ``(n, *spatial)`` (`impls.fast.planes`), the outputs
         ``(batch, *output_spatial)``; blocks hold at most ``capacity`` planes.
         """
         raise NotImplementedError
@@ -135,7 +135,7 @@ class BlockedMaxPool:
         The input is never copied whole. When its leading axes cannot be
         merged into one without a copy (NHWC data viewed as NCHW), each thread
         copies one block of planes at a time into a buffer of its own
-        (`impls.planes`), counted in the scratch budget.
+        (`impls.fast.planes`), counted in the scratch budget.
         """
         array, geometry = prepare_forward(x, spec)
         geometry = geometry.compact  # padding and dilation size nothing from here on

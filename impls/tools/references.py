@@ -19,7 +19,7 @@ its library's semantics match the contract (`Reference.not_applicable`).
 Examples
 --------
 >>> from impls import PoolSpec
->>> from impls.references import ScipyReference
+>>> from impls.tools.references import ScipyReference
 >>> reference = ScipyReference()
 >>> values, indices = reference.forward(np.arange(6.0).reshape(2, 3), PoolSpec((2,), stride=1))
 >>> values, indices
@@ -34,7 +34,7 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from .spec import PoolSpec
+from ..spec import PoolSpec
 
 __all__ = ["Reference", "ScipyReference", "TorchReference", "available_references"]
 
@@ -74,7 +74,7 @@ class TorchReference(Reference):
     check_with_nan = False
 
     def __init__(self) -> None:
-        from .frameworks.pytorch import TorchMaxPool  # imports torch
+        from ..frameworks.pytorch import TorchMaxPool  # imports torch
 
         self._adapter = TorchMaxPool()
         self._torch = self._adapter.torch

@@ -12,7 +12,7 @@ integer-valued upstream gradient exactly (its sums are exact).
 Examples
 --------
 >>> import impls
->>> from impls.quickcheck import quick_check
+>>> from impls.tools.quickcheck import quick_check
 >>> spec = impls.PoolSpec((3, 3), stride=2, padding=1)
 >>> quick_check(impls.get("strided"), (32, 64, 112, 112), spec).status
 'pass'
@@ -27,9 +27,9 @@ from typing import Any
 
 import numpy as np
 
-from .protocol import Capabilities
-from .registry import get
-from .spec import PoolSpec
+from ..protocol import Capabilities
+from ..registry import get
+from ..spec import PoolSpec
 
 __all__ = ["ORACLE", "CheckResult", "check_input", "quick_check", "reduced_shape"]
 

@@ -9,17 +9,17 @@ these K views, with no copy of the input:
   ``j`` updates only the block of output positions whose element ``j`` lies
   inside the input, so padding is never read.
 * The argmax is a small per-window code (int8 for K <= 127), updated
-  branch-free (`impls.codes.update_first_max`). Each window starts from the
+  branch-free (`impls.fast.window_codes.update_first_max`). Each window starts from the
   code of its first in-bounds element, so a window whose elements all equal
   the start value (-inf, or an integer dtype's minimum) selects its first one.
 * Work goes in cache-sized blocks of planes, split across threads over the
-  leading axes (`impls.parallel`).
+  leading axes (`impls.fast.threads`).
 * NaN never compares greater and ``-0.0 == 0.0``: a block whose maxima hold
   NaN is redone with a NaN-aware comparison, and a zero maximum takes its
   sign from the selected element.
 
 Backward is shared by the fast implementations
-(`impls.blocked.flat_scatter_worker`): one unbuffered `numpy.add.at` per
+(`impls.fast.blocks.flat_scatter_worker`): one unbuffered `numpy.add.at` per
 block of planes, on flat indices, so overlapping windows accumulate in output
 order.
 
@@ -30,16 +30,16 @@ window elements: forward O(B*O*K), about 4 vectorised passes per offset over
 strided views, plus 2 passes for the int64 indices. Extra memory: scratch of
 a few block-sized arrays per thread; no K*O or padded intermediates, and a
 copy of one block of planes per thread only for an input whose leading axes
-do not merge (`impls.planes`).
+do not merge (`impls.fast.planes`).
 Backward: O(B*(P + O)): the zeroed result, then about 1.5 ns per output.
 The inner loops run along the last output axis, so short rows (small planes)
-and strides above 1 cost more per element than in `impls.reshape`.
+and strides above 1 cost more per element than in `impls.fast.staged_running_max`.
 
 Examples
 --------
 >>> import numpy as np
 >>> from impls import PoolSpec
->>> from impls.sliced import SlicedMaxPool
+>>> from impls.fast.view_running_max import SlicedMaxPool
 >>> x = np.array([[1., 2., 3.], [4., 5., 6.], [7., 8., 9.]])
 >>> values, indices = SlicedMaxPool().forward(x, PoolSpec((2, 2), stride=1))
 >>> values
@@ -56,8 +56,10 @@ import itertools
 
 import numpy as np
 
-from .blocked import BlockedMaxPool, BlockWorker
-from .codes import (
+from ..geometry import Geometry, lowest_value
+from .blocks import BlockedMaxPool, BlockWorker
+from .planes import PlaneSource
+from .window_codes import (
     code_tables,
     codes_to_indices,
     conversion_scratch,
@@ -65,8 +67,6 @@ from .codes import (
     start_first_max,
     update_first_max,
 )
-from .planes import PlaneSource
-from .windows import Geometry, lowest_value
 
 __all__ = ["SlicedMaxPool"]
 
@@ -77,7 +77,7 @@ class SlicedMaxPool(BlockedMaxPool):
     Parameters
     ----------
     threads : int, optional
-        Threads to split the leading axes over; default `impls.parallel.get_num_threads`.
+        Threads to split the leading axes over; default `impls.fast.threads.get_num_threads`.
     """
 
     name = "sliced"

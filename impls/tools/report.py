@@ -1,7 +1,7 @@
 """Render measured rows as text tables or as JSON for ``maxpool bench`` and ``recommend``.
 
 JSON documents carry a ``schema`` key (``"maxpool-bench/1"`` or
-``"maxpool-recommend/1"``), the ``environment`` of `impls.timing.environment`,
+``"maxpool-recommend/1"``), the ``environment`` of `impls.tools.timing.environment`,
 the ``methodology`` text, and the rows as plain dictionaries (`row_to_dict`):
 times in milliseconds, memory in bytes, ``null`` where not measured.
 
@@ -20,10 +20,10 @@ import json
 from collections.abc import Sequence
 from typing import Any
 
+from ..registry import OPTIONAL, absent
+from ..spec import PoolSpec
 from .bench import Case, Row
 from .recommend import Recommendation, cost, readability
-from .registry import OPTIONAL, absent
-from .spec import PoolSpec
 from .timing import Timing
 
 __all__ = [

@@ -11,7 +11,7 @@ Recognition Letters 13, 1992; J. Gil and M. Werman, IEEE PAMI 15, 1993).
 With dilation ``d``, each of the ``d`` phases of the axis is such a signal;
 they are reduced side by side.
 
-The selection rule survives as in `impls.separable`, whose idea this module
+The selection rule survives as in `impls.fast.separable`, whose idea this module
 follows: the pooled axes are reduced one at a time, innermost first, and each
 stage keeps the first maximal row of the stage before, so the code
 ``row * kw + column`` of the row-major first maximum builds up axis by axis.
@@ -19,16 +19,16 @@ Inside a stage, each running maximum also tracks where its value first
 occurs: the prefix maximum moves only on a strictly greater element, the
 suffix maximum on a greater or equal one (so it keeps the earliest), and a
 window takes its suffix part, which comes first, on ties. With NaN in a block
-(detected after a first pass, as in `impls.sliced`), NaN counts as larger than
+(detected after a first pass, as in `impls.fast.view_running_max`), NaN counts as larger than
 every number and the first NaN wins. Padding holds the dtype's lowest value;
 a window whose maximum is that value selects its first element inside the
 input, as the contract says. Values are the maxima, with zeros and NaN copied
 back from the selected element, so they are the input bits.
 
-Only stride 1 is handled (after `impls.windows.Geometry.compact`, which makes
-the stride of an axis with one output 1): `impls.auto` sends large stride-1
+Only stride 1 is handled (after `impls.geometry.Geometry.compact`, which makes
+the stride of an axis with one output 1): `impls.fast.auto` sends large stride-1
 windows here (`is_unit_stride` tells which geometries qualify). Backward is
-the shared flat scatter of `impls.blocked`.
+the shared flat scatter of `impls.fast.blocks`.
 
 Cost
 ----
@@ -36,14 +36,14 @@ With ``B`` planes whose windows span ``R`` padded elements: forward about 15
 NumPy passes over ``B * R`` elements per pooled axis (fewer as axes are
 reduced: 8 for the two running maxima, the rest per output), in blocks split
 across threads, whatever the kernel size; plus O(K) tables for the window
-codes. Against `impls.separable` (about ``4.5 * k`` passes per axis) and
-`impls.sliced`, it pays from kernels of about 33 x 33 in 2-D and 65 in 1-D
+codes. Against `impls.fast.separable` (about ``4.5 * k`` passes per axis) and
+`impls.fast.view_running_max`, it pays from kernels of about 33 x 33 in 2-D and 65 in 1-D
 (``docs/auto-dispatch.md``). Extra memory: per thread, about
 ``3 * itemsize + 2 * p + 2`` bytes per element of the staged block (the
 padded block, its prefix and suffix maxima, and their positions of ``p`` = 1
-to 4 bytes); blocks are smaller where the scratch budget of `impls.blocked`
+to 4 bytes); blocks are smaller where the scratch budget of `impls.fast.blocks`
 asks for it, and hold at least one plane.
-Backward: as `impls.sliced`.
+Backward: as `impls.fast.view_running_max`.
 
 Examples
 --------
@@ -64,16 +64,16 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .blocked import BlockedMaxPool, BlockWorker
-from .codes import (
+from ..geometry import Geometry, lowest_value, region_overlap
+from .blocks import BlockedMaxPool, BlockWorker
+from .planes import PlaneSource
+from .window_codes import (
     code_dtype,
     code_tables,
     codes_to_indices,
     conversion_scratch,
     restore_selected_bits,
 )
-from .planes import PlaneSource
-from .windows import Geometry, lowest_value, region_overlap
 
 __all__ = ["VanHerkMaxPool", "is_unit_stride"]
 
@@ -81,7 +81,7 @@ __all__ = ["VanHerkMaxPool", "is_unit_stride"]
 def is_unit_stride(geometry: Geometry) -> bool:
     """Whether every pooled axis of ``geometry`` has stride 1 (`VanHerkMaxPool` applies).
 
-    ``geometry`` should be compact (`impls.windows.Geometry.compact`), where an
+    ``geometry`` should be compact (`impls.geometry.Geometry.compact`), where an
     axis with a single output has stride 1 whatever the spec said.
     """
     return all(stride == 1 for stride in geometry.spec.stride)
@@ -246,12 +246,12 @@ class VanHerkMaxPool(BlockedMaxPool):
     """Running-maximum max pooling for stride-1 windows, threaded over planes.
 
     Refuses geometries with a stride above 1 on an axis with several
-    outputs (`is_unit_stride`); `impls.auto` calls it only where it applies.
+    outputs (`is_unit_stride`); `impls.fast.auto` calls it only where it applies.
 
     Parameters
     ----------
     threads : int, optional
-        Threads to split the leading axes over; default `impls.parallel.get_num_threads`.
+        Threads to split the leading axes over; default `impls.fast.threads.get_num_threads`.
     """
 
     name = "vanherk"

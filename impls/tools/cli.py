@@ -1,7 +1,7 @@
 """The ``maxpool`` command: measure implementations and recommend one.
 
 ``maxpool bench`` measures every registered implementation on the standard
-workloads (`impls.workloads`), or on your own case given with ``--shape``
+workloads (`impls.tools.workloads`), or on your own case given with ``--shape``
 and the pooling options, and prints a table. ``maxpool recommend`` takes the
 same options and prints the fastest implementation that passed the quick
 conformance check, the line of code that uses it, and the trade-offs.
@@ -22,7 +22,7 @@ Pooling options (the pooled axes are the trailing ones):
 
 Examples
 --------
->>> from impls.cli import parse_padding
+>>> from impls.tools.cli import parse_padding
 >>> parse_padding("0:1,2")
 ((0, 1), 2)
 >>> parse_padding("same")
@@ -39,11 +39,12 @@ from typing import Any, NoReturn
 
 import numpy as np
 
-from . import __version__, bench, recommend, report, timing
-from .memory import check_fits
-from .protocol import CONTRACT_DTYPES
-from .registry import names
-from .spec import PADDING_STRINGS, PoolSpec
+from .. import __version__
+from ..memory import check_fits
+from ..protocol import CONTRACT_DTYPES
+from ..registry import names
+from ..spec import PADDING_STRINGS, PoolSpec
+from . import bench, recommend, report, timing
 from .workloads import WORKLOADS
 
 __all__ = ["DTYPES", "build_parser", "case_from_args", "main", "parse_padding", "parse_shape"]

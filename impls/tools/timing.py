@@ -34,7 +34,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
-from .parallel import get_num_threads
+from ..catalogue import CATALOGUE
+from ..fast.threads import get_num_threads
 
 __all__ = [
     "MIN_SAMPLE_SECONDS",
@@ -207,6 +208,8 @@ def methodology(*, warmup: int, repeats: int, min_repeats: int, budget_seconds: 
     >>> methodology(warmup=1, repeats=5, min_repeats=3, budget_seconds=3.0)[:40]
     'Each time is the median of up to 5 timed'
     """
+    single = [entry.name for entry in CATALOGUE if not entry.threaded]
+    threaded = [entry.name for entry in CATALOGUE if entry.threaded]
     return (
         f"Each time is the median of up to {repeats} timed repeats (at least "
         f"{min(min_repeats, repeats)}; no new repeat after {budget_seconds:g} s), "
@@ -214,8 +217,8 @@ def methodology(*, warmup: int, repeats: int, min_repeats: int, budget_seconds: 
         f"times to last at least {MIN_SAMPLE_SECONDS * 1000:g} ms. The first "
         "forward call on each case, which pays for compiling or filling caches, "
         "is timed on its own and counts as a warm-up call. Clock: "
-        "time.perf_counter, wall time, in one process. naive, im2col and strided "
-        "run on one thread; sliced, reshape, separable, numba and auto split the "
+        f"time.perf_counter, wall time, in one process. {', '.join(single)} "
+        f"run on one thread; {', '.join(threaded)} split the "
         f"leading axes over {get_num_threads()} threads (impls.set_num_threads, "
         "MAXPOOL_NUM_THREADS); torch uses its default thread count. Peak extra "
         "memory: tracemalloc peak during the second (warm-up) forward call minus "

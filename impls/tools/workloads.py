@@ -8,7 +8,7 @@ It therefore imports only the standard library and NumPy, never ``impls``.
 
 Examples
 --------
->>> from impls.workloads import WORKLOADS, by_name
+>>> from impls.tools.workloads import WORKLOADS, by_name
 >>> [w.name for w in WORKLOADS][:3]
 ['lenet5', 'vgg16', 'resnet50']
 >>> by_name("resnet50").spec_kwargs

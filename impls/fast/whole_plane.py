@@ -7,15 +7,15 @@ row-major order, whatever padding surrounds it. Its first maximum is then
 the first of equal maxima, and the first NaN when there is one. Values are
 read back from the input at those indices, so ``-0.0`` stays ``-0.0``.
 
-`impls.auto` sends such calls here; on any other geometry `WholePlaneMaxPool`
+`impls.fast.auto` sends such calls here; on any other geometry `WholePlaneMaxPool`
 refuses (`is_whole_plane` tells which is which). Backward is the shared flat
-scatter of `impls.blocked`.
+scatter of `impls.fast.blocks`.
 
 Cost
 ----
 With ``B`` planes of ``P`` elements: forward one pass over the input, O(B*P),
 and no scratch for C-contiguous planes (a block-sized copy otherwise), in
-blocks split across threads. Backward: as `impls.sliced`.
+blocks split across threads. Backward: as `impls.fast.view_running_max`.
 
 Examples
 --------
@@ -31,9 +31,9 @@ from __future__ import annotations
 
 import numpy as np
 
-from .blocked import BlockedMaxPool, BlockWorker
+from ..geometry import Geometry
+from .blocks import BlockedMaxPool, BlockWorker
 from .planes import PlaneSource
-from .windows import Geometry
 
 __all__ = ["WholePlaneMaxPool", "is_whole_plane"]
 
@@ -41,7 +41,7 @@ __all__ = ["WholePlaneMaxPool", "is_whole_plane"]
 def is_whole_plane(geometry: Geometry) -> bool:
     """Whether each plane has one window, reading all of the plane in row-major order.
 
-    ``geometry`` must be compact (`impls.windows.Geometry.compact`): its
+    ``geometry`` must be compact (`impls.geometry.Geometry.compact`): its
     kernel then spans exactly the input elements the window reads.
     """
     spec = geometry.spec
@@ -64,7 +64,7 @@ class WholePlaneMaxPool(BlockedMaxPool):
     Parameters
     ----------
     threads : int, optional
-        Threads to split the leading axes over; default `impls.parallel.get_num_threads`.
+        Threads to split the leading axes over; default `impls.fast.threads.get_num_threads`.
     """
 
     name = "wholeplane"

@@ -13,7 +13,7 @@ With ``B`` planes of ``P`` elements, ``O`` output positions per plane and
 ``K = prod(kernel_size)``: time O(B * (P + O * K)) in vectorised NumPy.
 Extra memory: the padded copy (about ``B * P`` elements; where windows
 lie further apart than their size, only the windows' elements,
-`impls.windows.gathered_geometry`) and the ``B * O * K`` window copy made by
+`impls.geometry.gathered_geometry`) and the ``B * O * K`` window copy made by
 the reshape, plus a boolean mask of that
 size during the reduction. Backward: O(B * O) time and no extra memory
 beyond the result, but `numpy.add.at` runs at a few tens of nanoseconds per
@@ -23,7 +23,7 @@ Examples
 --------
 >>> import numpy as np
 >>> from impls import PoolSpec
->>> from impls.strided import StridedMaxPool
+>>> from impls.stride_tricks import StridedMaxPool
 >>> x = np.array([[1., 2., 3.], [4., 5., 6.], [7., 8., 9.]])
 >>> values, indices = StridedMaxPool().forward(x, PoolSpec((2, 2), stride=1))
 >>> values
@@ -38,8 +38,7 @@ from collections.abc import Sequence
 import numpy as np
 from numpy.lib.stride_tricks import sliding_window_view
 
-from .spec import PoolSpec
-from .windows import (
+from .geometry import (
     Geometry,
     first_max_position,
     gathered_geometry,
@@ -49,6 +48,7 @@ from .windows import (
     prepare_backward,
     prepare_forward,
 )
+from .spec import PoolSpec
 
 __all__ = ["StridedMaxPool"]
 

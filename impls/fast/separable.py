@@ -10,14 +10,14 @@ The first-maximum rule survives the split when the innermost axis goes
 first: each row keeps the column of its first maximum, and the outer pass
 keeps the first row whose maximum beats all earlier rows. Its candidate code,
 ``row * kw + column``, grows with the row, so the branch-free update of
-`impls.codes.update_first_max` still applies. Each pass starts from the code
+`impls.fast.window_codes.update_first_max` still applies. Each pass starts from the code
 of the first in-bounds element, so padding is never selected even where a
 row's elements all equal the padding value.
 
-Blocks are staged as in `impls.reshape` (`impls.staging`): padded phase
+Blocks are staged as in `impls.fast.staged_running_max` (`impls.fast.staging`): padded phase
 buffers with long contiguous rows, so every pass of every stage is one
 unit-stride slice. Backward depends only on the indices, not on how forward
-found them: it is the shared flat scatter of `impls.blocked`.
+found them: it is the shared flat scatter of `impls.fast.blocks`.
 
 Cost
 ----
@@ -27,13 +27,13 @@ forward about ``4 * k_m + 5 * (k_0 + ... + k_{m-1})`` passes over
 be reduced, in the wide staged layout), plus one staging copy. For stride 1
 that is O(B*O*(k_0 + ... + k_m)) instead of O(B*O*k_0*...*k_m). Extra
 memory: per thread, a staged block and one block-sized maximum and code per
-phase still unreduced. Backward: as `impls.sliced`.
+phase still unreduced. Backward: as `impls.fast.view_running_max`.
 
 Examples
 --------
 >>> import numpy as np
 >>> from impls import PoolSpec
->>> from impls.separable import SeparableMaxPool
+>>> from impls.fast.separable import SeparableMaxPool
 >>> x = np.array([[1., 2., 3.], [4., 5., 6.], [7., 8., 9.]])
 >>> values, indices = SeparableMaxPool().forward(x, PoolSpec((2, 2), stride=1))
 >>> values
@@ -51,12 +51,12 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .blocked import BlockedMaxPool, BlockWorker
-from .codes import conversion_scratch, first_kernel_steps, start_first_max, update_first_max
+from ..geometry import Geometry, lowest_value
+from .blocks import BlockedMaxPool, BlockWorker
 from .planes import PlaneSource
 from .staging import StagedLayout, finish_forward, has_nan, output_view, staged_layout
-from .tablecache import table_cache
-from .windows import Geometry, lowest_value
+from .table_cache import table_cache
+from .window_codes import conversion_scratch, first_kernel_steps, start_first_max, update_first_max
 
 __all__ = ["SeparableMaxPool"]
 
@@ -136,7 +136,7 @@ class SeparableMaxPool(BlockedMaxPool):
     Parameters
     ----------
     threads : int, optional
-        Threads to split the leading axes over; default `impls.parallel.get_num_threads`.
+        Threads to split the leading axes over; default `impls.fast.threads.get_num_threads`.
     """
 
     name = "separable"

@@ -9,7 +9,7 @@ one has to read (the length of the implementation's module).
 
 Examples
 --------
->>> from impls.recommend import code_line
+>>> from impls.tools.recommend import code_line
 >>> from impls import PoolSpec
 >>> code_line(PoolSpec((3, 3), stride=2, padding=1), "strided")
 'impls.MaxPool((3, 3), stride=2, padding=1, impl="strided")'
@@ -22,8 +22,8 @@ import sys
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+from ..spec import PoolSpec
 from .bench import Row
-from .spec import PoolSpec
 
 __all__ = ["GOALS", "Recommendation", "code_line", "cost", "readability", "recommend"]
 

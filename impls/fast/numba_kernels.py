@@ -1,10 +1,10 @@
-"""The compiled loops behind `impls.numba_pool`.
+"""The compiled loops behind `impls.fast.numba_pool`.
 
 Three kernels, ``@numba.njit(nogil=True, cache=True)``: they release the GIL,
-so the library's own thread pool (`impls.parallel`) runs them on several
+so the library's own thread pool (`impls.fast.threads`) runs them on several
 threads at once, and they are compiled once per dtype and then loaded from
 the on-disk cache. They know nothing of `PoolSpec`: the caller hands them the
-staged layout of `impls.staging` as integer tables (`impls.numba_pool`
+staged layout of `impls.fast.staging` as integer tables (`impls.fast.numba_pool`
 builds them), with every geometry seen as 3-D: 1-D and 2-D pools have unit
 leading axes, which costs nothing.
 

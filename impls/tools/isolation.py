@@ -70,7 +70,7 @@ def call_isolated(func: Callable[[], Any], time_limit: float) -> Outcome:
     child = context.Process(target=_child, args=(func, sender), daemon=True)
     with warnings.catch_warnings():
         # Python 3.12+ warns about fork in a threaded process; the project's own
-        # thread pool is fork-safe (impls.parallel), and the child only measures.
+        # thread pool is fork-safe (impls.fast.threads), and the child only measures.
         warnings.simplefilter("ignore", DeprecationWarning)
         child.start()
     sender.close()

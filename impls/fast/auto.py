@@ -2,11 +2,11 @@
 
 The choice depends only on the geometry (through `Case`), never on the data,
 so it is deterministic. Rules whose implementation is not registered are
-skipped: `impls.numba_pool` is registered only where numba is installed, and
+skipped: `impls.fast.numba_pool` is registered only where numba is installed, and
 without it auto chooses among the pure-NumPy implementations. Backward needs
-only the indices: auto uses the compiled scatter of `impls.numba_pool` where
+only the indices: auto uses the compiled scatter of `impls.fast.numba_pool` where
 numba is installed, else the one the NumPy implementations share
-(`impls.blocked.flat_scatter_worker`).
+(`impls.fast.blocks.flat_scatter_worker`).
 
 The rules in `RULES` come from measurements recorded in
 ``docs/auto-dispatch.md`` (which case, which winner, by how much), made with
@@ -21,7 +21,7 @@ Examples
 --------
 >>> import numpy as np
 >>> from impls import PoolSpec
->>> from impls.auto import AutoMaxPool
+>>> from impls.fast.auto import AutoMaxPool
 >>> x = np.arange(16.0).reshape(4, 4)
 >>> values, indices = AutoMaxPool().forward(x, PoolSpec((2, 2)))
 >>> values
@@ -36,12 +36,12 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .blocked import BlockedMaxPool
-from .registry import BUILTIN, OPTIONAL, get
-from .spec import PoolSpec
-from .vanherk import VanHerkMaxPool
-from .wholeplane import WholePlaneMaxPool, is_whole_plane
-from .windows import Geometry, geometry_for_shape, prepare_forward
+from ..geometry import Geometry, geometry_for_shape, prepare_forward
+from ..registry import BUILTIN, OPTIONAL, get
+from ..spec import PoolSpec
+from .blocks import BlockedMaxPool
+from .van_herk import VanHerkMaxPool
+from .whole_plane import WholePlaneMaxPool, is_whole_plane
 
 __all__ = ["COMPILED_BELOW", "RULES", "RUNNING_MAX_FROM", "AutoMaxPool", "Case", "Rule"]
 
@@ -60,7 +60,7 @@ class Case:
 
     @classmethod
     def of(cls, geometry: Geometry) -> Case:
-        """The case of a compact geometry (`impls.windows.Geometry.compact`)."""
+        """The case of a compact geometry (`impls.geometry.Geometry.compact`)."""
         spec = geometry.spec
         overlap = any(s < e for s, e in zip(spec.stride, spec.extent, strict=True))
         outputs = geometry.batch * geometry.output_plane_size
@@ -85,7 +85,7 @@ class Rule:
 
 
 # Kernel elements per axis, on average, from which the running maximum of
-# impls.vanherk beats the other NumPy implementations with stride 1 (1-D k33
+# impls.fast.van_herk beats the other NumPy implementations with stride 1 (1-D k33
 # and 2-D k17 still lose, 1-D k65 is about even; in 3-D, 3x3x3 to 13x13x13
 # lose to separable by 3x to 7x).
 RUNNING_MAX_FROM = {1: 64, 2: 32}
@@ -180,7 +180,7 @@ class AutoMaxPool(BlockedMaxPool):
     ----------
     threads : int, optional
         Threads for the implementations it calls; default
-        `impls.parallel.get_num_threads`.
+        `impls.fast.threads.get_num_threads`.
     compiled : bool, optional
         Whether to use the compiled implementation (``"numba"``) where it is
         registered; with False, only the pure-NumPy ones. Default True.

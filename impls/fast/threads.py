@@ -23,7 +23,7 @@ import threading
 from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor, wait
 
-from .spec import as_int
+from ..spec import as_int
 
 __all__ = ["get_num_threads", "run_blocks", "run_split", "set_num_threads"]
 

@@ -1,8 +1,8 @@
 """One cache, bounded in bytes, for the per-geometry tables of the fast implementations.
 
 A layer calls forward with the same shapes at every step, so the tables each
-geometry needs (`impls.codes.code_tables`, `impls.staging.staged_layout`, the
-stages of `impls.separable`) are kept between calls. Some are shaped like the
+geometry needs (`impls.fast.window_codes.code_tables`, `impls.fast.staging.staged_layout`, the
+stages of `impls.fast.separable`) are kept between calls. Some are shaped like the
 output, so a cache bounded by its number of entries could keep gigabytes alive
 after the calls are over (variable-length audio: a new geometry per clip).
 This one holds at most `BUDGET_BYTES` of arrays over all the cached functions

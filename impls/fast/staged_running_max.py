@@ -6,15 +6,16 @@ into K slabs, one per window offset, each holding that offset's element of
 every window. Copied out contiguously, the slabs make the running maximum a
 sequence of long, unit-stride, SIMD-friendly passes.
 
-The same idea covers every geometry (`impls.staging`): each block is copied
+The same idea covers every geometry (`impls.fast.staging`): each block is copied
 once into padded phase buffers, and each window offset reads one buffer at
 one shift as a single contiguous slice. The first maximum and its code are
-tracked as in `impls.sliced` (`impls.codes.update_first_max`), with the same
+tracked as in `impls.fast.view_running_max`
+(`impls.fast.window_codes.update_first_max`), with the same
 NaN and signed-zero handling; blocks are sized for the cache and split
 across threads over the leading axes.
 
 Backward is shared by the fast implementations
-(`impls.blocked.flat_scatter_worker`): one `numpy.add.at` per block on flat
+(`impls.fast.blocks.flat_scatter_worker`): one `numpy.add.at` per block on flat
 indices.
 
 Cost
@@ -24,13 +25,13 @@ window elements: forward one staging copy of the input (B*P) plus about 4
 contiguous passes of B*O' elements per offset, where ``O' >= O`` counts the
 dropped positions of the wide layout (a few percent). Extra memory: per
 thread, one staged block and a few block-sized scratch arrays, independent of
-``B``. Backward: as `impls.sliced`.
+``B``. Backward: as `impls.fast.view_running_max`.
 
 Examples
 --------
 >>> import numpy as np
 >>> from impls import PoolSpec
->>> from impls.reshape import ReshapeMaxPool
+>>> from impls.fast.staged_running_max import ReshapeMaxPool
 >>> x = np.arange(16.0).reshape(4, 4)
 >>> values, indices = ReshapeMaxPool().forward(x, PoolSpec((2, 2)))
 >>> values
@@ -45,11 +46,11 @@ from __future__ import annotations
 
 import numpy as np
 
-from .blocked import BlockedMaxPool, BlockWorker
-from .codes import conversion_scratch, start_first_max, update_first_max
+from ..geometry import Geometry, lowest_value
+from .blocks import BlockedMaxPool, BlockWorker
 from .planes import PlaneSource
 from .staging import finish_forward, has_nan, output_view, staged_layout
-from .windows import Geometry, lowest_value
+from .window_codes import conversion_scratch, start_first_max, update_first_max
 
 __all__ = ["ReshapeMaxPool"]
 
@@ -60,7 +61,7 @@ class ReshapeMaxPool(BlockedMaxPool):
     Parameters
     ----------
     threads : int, optional
-        Threads to split the leading axes over; default `impls.parallel.get_num_threads`.
+        Threads to split the leading axes over; default `impls.fast.threads.get_num_threads`.
     """
 
     name = "reshape"

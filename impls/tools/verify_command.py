@@ -1,6 +1,6 @@
 """``maxpool verify``: parse-level checks, running the harness, and writing the reports.
 
-Kept apart from `impls.cli` so that ``maxpool bench`` never imports the
+Kept apart from `impls.tools.cli` so that ``maxpool bench`` never imports the
 harness (which needs the ``conformance`` extra).
 """
 
@@ -40,10 +40,10 @@ def run_verify(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int
         )
     if args.processes > 1 and importlib.util.find_spec("xdist") is None:
         parser.error("argument -n: needs pytest-xdist: pip install pytest-xdist")
-    from .conformance import report
-    from .conformance.targets import load_target
-    from .conformance.verify import verify_target
-    from .protocol import Capabilities
+    from ..conformance import report
+    from ..conformance.targets import load_target
+    from ..conformance.verify import verify_target
+    from ..protocol import Capabilities
 
     for target in args.targets:
         try:

@@ -1,7 +1,7 @@
-"""Compiled max pooling: the staged running maximum of `impls.reshape`, as numba loops.
+"""Compiled max pooling: the staged running maximum, as numba loops.
 
-The idea is that of `impls.reshape`, without NumPy's passes: each plane is
-copied once into padded phase buffers (`impls.staging`), where every
+The idea is that of `impls.fast.staged_running_max`, without NumPy's passes: each plane is
+copied once into padded phase buffers (`impls.fast.staging`), where every
 window offset reads one contiguous slice, and a compiled loop keeps the
 running first maximum and its window code over the offsets, in code order.
 The loops run over long contiguous rows, which LLVM vectorises; planes too
@@ -12,21 +12,21 @@ the whole plane (global pooling) takes a kernel of its own: two vectorised
 passes over each plane.
 
 * Floats are compared as integer keys that order as the contract does (NaN
-  above everything, ``-0.0`` equal to ``0.0``; see `impls.numba_kernels`):
+  above everything, ``-0.0`` equal to ``0.0``; see `impls.fast.numba_kernels`):
   no NaN test in the loops, and float16, which numba cannot compute with,
   needs no conversion.
 * Threads: the kernels release the GIL and run per block of planes on the
-  library's own thread pool (`impls.parallel`), so they honour
+  library's own thread pool (`impls.fast.threads`), so they honour
   `impls.set_num_threads`, may be called from many Python threads at once,
   work in a forked child and start no OpenMP runtime of their own.
 * Backward: one compiled scatter per range of planes, zeroing each plane of
   the gradient just before adding into it (float16 gradients take the
-  shared NumPy scatter of `impls.blocked`).
+  shared NumPy scatter of `impls.fast.blocks`).
 * Inputs the kernels cannot read in place (not C-contiguous, unaligned or
   byte-swapped) are copied a block of planes at a time.
 * Windows far apart, spread by padding or dilation over a region much larger
   than the input, would make the phase buffers as large as that region; such
-  calls go to `impls.sliced`, which reads the windows in place.
+  calls go to `impls.fast.view_running_max`, which reads the windows in place.
 
 Cost
 ----
@@ -50,7 +50,7 @@ Examples
 --------
 >>> import numpy as np
 >>> from impls import PoolSpec
->>> from impls.numba_pool import NumbaMaxPool
+>>> from impls.fast.numba_pool import NumbaMaxPool
 >>> x = np.array([[1., 2., 3.], [4., 5., 6.], [7., 8., 9.]])
 >>> values, indices = NumbaMaxPool().forward(x, PoolSpec((2, 2), stride=1))
 >>> values
@@ -68,16 +68,16 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from ..geometry import Geometry, check_index_array, prepare_backward, prepare_forward
+from ..spec import PoolSpec
 from . import numba_kernels
-from .blocked import BlockedMaxPool, BlockWorker
-from .parallel import run_split
+from .blocks import BlockedMaxPool, BlockWorker
 from .planes import PlaneSource
-from .sliced import SlicedMaxPool
-from .spec import PoolSpec
 from .staging import staged_layout
-from .tablecache import table_cache
-from .wholeplane import is_whole_plane
-from .windows import Geometry, check_index_array, prepare_backward, prepare_forward
+from .table_cache import table_cache
+from .threads import run_split
+from .view_running_max import SlicedMaxPool
+from .whole_plane import is_whole_plane
 
 __all__ = ["KernelTables", "NumbaMaxPool", "kernel_tables"]
 
@@ -92,7 +92,7 @@ MAX_LANES = 256
 
 
 def _kernel_ready(array: np.ndarray, dtype: np.dtype) -> bool:
-    """Whether the kernels can read ``array`` as it is (see `impls.numba_kernels`)."""
+    """Whether the kernels can read ``array`` as it is (see `impls.fast.numba_kernels`)."""
     flags = array.flags
     return array.dtype == dtype and flags.c_contiguous and flags.aligned
 
@@ -119,7 +119,7 @@ def _frozen(array: np.ndarray) -> np.ndarray:
 class KernelTables:
     """The staged layout of one geometry, as the integer tables the kernels read.
 
-    The fields are described in `impls.numba_kernels`; ``spatial`` is the
+    The fields are described in `impls.fast.numba_kernels`; ``spatial`` is the
     spatial shape seen as 3-D, ``lanes`` the planes interleaved per group.
     """
 
@@ -201,7 +201,7 @@ def _keys(dtype: np.dtype) -> tuple[np.dtype, object, object]:
     """The dtype the kernels read a native ``dtype`` as, and its ``mask`` and ``nan``.
 
     Floats are read as the signed integers of their width (see
-    `impls.numba_kernels`); integers as themselves, with ``None``.
+    `impls.fast.numba_kernels`); integers as themselves, with ``None``.
     """
     if dtype.kind != "f":
         return dtype, None, None
@@ -235,7 +235,7 @@ class NumbaMaxPool(BlockedMaxPool):
     Parameters
     ----------
     threads : int, optional
-        Threads to split the leading axes over; default `impls.parallel.get_num_threads`.
+        Threads to split the leading axes over; default `impls.fast.threads.get_num_threads`.
     """
 
     name = "numba"
@@ -244,7 +244,7 @@ class NumbaMaxPool(BlockedMaxPool):
         """Pool ``x`` over its trailing axes; return ``(values, indices)``.
 
         Windows spread over a region much larger than the input (see
-        `staged_elements`) go to `impls.sliced`, which reads them in place.
+        `staged_elements`) go to `impls.fast.view_running_max`, which reads them in place.
         """
         array, geometry = prepare_forward(x, spec)
         if not _stages_within_input(geometry.compact):

@@ -9,7 +9,7 @@ planes at a time:
   into a *phase* ``(j*d) % s`` and a *shift* ``(j*d) // s``: every window
   offset then reads one phase buffer at one shift, with unit stride.
 * Each phase buffer holds its part of the block's window region, padded with
-  the dtype's lowest value (which never wins, see `impls.codes`).
+  the dtype's lowest value (which never wins, see `impls.fast.window_codes`).
 * Outputs are computed in a *wide* layout ``(O_0, Q_1, ..., Q_{n-1})``: every
   inner axis is as long as its phase buffer rather than the output, so the
   view of an offset is one contiguous slice of the flattened buffer, whatever
@@ -28,9 +28,15 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .codes import CodeTables, OffsetPlan, code_tables, codes_to_indices, restore_selected_bits
-from .tablecache import table_cache
-from .windows import Geometry
+from ..geometry import Geometry
+from .table_cache import table_cache
+from .window_codes import (
+    CodeTables,
+    OffsetPlan,
+    code_tables,
+    codes_to_indices,
+    restore_selected_bits,
+)
 
 __all__ = ["StagedLayout", "finish_forward", "has_nan", "output_view", "staged_layout"]
 
@@ -220,7 +226,7 @@ def finish_forward(
     ``best`` and ``code`` are ``(n, wide_length)``; ``values`` and ``indices``
     the ``(n, *output_spatial)`` output blocks of ``planes``; the scratch
     arrays are output-block-shaped (bool and the code dtype), and the intp
-    scratch of `impls.codes.codes_to_indices`. When the wide
+    scratch of `impls.fast.window_codes.codes_to_indices`. When the wide
     layout is the output (`StagedLayout.wide_is_output`), ``best`` may be
     ``values`` itself: nothing is copied then.
     """

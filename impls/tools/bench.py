@@ -3,13 +3,14 @@
 A `Case` is an input shape, a dtype and a `PoolSpec`; a `Candidate` is an
 implementation (or a reference library) to measure on it. `measure` times the
 first forward call on the case (which pays for any compiling or caching),
-runs the quick conformance check (`impls.quickcheck`), then times forward
+runs the quick conformance check (`impls.tools.quickcheck`), then times forward
 and backward in the steady state and measures the peak extra memory of
-forward (`impls.timing`), and returns a `Row`. Rendering the rows is `impls.report`'s job.
+forward (`impls.tools.timing`), and returns a `Row`. Rendering the rows is
+`impls.tools.report`'s job.
 
 Examples
 --------
->>> from impls.bench import Case, Settings, candidates, measure
+>>> from impls.tools.bench import Case, Settings, candidates, measure
 >>> case = Case.custom((2, 3, 8, 8), PoolSpec((2, 2)), "float32")
 >>> strided = [c for c in candidates(references=False) if c.label == "strided"][0]
 >>> row = measure(case, strided, Settings(repeats=1), x=case.make_input())
@@ -27,12 +28,12 @@ from typing import Any
 
 import numpy as np
 
+from ..protocol import Capabilities
+from ..registry import get, names, resolve
+from ..spec import PoolSpec
 from .isolation import call_isolated
-from .protocol import Capabilities
 from .quickcheck import ORACLE, CheckResult, quick_check
 from .references import Reference, available_references
-from .registry import get, names, resolve
-from .spec import PoolSpec
 from .timing import Timing, peak_extra_bytes, time_call
 from .workloads import NAIVE_STEP_BUDGET, WORKLOADS, Workload, naive_steps, random_input
 
@@ -142,7 +143,10 @@ DEFAULT_TIME_LIMIT = 60.0
 
 @dataclass(frozen=True)
 class Settings:
-    """How to time (`impls.timing.time_call`) and how long to wait at most (`measure_isolated`)."""
+    """How to time (`impls.tools.timing.time_call`), and how long to wait at most.
+
+    ``time_limit`` bounds each candidate (`measure_isolated`).
+    """
 
     warmup: int = 1
     repeats: int = 5

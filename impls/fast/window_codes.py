@@ -2,8 +2,8 @@
 
 A window code is the row-major position of the selected element inside its
 window, ``0 .. K-1`` for ``K = prod(kernel_size)``; it fits in int8 for
-kernels up to 127 elements. The fast implementations (`impls.sliced`,
-`impls.reshape`, `impls.separable`) run a first-maximum over the window
+kernels up to 127 elements. The fast implementations (`impls.fast.view_running_max`,
+`impls.fast.staged_running_max`, `impls.fast.separable`) run a first-maximum over the window
 offsets in code order while tracking the code, then turn codes into the
 contract's int64 plane indices.
 
@@ -22,8 +22,8 @@ from typing import overload
 
 import numpy as np
 
-from .tablecache import table_cache
-from .windows import Geometry
+from ..geometry import Geometry
+from .table_cache import table_cache
 
 __all__ = [
     "AxisSteps",

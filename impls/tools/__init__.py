@@ -1,0 +1,9 @@
+"""The ``maxpool`` command and what it measures with.
+
+`cli` parses the command line; `bench` measures implementations on
+`workloads` (each candidate in a child process, `isolation`), `timing` holds
+the timing loop and environment description, `references` the reference
+rows (PyTorch, SciPy), `recommend` ranks candidates, `report` prints tables
+and JSON, `quickcheck` is the quick correctness check behind each row, and
+`verify_command` is ``maxpool verify``.
+"""
