@@ -6,7 +6,8 @@ Run from the repository root, with ``torch==2.13.0`` installed::
     python -m benchmarks.vs_torch --impls auto,reshape --repeats 15
 
 For each workload (float32, NCHW, as given) it times PyTorch's
-``max_poolNd(..., return_indices=True)`` and its backward from indices against
+``max_poolNd(..., return_indices=True)`` and its backward from indices (through
+the project's adapter, `impls.frameworks.pytorch`) against
 this project's implementations (forward returning int64 indices, backward from
 them), and prints medians and ratios. A sample runs one call back to back
 until it lasts 20 ms (one warm-up call first); rounds interleave the
@@ -37,6 +38,7 @@ import numpy as np
 import impls
 import impls.fast.threads
 from impls import PoolSpec
+from impls.frameworks.pytorch import TorchMaxPool
 from impls.tools.timing import MIN_SAMPLE_SECONDS, environment, peak_extra_bytes
 from impls.tools.workloads import WORKLOADS, Workload, by_name, random_input
 
@@ -64,35 +66,6 @@ class Timings:
 
 def _spec(workload: Workload) -> PoolSpec:
     return PoolSpec(**workload.spec_kwargs)
-
-
-def _torch_pair(workload: Workload, x: np.ndarray) -> tuple[Callable, Callable]:
-    import torch
-    import torch.nn.functional as F
-
-    xt = torch.from_numpy(x)
-    k = workload.kernel_size
-    s, p = (workload.stride,) * len(k), (workload.padding,) * len(k)
-    pool = {1: F.max_pool1d, 2: F.max_pool2d, 3: F.max_pool3d}[len(k)]
-    values, indices = pool(xt, k, s, p, return_indices=True)
-    grad = torch.ones_like(values)
-    aten = torch.ops.aten
-    if len(k) == 3:
-
-        def backward() -> object:
-            return aten.max_pool3d_with_indices_backward(
-                grad, xt, k, s, p, (1, 1, 1), False, indices
-            )
-    else:  # 1-D pools go through the 2-D kernel, as torch itself does
-        lift = (lambda t: t.unsqueeze(-2)) if len(k) == 1 else (lambda t: t)
-        k2, s2, p2 = ((1, *k), (1, *s), (0, *p)) if len(k) == 1 else (k, s, p)
-
-        def backward() -> object:
-            return aten.max_pool2d_with_indices_backward(
-                lift(grad), lift(xt), k2, s2, p2, (1, 1), False, lift(indices)
-            )
-
-    return (lambda: pool(xt, k, s, p, return_indices=True)), backward
 
 
 def _impl_pair(name: str, spec: PoolSpec, x: np.ndarray) -> tuple[Callable, Callable]:
@@ -131,7 +104,9 @@ def _sample(call: Callable[[], object], number: int) -> float:
 SETTLE_SECONDS = 0.05
 
 
-def measure(workload: Workload, names: list[str], repeats: int) -> dict[str, Timings]:
+def measure(
+    workload: Workload, names: list[str], repeats: int, torch_pool: TorchMaxPool
+) -> dict[str, Timings]:
     """Per candidate, forward and backward seconds per call, one sample per round.
 
     Rounds interleave the candidates, so that drifts of the machine (frequency,
@@ -139,7 +114,7 @@ def measure(workload: Workload, names: list[str], repeats: int) -> dict[str, Tim
     """
     x = random_input(workload.input_shape, workload.dtype)
     spec = _spec(workload)
-    candidates = {"torch": _torch_pair(workload, x)}
+    candidates = {"torch": torch_pool.timed_calls(x, spec)}
     candidates.update({name: _impl_pair(name, spec, x) for name in names})
     numbers = {
         name: (_calls_per_sample(forward), _calls_per_sample(backward))
@@ -170,12 +145,11 @@ def main(argv: list[str] | None = None) -> None:
     args = parser.parse_args(argv)
     names = args.impls.split(",")
 
-    import torch
-
+    torch_pool = TorchMaxPool()
     bandwidth = copy_bandwidth()
     print(
         f"{datetime.date.today()} | {environment()['cpu']} | {os.cpu_count()} CPUs | NumPy "
-        f"{np.__version__} | torch {torch.__version__} ({torch.get_num_threads()} threads) | "
+        f"{np.__version__} | {torch_pool.describe()} | "
         f"maxpool-impls {impls.__version__} ({impls.fast.threads.get_num_threads()} threads) | "
         f"copy bandwidth {bandwidth / 1e9:.1f} GB/s | median of {args.repeats} interleaved "
         f"rounds; each sample repeats the call for at least {MIN_SAMPLE_SECONDS * 1e3:g} ms"
@@ -189,7 +163,7 @@ def main(argv: list[str] | None = None) -> None:
     for key in args.workloads.split(","):
         workload = by_name(key)
         spec = _spec(workload)
-        timings = measure(workload, names, args.repeats)
+        timings = measure(workload, names, args.repeats, torch_pool)
         torch_forward = statistics.median(timings["torch"].forward) * 1e3
         torch_backward = statistics.median(timings["torch"].backward) * 1e3
         x = random_input(workload.input_shape, workload.dtype)

@@ -77,10 +77,9 @@ class TorchReference(Reference):
         from ..frameworks.pytorch import TorchMaxPool  # imports torch
 
         self._adapter = TorchMaxPool()
-        self._torch = self._adapter.torch
 
     def describe(self) -> str:
-        return f"torch {self._torch.__version__} ({self._torch.get_num_threads()} threads)"
+        return self._adapter.describe()
 
     def not_applicable(
         self, input_shape: tuple[int, ...], spec: PoolSpec, dtype: np.dtype
