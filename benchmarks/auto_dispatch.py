@@ -8,10 +8,11 @@ Run from the repository root::
     python -m benchmarks.auto_dispatch           # print the table
     python -m benchmarks.auto_dispatch --write   # also record it in docs/auto-dispatch.md
 
-Each case is timed forward with every candidate, interleaved over repeated
-rounds (median, after one warm-up round). The table names the winner, its
-margin over the runner-up, and the implementation `impls.fast.auto` picks, with
-how much slower than the winner that pick is. The rules in
+Each case is timed forward with every candidate, one call per sample,
+interleaved over repeated rounds, each round starting with the next candidate
+(median, after one warm-up call each; `impls.tools.timing.time_rounds`). The
+table names the winner, its margin over the runner-up, and the implementation
+`impls.fast.auto` picks, with how much slower than the winner that pick is. The rules in
 ``impls/fast/auto.py`` are read off this table.
 """
 
@@ -19,10 +20,9 @@ from __future__ import annotations
 
 import argparse
 import datetime
+import functools
 import os
 import pathlib
-import statistics
-import time
 from dataclasses import dataclass
 
 import numpy as np
@@ -34,6 +34,7 @@ from impls.fast.auto import AutoMaxPool
 from impls.fast.van_herk import VanHerkMaxPool, is_unit_stride
 from impls.fast.whole_plane import WholePlaneMaxPool, is_whole_plane
 from impls.geometry import Geometry
+from impls.tools.timing import time_rounds
 from impls.tools.workloads import WORKLOADS, random_input
 
 __all__ = ["CASES", "main"]
@@ -93,17 +94,14 @@ def _candidates(case: Case) -> dict[str, object]:
 
 
 def measure(case: Case, repeats: int) -> dict[str, float]:
-    """Median forward milliseconds per candidate that applies."""
+    """Median forward milliseconds per candidate that applies, single calls timed."""
     x = random_input(case.shape, case.dtype)
-    candidates = _candidates(case)
-    times: dict[str, list[float]] = {name: [] for name in candidates}
-    for repeat in range(repeats + 1):
-        for name, impl in candidates.items():
-            start = time.perf_counter()
-            impl.forward(x, case.spec)
-            if repeat:
-                times[name].append(time.perf_counter() - start)
-    return {name: statistics.median(values) * 1e3 for name, values in times.items()}
+    calls = {
+        name: [functools.partial(impl.forward, x, case.spec)]
+        for name, impl in _candidates(case).items()
+    }
+    timings = time_rounds(calls, rounds=repeats, min_sample_seconds=0)
+    return {name: forward.median * 1e3 for name, (forward,) in timings.items()}
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -26,12 +26,9 @@ from __future__ import annotations
 
 import argparse
 import datetime
-import math
+import functools
 import os
-import statistics
-import time
 from collections.abc import Callable
-from dataclasses import dataclass
 
 import numpy as np
 
@@ -39,29 +36,25 @@ import impls
 import impls.fast.threads
 from impls import PoolSpec
 from impls.frameworks.pytorch import TorchMaxPool
-from impls.tools.timing import MIN_SAMPLE_SECONDS, environment, peak_extra_bytes
+from impls.tools.timing import (
+    MIN_SAMPLE_SECONDS,
+    Timing,
+    environment,
+    peak_extra_bytes,
+    time_rounds,
+)
 from impls.tools.workloads import WORKLOADS, Workload, by_name, random_input
 
 __all__ = ["main"]
 
 
 def copy_bandwidth(megabytes: int = 256, repeats: int = 7) -> float:
-    """Bytes per second moved by `numpy.copyto` (read plus write), median of runs."""
+    """Bytes per second moved by `numpy.copyto` (read plus write), median of single copies."""
     source = np.ones(megabytes << 18, dtype=np.float32)
-    target = np.zeros_like(source)  # touched below, before timing
-    np.copyto(target, source)
-    times = []
-    for _ in range(repeats):
-        start = time.perf_counter()
-        np.copyto(target, source)
-        times.append(time.perf_counter() - start)
-    return 2 * source.nbytes / statistics.median(times)
-
-
-@dataclass
-class Timings:
-    forward: list[float]
-    backward: list[float]
+    target = np.zeros_like(source)  # touched by the warm-up copy, before timing
+    copies = {"copy": [functools.partial(np.copyto, target, source)]}
+    (timing,) = time_rounds(copies, rounds=repeats, min_sample_seconds=0)["copy"]
+    return 2 * source.nbytes / timing.median
 
 
 def _spec(workload: Workload) -> PoolSpec:
@@ -84,55 +77,28 @@ def forward_peak_bytes(name: str, spec: PoolSpec, x: np.ndarray) -> int:
     return peak_extra_bytes(lambda: impl.forward(x, spec))[1]
 
 
-def _calls_per_sample(call: Callable[[], object]) -> int:
-    """Calls per sample, so that a sample lasts `MIN_SAMPLE_SECONDS`: short calls are
-    timed as a training loop runs them, back to back."""
-    call()  # warm-up
-    start = time.perf_counter()
-    call()
-    return max(1, math.ceil(MIN_SAMPLE_SECONDS / max(time.perf_counter() - start, 1e-9)))
-
-
-def _sample(call: Callable[[], object], number: int) -> float:
-    start = time.perf_counter()
-    for _ in range(number):
-        call()
-    return (time.perf_counter() - start) / number
-
-
 # Seconds to wait after each candidate's samples in a round (see the module docstring).
 SETTLE_SECONDS = 0.05
 
 
 def measure(
     workload: Workload, names: list[str], repeats: int, torch_pool: TorchMaxPool
-) -> dict[str, Timings]:
-    """Per candidate, forward and backward seconds per call, one sample per round.
+) -> dict[str, tuple[Timing, ...]]:
+    """Per candidate, the forward and backward timings, one sample per round.
 
-    Rounds interleave the candidates, so that drifts of the machine (frequency,
-    other load) hit them alike.
+    Rounds interleave the candidates (`impls.tools.timing.time_rounds`), so
+    that drifts of the machine (frequency, other load) hit them alike.
     """
     x = random_input(workload.input_shape, workload.dtype)
     spec = _spec(workload)
     candidates = {"torch": torch_pool.timed_calls(x, spec)}
     candidates.update({name: _impl_pair(name, spec, x) for name in names})
-    numbers = {
-        name: (_calls_per_sample(forward), _calls_per_sample(backward))
-        for name, (forward, backward) in candidates.items()
-    }
-    timings = {name: Timings([], []) for name in candidates}
-    order = list(candidates)
-    for round_number in range(repeats):
-        # Each round starts with the next candidate: no one is always timed
-        # right after the same other one.
-        shift = round_number % len(order)
-        for name in order[shift:] + order[:shift]:
-            forward, backward = candidates[name]
-            forward_number, backward_number = numbers[name]
-            timings[name].forward.append(_sample(forward, forward_number))
-            timings[name].backward.append(_sample(backward, backward_number))
-            time.sleep(SETTLE_SECONDS)
-    return timings
+    return time_rounds(
+        candidates,
+        rounds=repeats,
+        min_sample_seconds=MIN_SAMPLE_SECONDS,
+        pause_seconds=SETTLE_SECONDS,
+    )
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -164,16 +130,14 @@ def main(argv: list[str] | None = None) -> None:
         workload = by_name(key)
         spec = _spec(workload)
         timings = measure(workload, names, args.repeats, torch_pool)
-        torch_forward = statistics.median(timings["torch"].forward) * 1e3
-        torch_backward = statistics.median(timings["torch"].backward) * 1e3
+        torch_forward, torch_backward = (timing.median * 1e3 for timing in timings["torch"])
         x = random_input(workload.input_shape, workload.dtype)
         ndim = spec.ndim
         out_shape = x.shape[:-ndim] + spec.output_shape(x.shape[-ndim:])
         outputs = int(np.prod(out_shape)) * (x.itemsize + 8)  # values and int64 indices
         floor = (x.nbytes + outputs) / bandwidth * 1e3
         for name in names:
-            forward = statistics.median(timings[name].forward) * 1e3
-            backward = statistics.median(timings[name].backward) * 1e3
+            forward, backward = (timing.median * 1e3 for timing in timings[name])
             peak = forward_peak_bytes(name, spec, x)
             print(
                 f"| {workload.name} | {name} | {forward:.2f} ({torch_forward:.2f}) | "
