@@ -22,7 +22,7 @@ from typing import Any
 
 from ..registry import OPTIONAL, absent
 from ..spec import PoolSpec
-from .bench import Case, Row
+from .bench import BenchCase, Row
 from .recommend import Recommendation, cost, readability
 from .timing import Timing
 
@@ -218,7 +218,7 @@ def _spec_dict(spec: PoolSpec) -> dict[str, Any]:
     }
 
 
-def _case_dict(case: Case) -> dict[str, Any]:
+def _case_dict(case: BenchCase) -> dict[str, Any]:
     return {
         "workload": case.label,
         "description": case.description,
