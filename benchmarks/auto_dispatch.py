@@ -8,10 +8,11 @@ Run from the repository root::
     python -m benchmarks.auto_dispatch           # print the table
     python -m benchmarks.auto_dispatch --write   # also record it in docs/auto-dispatch.md
 
-Each case is timed forward with every candidate, interleaved over repeated
-rounds (median, after one warm-up round). The table names the winner, its
-margin over the runner-up, and the implementation `impls.fast.auto` picks, with
-how much slower than the winner that pick is. The rules in
+Each case is timed forward with every candidate, one call per sample,
+interleaved over repeated rounds, each round starting with the next candidate
+(median, after one warm-up call each; `impls.tools.timing.time_rounds`). The
+table names the winner, its margin over the runner-up, and the implementation
+`impls.fast.auto` picks, with how much slower than the winner that pick is. The rules in
 ``impls/fast/auto.py`` are read off this table.
 """
 
@@ -19,10 +20,9 @@ from __future__ import annotations
 
 import argparse
 import datetime
+import functools
 import os
 import pathlib
-import statistics
-import time
 from dataclasses import dataclass
 
 import numpy as np
@@ -34,6 +34,7 @@ from impls.fast.auto import AutoMaxPool
 from impls.fast.van_herk import VanHerkMaxPool, is_unit_stride
 from impls.fast.whole_plane import WholePlaneMaxPool, is_whole_plane
 from impls.geometry import Geometry
+from impls.tools.timing import time_rounds
 from impls.tools.workloads import WORKLOADS, random_input
 
 __all__ = ["CASES", "main"]
@@ -43,7 +44,7 @@ DOCUMENT = pathlib.Path(__file__).resolve().parent.parent / "docs" / "auto-dispa
 
 
 @dataclass(frozen=True)
-class Case:
+class TimedCase:
     label: str
     shape: tuple[int, ...]
     spec: PoolSpec
@@ -52,36 +53,39 @@ class Case:
 
 CASES = (
     # the standard workloads
-    *(Case(w.description, w.input_shape, PoolSpec(**w.spec_kwargs), w.dtype) for w in WORKLOADS),
+    *(
+        TimedCase(w.description, w.input_shape, PoolSpec(**w.spec_kwargs), w.dtype)
+        for w in WORKLOADS
+    ),
     # around the rules' boundaries
-    Case("tiny k2 s2", (1, 3, 8, 8), PoolSpec((2, 2))),
-    Case("small k3 s2 p1", (2, 16, 28, 28), PoolSpec((3, 3), 2, 1)),
-    Case("k3 s1 p1", (8, 64, 56, 56), PoolSpec((3, 3), 1, 1)),
-    Case("k2 s1", (8, 64, 56, 56), PoolSpec((2, 2), 1)),
-    Case("k3 s3 disjoint", (16, 64, 111, 111), PoolSpec((3, 3))),
-    Case("k3 s2 dilation 2", (16, 64, 56, 56), PoolSpec((3, 3), 2, 2, dilation=2)),
-    Case("1-D k3 s2 p1", (32, 64, 8000), PoolSpec((3,), 2, 1)),
-    Case("1-D k5 s1 p2", (32, 64, 4000), PoolSpec((5,), 1, 2)),
-    Case("3-D k3 s2 p1", (2, 32, 16, 56, 56), PoolSpec((3, 3, 3), 2, 1)),
-    Case("3-D k3 s1 p1", (2, 16, 16, 28, 28), PoolSpec((3, 3, 3), 1, 1)),
-    Case("ResNet stem, float64", (16, 64, 112, 112), PoolSpec((3, 3), 2, 1), "float64"),
-    Case("ResNet stem, int8", (32, 64, 112, 112), PoolSpec((3, 3), 2, 1), "int8"),
+    TimedCase("tiny k2 s2", (1, 3, 8, 8), PoolSpec((2, 2))),
+    TimedCase("small k3 s2 p1", (2, 16, 28, 28), PoolSpec((3, 3), 2, 1)),
+    TimedCase("k3 s1 p1", (8, 64, 56, 56), PoolSpec((3, 3), 1, 1)),
+    TimedCase("k2 s1", (8, 64, 56, 56), PoolSpec((2, 2), 1)),
+    TimedCase("k3 s3 disjoint", (16, 64, 111, 111), PoolSpec((3, 3))),
+    TimedCase("k3 s2 dilation 2", (16, 64, 56, 56), PoolSpec((3, 3), 2, 2, dilation=2)),
+    TimedCase("1-D k3 s2 p1", (32, 64, 8000), PoolSpec((3,), 2, 1)),
+    TimedCase("1-D k5 s1 p2", (32, 64, 4000), PoolSpec((5,), 1, 2)),
+    TimedCase("3-D k3 s2 p1", (2, 32, 16, 56, 56), PoolSpec((3, 3, 3), 2, 1)),
+    TimedCase("3-D k3 s1 p1", (2, 16, 16, 28, 28), PoolSpec((3, 3, 3), 1, 1)),
+    TimedCase("ResNet stem, float64", (16, 64, 112, 112), PoolSpec((3, 3), 2, 1), "float64"),
+    TimedCase("ResNet stem, int8", (32, 64, 112, 112), PoolSpec((3, 3), 2, 1), "int8"),
     # large stride-1 windows, around the running maximum's and numba's rules
-    Case("2-D k7 s1 p3", (8, 64, 56, 56), PoolSpec((7, 7), 1, 3)),
-    Case("2-D k13 s1 p6", (8, 64, 56, 56), PoolSpec((13, 13), 1, 6)),
-    Case("2-D k17 s1 p8", (8, 64, 56, 56), PoolSpec((17, 17), 1, 8)),
-    Case("2-D k21 s1 p10", (8, 64, 56, 56), PoolSpec((21, 21), 1, 10)),
-    Case("2-D k25 s1 p12", (8, 64, 56, 56), PoolSpec((25, 25), 1, 12)),
-    Case("2-D k33 s1 p16", (2, 32, 64, 64), PoolSpec((33, 33), 1, 16)),
-    Case("1-D k17 s1 p8", (8, 64, 4000), PoolSpec((17,), 1, 8)),
-    Case("1-D k33 s1 p16", (8, 64, 4000), PoolSpec((33,), 1, 16)),
-    Case("1-D k65 s1 p32", (8, 64, 4000), PoolSpec((65,), 1, 32)),
-    Case("1-D k129 s1 p64", (8, 64, 4000), PoolSpec((129,), 1, 64)),
-    Case("1-D k257 s1 p128", (8, 64, 4000), PoolSpec((257,), 1, 128)),
+    TimedCase("2-D k7 s1 p3", (8, 64, 56, 56), PoolSpec((7, 7), 1, 3)),
+    TimedCase("2-D k13 s1 p6", (8, 64, 56, 56), PoolSpec((13, 13), 1, 6)),
+    TimedCase("2-D k17 s1 p8", (8, 64, 56, 56), PoolSpec((17, 17), 1, 8)),
+    TimedCase("2-D k21 s1 p10", (8, 64, 56, 56), PoolSpec((21, 21), 1, 10)),
+    TimedCase("2-D k25 s1 p12", (8, 64, 56, 56), PoolSpec((25, 25), 1, 12)),
+    TimedCase("2-D k33 s1 p16", (2, 32, 64, 64), PoolSpec((33, 33), 1, 16)),
+    TimedCase("1-D k17 s1 p8", (8, 64, 4000), PoolSpec((17,), 1, 8)),
+    TimedCase("1-D k33 s1 p16", (8, 64, 4000), PoolSpec((33,), 1, 16)),
+    TimedCase("1-D k65 s1 p32", (8, 64, 4000), PoolSpec((65,), 1, 32)),
+    TimedCase("1-D k129 s1 p64", (8, 64, 4000), PoolSpec((129,), 1, 64)),
+    TimedCase("1-D k257 s1 p128", (8, 64, 4000), PoolSpec((257,), 1, 128)),
 )
 
 
-def _candidates(case: Case) -> dict[str, object]:
+def _candidates(case: TimedCase) -> dict[str, object]:
     """The candidates that apply: auto's private paths only where they do."""
     found = {name: impls.get(name) for name in CANDIDATES if name in impls.names()}
     geometry = Geometry.of(case.shape, case.spec).compact
@@ -92,18 +96,15 @@ def _candidates(case: Case) -> dict[str, object]:
     return found
 
 
-def measure(case: Case, repeats: int) -> dict[str, float]:
-    """Median forward milliseconds per candidate that applies."""
+def measure(case: TimedCase, repeats: int) -> dict[str, float]:
+    """Median forward milliseconds per candidate that applies, single calls timed."""
     x = random_input(case.shape, case.dtype)
-    candidates = _candidates(case)
-    times: dict[str, list[float]] = {name: [] for name in candidates}
-    for repeat in range(repeats + 1):
-        for name, impl in candidates.items():
-            start = time.perf_counter()
-            impl.forward(x, case.spec)
-            if repeat:
-                times[name].append(time.perf_counter() - start)
-    return {name: statistics.median(values) * 1e3 for name, values in times.items()}
+    calls = {
+        name: [functools.partial(impl.forward, x, case.spec)]
+        for name, impl in _candidates(case).items()
+    }
+    timings = time_rounds(calls, rounds=repeats, min_sample_seconds=0)
+    return {name: forward.median * 1e3 for name, (forward,) in timings.items()}
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -31,26 +31,20 @@ from __future__ import annotations
 
 import argparse
 import functools
-import statistics
-import time
 from collections.abc import Callable
 
 import numpy as np
 
 import impls
-from impls.tools.timing import peak_extra_bytes
+from impls.tools.timing import peak_extra_bytes, time_rounds
 
 __all__ = ["main"]
 
 
 def _seconds(func: Callable[[], object], repeats: int = 5) -> float:
-    func()
-    samples = []
-    for _ in range(repeats):
-        start = time.perf_counter()
-        func()
-        samples.append(time.perf_counter() - start)
-    return statistics.median(samples)
+    """Median seconds of ``repeats`` single calls, after one warm-up call."""
+    (timing,) = time_rounds({"case": [func]}, rounds=repeats, min_sample_seconds=0)["case"]
+    return timing.median
 
 
 def _row(label: str, func: Callable[[], object], repeats: int = 5) -> float:

@@ -6,7 +6,8 @@ Run from the repository root, with ``torch==2.13.0`` installed::
     python -m benchmarks.vs_torch --impls auto,reshape --repeats 15
 
 For each workload (float32, NCHW, as given) it times PyTorch's
-``max_poolNd(..., return_indices=True)`` and its backward from indices against
+``max_poolNd(..., return_indices=True)`` and its backward from indices (through
+the project's adapter, `impls.frameworks.pytorch`) against
 this project's implementations (forward returning int64 indices, backward from
 them), and prints medians and ratios. A sample runs one call back to back
 until it lasts 20 ms (one warm-up call first); rounds interleave the
@@ -25,74 +26,39 @@ from __future__ import annotations
 
 import argparse
 import datetime
-import math
+import functools
 import os
-import statistics
-import time
 from collections.abc import Callable
-from dataclasses import dataclass
 
 import numpy as np
 
 import impls
 import impls.fast.threads
 from impls import PoolSpec
-from impls.tools.timing import MIN_SAMPLE_SECONDS, environment, peak_extra_bytes
+from impls.frameworks.pytorch import TorchMaxPool
+from impls.tools.timing import (
+    MIN_SAMPLE_SECONDS,
+    Timing,
+    environment,
+    peak_extra_bytes,
+    time_rounds,
+)
 from impls.tools.workloads import WORKLOADS, Workload, by_name, random_input
 
 __all__ = ["main"]
 
 
 def copy_bandwidth(megabytes: int = 256, repeats: int = 7) -> float:
-    """Bytes per second moved by `numpy.copyto` (read plus write), median of runs."""
+    """Bytes per second moved by `numpy.copyto` (read plus write), median of single copies."""
     source = np.ones(megabytes << 18, dtype=np.float32)
-    target = np.zeros_like(source)  # touched below, before timing
-    np.copyto(target, source)
-    times = []
-    for _ in range(repeats):
-        start = time.perf_counter()
-        np.copyto(target, source)
-        times.append(time.perf_counter() - start)
-    return 2 * source.nbytes / statistics.median(times)
-
-
-@dataclass
-class Timings:
-    forward: list[float]
-    backward: list[float]
+    target = np.zeros_like(source)  # touched by the warm-up copy, before timing
+    copies = {"copy": [functools.partial(np.copyto, target, source)]}
+    (timing,) = time_rounds(copies, rounds=repeats, min_sample_seconds=0)["copy"]
+    return 2 * source.nbytes / timing.median
 
 
 def _spec(workload: Workload) -> PoolSpec:
     return PoolSpec(**workload.spec_kwargs)
-
-
-def _torch_pair(workload: Workload, x: np.ndarray) -> tuple[Callable, Callable]:
-    import torch
-    import torch.nn.functional as F
-
-    xt = torch.from_numpy(x)
-    k = workload.kernel_size
-    s, p = (workload.stride,) * len(k), (workload.padding,) * len(k)
-    pool = {1: F.max_pool1d, 2: F.max_pool2d, 3: F.max_pool3d}[len(k)]
-    values, indices = pool(xt, k, s, p, return_indices=True)
-    grad = torch.ones_like(values)
-    aten = torch.ops.aten
-    if len(k) == 3:
-
-        def backward() -> object:
-            return aten.max_pool3d_with_indices_backward(
-                grad, xt, k, s, p, (1, 1, 1), False, indices
-            )
-    else:  # 1-D pools go through the 2-D kernel, as torch itself does
-        lift = (lambda t: t.unsqueeze(-2)) if len(k) == 1 else (lambda t: t)
-        k2, s2, p2 = ((1, *k), (1, *s), (0, *p)) if len(k) == 1 else (k, s, p)
-
-        def backward() -> object:
-            return aten.max_pool2d_with_indices_backward(
-                lift(grad), lift(xt), k2, s2, p2, (1, 1), False, lift(indices)
-            )
-
-    return (lambda: pool(xt, k, s, p, return_indices=True)), backward
 
 
 def _impl_pair(name: str, spec: PoolSpec, x: np.ndarray) -> tuple[Callable, Callable]:
@@ -111,53 +77,28 @@ def forward_peak_bytes(name: str, spec: PoolSpec, x: np.ndarray) -> int:
     return peak_extra_bytes(lambda: impl.forward(x, spec))[1]
 
 
-def _calls_per_sample(call: Callable[[], object]) -> int:
-    """Calls per sample, so that a sample lasts `MIN_SAMPLE_SECONDS`: short calls are
-    timed as a training loop runs them, back to back."""
-    call()  # warm-up
-    start = time.perf_counter()
-    call()
-    return max(1, math.ceil(MIN_SAMPLE_SECONDS / max(time.perf_counter() - start, 1e-9)))
-
-
-def _sample(call: Callable[[], object], number: int) -> float:
-    start = time.perf_counter()
-    for _ in range(number):
-        call()
-    return (time.perf_counter() - start) / number
-
-
 # Seconds to wait after each candidate's samples in a round (see the module docstring).
 SETTLE_SECONDS = 0.05
 
 
-def measure(workload: Workload, names: list[str], repeats: int) -> dict[str, Timings]:
-    """Per candidate, forward and backward seconds per call, one sample per round.
+def measure(
+    workload: Workload, names: list[str], repeats: int, torch_pool: TorchMaxPool
+) -> dict[str, tuple[Timing, ...]]:
+    """Per candidate, the forward and backward timings, one sample per round.
 
-    Rounds interleave the candidates, so that drifts of the machine (frequency,
-    other load) hit them alike.
+    Rounds interleave the candidates (`impls.tools.timing.time_rounds`), so
+    that drifts of the machine (frequency, other load) hit them alike.
     """
     x = random_input(workload.input_shape, workload.dtype)
     spec = _spec(workload)
-    candidates = {"torch": _torch_pair(workload, x)}
+    candidates = {"torch": torch_pool.timed_calls(x, spec)}
     candidates.update({name: _impl_pair(name, spec, x) for name in names})
-    numbers = {
-        name: (_calls_per_sample(forward), _calls_per_sample(backward))
-        for name, (forward, backward) in candidates.items()
-    }
-    timings = {name: Timings([], []) for name in candidates}
-    order = list(candidates)
-    for round_number in range(repeats):
-        # Each round starts with the next candidate: no one is always timed
-        # right after the same other one.
-        shift = round_number % len(order)
-        for name in order[shift:] + order[:shift]:
-            forward, backward = candidates[name]
-            forward_number, backward_number = numbers[name]
-            timings[name].forward.append(_sample(forward, forward_number))
-            timings[name].backward.append(_sample(backward, backward_number))
-            time.sleep(SETTLE_SECONDS)
-    return timings
+    return time_rounds(
+        candidates,
+        rounds=repeats,
+        min_sample_seconds=MIN_SAMPLE_SECONDS,
+        pause_seconds=SETTLE_SECONDS,
+    )
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -170,12 +111,11 @@ def main(argv: list[str] | None = None) -> None:
     args = parser.parse_args(argv)
     names = args.impls.split(",")
 
-    import torch
-
+    torch_pool = TorchMaxPool()
     bandwidth = copy_bandwidth()
     print(
         f"{datetime.date.today()} | {environment()['cpu']} | {os.cpu_count()} CPUs | NumPy "
-        f"{np.__version__} | torch {torch.__version__} ({torch.get_num_threads()} threads) | "
+        f"{np.__version__} | {torch_pool.describe()} | "
         f"maxpool-impls {impls.__version__} ({impls.fast.threads.get_num_threads()} threads) | "
         f"copy bandwidth {bandwidth / 1e9:.1f} GB/s | median of {args.repeats} interleaved "
         f"rounds; each sample repeats the call for at least {MIN_SAMPLE_SECONDS * 1e3:g} ms"
@@ -189,17 +129,15 @@ def main(argv: list[str] | None = None) -> None:
     for key in args.workloads.split(","):
         workload = by_name(key)
         spec = _spec(workload)
-        timings = measure(workload, names, args.repeats)
-        torch_forward = statistics.median(timings["torch"].forward) * 1e3
-        torch_backward = statistics.median(timings["torch"].backward) * 1e3
+        timings = measure(workload, names, args.repeats, torch_pool)
+        torch_forward, torch_backward = (timing.median * 1e3 for timing in timings["torch"])
         x = random_input(workload.input_shape, workload.dtype)
         ndim = spec.ndim
         out_shape = x.shape[:-ndim] + spec.output_shape(x.shape[-ndim:])
         outputs = int(np.prod(out_shape)) * (x.itemsize + 8)  # values and int64 indices
         floor = (x.nbytes + outputs) / bandwidth * 1e3
         for name in names:
-            forward = statistics.median(timings[name].forward) * 1e3
-            backward = statistics.median(timings[name].backward) * 1e3
+            forward, backward = (timing.median * 1e3 for timing in timings[name])
             peak = forward_peak_bytes(name, spec, x)
             print(
                 f"| {workload.name} | {name} | {forward:.2f} ({torch_forward:.2f}) | "

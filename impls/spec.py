@@ -22,7 +22,14 @@ from typing import Literal
 
 import numpy as np
 
-__all__ = ["PADDING_STRINGS", "PaddingString", "PoolSpec", "as_int"]
+__all__ = [
+    "PADDING_STRINGS",
+    "PaddingString",
+    "PoolSpec",
+    "as_int",
+    "describe_spec",
+    "spec_arguments",
+]
 
 PaddingString = Literal["valid", "same", "same_lower"]
 PADDING_STRINGS: tuple[str, ...] = ("valid", "same", "same_lower")
@@ -393,3 +400,86 @@ class PoolSpec:
                 f"dilation {dilation}, padding begin {begin}); every window must "
                 "cover at least one input element: reduce the padding or dilation"
             )
+
+
+def _axes_option(values: tuple[int, ...]) -> str:
+    """Per-axis values as the command's options take them: ``2`` or ``1,2``."""
+    return str(values[0]) if len(set(values)) == 1 else ",".join(map(str, values))
+
+
+def _axes_argument(values: tuple[int, ...]) -> str:
+    """Per-axis values as `PoolSpec` takes them: ``2`` or ``(1, 2)``."""
+    return str(values[0]) if len(set(values)) == 1 else repr(values)
+
+
+def describe_spec(spec: PoolSpec) -> str:
+    """The spec in short, in the syntax of the ``maxpool`` command's options.
+
+    Parameters
+    ----------
+    spec : PoolSpec
+        The spec to describe.
+
+    Returns
+    -------
+    str
+        Kernel, stride, then padding, dilation and ceil mode where not the default.
+
+    Examples
+    --------
+    >>> describe_spec(PoolSpec((3, 3), stride=2, padding=1))
+    'k3x3 s2 p1'
+    >>> describe_spec(PoolSpec((2,), padding=((0, 1),), dilation=2, ceil_mode=True))
+    'k2 s2 p0:1 d2 ceil'
+    """
+    parts = [f"k{'x'.join(map(str, spec.kernel_size))}", f"s{_axes_option(spec.stride)}"]
+    if isinstance(spec.padding, str):
+        parts.append(f"p={spec.padding}")
+    elif any(begin != end for begin, end in spec.padding):
+        parts.append("p" + ",".join(f"{begin}:{end}" for begin, end in spec.padding))
+    elif any(begin for begin, _ in spec.padding):
+        parts.append(f"p{_axes_option(tuple(begin for begin, _ in spec.padding))}")
+    if set(spec.dilation) != {1}:
+        parts.append(f"d{_axes_option(spec.dilation)}")
+    if spec.ceil_mode:
+        parts.append("ceil")
+    return " ".join(parts)
+
+
+def spec_arguments(spec: PoolSpec) -> str:
+    """The Python arguments that make ``spec``: the kernel, then what is not the default.
+
+    ``PoolSpec(...)`` and ``impls.MaxPool(...)`` around them rebuild an equal spec.
+
+    Parameters
+    ----------
+    spec : PoolSpec
+        The spec to write as arguments.
+
+    Returns
+    -------
+    str
+
+    Examples
+    --------
+    >>> spec_arguments(PoolSpec((3, 3), stride=2, padding=1))
+    '(3, 3), stride=2, padding=1'
+    >>> spec_arguments(PoolSpec((2,), padding=((0, 1),), ceil_mode=True))
+    '(2,), padding=((0, 1),), ceil_mode=True'
+    >>> spec_arguments(PoolSpec((2, 2), stride=(1, 2), padding="same"))
+    '(2, 2), stride=(1, 2), padding="same"'
+    """
+    arguments = [repr(spec.kernel_size)]
+    if spec.stride != spec.kernel_size:
+        arguments.append(f"stride={_axes_argument(spec.stride)}")
+    if isinstance(spec.padding, str):
+        arguments.append(f'padding="{spec.padding}"')
+    elif any(begin != end for begin, end in spec.padding):
+        arguments.append(f"padding={spec.padding!r}")
+    elif any(begin for begin, _ in spec.padding):
+        arguments.append(f"padding={_axes_argument(tuple(begin for begin, _ in spec.padding))}")
+    if set(spec.dilation) != {1}:
+        arguments.append(f"dilation={_axes_argument(spec.dilation)}")
+    if spec.ceil_mode:
+        arguments.append("ceil_mode=True")
+    return ", ".join(arguments)

@@ -20,13 +20,9 @@ from collections.abc import Sequence
 import numpy as np
 
 from impls import Capabilities, PoolSpec
-from impls.geometry import prepare_backward, prepare_forward
+from impls.geometry import lowest_value, prepare_backward, prepare_forward
 
 __all__ = ["MUTANTS", "TextbookMaxPool", "TextbookMaxPool2D"]
-
-
-def _lowest(dtype: np.dtype) -> object:
-    return -np.inf if dtype.kind == "f" else np.iinfo(dtype).min
 
 
 class TextbookMaxPool:
@@ -50,7 +46,7 @@ class TextbookMaxPool:
 
     def fill(self, dtype: np.dtype) -> object:
         """The padding value."""
-        return _lowest(dtype)
+        return lowest_value(dtype)
 
     def select(self, windows: np.ndarray, inside: np.ndarray) -> np.ndarray:
         """Position of the selected element of each row of ``(batch, K)`` windows."""
@@ -59,7 +55,9 @@ class TextbookMaxPool:
             nan = np.isnan(windows) & candidates
             has_nan = nan.any(axis=1, keepdims=True)
             candidates = np.where(has_nan, nan, candidates)
-        best = np.where(candidates, windows, _lowest(windows.dtype)).max(axis=1, keepdims=True)
+        best = np.where(candidates, windows, lowest_value(windows.dtype)).max(
+            axis=1, keepdims=True
+        )
         winners = candidates & ((windows == best) | np.isnan(windows))
         return winners.argmax(axis=1)
 
@@ -451,7 +449,7 @@ class ReducedValues(TextbookMaxPool):
 
     def select(self, windows, inside):
         chosen = super().select(windows, inside)
-        reduced = np.where(inside, windows, _lowest(windows.dtype)).max(axis=1)
+        reduced = np.where(inside, windows, lowest_value(windows.dtype)).max(axis=1)
         # Write the reduction where the selected element sits, so forward returns it.
         windows[np.arange(len(windows)), chosen] = reduced
         return chosen

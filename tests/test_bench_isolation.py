@@ -17,7 +17,7 @@ import impls
 from impls import PoolSpec
 from impls.tools import bench, cli, report
 
-CASE = bench.Case.custom((2, 3, 8, 8), PoolSpec((2, 2)), "float32")
+CASE = bench.BenchCase.custom((2, 3, 8, 8), PoolSpec((2, 2)), "float32")
 SETTINGS = bench.Settings(warmup=0, repeats=1, time_limit=2.0)
 STRIDED = impls.get("strided")
 

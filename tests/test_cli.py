@@ -244,7 +244,7 @@ class FailsOnLargeInputs:
 
 
 def test_bench_reports_an_implementation_that_fails_on_the_full_input():
-    case = bench.Case.custom((4, 8, 32, 32), PoolSpec((2, 2)), "float32")
+    case = bench.BenchCase.custom((4, 8, 32, 32), PoolSpec((2, 2)), "float32")
     candidate = bench.Candidate("fragile", FailsOnLargeInputs(), "tests:FailsOnLargeInputs")
     row = bench.measure(case, candidate, bench.Settings(repeats=1), case.make_input())
     assert row.check.passed

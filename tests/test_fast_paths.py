@@ -225,9 +225,9 @@ def test_auto_follows_its_rules(shape, spec, chosen):
 
 def test_auto_rules_cover_every_case():
     # The last rule is the catch-all, so every case gets an implementation.
-    from impls.fast.auto import RULES, Case
+    from impls.fast.auto import RULES, DispatchCase
 
-    catch_all = Case(
+    catch_all = DispatchCase(
         pooled_axes=2,
         windows_overlap=False,
         unit_stride=False,

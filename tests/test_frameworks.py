@@ -76,6 +76,29 @@ def test_the_torch_adapter_matches_the_oracle_inside_torch_limits():
 
 
 @pytest.mark.skipif(not available("torch"), reason="needs torch")
+@pytest.mark.parametrize(
+    ("spec", "shape"),
+    [
+        (PoolSpec((3,), stride=2, padding=1), (2, 3, 11)),
+        (PoolSpec((3, 3), stride=2, padding=1), (2, 3, 9, 9)),
+        (PoolSpec((2, 2, 2)), (1, 2, 4, 5, 4)),
+    ],
+)
+def test_the_torch_calls_to_time_are_forward_and_backward(spec, shape):
+    """What ``benchmarks/vs_torch.py`` times is the adapter's forward and backward."""
+    torch_pool = framework("torch")
+    x = np.random.default_rng(0).standard_normal(shape).astype(np.float32)
+    forward, backward = torch_pool.timed_calls(x, spec)
+    values, indices = torch_pool.forward(x, spec)
+    got_values, got_indices = forward()
+    np.testing.assert_array_equal(got_values.numpy().reshape(values.shape), values)
+    np.testing.assert_array_equal(got_indices.numpy().reshape(indices.shape), indices)
+    expected = torch_pool.backward(np.ones_like(values), indices, shape, spec)
+    np.testing.assert_array_equal(backward().numpy().reshape(shape), expected)
+    assert torch_pool.describe().startswith("torch ")
+
+
+@pytest.mark.skipif(not available("torch"), reason="needs torch")
 def test_verify_torch_reports_only_true_deviations(tmp_path):
     report_path = tmp_path / "torch.json"
     result = subprocess.run(

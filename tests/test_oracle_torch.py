@@ -17,11 +17,12 @@ import impls
 from impls import Capabilities, PoolSpec
 from impls.conformance.checks import assert_identical
 from impls.conformance.strategies import Case, cases, spec_arguments
+from impls.frameworks.pytorch import TorchMaxPool
 
-torch = pytest.importorskip("torch")
+pytest.importorskip("torch")
 
+TORCH = TorchMaxPool()
 FLOATS = Capabilities(dtypes=("float16", "float32", "float64"))
-POOL = {1: "max_pool1d", 2: "max_pool2d", 3: "max_pool3d"}
 
 
 @st.composite
@@ -39,18 +40,8 @@ def torch_specs(draw: st.DrawFn) -> PoolSpec:
 
 
 def torch_pool(case: Case) -> tuple[np.ndarray, np.ndarray]:
-    spec = case.spec
-    pool = getattr(torch.nn.functional, POOL[spec.ndim])
-    values, indices = pool(
-        torch.tensor(np.ascontiguousarray(case.x)),
-        spec.kernel_size,
-        spec.stride,
-        [begin for begin, _ in spec.pads(case.spatial_shape)],
-        spec.dilation,
-        ceil_mode=spec.ceil_mode,
-        return_indices=True,
-    )
-    return values.numpy(), indices.numpy()
+    """torch's values and indices for ``case``, through the project's adapter."""
+    return TORCH.forward(case.x, case.spec)
 
 
 @given(cases(FLOATS, spec=torch_specs(), lead_axes=(1, 2)))

@@ -6,13 +6,13 @@ import pytest
 
 import impls
 from impls import PoolSpec
-from impls.tools.bench import Candidate, Case, Row
+from impls.tools.bench import BenchCase, Candidate, Row
 from impls.tools.quickcheck import CheckResult
 from impls.tools.recommend import code_line, recommend
 from impls.tools.references import ScipyReference
 from impls.tools.timing import Timing
 
-CASE = Case.custom((2, 3, 8, 8), PoolSpec((2, 2)), "float32")
+CASE = BenchCase.custom((2, 3, 8, 8), PoolSpec((2, 2)), "float32")
 
 
 def row(label, forward, backward=None, status="pass", impl=None):

@@ -11,7 +11,7 @@ import pytest
 import impls
 from benchmarks import bench_maxpool
 from impls.registry import BUILTIN
-from impls.tools.report import describe_spec
+from impls.spec import describe_spec
 from impls.tools.workloads import NAIVE_STEP_BUDGET, WORKLOADS, by_name, naive_steps, random_input
 
 # The table of the issue: name -> (input shape, kernel, stride, padding).

@@ -408,7 +408,7 @@ def contract_forward(x: np.ndarray, spec: PoolSpec) -> tuple[np.ndarray, np.ndar
     else:
         nan = np.zeros(windows.shape, dtype=bool)
         numbers = np.broadcast_to(inside, windows.shape)
-        lowest = np.iinfo(x.dtype).min
+        lowest = np.iinfo(x.dtype).min  # not impls.geometry.lowest_value: see the module docstring
     maximum = np.where(numbers, windows, lowest).max(axis=-1, keepdims=True)
     winners = np.where(nan.any(axis=-1, keepdims=True), nan, numbers & (windows == maximum))
     position = winners.argmax(axis=-1)[..., np.newaxis]

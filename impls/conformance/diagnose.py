@@ -31,6 +31,7 @@ from typing import Any, NoReturn
 import numpy as np
 
 from impls import PoolSpec
+from impls.geometry import lowest_value
 
 __all__ = [
     "ConformanceFailure",
@@ -255,7 +256,7 @@ def forward_kind(
         if padded and not np.any(in_window == np.asarray(value).view(unsigned)):
             if value == 0:
                 return "zero padding wins the maximum (padding must never be selected)"
-            if value == _lowest(x.dtype):
+            if value == lowest_value(x.dtype):
                 return "padding wins the maximum: returns the padding value"
     first = tuple(int(i) for i in differ[0])
     got_value, expected_value = values[first].item(), expected_values[first].item()
@@ -276,10 +277,6 @@ def _unsigned(dtype: np.dtype) -> str:
     return f"u{dtype.itemsize}" if dtype.kind == "f" else dtype.str
 
 
-def _lowest(dtype: np.dtype) -> object:
-    return -np.inf if dtype.kind == "f" else np.iinfo(dtype).min
-
-
 def value_kind(got: Any, expected: Any, dtype: np.dtype) -> str:
     """Which bug returning ``got`` where the contract gives ``expected`` shows."""
     if dtype.kind == "f":
@@ -292,7 +289,7 @@ def value_kind(got: Any, expected: Any, dtype: np.dtype) -> str:
             return "returns NaN for a window without NaN"
         if got == expected:
             return "returns the other signed zero: values are not the selected element bit for bit"
-    if got == _lowest(dtype) and got < expected:
+    if got == lowest_value(dtype) and got < expected:
         return "padding wins the maximum: returns the padding value"
     if got < expected:
         return "returns less than the maximum of the window"

@@ -364,6 +364,8 @@ def agrees_with_scipy_maximum_filter(impl: object, case: Case) -> None:
     values, _ = checked_forward(impl, case.x, case.spec, context, need_indices=False)
     spec, spatial = case.spec, case.spatial_shape
     out = spec.output_shape(spatial)
+    # Written here, not taken from impls.geometry.lowest_value: the property must
+    # not share a helper with the implementations it judges.
     lowest = -np.inf if case.x.dtype.kind == "f" else np.iinfo(case.x.dtype).min
     lead = len(case.lead_shape)
     widths = [(0, 0)] * lead

@@ -20,7 +20,7 @@ from impls.conformance import Case, check_case, load_target
 impl = load_target('mylib:Pool')
 x = np.array([1.0, np.nan], dtype=np.float32)
 x.view(np.uint32)[1] = 0x7FC00000  # the bits of this NaN
-spec = PoolSpec(kernel_size=(2,), stride=(2,), padding=((0, 0),), dilation=(1,), ceil_mode=False)
+spec = PoolSpec((2,))
 values, indices = impl.forward(x, spec)
 case = Case(spec, x, 'C', 'special (distinct, nan at 40%)', seed=7)
 check_case('nan_propagates_with_the_first_nan_index', impl, case)
@@ -33,6 +33,7 @@ import math
 import numpy as np
 
 from impls import PoolSpec
+from impls.spec import spec_arguments
 
 __all__ = ["array_source", "call_snippet", "case_snippet", "spec_source"]
 
@@ -44,17 +45,14 @@ _HEADER = (
 
 
 def spec_source(spec: PoolSpec) -> str:
-    """``PoolSpec(...)`` with every field spelled out.
+    """``PoolSpec(...)`` that rebuilds ``spec``, in the arguments of `impls.spec.spec_arguments`.
 
     Examples
     --------
     >>> spec_source(PoolSpec((2, 2), padding="same"))
-    "PoolSpec(kernel_size=(2, 2), stride=(2, 2), padding='same', dilation=(1, 1), ceil_mode=False)"
+    'PoolSpec((2, 2), padding="same")'
     """
-    return (
-        f"PoolSpec(kernel_size={spec.kernel_size}, stride={spec.stride}, "
-        f"padding={spec.padding!r}, dilation={spec.dilation}, ceil_mode={spec.ceil_mode})"
-    )
+    return f"PoolSpec({spec_arguments(spec)})"
 
 
 def _element(value: object) -> str:

@@ -1,6 +1,6 @@
 """auto: send each forward call to the implementation measured fastest for its kind of case.
 
-The choice depends only on the geometry (through `Case`), never on the data,
+The choice depends only on the geometry (through `DispatchCase`), never on the data,
 so it is deterministic. Rules whose implementation is not registered are
 skipped: `impls.fast.numba_pool` is registered only where numba is installed, and
 without it auto chooses among the pure-NumPy implementations. Backward needs
@@ -43,11 +43,11 @@ from .blocks import BlockedMaxPool
 from .van_herk import VanHerkMaxPool
 from .whole_plane import WholePlaneMaxPool, is_whole_plane
 
-__all__ = ["COMPILED_BELOW", "RULES", "RUNNING_MAX_FROM", "AutoMaxPool", "Case", "Rule"]
+__all__ = ["COMPILED_BELOW", "RULES", "RUNNING_MAX_FROM", "AutoMaxPool", "DispatchCase", "Rule"]
 
 
 @dataclass(frozen=True)
-class Case:
+class DispatchCase:
     """What the rules look at: the geometry of one call, summarised."""
 
     pooled_axes: int  # 1, 2 or 3
@@ -59,7 +59,7 @@ class Case:
     mean_kernel: float = 1.0  # kernel elements per pooled axis, on average
 
     @classmethod
-    def of(cls, geometry: Geometry) -> Case:
+    def of(cls, geometry: Geometry) -> DispatchCase:
         """The case of a compact geometry (`impls.geometry.Geometry.compact`)."""
         spec = geometry.spec
         overlap = any(s < e for s, e in zip(spec.stride, spec.extent, strict=True))
@@ -79,7 +79,7 @@ class Case:
 class Rule:
     """If ``applies(case)``, run forward with ``forward``; ``why`` cites the measurement."""
 
-    applies: Callable[[Case], bool]
+    applies: Callable[[DispatchCase], bool]
     forward: str
     why: str
 
@@ -97,7 +97,7 @@ RUNNING_MAX_FROM = {1: 64, 2: 32}
 COMPILED_BELOW = {1: 512, 2: 19 * 19, 3: 19 * 19}
 
 
-def _compiled_wins(case: Case) -> bool:
+def _compiled_wins(case: DispatchCase) -> bool:
     if case.whole_plane or not (case.unit_stride and case.windows_overlap):
         return True
     return case.window_size < COMPILED_BELOW[case.pooled_axes]
@@ -196,7 +196,7 @@ class AutoMaxPool(BlockedMaxPool):
             if name in _PRIVATE or (name in BUILTIN and (compiled or name not in OPTIONAL))
         }
 
-    def rule(self, case: Case) -> Rule:
+    def rule(self, case: DispatchCase) -> Rule:
         """The first rule of `RULES` that applies to ``case`` and whose implementation
         is registered."""
         return next(rule for rule in RULES if rule.forward in self._impls and rule.applies(case))
@@ -213,12 +213,12 @@ class AutoMaxPool(BlockedMaxPool):
         'sliced'
         """
         geometry = geometry_for_shape(tuple(x_shape), spec)
-        return self.rule(Case.of(geometry.compact)).forward
+        return self.rule(DispatchCase.of(geometry.compact)).forward
 
     def forward(self, x: object, spec: PoolSpec) -> tuple[np.ndarray, np.ndarray]:
         """Pool ``x`` with the forward implementation chosen for its case."""
         array, geometry = prepare_forward(x, spec)
-        rule = self.rule(Case.of(geometry.compact))
+        rule = self.rule(DispatchCase.of(geometry.compact))
         return self._impls[rule.forward].forward(array, spec)
 
     def backward(

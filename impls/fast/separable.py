@@ -82,7 +82,9 @@ class _Stage:
     first_code: np.ndarray  # flat: code of the first in-bounds element so far
 
 
-def _first_code(layout: StagedLayout, axis: int, shape: tuple[int, ...]) -> np.ndarray:
+def _first_in_bounds_trailing_codes(
+    layout: StagedLayout, axis: int, shape: tuple[int, ...]
+) -> np.ndarray:
     """Flat code over axes ``axis..`` of each first in-bounds element, laid out as ``shape``.
 
     Positions past the real outputs (dropped by the wide layout) get 0.
@@ -124,7 +126,7 @@ def _stages(geometry: Geometry) -> tuple[_Stage, ...]:
                 math.prod(shape),
                 bool(steps.number[0] == 0 and steps.lo[0] == 0)
                 and bool(steps.hi[0] == geometry.output_spatial[axis]),
-                _first_code(layout, axis, shape),
+                _first_in_bounds_trailing_codes(layout, axis, shape),
             )
         )
     return tuple(stages)

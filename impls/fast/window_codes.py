@@ -164,7 +164,7 @@ def first_kernel_steps(geometry: Geometry) -> list[np.ndarray]:
     ]
 
 
-def _first_code(geometry: Geometry, dtype: np.dtype) -> np.ndarray:
+def _first_in_bounds_codes(geometry: Geometry, dtype: np.dtype) -> np.ndarray:
     """Code of each window's first in-bounds element (row-major: first on every axis)."""
     grids = np.meshgrid(*first_kernel_steps(geometry), indexing="ij")
     return np.ravel_multi_index(grids, geometry.spec.kernel_size).astype(dtype)
@@ -202,7 +202,7 @@ def code_tables(geometry: Geometry) -> CodeTables:
     ]
     relative = sum(np.meshgrid(*steps, indexing="ij")).reshape(-1)
 
-    first_code = _first_code(geometry, dtype)
+    first_code = _first_in_bounds_codes(geometry, dtype)
     return CodeTables(geometry, OffsetPlan(geometry), dtype, first_code, relative, window_start)
 
 

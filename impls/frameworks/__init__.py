@@ -6,8 +6,9 @@ API needs), and declares the library's limits as `impls.Capabilities`, so
 that ``maxpool verify torch`` reports the library's own deviations from the
 contract, and ``maxpool bench`` can time it beside the implementations here.
 
-- ``torch``: ``torch.nn.functional.max_pool1d/2d/3d(..., return_indices=True)``
-  and ``max_pool2d/3d_with_indices_backward`` (`impls.frameworks.pytorch`);
+- ``torch``: ``torch.nn.functional.max_pool2d/3d(..., return_indices=True)``
+  and ``max_pool2d/3d_with_indices_backward``, 1-D as 2-D over a unit axis
+  (`impls.frameworks.pytorch`);
 - ``onnxruntime``: the ONNX ``MaxPool`` operator with its ``Indices`` output,
   in ONNX Runtime on the CPU; no backward (`impls.frameworks.onnx_runtime`);
 - ``jax``: ``jax.lax.reduce_window`` with ``max`` and its ``jax.vjp``, on the

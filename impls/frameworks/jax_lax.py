@@ -27,6 +27,7 @@ from typing import Any
 
 import numpy as np
 
+from impls.geometry import lowest_value
 from impls.protocol import Capabilities
 from impls.spec import PoolSpec
 
@@ -66,10 +67,9 @@ class ReduceWindowLayer:
 
     def _pool(self, x: Any) -> Any:
         lax = self.jax.lax
-        lowest = -np.inf if x.dtype.kind == "f" else np.iinfo(x.dtype).min
         return lax.reduce_window(
             x[self.crop],
-            np.array(lowest, dtype=x.dtype),
+            np.array(lowest_value(x.dtype), dtype=x.dtype),
             lax.max,
             self.window,
             self.strides,

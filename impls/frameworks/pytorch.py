@@ -24,8 +24,9 @@ Examples
 
 from __future__ import annotations
 
+import functools
 import math
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import numpy as np
@@ -57,6 +58,13 @@ def _torch_shape(shape: tuple[int, ...], ndim: int) -> tuple[int, ...]:
         lead = (math.prod(lead), 1)
     unit = (1,) if ndim == 1 else ()
     return lead + unit + tuple(shape[split:])
+
+
+def _output_shape(
+    shape: tuple[int, ...], torch_out: tuple[int, ...], ndim: int
+) -> tuple[int, ...]:
+    """The caller's output shape: the leading axes of ``shape``, the pooled ones torch gave."""
+    return shape[: len(shape) - ndim] + torch_out[len(torch_out) - ndim :]
 
 
 class TorchMaxPool:
@@ -100,33 +108,43 @@ class TorchMaxPool:
             raise TypeError(f"spec must be a PoolSpec, got {type(spec).__name__}")
         return spec
 
-    def forward(self, x: object, spec: PoolSpec) -> tuple[np.ndarray, np.ndarray]:
-        spec = self._check_spec(spec)
-        tensor = self._tensor(x)
+    def describe(self) -> str:
+        """torch's version and thread count, for reports.
+
+        Returns
+        -------
+        str
+            For example ``"torch 2.13.0 (2 threads)"``.
+        """
+        return f"torch {self.torch.__version__} ({self.torch.get_num_threads()} threads)"
+
+    def _forward_call(self, tensor: Any, spec: PoolSpec) -> Callable[[], tuple[Any, Any]]:
+        """torch's pooling of ``tensor`` as a call without arguments.
+
+        The call returns values and indices shaped as torch gives them (see `_torch_shape`).
+        """
         shape = tuple(tensor.shape)
-        split = len(shape) - spec.ndim
-        planes = tensor.reshape(_torch_shape(shape, spec.ndim))
         pool = (
             self.torch.nn.functional.max_pool3d
             if spec.ndim == 3
-            else (self.torch.nn.functional.max_pool2d)
+            else self.torch.nn.functional.max_pool2d
         )
-        values, indices = pool(
-            planes,
-            **self._geometry(spec, shape[split:]),
+        return functools.partial(
+            pool,
+            tensor.reshape(_torch_shape(shape, spec.ndim)),
+            **self._geometry(spec, shape[len(shape) - spec.ndim :]),
             ceil_mode=spec.ceil_mode,
             return_indices=True,
         )
-        out = shape[:split] + tuple(values.shape[len(values.shape) - spec.ndim :])
-        return values.numpy().reshape(out), indices.numpy().reshape(out)
 
-    def backward(
-        self, grad_out: object, indices: object, input_shape: Sequence[int], spec: PoolSpec
-    ) -> np.ndarray:
-        spec = self._check_spec(spec)
-        grad = self._tensor(grad_out)
-        where = self._tensor(indices)
-        shape = tuple(input_shape)
+    def _backward_call(
+        self, grad: Any, where: Any, shape: tuple[int, ...], spec: PoolSpec
+    ) -> Callable[[], Any]:
+        """torch's backward from indices as a call without arguments.
+
+        ``grad`` and ``where`` are shaped as the caller's outputs; the call
+        returns the input's gradient shaped as torch gives it.
+        """
         # The backward kernel reads only the shape and dtype of the input.
         like_input = self.torch.empty(_torch_shape(shape, spec.ndim), dtype=grad.dtype)
         aten: Any = self.torch.ops.aten
@@ -136,7 +154,8 @@ class TorchMaxPool:
             else aten.max_pool2d_with_indices_backward
         )
         geometry = self._geometry(spec, shape[len(shape) - spec.ndim :])
-        grad_in = backward(
+        return functools.partial(
+            backward,
             grad.reshape(_torch_shape(tuple(grad.shape), spec.ndim)),
             like_input,
             geometry["kernel_size"],
@@ -146,7 +165,51 @@ class TorchMaxPool:
             spec.ceil_mode,
             where.reshape(_torch_shape(tuple(where.shape), spec.ndim)),
         )
+
+    def forward(self, x: object, spec: PoolSpec) -> tuple[np.ndarray, np.ndarray]:
+        spec = self._check_spec(spec)
+        tensor = self._tensor(x)
+        values, indices = self._forward_call(tensor, spec)()
+        out = _output_shape(tuple(tensor.shape), tuple(values.shape), spec.ndim)
+        return values.numpy().reshape(out), indices.numpy().reshape(out)
+
+    def backward(
+        self, grad_out: object, indices: object, input_shape: Sequence[int], spec: PoolSpec
+    ) -> np.ndarray:
+        spec = self._check_spec(spec)
+        shape = tuple(input_shape)
+        grad_in = self._backward_call(self._tensor(grad_out), self._tensor(indices), shape, spec)()
         return grad_in.numpy().reshape(shape)
+
+    def timed_calls(
+        self, x: np.ndarray, spec: PoolSpec
+    ) -> tuple[Callable[[], object], Callable[[], object]]:
+        """torch's forward and backward of ``spec`` on ``x``, as calls to time.
+
+        The tensors are made once, here: each call runs only torch's kernel,
+        forward with indices, or backward from forward's indices with a
+        gradient of ones.
+
+        Parameters
+        ----------
+        x : numpy.ndarray
+            The input, shared with torch where its memory allows.
+        spec : PoolSpec
+            The pooling.
+
+        Returns
+        -------
+        forward, backward : callable
+            Calls without arguments, returning torch tensors.
+        """
+        spec = self._check_spec(spec)
+        tensor = self._tensor(x)
+        forward = self._forward_call(tensor, spec)
+        values, indices = forward()
+        out = _output_shape(tuple(tensor.shape), tuple(values.shape), spec.ndim)
+        grad = self.torch.ones(out, dtype=values.dtype)
+        backward = self._backward_call(grad, indices.reshape(out), tuple(tensor.shape), spec)
+        return forward, backward
 
 
 def adapter() -> TorchMaxPool:

@@ -1,6 +1,6 @@
 """Measure implementations on pooling cases: the engine behind ``maxpool bench``.
 
-A `Case` is an input shape, a dtype and a `PoolSpec`; a `Candidate` is an
+A `BenchCase` is an input shape, a dtype and a `PoolSpec`; a `Candidate` is an
 implementation (or a reference library) to measure on it. `measure` times the
 first forward call on the case (which pays for any compiling or caching),
 runs the quick conformance check (`impls.tools.quickcheck`), then times forward
@@ -10,8 +10,8 @@ forward (`impls.tools.timing`), and returns a `Row`. Rendering the rows is
 
 Examples
 --------
->>> from impls.tools.bench import Case, Settings, candidates, measure
->>> case = Case.custom((2, 3, 8, 8), PoolSpec((2, 2)), "float32")
+>>> from impls.tools.bench import BenchCase, Settings, candidates, measure
+>>> case = BenchCase.custom((2, 3, 8, 8), PoolSpec((2, 2)), "float32")
 >>> strided = [c for c in candidates(references=False) if c.label == "strided"][0]
 >>> row = measure(case, strided, Settings(repeats=1), x=case.make_input())
 >>> row.check.status, row.forward is not None, row.peak_extra_bytes > 0
@@ -32,15 +32,15 @@ from ..protocol import Capabilities
 from ..registry import get, names, resolve
 from ..spec import PoolSpec
 from .isolation import call_isolated
-from .quickcheck import ORACLE, CheckResult, quick_check
+from .quickcheck import ORACLE_NAME, CheckResult, quick_check
 from .references import Reference, available_references
 from .timing import Timing, peak_extra_bytes, time_call
 from .workloads import NAIVE_STEP_BUDGET, WORKLOADS, Workload, naive_steps, random_input
 
 __all__ = [
     "DEFAULT_TIME_LIMIT",
+    "BenchCase",
     "Candidate",
-    "Case",
     "Row",
     "Settings",
     "candidates",
@@ -53,7 +53,7 @@ __all__ = [
 
 
 @dataclass(frozen=True)
-class Case:
+class BenchCase:
     """One pooling problem: input shape and dtype, and the spec."""
 
     label: str
@@ -63,7 +63,7 @@ class Case:
     dtype: str
 
     @classmethod
-    def from_workload(cls, workload: Workload) -> Case:
+    def from_workload(cls, workload: Workload) -> BenchCase:
         return cls(
             workload.name,
             workload.description,
@@ -73,7 +73,7 @@ class Case:
         )
 
     @classmethod
-    def custom(cls, input_shape: Sequence[int], spec: PoolSpec, dtype: str) -> Case:
+    def custom(cls, input_shape: Sequence[int], spec: PoolSpec, dtype: str) -> BenchCase:
         return cls("custom", "your case", tuple(input_shape), spec, dtype)
 
     @property
@@ -92,9 +92,9 @@ class Case:
         return random_input(self.input_shape, self.dtype, seed=0)
 
 
-def standard_cases(selected: Sequence[str] = ()) -> list[Case]:
+def standard_cases(selected: Sequence[str] = ()) -> list[BenchCase]:
     """The standard workloads (all, or those named in ``selected``), as cases."""
-    return [Case.from_workload(w) for w in WORKLOADS if not selected or w.name in selected]
+    return [BenchCase.from_workload(w) for w in WORKLOADS if not selected or w.name in selected]
 
 
 @dataclass(frozen=True)
@@ -174,7 +174,7 @@ class Row:
     the child process that measures the candidate (``None`` if it failed).
     """
 
-    case: Case
+    case: BenchCase
     candidate: Candidate
     check: CheckResult | None = None
     forward: Timing | None = None
@@ -191,7 +191,7 @@ class Row:
         return self.forward.median + self.backward.median
 
 
-def skip_reason(case: Case, candidate: Candidate) -> str | None:
+def skip_reason(case: BenchCase, candidate: Candidate) -> str | None:
     """Why ``candidate`` is not measured on ``case`` at all, or ``None``."""
     if candidate.is_reference:
         return candidate.impl.not_applicable(case.input_shape, case.spec, np.dtype(case.dtype))
@@ -200,7 +200,7 @@ def skip_reason(case: Case, candidate: Candidate) -> str | None:
     )
     if missing:
         return f"unsupported: outside {candidate.label}'s declared limits ({'; '.join(missing)})"
-    if candidate.code_ref == ORACLE:
+    if candidate.code_ref == ORACLE_NAME:
         steps = naive_steps(case.input_shape, case.spec)
         if steps > NAIVE_STEP_BUDGET:
             return (
@@ -210,7 +210,7 @@ def skip_reason(case: Case, candidate: Candidate) -> str | None:
     return None
 
 
-def _check(case: Case, candidate: Candidate) -> CheckResult:
+def _check(case: BenchCase, candidate: Candidate) -> CheckResult:
     if candidate.is_reference:
         return quick_check(
             candidate.impl,
@@ -224,7 +224,7 @@ def _check(case: Case, candidate: Candidate) -> CheckResult:
 
 
 def _time(
-    case: Case, candidate: Candidate, settings: Settings, x: np.ndarray
+    case: BenchCase, candidate: Candidate, settings: Settings, x: np.ndarray
 ) -> tuple[Timing, Timing | None, int | None]:
     """Forward timing, backward timing (``None`` without indices), peak extra bytes."""
     impl, spec = candidate.impl, case.spec
@@ -250,7 +250,7 @@ def _time(
     return forward_time, backward_time, peak
 
 
-def _first_call(case: Case, candidate: Candidate, x: np.ndarray) -> float | None:
+def _first_call(case: BenchCase, candidate: Candidate, x: np.ndarray) -> float | None:
     """Seconds of the first forward call on ``x``; ``None`` if it raised (reported later)."""
     start = time.perf_counter()
     try:
@@ -260,7 +260,7 @@ def _first_call(case: Case, candidate: Candidate, x: np.ndarray) -> float | None
     return time.perf_counter() - start
 
 
-def measure(case: Case, candidate: Candidate, settings: Settings, x: np.ndarray) -> Row:
+def measure(case: BenchCase, candidate: Candidate, settings: Settings, x: np.ndarray) -> Row:
     """Time the first call, check, then time forward and backward of ``candidate`` on ``x``.
 
     ``x`` is the case's input. The first call is timed on its own, as it pays
@@ -288,7 +288,9 @@ def _same_bits(a: np.ndarray, b: np.ndarray) -> bool:
     return a.shape == b.shape and a.dtype == b.dtype and np.array_equal(*as_bytes)
 
 
-def measure_isolated(case: Case, candidate: Candidate, settings: Settings, x: np.ndarray) -> Row:
+def measure_isolated(
+    case: BenchCase, candidate: Candidate, settings: Settings, x: np.ndarray
+) -> Row:
     """`measure` in a child process, on its own copy of ``x``, within ``settings.time_limit``.
 
     A candidate that hangs, raises (`KeyboardInterrupt` and `SystemExit`
@@ -323,7 +325,7 @@ def measure_isolated(case: Case, candidate: Candidate, settings: Settings, x: np
 
 
 def run(
-    cases: Sequence[Case],
+    cases: Sequence[BenchCase],
     to_measure: Sequence[Candidate],
     settings: Settings,
     progress: Callable[[str], None] = lambda message: None,

@@ -345,7 +345,9 @@ def _pooled_axes(args: argparse.Namespace, parser: argparse.ArgumentParser) -> i
     return ndim
 
 
-def case_from_args(args: argparse.Namespace, parser: argparse.ArgumentParser) -> bench.Case | None:
+def case_from_args(
+    args: argparse.Namespace, parser: argparse.ArgumentParser
+) -> bench.BenchCase | None:
     """The user's case from ``--shape`` and the pooling options, or ``None`` for the workloads.
 
     Calls ``parser.error`` (exit status 2) with a one-line message on bad options.
@@ -389,7 +391,7 @@ def case_from_args(args: argparse.Namespace, parser: argparse.ArgumentParser) ->
         spec.output_shape(args.shape[len(args.shape) - ndim :])
     except (ValueError, TypeError) as err:
         parser.error(f"these pooling options do not fit --shape {_shape(args.shape)}: {err}")
-    case = bench.Case.custom(args.shape, spec, args.dtype)
+    case = bench.BenchCase.custom(args.shape, spec, args.dtype)
     try:
         check_fits(case.input_shape, np.dtype(case.dtype).itemsize, f"the {case.dtype} input")
         values_and_indices = np.dtype(case.dtype).itemsize + np.dtype(np.int64).itemsize

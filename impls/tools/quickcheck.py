@@ -31,9 +31,10 @@ from ..protocol import Capabilities
 from ..registry import get
 from ..spec import PoolSpec
 
-__all__ = ["ORACLE", "CheckResult", "check_input", "quick_check", "reduced_shape"]
+__all__ = ["ORACLE_NAME", "CheckResult", "check_input", "quick_check", "reduced_shape"]
 
-ORACLE = "naive"
+# The registered name of the oracle every check compares with.
+ORACLE_NAME = "naive"
 # Leading axes are cut to at most this length: enough planes to catch
 # indices or gradients routed to the wrong plane.
 MAX_LEADING_LENGTH = 3
@@ -209,7 +210,7 @@ def quick_check(
     shape = reduced_shape(tuple(input_shape), spec)
     x = check_input(shape, dtype, spec.ndim, with_nan=with_nan, seed=seed)
     pristine = x.copy()
-    oracle = get(ORACLE)
+    oracle = get(ORACLE_NAME)
     want_values, want_indices = oracle.forward(x, spec)
     try:
         values, indices = impl.forward(x, spec)

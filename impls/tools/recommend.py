@@ -22,7 +22,7 @@ import sys
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from ..spec import PoolSpec
+from ..spec import PoolSpec, spec_arguments
 from .bench import Row
 
 __all__ = ["GOALS", "Recommendation", "code_line", "cost", "readability", "recommend"]
@@ -76,19 +76,6 @@ def recommend(rows: Sequence[Row], goal: str = "training") -> Recommendation:
     return Recommendation(goal, best, tuple(chosen + rest), code)
 
 
-def _per_axis(values: tuple[int, ...]) -> str:
-    return str(values[0]) if len(set(values)) == 1 else repr(values)
-
-
-def _padding(spec: PoolSpec) -> str:
-    if isinstance(spec.padding, str):
-        return repr(spec.padding).replace("'", '"')
-    pairs = spec.padding
-    if all(begin == end for begin, end in pairs):
-        return _per_axis(tuple(begin for begin, _ in pairs))
-    return repr(pairs)
-
-
 def code_line(spec: PoolSpec, impl: str) -> str:
     """The one line that builds a layer with this spec and implementation.
 
@@ -97,18 +84,7 @@ def code_line(spec: PoolSpec, impl: str) -> str:
     >>> code_line(PoolSpec((2,), padding=((0, 1),), ceil_mode=True), "my.pkg:Pool")
     'impls.MaxPool((2,), padding=((0, 1),), ceil_mode=True, impl="my.pkg:Pool")'
     """
-    arguments = [repr(spec.kernel_size)]
-    if spec.stride != spec.kernel_size:
-        arguments.append(f"stride={_per_axis(spec.stride)}")
-    padding = _padding(spec)
-    if padding != "0":
-        arguments.append(f"padding={padding}")
-    if set(spec.dilation) != {1}:
-        arguments.append(f"dilation={_per_axis(spec.dilation)}")
-    if spec.ceil_mode:
-        arguments.append("ceil_mode=True")
-    arguments.append(f'impl="{impl}"')
-    return f"impls.MaxPool({', '.join(arguments)})"
+    return f'impls.MaxPool({spec_arguments(spec)}, impl="{impl}")'
 
 
 def readability(impl: object) -> tuple[int | None, str]:

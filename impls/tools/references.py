@@ -34,13 +34,10 @@ from collections.abc import Sequence
 
 import numpy as np
 
+from ..geometry import lowest_value
 from ..spec import PoolSpec
 
 __all__ = ["Reference", "ScipyReference", "TorchReference", "available_references"]
-
-
-def _lowest(dtype: np.dtype) -> int | float:
-    return -np.inf if dtype.kind == "f" else int(np.iinfo(dtype).min)
 
 
 class Reference:
@@ -77,10 +74,9 @@ class TorchReference(Reference):
         from ..frameworks.pytorch import TorchMaxPool  # imports torch
 
         self._adapter = TorchMaxPool()
-        self._torch = self._adapter.torch
 
     def describe(self) -> str:
-        return f"torch {self._torch.__version__} ({self._torch.get_num_threads()} threads)"
+        return self._adapter.describe()
 
     def not_applicable(
         self, input_shape: tuple[int, ...], spec: PoolSpec, dtype: np.dtype
@@ -130,7 +126,7 @@ class ScipyReference(Reference):
             # Pad the end far enough for the last window, which ceil_mode may push
             # past the declared end padding.
             pads.append((begin, max(0, (n - 1) * s + extent - length - begin)))
-        padded = np.pad(x, [(0, 0)] * split + pads, constant_values=_lowest(x.dtype))
+        padded = np.pad(x, [(0, 0)] * split + pads, constant_values=lowest_value(x.dtype))
         footprint = np.zeros(spec.extent, dtype=bool)
         footprint[tuple(slice(None, None, d) for d in spec.dilation)] = True
         filtered = self._maximum_filter(

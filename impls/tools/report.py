@@ -4,14 +4,7 @@ JSON documents carry a ``schema`` key (``"maxpool-bench/1"`` or
 ``"maxpool-recommend/1"``), the ``environment`` of `impls.tools.timing.environment`,
 the ``methodology`` text, and the rows as plain dictionaries (`row_to_dict`):
 times in milliseconds, memory in bytes, ``null`` where not measured.
-
-Examples
---------
->>> from impls import PoolSpec
->>> describe_spec(PoolSpec((3, 3), stride=2, padding=1))
-'k3x3 s2 p1'
->>> describe_spec(PoolSpec((2,), padding=((0, 1),), dilation=2, ceil_mode=True))
-'k2 s2 p0:1 d2 ceil'
+Specs are described by `impls.spec.describe_spec`.
 """
 
 from __future__ import annotations
@@ -21,8 +14,8 @@ from collections.abc import Sequence
 from typing import Any
 
 from ..registry import OPTIONAL, absent
-from ..spec import PoolSpec
-from .bench import Case, Row
+from ..spec import PoolSpec, describe_spec
+from .bench import BenchCase, Row
 from .recommend import Recommendation, cost, readability
 from .timing import Timing
 
@@ -31,7 +24,6 @@ __all__ = [
     "RECOMMEND_SCHEMA",
     "bench_json",
     "bench_text",
-    "describe_spec",
     "recommend_json",
     "recommend_text",
     "row_to_dict",
@@ -40,26 +32,6 @@ __all__ = [
 BENCH_SCHEMA = "maxpool-bench/1"
 RECOMMEND_SCHEMA = "maxpool-recommend/1"
 MB = 1e6
-
-
-def _axes(values: tuple[int, ...]) -> str:
-    return str(values[0]) if len(set(values)) == 1 else ",".join(map(str, values))
-
-
-def describe_spec(spec: PoolSpec) -> str:
-    """Compact spec, in the syntax of the command-line options."""
-    parts = [f"k{'x'.join(map(str, spec.kernel_size))}", f"s{_axes(spec.stride)}"]
-    if isinstance(spec.padding, str):
-        parts.append(f"p={spec.padding}")
-    elif any(begin != end for begin, end in spec.padding):
-        parts.append("p" + ",".join(f"{begin}:{end}" for begin, end in spec.padding))
-    elif any(begin for begin, _ in spec.padding):
-        parts.append(f"p{_axes(tuple(begin for begin, _ in spec.padding))}")
-    if set(spec.dilation) != {1}:
-        parts.append(f"d{_axes(spec.dilation)}")
-    if spec.ceil_mode:
-        parts.append("ceil")
-    return " ".join(parts)
 
 
 def _shape(shape: Sequence[int]) -> str:
@@ -218,7 +190,7 @@ def _spec_dict(spec: PoolSpec) -> dict[str, Any]:
     }
 
 
-def _case_dict(case: Case) -> dict[str, Any]:
+def _case_dict(case: BenchCase) -> dict[str, Any]:
     return {
         "workload": case.label,
         "description": case.description,

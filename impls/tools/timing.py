@@ -1,6 +1,11 @@
-"""Timing and memory measurement for ``maxpool bench``.
+"""Timing and memory measurement for ``maxpool bench`` and the scripts in ``benchmarks/``.
 
-Methodology, stated once here and printed with every report (`methodology`):
+One timing loop: a sample calls a function back to back (`sample_seconds`),
+often enough to last `MIN_SAMPLE_SECONDS` (`calls_per_sample`). `time_call`
+times one function in repeats; `time_rounds` times several in interleaved
+rounds, as the benchmark scripts compare candidates.
+
+Methodology of ``maxpool bench``, stated once here and printed with every report (`methodology`):
 a few untimed warm-up calls, then timed repeats with `time.perf_counter`;
 each repeat runs the call often enough to last at least `MIN_SAMPLE_SECONDS`
 and records the time per call; the median of the repeats is reported. Peak
@@ -30,7 +35,7 @@ import statistics
 import sys
 import time
 import tracemalloc
-from collections.abc import Callable
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
@@ -41,13 +46,17 @@ __all__ = [
     "MIN_SAMPLE_SECONDS",
     "THREAD_ENV_VARS",
     "Timing",
+    "calls_per_sample",
     "environment",
     "methodology",
     "peak_extra_bytes",
+    "sample_seconds",
     "time_call",
+    "time_rounds",
 ]
 
 T = TypeVar("T")
+K = TypeVar("K")
 
 MIN_SAMPLE_SECONDS = 0.02
 # Environment variables that set the thread count of NumPy's BLAS and of torch.
@@ -107,29 +116,143 @@ def time_call(
     """
     last = 0.0
     for _ in range(warmup):
-        start = time.perf_counter()
-        func()
-        last = time.perf_counter() - start
+        last = sample_seconds(func, 1)
     if warmup == 0:
-        start = time.perf_counter()
-        func()
-        last = time.perf_counter() - start
+        last = sample_seconds(func, 1)
         samples = [last]
     else:
         samples = []
-    # Group fast calls so each repeat lasts long enough for the clock.
-    calls = max(1, math.ceil(MIN_SAMPLE_SECONDS / last)) if last > 0 else 1
+    calls = calls_per_sample(last)
     spent = 0.0
     while len(samples) < repeats:
         if len(samples) >= min(min_repeats, repeats) and spent >= budget_seconds:
             break
-        start = time.perf_counter()
-        for _ in range(calls):
-            func()
-        elapsed = time.perf_counter() - start
-        spent += elapsed
-        samples.append(elapsed / calls)
+        seconds = sample_seconds(func, calls)
+        spent += seconds * calls
+        samples.append(seconds)
     return Timing(tuple(samples), calls)
+
+
+def sample_seconds(func: Callable[[], object], calls: int) -> float:
+    """Seconds per call of ``func()`` called ``calls`` times back to back.
+
+    Parameters
+    ----------
+    func : callable
+        Called with no arguments.
+    calls : int
+        Calls in the sample.
+
+    Returns
+    -------
+    float
+
+    Examples
+    --------
+    >>> sample_seconds(lambda: None, 10) >= 0
+    True
+    """
+    start = time.perf_counter()
+    for _ in range(calls):
+        func()
+    return (time.perf_counter() - start) / calls
+
+
+def calls_per_sample(
+    seconds_per_call: float, min_sample_seconds: float = MIN_SAMPLE_SECONDS
+) -> int:
+    """Calls a sample groups so that it lasts ``min_sample_seconds``: enough for the clock.
+
+    Short calls are then timed as a training loop runs them, back to back.
+
+    Parameters
+    ----------
+    seconds_per_call : float
+        One call's time, as measured once; 0 when unknown.
+    min_sample_seconds : float
+        Shortest sample; 0 times each call on its own.
+
+    Returns
+    -------
+    int
+        At least 1.
+
+    Examples
+    --------
+    >>> calls_per_sample(0.001), calls_per_sample(1.0), calls_per_sample(0.001, 0)
+    (20, 1, 1)
+    """
+    if seconds_per_call <= 0 or min_sample_seconds <= 0:
+        return 1
+    return max(1, math.ceil(min_sample_seconds / seconds_per_call))
+
+
+def time_rounds(
+    candidates: Mapping[K, Sequence[Callable[[], object]]],
+    *,
+    rounds: int,
+    min_sample_seconds: float = MIN_SAMPLE_SECONDS,
+    pause_seconds: float = 0.0,
+) -> dict[K, tuple[Timing, ...]]:
+    """Time several candidates' calls in interleaved rounds, so that drifts hit them alike.
+
+    Each call is first called once, untimed (warm-up), then, unless
+    ``min_sample_seconds`` is 0, once more, timed, to set its `calls_per_sample`.
+    Each round then takes one sample of every call, candidate after
+    candidate, a candidate's calls in their order; each round starts with
+    the next candidate, so that none is always timed right after the same
+    other one. The medians of the returned timings are the figures to report.
+
+    Parameters
+    ----------
+    candidates : mapping
+        Candidate key -> its calls (called with no arguments).
+    rounds : int
+        Timed rounds.
+    min_sample_seconds : float
+        Shortest sample (see `calls_per_sample`); 0 times each call on its own.
+    pause_seconds : float
+        Sleep after each candidate's samples in a round: time for threads a
+        library leaves spinning to settle before the next candidate runs.
+
+    Returns
+    -------
+    dict
+        Candidate key -> one `Timing` per call, in the order of its calls.
+
+    Examples
+    --------
+    >>> timings = time_rounds({"sum": [lambda: sum(range(9))], "nothing": [lambda: None]},
+    ...                       rounds=3, min_sample_seconds=0)
+    >>> [len(timing.samples) for timing in timings["sum"] + timings["nothing"]]
+    [3, 3]
+    """
+    numbers: dict[K, list[int]] = {key: [] for key in candidates}
+    for key, calls in candidates.items():
+        for call in calls:
+            call()  # warm-up
+            once = sample_seconds(call, 1) if min_sample_seconds > 0 else 0.0
+            numbers[key].append(calls_per_sample(once, min_sample_seconds))
+    samples: dict[K, list[list[float]]] = {
+        key: [[] for _ in calls] for key, calls in candidates.items()
+    }
+    order = list(candidates)
+    for round_number in range(rounds):
+        shift = round_number % len(order)
+        for key in order[shift:] + order[:shift]:
+            for call, number, seconds in zip(
+                candidates[key], numbers[key], samples[key], strict=True
+            ):
+                seconds.append(sample_seconds(call, number))
+            if pause_seconds > 0:
+                time.sleep(pause_seconds)
+    return {
+        key: tuple(
+            Timing(tuple(seconds), number)
+            for seconds, number in zip(samples[key], numbers[key], strict=True)
+        )
+        for key in candidates
+    }
 
 
 def peak_extra_bytes(func: Callable[[], T]) -> tuple[T, int]:
