@@ -20,7 +20,9 @@ The modules: `strategies` (Hypothesis strategies that draw whole calls),
 difference), `properties` (the properties), `fixed` (the fixed-input
 checks), `runner` (running them), `reproduce` (failing cases as Python),
 `layers` and `indices` (layer classes), `targets` (what TARGET may be),
-`plugin` and `suite` (pytest), `verify` and `report` (``maxpool verify``).
+`plugin` and `suite` (pytest), `verify` and `report` (``maxpool verify``),
+`values` (bug-provoking inputs and bitwise comparison, without Hypothesis:
+the quick check of ``maxpool bench`` uses them).
 Submodules are imported on first use, so importing this package costs
 nothing until a name is used.
 
@@ -56,7 +58,9 @@ __all__ = [
     "from_window_offsets",
     "load_target",
     "onnx_indices",
+    "provoking_input",
     "run_property",
+    "same_bits",
     "window_offsets",
 ]
 
@@ -80,6 +84,8 @@ _WHERE = {
     "run_property": "runner",
     "check_case": "replay",
     "check_fixed": "replay",
+    "provoking_input": "values",
+    "same_bits": "values",
 }
 
 

@@ -46,6 +46,7 @@ except ImportError:  # without the harness's extra, nothing is skipped  # pragma
 __all__ = [
     "TOLERANCE",
     "assert_close",
+    "assert_equal",
     "assert_forward_matches",
     "assert_identical",
     "bits",
@@ -55,6 +56,7 @@ __all__ = [
     "expect_error",
     "explain_gradients",
     "explain_values",
+    "flat_targets",
     "impl_label",
     "window_table",
 ]
@@ -148,6 +150,24 @@ def assert_identical(
             f"{what} have dtype {got.dtype}, {reference} gives {expected.dtype} [{context}]",
         )
     _fail_where(bits(got) != bits(expected), got, expected, what, context, reference, "", explain)
+
+
+def assert_equal(
+    got: np.ndarray,
+    expected: np.ndarray,
+    what: str,
+    context: str,
+    reference: str = "naive",
+) -> None:
+    """Assert same shape and elements equal by ``==``, NaN equal to NaN.
+
+    Looser than `assert_identical`: signed zeros and NaN payloads may differ,
+    and so may the dtype. For references that follow other rules there.
+    """
+    __tracebackhide__ = True
+    _assert_same_shape(got, expected, what, context, reference)
+    nan = np.isnan(got) & np.isnan(expected) if got.dtype.kind == "f" else False
+    _fail_where(~((got == expected) | nan), got, expected, what, context, reference)
 
 
 def assert_close(
@@ -247,6 +267,14 @@ def explain_values(got: np.ndarray, expected: np.ndarray) -> Explain:
         return value_kind(got[position], expected[position], expected.dtype)
 
     return explain
+
+
+def flat_targets(indices: np.ndarray, input_shape: Sequence[int], pooled_axes: int) -> np.ndarray:
+    """Each index (in-plane, the contract's format) as a position in the whole flattened input."""
+    plane = math.prod(input_shape[len(input_shape) - pooled_axes :])
+    batch = math.prod(input_shape[: len(input_shape) - pooled_axes])
+    per_plane = np.asarray(indices).reshape(batch, -1)
+    return (per_plane + np.arange(batch)[:, np.newaxis] * plane).ravel()
 
 
 def explain_gradients(

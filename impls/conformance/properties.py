@@ -34,6 +34,7 @@ from .checks import (
     expect_error,
     explain_gradients,
     explain_values,
+    flat_targets,
     impl_label,
     window_table,
 )
@@ -66,12 +67,8 @@ def _planes(x: np.ndarray, ndim: int) -> np.ndarray:
     return np.ascontiguousarray(x).reshape(math.prod(lead), -1)
 
 
-def _flat_targets(indices: np.ndarray, case: Case) -> np.ndarray:
-    """Each index as a position in the whole flattened input."""
-    plane = math.prod(case.spatial_shape)
-    batch = math.prod(case.lead_shape)
-    per_plane = indices.reshape(batch, -1)
-    return (per_plane + np.arange(batch)[:, np.newaxis] * plane).ravel()
+def _targets(indices: np.ndarray, case: Case) -> np.ndarray:
+    return flat_targets(indices, case.x.shape, case.ndim)
 
 
 def _integer_gradients(
@@ -109,7 +106,10 @@ def _gradient_bug(
     if not len(differ):
         return default
     explain = explain_gradients(
-        grad_in.astype(np.float64), expected, grad.astype(np.float64), _flat_targets(indices, case)
+        grad_in.astype(np.float64),
+        expected,
+        grad.astype(np.float64),
+        _targets(indices, case),
     )
     kind = explain(tuple(int(i) for i in differ[0]))
     return default if kind.startswith("gradients differ") else kind
@@ -118,7 +118,7 @@ def _gradient_bug(
 def _scatter_add(grad: np.ndarray, indices: np.ndarray, case: Case) -> np.ndarray:
     """What backward must return, summed in float64: each gradient added at its index."""
     total = np.bincount(
-        _flat_targets(indices, case),
+        _targets(indices, case),
         weights=grad.astype(np.float64).ravel(),
         minlength=case.x.size,
     )
@@ -173,7 +173,7 @@ def matches_naive_backward(impl: object, case: Case) -> None:
         where = f"{context}, {which} indices"
         got = checked_backward(impl, grad, indices, case.x.shape, case.spec, where)
         expected = ORACLE.backward(grad, indices, case.x.shape, case.spec)
-        explain = explain_gradients(got, expected, grad, _flat_targets(indices, case))
+        explain = explain_gradients(got, expected, grad, _targets(indices, case))
         assert_identical(got, expected, "gradients (integer-valued)", where, "naive", explain)
     float_dtype = gradient_dtype(caps, case.x.dtype)
     if float_dtype.kind == "f":
@@ -183,7 +183,7 @@ def matches_naive_backward(impl: object, case: Case) -> None:
         got = checked_backward(impl, grad, indices, case.x.shape, case.spec, where)
         expected = ORACLE.backward(grad, indices, case.x.shape, case.spec)
         scale = _scatter_add(np.abs(grad), indices, case)
-        explain = explain_gradients(got, expected, grad, _flat_targets(indices, case))
+        explain = explain_gradients(got, expected, grad, _targets(indices, case))
         assert_close(got, expected, scale, "gradients", where, "naive", float_dtype.name, explain)
 
 
@@ -570,7 +570,7 @@ def gradient_support_is_the_selected_elements(impl: object, case: Case) -> None:
     """With positive ``grad_out``, ``grad_in`` is positive exactly at the selected elements."""
     indices, _, grad_in, context = _route_integer_gradients(impl, case, 9, 1)
     flat_selected = np.zeros(case.x.size, dtype=bool)
-    flat_selected[_flat_targets(indices, case)] = True
+    flat_selected[_targets(indices, case)] = True
     selected = flat_selected.reshape(case.x.shape)
 
     def explain(position: tuple[int, ...]) -> str:
@@ -592,7 +592,7 @@ def overlapping_windows_accumulate(impl: object, case: Case) -> None:
     """Where several windows select one element, their gradients add up (exactly)."""
     indices, grad, grad_in, context = _route_integer_gradients(impl, case, 10, -4)
     expected = _scatter_add(grad, indices, case).astype(grad.dtype)
-    explain = explain_gradients(grad_in, expected, grad, _flat_targets(indices, case))
+    explain = explain_gradients(grad_in, expected, grad, _targets(indices, case))
     assert_identical(grad_in, expected, "gradients", context, "the sum of the gradients", explain)
 
 

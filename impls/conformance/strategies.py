@@ -26,6 +26,8 @@ from hypothesis.extra import numpy as npst
 from impls import Capabilities, PoolSpec
 from impls.limits import BUILTIN_LIMITS, Limit, all_of
 
+from .values import vary_nan_payloads
+
 __all__ = [
     "DEFECTS",
     "DTYPES",
@@ -386,26 +388,8 @@ def _values(
         where = rng.random(size) < share
         flat[where] = np.array(sprinkle, dtype=dtype)[rng.integers(0, len(sprinkle), where.sum())]
         if dtype.kind == "f":
-            _vary_nan_payloads(rng, flat)
+            vary_nan_payloads(rng, flat)
     return flat.reshape(shape), label, seed
-
-
-def _vary_nan_payloads(rng: np.random.Generator, flat: np.ndarray) -> None:
-    """Give each NaN in ``flat`` a random sign and payload (quiet NaNs all).
-
-    Then the selected NaN is visible in the values too: the contract returns
-    the selected element bit for bit, not just any NaN.
-    """
-    nan = np.isnan(flat)
-    if not nan.any():
-        return
-    width = 8 * flat.dtype.itemsize
-    mantissa = np.finfo(flat.dtype).nmant
-    unsigned = np.dtype(f"u{flat.dtype.itemsize}")
-    exponent_and_quiet = ((1 << (width - 1 - mantissa)) - 1) << mantissa | 1 << (mantissa - 1)
-    payload = rng.integers(0, 1 << (mantissa - 1), nan.sum(), dtype=np.uint64)
-    sign = rng.integers(0, 2, nan.sum(), dtype=np.uint64) << (width - 1)
-    flat.view(unsigned)[nan] = (payload | sign | exponent_and_quiet).astype(unsigned)
 
 
 def relayout(x: np.ndarray, layout: str, readonly: bool = False) -> np.ndarray:

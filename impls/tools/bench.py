@@ -28,6 +28,7 @@ from typing import Any
 
 import numpy as np
 
+from ..conformance.values import same_bits
 from ..protocol import Capabilities
 from ..registry import get, names, resolve
 from ..spec import PoolSpec
@@ -282,12 +283,6 @@ def measure(case: BenchCase, candidate: Candidate, settings: Settings, x: np.nda
     return Row(case, candidate, check, forward_time, backward_time, peak, first_call=first_call)
 
 
-def _same_bits(a: np.ndarray, b: np.ndarray) -> bool:
-    """Whether two arrays hold the same bytes (so -0.0 differs from 0.0, and NaN equals NaN)."""
-    as_bytes = [np.ascontiguousarray(array).reshape(-1).view(np.uint8) for array in (a, b)]
-    return a.shape == b.shape and a.dtype == b.dtype and np.array_equal(*as_bytes)
-
-
 def measure_isolated(
     case: BenchCase, candidate: Candidate, settings: Settings, x: np.ndarray
 ) -> Row:
@@ -302,7 +297,7 @@ def measure_isolated(
     def measured() -> tuple[Any, ...]:
         own = x.copy()
         row = measure(case, candidate, settings, own)
-        modified = not _same_bits(own, x)
+        modified = not same_bits(own, x)
         return (
             row.check,
             row.forward,

@@ -1,13 +1,17 @@
 """A quick conformance check of one implementation on one pooling case.
 
-Not the full conformance suite (that lives in ``tests/``): a single
-comparison against the ``naive`` oracle, cheap enough to run before every
-benchmark. The input is reduced to a few planes and a few windows per axis
-with the same spec, and filled to provoke the classic bugs: heavy ties
-(including ``-0.0`` against ``0.0``), NaN, ``-inf``, and one plane holding
-nothing but the lowest value, so that padding would win if it could.
-Values are compared bit for bit, indices exactly, and the gradient of an
-integer-valued upstream gradient exactly (its sums are exact).
+Not the full conformance suite (`impls.conformance`, ``maxpool verify``): a
+single comparison against the ``naive`` oracle, cheap enough to run before
+every benchmark, built on the harness's own pieces, which need neither
+Hypothesis nor pytest. The input is reduced to a few planes and a few
+windows per axis with the same spec, and filled by
+`impls.conformance.values.provoking_input` to provoke the classic bugs:
+heavy ties (including ``-0.0`` against ``0.0``), NaN of varied bits,
+``-inf``, and one plane holding nothing but the lowest value, so that padding
+would win if it could. Forward is compared as the harness compares it
+(`impls.conformance.checks.assert_forward_matches`: values bit for bit,
+indices exactly, a failure named by the bug it shows), and so is the
+gradient of an integer-valued upstream gradient (its sums are exact).
 
 Examples
 --------
@@ -20,18 +24,27 @@ Examples
 
 from __future__ import annotations
 
-import math
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 
+from ..conformance.checks import (
+    assert_equal,
+    assert_forward_matches,
+    assert_identical,
+    explain_gradients,
+    flat_targets,
+    impl_label,
+)
+from ..conformance.diagnose import ConformanceFailure
+from ..conformance.values import provoking_input, same_bits
 from ..protocol import Capabilities
 from ..registry import get
-from ..spec import PoolSpec
+from ..spec import PoolSpec, describe_spec
 
-__all__ = ["ORACLE_NAME", "CheckResult", "check_input", "quick_check", "reduced_shape"]
+__all__ = ["ORACLE_NAME", "CheckResult", "quick_check", "reduced_shape"]
 
 # The registered name of the oracle every check compares with.
 ORACLE_NAME = "naive"
@@ -110,67 +123,6 @@ def reduced_shape(input_shape: tuple[int, ...], spec: PoolSpec) -> tuple[int, ..
     return lead + tuple(spatial)
 
 
-def check_input(
-    shape: tuple[int, ...],
-    dtype: Any,
-    pooled_axes: int,
-    *,
-    with_nan: bool = True,
-    seed: int = 0,
-) -> np.ndarray:
-    """Values that provoke the classic bugs: ties, signed zeros, NaN, -inf, a lowest plane.
-
-    Integer dtypes draw from a small alphabet that includes the dtype's
-    minimum and maximum. When there are leading axes, the first plane (all
-    leading indices 0) holds only the lowest value of the dtype.
-
-    Examples
-    --------
-    >>> x = check_input((2, 4, 4), "float32", pooled_axes=2)
-    >>> bool(np.isneginf(x[0]).all()), bool(np.isnan(x).any())
-    (True, True)
-    """
-    rng = np.random.default_rng(seed)
-    kind = np.dtype(dtype)
-    if kind.kind == "f":
-        alphabet = np.array([-np.inf, -1.0, -0.0, 0.0, 1.0, 2.0], dtype=kind)
-        lowest = -np.inf
-    else:
-        info = np.iinfo(kind)
-        alphabet = np.array([info.min, info.min + 1, 0, 1, info.max], dtype=kind)
-        lowest = info.min
-    x = rng.choice(alphabet, size=shape)
-    if kind.kind == "f" and with_nan:
-        x[rng.random(shape) < 0.04] = np.nan
-        last_plane = x.reshape(-1, math.prod(shape[x.ndim - pooled_axes :]))[-1]
-        last_plane[rng.integers(last_plane.size)] = np.nan  # at least one NaN
-    if x.ndim > pooled_axes:
-        x[(0,) * (x.ndim - pooled_axes)] = lowest
-    return x
-
-
-def _bitwise_equal(a: np.ndarray, b: np.ndarray) -> bool:
-    if a.shape != b.shape or a.dtype != b.dtype:
-        return False
-    return bool(
-        np.array_equal(
-            np.ascontiguousarray(a).view(np.uint8), np.ascontiguousarray(b).view(np.uint8)
-        )
-    )
-
-
-def _first_difference(a: np.ndarray, b: np.ndarray) -> str:
-    if a.shape != b.shape:
-        return f"shape {a.shape} instead of {b.shape}"
-    if a.dtype != b.dtype:
-        return f"dtype {a.dtype} instead of {b.dtype}"
-    differs = np.ascontiguousarray(a).view(np.uint8).reshape(
-        a.shape + (-1,)
-    ) != np.ascontiguousarray(b).view(np.uint8).reshape(b.shape + (-1,))
-    where = tuple(int(i) for i in np.argwhere(differs.any(axis=-1))[0])
-    return f"at {where}: {a[where]!r} instead of {b[where]!r}"
-
-
 def quick_check(
     impl: Any,
     input_shape: tuple[int, ...],
@@ -208,29 +160,21 @@ def quick_check(
     CheckResult
     """
     shape = reduced_shape(tuple(input_shape), spec)
-    x = check_input(shape, dtype, spec.ndim, with_nan=with_nan, seed=seed)
+    x = provoking_input(shape, dtype, spec.ndim, with_nan=with_nan, seed=seed)
     pristine = x.copy()
     oracle = get(ORACLE_NAME)
     want_values, want_indices = oracle.forward(x, spec)
+    context = f"{impl_label(impl)}, {describe_spec(spec)}, input {shape} {x.dtype}"
     try:
         values, indices = impl.forward(x, spec)
         values = np.asarray(values)
         if values_only:
-            same = values.shape == want_values.shape and np.array_equal(
-                values, want_values, equal_nan=values.dtype.kind == "f"
-            )
-            if not same:
-                return CheckResult(
-                    "fail", "values " + _first_difference(values, want_values), shape
-                )
+            assert_equal(values, want_values, "values", context, ORACLE_NAME)
             return CheckResult("pass", "values only", shape)
-        if not _bitwise_equal(values, want_values):
-            return CheckResult("fail", "values " + _first_difference(values, want_values), shape)
         indices = np.asarray(indices)
-        if not _bitwise_equal(indices, want_indices):
-            return CheckResult(
-                "fail", "indices " + _first_difference(indices, want_indices), shape
-            )
+        assert_forward_matches(
+            values, indices, want_values, want_indices, x, spec, context, ORACLE_NAME
+        )
         caps = Capabilities.of(impl)
         if not caps.backward:
             return CheckResult("pass", "forward only (backward not claimed)", shape)
@@ -239,12 +183,25 @@ def quick_check(
         grad_out = rng.integers(-3, 4, size=want_values.shape).astype(grad_dtype)
         want_grad = oracle.backward(grad_out, want_indices, shape, spec)
         grad = np.asarray(impl.backward(grad_out, want_indices, shape, spec))
-        if not _bitwise_equal(grad, want_grad):
-            return CheckResult("fail", "backward " + _first_difference(grad, want_grad), shape)
+        assert_identical(
+            grad,
+            want_grad,
+            "gradients",
+            context,
+            ORACLE_NAME,
+            explain_gradients(
+                grad, want_grad, grad_out, flat_targets(want_indices, shape, spec.ndim)
+            ),
+        )
+    except ConformanceFailure as failure:
+        message = str(failure)
+        if not message.startswith(failure.kind):
+            message = f"{failure.kind}: {message}"
+        return CheckResult("fail", message, shape)
     except NotImplementedError as err:
         return CheckResult("unsupported", str(err) or "NotImplementedError", shape)
     except Exception as err:
         return CheckResult("error", f"{type(err).__name__}: {err}", shape)
-    if not _bitwise_equal(x, pristine):
-        return CheckResult("fail", "the input was modified", shape)
+    if not same_bits(x, pristine):
+        return CheckResult("fail", "modifies its input: the input was modified", shape)
     return CheckResult("pass", "", shape)
