@@ -1,1 +1,1 @@
-"""The conformance suite for max-pooling implementations; see the README."""
+"""The conformance suite for max-pooling implementations; see docs/contract.md and docs/conformance.md."""

@@ -17,7 +17,7 @@ def test_poolspec_accepts_or_refuses_cleanly(arguments, spatial):
     """Construction, ``pads`` and ``output_shape`` return or raise ValueError/TypeError.
 
     Where a small geometry is accepted, every window covers an input element,
-    as the README promises.
+    as the contract promises.
     """
     context = f"PoolSpec{arguments!r}, spatial_shape={spatial!r}"
     with bounded(context):

@@ -11,7 +11,7 @@ For example::
     [impl=strided, spec=PoolSpec(...), x.shape=(2, 5, 7), dtype=float32, layout=fortran, ...]
 
 The reference geometry (`window_table`) and selection rule (`contract_forward`)
-are written from the README's formulas alone, independently of the package's
+are written from the contract (docs/contract.md)'s formulas alone, independently of the package's
 own helpers, so they can judge any implementation.
 """
 
@@ -390,7 +390,7 @@ def checked_backward(
 
 
 def window_table(spatial: Sequence[int], spec: PoolSpec) -> tuple[np.ndarray, np.ndarray]:
-    """Every window's elements, in row-major window order, straight from the README.
+    """Every window's elements, in row-major window order, straight from the contract (docs/contract.md).
 
     Returns ``(flat, inside)``, both shaped ``(*output_spatial, window_size)``:
     ``flat`` is the plane index each window element reads (meaningless where
@@ -417,7 +417,7 @@ def window_table(spatial: Sequence[int], spec: PoolSpec) -> tuple[np.ndarray, np
 
 
 def contract_forward(x: np.ndarray, spec: PoolSpec) -> tuple[np.ndarray, np.ndarray]:
-    """The README's selection rule, vectorised: first maximum, NaN above all, padding never.
+    """The contract's selection rule, vectorised: first maximum, NaN above all, padding never.
 
     A second oracle besides ``naive``, used to judge ties, NaN and all -inf
     windows on their own.

@@ -74,7 +74,7 @@ def window_of(
 ) -> tuple[list[int], int]:
     """The plane indices one window reads, in row-major window order, and its padded count.
 
-    Written from the README's formula: output position ``o`` reads input
+    Written from the contract (docs/contract.md)'s formula: output position ``o`` reads input
     position ``o*s - pad_begin + j*d`` along each axis.
     """
     per_axis = []

@@ -1,7 +1,7 @@
 """The fixed-input contract checks: worked examples, documented errors, layouts and purity.
 
 Where the properties draw thousands of cases, these pin the contract on small
-inputs whose answers were worked out by hand from the README. Each is a
+inputs whose answers were worked out by hand from the contract (docs/contract.md). Each is a
 `FixedCheck` with a ``name`` and ``run(impl)``; they come in three groups,
 each reported as one row by ``maxpool verify``:
 
@@ -89,7 +89,7 @@ def expect_forward(
     _explained_missing_index(impl, got_indices, where)
     expected_values = np.asarray(values, dtype=x.dtype)
     assert_forward_matches(
-        got_values, got_indices, expected_values, expected_indices, x, spec, where, "the README"
+        got_values, got_indices, expected_values, expected_indices, x, spec, where, "the contract"
     )
     return got_values, got_indices
 
@@ -125,12 +125,12 @@ def _backward_example(
         where = f"{context}, spec={spec!r}"
         _explained_missing_index(impl, np.asarray(got_indices), where)
         assert_identical(
-            np.asarray(got_indices), np.asarray(indices, np.int64), "indices", where, "the README"
+            np.asarray(got_indices), np.asarray(indices, np.int64), "indices", where, "the contract"
         )
         got = np.asarray(impl.backward(grad, got_indices, x.shape, spec))  # type: ignore[attr-defined]
         expected = np.asarray(grad_in, dtype=grad.dtype)
         explain = explain_gradients(got, expected, grad, np.asarray(indices).ravel())
-        assert_identical(got, expected, "gradients", where, "the README", explain)
+        assert_identical(got, expected, "gradients", where, "the contract", explain)
 
     return body
 

@@ -397,7 +397,7 @@ def agrees_with_scipy_maximum_filter(impl: object, case: Case) -> None:
 
 
 def selects_by_the_contract_rule(impl: object, case: Case) -> None:
-    """Values and indices equal the README's rule, computed independently of ``naive``.
+    """Values and indices equal the contract's rule, computed independently of ``naive``.
 
     First maximal element in row-major window order; NaN above everything
     (first NaN); padding never; an all -inf window selects its first input
@@ -601,7 +601,7 @@ def overlapping_windows_accumulate(impl: object, case: Case) -> None:
 
 
 def raises_the_documented_error(impl: object, call: Call) -> None:
-    """A call with one documented defect raises the error type the README prescribes."""
+    """A call with one documented defect raises the error type the contract prescribes."""
     context = f"impl={impl_label(impl)}, {call!r}"
     expect_error(lambda: call.run(impl), call.errors, call.defect, context)
 

@@ -567,7 +567,7 @@ def _wrong_shape(draw: st.DrawFn, shape: tuple[int, ...]) -> tuple[int, ...]:
     return shape[:axis] + (shape[axis] + 1,) + shape[axis + 1 :]
 
 
-# Every defect the README documents an error for, one per invalid call.
+# Every defect the contract documents an error for, one per invalid call.
 DEFECTS = (
     "x has an unsupported dtype",
     "x has fewer axes than the kernel",
@@ -585,7 +585,7 @@ FORWARD_DEFECTS = DEFECTS[:4]
 
 @st.composite
 def invalid_calls(draw: st.DrawFn, caps: Capabilities | None = None) -> Call:
-    """A valid call with one documented defect, and the error type the README prescribes."""
+    """A valid call with one documented defect, and the error type the contract prescribes."""
     caps = caps or Capabilities()
     case = draw(cases(caps, max_elements=256))
     spec, x, spatial = case.spec, case.x, case.spatial_shape
