@@ -1,1 +1,1 @@
-"""The conformance suite for max-pooling implementations; see docs/contract.md and docs/conformance.md."""
+"""The project's self-tests, and the conformance checks on its implementations."""

@@ -20,7 +20,7 @@ FLOATS = Capabilities(dtypes=("float64",))
 
 
 def _window_offsets(indices, case):
-    """Where each index sits inside its window, row-major over the kernel (from the contract, docs/contract.md)."""
+    """Where each index sits inside its window, row-major over the kernel (from the contract)."""
     flat, inside = window_table(case.spatial_shape, case.spec)
     hits = (flat == indices[..., None]) & inside
     return hits.argmax(axis=-1)

@@ -57,7 +57,7 @@ class TestNormalisation:
 
 
 # (kernel, stride, padding, dilation, ceil_mode, input length, expected pads, expected length)
-# Every expected value below is worked out by hand from the formulas in the contract (docs/contract.md).
+# Every expected value below is worked out by hand from the contract's formulas.
 GEOMETRY_1D = [
     # floor((10 - 3) / 2) + 1 = 4
     (3, 2, 0, 1, False, 10, (0, 0), 4),

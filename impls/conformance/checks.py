@@ -390,7 +390,7 @@ def checked_backward(
 
 
 def window_table(spatial: Sequence[int], spec: PoolSpec) -> tuple[np.ndarray, np.ndarray]:
-    """Every window's elements, in row-major window order, straight from the contract (docs/contract.md).
+    """Every window's elements, in row-major window order, straight from the contract.
 
     Returns ``(flat, inside)``, both shaped ``(*output_spatial, window_size)``:
     ``flat`` is the plane index each window element reads (meaningless where

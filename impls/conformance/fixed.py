@@ -125,7 +125,11 @@ def _backward_example(
         where = f"{context}, spec={spec!r}"
         _explained_missing_index(impl, np.asarray(got_indices), where)
         assert_identical(
-            np.asarray(got_indices), np.asarray(indices, np.int64), "indices", where, "the contract"
+            np.asarray(got_indices),
+            np.asarray(indices, np.int64),
+            "indices",
+            where,
+            "the contract",
         )
         got = np.asarray(impl.backward(grad, got_indices, x.shape, spec))  # type: ignore[attr-defined]
         expected = np.asarray(grad_in, dtype=grad.dtype)
