@@ -3,7 +3,7 @@
 Every implementation takes an input with any number of leading axes, pools
 its trailing ``len(kernel_size)`` axes as a `PoolSpec` describes, and returns
 ``(values, indices)``; its ``backward`` routes gradients back through the
-indices. The contract they all obey is in the project README.
+indices. The contract they all obey is in docs/contract.md.
 
 Examples
 --------

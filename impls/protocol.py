@@ -43,7 +43,7 @@ class MaxPoolImpl(Protocol):
 
     Implementations are stateless: both methods depend only on their
     arguments, never modify them, and give the same result on every call.
-    The full contract is in the project README. An implementation that
+    The full contract is in docs/contract.md. An implementation that
     covers only part of it says so with a ``capabilities`` attribute (see
     `Capabilities`); without one it claims the whole contract.
     """
