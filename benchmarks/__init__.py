@@ -1,1 +1,1 @@
-"""asv benchmarks for maxpool-impls; see the README's "Benchmarks" section."""
+"""asv benchmarks for maxpool-impls; see docs/benchmarks.md."""

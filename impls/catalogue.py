@@ -23,9 +23,10 @@ from dataclasses import dataclass
 
 __all__ = ["CATALOGUE", "FAMILIES", "Entry", "by_name"]
 
-# readable: a single module a library can vendor, one thread, in the
-#   textbook shapes; fast: pure NumPy, blocks of planes over threads;
-#   compiled: needs an optional dependency; dispatch: picks among the others.
+# readable: one module a library can vendor (with spec, geometry and
+#   memory), one thread, in the textbook shapes; fast: pure NumPy, blocks of
+#   planes over threads; compiled: needs an optional dependency; dispatch:
+#   picks among the others.
 FAMILIES = ("readable", "fast", "compiled", "dispatch")
 
 

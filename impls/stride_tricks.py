@@ -16,8 +16,9 @@ lie further apart than their size, only the windows' elements,
 `impls.geometry.gathered_geometry`) and the ``B * O * K`` window copy made by
 the reshape, plus a boolean mask of that
 size during the reduction. Backward: O(B * O) time and no extra memory
-beyond the result, but `numpy.add.at` runs at a few tens of nanoseconds per
-element.
+beyond the result, but `numpy.add.at` with a tuple of (plane, index) arrays
+is slow: about 10 ns per output (the VGG-16 pool in docs/results.md: 126 ms
+for 12.8M outputs, zeroing the gradient included).
 
 Examples
 --------

@@ -68,8 +68,9 @@ def flat_scatter_worker(
     """Backward by `numpy.add.at` on flat indices, one block of planes at a time.
 
     With a one-dimensional target and intp indices, `numpy.add.at` takes a
-    fast path (about 1.5 ns per element here, against 20 ns for a 2-D index
-    tuple and far less than any masked pass per window offset): each block's
+    fast path (8 to 10 times faster than with a tuple of per-axis indices in
+    one measurement with NumPy 2.4, and far cheaper than any masked pass per
+    window offset): each block's
     per-plane indices are offset by their plane's start in the flat block
     and scattered in one call. Accumulation follows output order, as in the
     naive oracle, so sums agree bit for bit. ``indices`` must be intp. With

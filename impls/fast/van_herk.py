@@ -128,7 +128,7 @@ class _Axis:
 # A scan over the k positions of the blocks runs as one NumPy call per
 # position, over all blocks and lanes at once, when each call gets at least
 # this many elements; below it (few long signals), `numpy.maximum.accumulate`
-# along each block is cheaper, at about 3 ns per element.
+# along each block is cheaper.
 LOOP_ELEMENTS = 512
 
 

@@ -31,7 +31,8 @@ strided views, plus 2 passes for the int64 indices. Extra memory: scratch of
 a few block-sized arrays per thread; no K*O or padded intermediates, and a
 copy of one block of planes per thread only for an input whose leading axes
 do not merge (`impls.fast.planes`).
-Backward: O(B*(P + O)): the zeroed result, then about 1.5 ns per output.
+Backward: O(B*(P + O)): the zeroed result, then one flat `numpy.add.at` per
+block of planes (`impls.fast.blocks.flat_scatter_worker`).
 The inner loops run along the last output axis, so short rows (small planes)
 and strides above 1 cost more per element than in `impls.fast.staged_running_max`.
 
