@@ -10,7 +10,7 @@ numba is installed, else the one the NumPy implementations share
 
 The rules in `RULES` come from measurements recorded in
 ``docs/auto-dispatch.md`` (which case, which winner, by how much), made with
-``python -m benchmarks.auto_dispatch``; that command also reports whether
+``python -m scripts.auto_dispatch``; that command also reports whether
 every rule still picks the measured winner.
 
 Cost
