@@ -169,7 +169,12 @@ _PRIVATE: dict[str, type[BlockedMaxPool]] = {
 
 
 def _implementation(name: str, threads: int | None) -> BlockedMaxPool:
-    kind = _PRIVATE.get(name) or type(get(name))
+    kind = _PRIVATE.get(name)
+    if kind is None:
+        registered = get(name)
+        if not isinstance(registered, BlockedMaxPool):
+            raise TypeError(f"auto runs only blocked implementations, not {name!r}")
+        kind = type(registered)
     return kind(threads)
 
 

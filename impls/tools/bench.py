@@ -284,8 +284,8 @@ def measure(case: Case, candidate: Candidate, settings: Settings, x: np.ndarray)
 
 def _same_bits(a: np.ndarray, b: np.ndarray) -> bool:
     """Whether two arrays hold the same bytes (so -0.0 differs from 0.0, and NaN equals NaN)."""
-    as_bytes = [np.ascontiguousarray(array).reshape(-1).view(np.uint8) for array in (a, b)]
-    return a.shape == b.shape and a.dtype == b.dtype and np.array_equal(*as_bytes)
+    a_bytes, b_bytes = (np.ascontiguousarray(array).reshape(-1).view(np.uint8) for array in (a, b))
+    return a.shape == b.shape and a.dtype == b.dtype and np.array_equal(a_bytes, b_bytes)
 
 
 def measure_isolated(case: Case, candidate: Candidate, settings: Settings, x: np.ndarray) -> Row:
