@@ -106,7 +106,7 @@ class MaxPool:
     def forward(self, x: object) -> np.ndarray:
         """Pool ``x`` and remember where each maximum came from."""
         values, indices = self.impl.forward(x, self.spec)
-        self._indices, self._input_shape = indices, np.shape(x)
+        self._indices, self._input_shape = indices, np.asarray(x).shape
         return values
 
     __call__ = forward

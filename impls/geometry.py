@@ -59,7 +59,8 @@ class Geometry:
     @classmethod
     def of(cls, input_shape: tuple[int, ...], spec: PoolSpec) -> Geometry:
         """The geometry of pooling an input of ``input_shape`` with ``spec`` (cached)."""
-        return _geometry(cls, tuple(input_shape), spec)
+        shape = tuple(input_shape)
+        return _geometry(cls, shape, spec)  # type: ignore[arg-type]  # mypy bug: cls is hashable
 
     @classmethod
     def _resolve(cls, input_shape: tuple[int, ...], spec: PoolSpec) -> Geometry:
@@ -395,7 +396,8 @@ def pad_to_windows(planes: np.ndarray, geometry: Geometry, fill: object) -> np.n
             positions.append(np.arange(lo, hi))
     lengths = geometry.spatial_shape
     clipped = [np.clip(p, 0, n - 1) for p, n in zip(positions, lengths, strict=True)]
-    padded = planes[(slice(None), *np.ix_(*clipped))]
+    region: tuple[slice | np.ndarray, ...] = (slice(None), *np.ix_(*clipped))
+    padded = planes[region]
     for axis, (where, n) in enumerate(zip(positions, lengths, strict=True)):
         padded[(slice(None),) * (axis + 1) + (((where < 0) | (where >= n)),)] = fill
     return padded

@@ -62,12 +62,12 @@ def check_fits(shape: Sequence[int], itemsize: int, what: str) -> None:
     """
     needed = math.prod(shape) * itemsize
     available = physical_memory()
-    if needed <= sys.maxsize and (available is None or needed <= available):
-        return
     if needed > sys.maxsize:
         limit = "one array can hold"
+    elif available is not None and needed > available:
+        limit = f"this machine's {format_bytes(available)} of memory"
     else:
-        limit = f"this machine's {format_bytes(available)} of memory"  # type: ignore[arg-type]
+        return
     raise ValueError(
         f"{what}, of shape {tuple(shape)}, would need {format_bytes(needed)}, more than {limit}"
     )

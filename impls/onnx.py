@@ -75,7 +75,8 @@ def to_onnx_indices(
     if storage_order == 1:
         coords = np.unravel_index(index_array, geometry.spatial_shape)
         index_array = np.ravel_multi_index(coords, geometry.spatial_shape, order="F")
-    return index_array + _plane_offsets(geometry)
+    onnx_indices: np.ndarray = index_array + _plane_offsets(geometry)
+    return onnx_indices
 
 
 def from_onnx_indices(
@@ -101,7 +102,7 @@ def from_onnx_indices(
     _check_storage_order(storage_order)
     geometry = geometry_for_shape(input_shape, spec)
     array = check_index_array(onnx_indices, "onnx_indices", geometry, in_plane=False)
-    local = array.astype(np.int64) - _plane_offsets(geometry)
+    local: np.ndarray = array.astype(np.int64) - _plane_offsets(geometry)
     if local.size and (local.min() < 0 or local.max() >= geometry.plane_size):
         raise ValueError(
             "onnx_indices must point into the plane of their own output position "

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from typing import Protocol, runtime_checkable
 
 import numpy as np
+from numpy.typing import DTypeLike
 
 from .limits import Limit, all_of
 from .spec import PoolSpec
@@ -198,13 +199,16 @@ class Capabilities:
     @property
     def limit(self) -> Limit | None:
         """The geometry predicate as a `impls.limits.Limit`, or None if there is none."""
-        return self.supports  # type: ignore[return-value]  # made a Limit in __post_init__
+        supports = self.supports
+        assert supports is None or isinstance(supports, Limit)  # made one in __post_init__
+        return supports
 
     def gradient_dtypes(self, input_dtype: np.dtype | str) -> tuple[str, ...]:
         """The ``grad_out`` dtypes ``backward`` accepts after forward on ``input_dtype``."""
-        if self.grad_dtypes == "input":
-            return (np.dtype(input_dtype).name,)
-        return self.grad_dtypes  # type: ignore[return-value]
+        # After __post_init__, grad_dtypes is a tuple of names or "input".
+        if isinstance(self.grad_dtypes, tuple):
+            return self.grad_dtypes
+        return (np.dtype(input_dtype).name,)
 
     def gradient_dtype(self, input_dtype: np.dtype | str) -> np.dtype:
         """The ``grad_out`` dtype to use after forward on ``input_dtype``.
@@ -257,8 +261,8 @@ class Capabilities:
             return ("backward",)
         missing = self._spec_features(spec)
         if grad_dtype is not None and grad_dtype.name in CONTRACT_DTYPES:
-            if self.grad_dtypes != "input":
-                if grad_dtype.name not in self.grad_dtypes:  # type: ignore[operator]
+            if isinstance(self.grad_dtypes, tuple):  # else "input"
+                if grad_dtype.name not in self.grad_dtypes:
                     missing.append(f"gradient dtype {grad_dtype.name}")
             elif input_dtype is not None and grad_dtype != input_dtype:
                 missing.append(f"gradient dtype {grad_dtype.name} for input {input_dtype.name}")
@@ -292,14 +296,14 @@ class Capabilities:
         if not self.backward:
             missing.append("backward")
         else:
-            if self.grad_dtypes == "input":
-                missing.append("gradients of another dtype than the input")
-            else:
+            if isinstance(self.grad_dtypes, tuple):  # else "input"
                 missing += [
                     f"gradient dtype {name}"
                     for name in CONTRACT_DTYPES
-                    if name not in self.grad_dtypes  # type: ignore[operator]
+                    if name not in self.grad_dtypes
                 ]
+            else:
+                missing.append("gradients of another dtype than the input")
             if self.backward_indices == "forward":
                 missing.append("backward through indices other than forward's own")
         if not self.claims_validation:
@@ -307,9 +311,9 @@ class Capabilities:
         return tuple(missing)
 
 
-def _dtype_names(dtypes: object, field: str) -> tuple[str, ...]:
+def _dtype_names(dtypes: Iterable[DTypeLike], field: str) -> tuple[str, ...]:
     names = []
-    for dtype in dtypes:  # type: ignore[attr-defined]
+    for dtype in dtypes:
         try:
             name = np.dtype(dtype).name
         except TypeError:

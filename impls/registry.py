@@ -119,7 +119,10 @@ def instantiate(obj: Any, origin: str) -> MaxPoolImpl:
         raise TypeError(
             f"{origin} does not follow the MaxPoolImpl protocol: it lacks {', '.join(missing)}"
         )
-    return obj
+    # hasattr rather than isinstance(obj, MaxPoolImpl): from Python 3.12 the
+    # protocol check ignores attributes that __getattr__ provides.
+    impl: MaxPoolImpl = obj
+    return impl
 
 
 def _import_file(path_text: str, target: str) -> Any:

@@ -18,7 +18,7 @@ from __future__ import annotations
 import operator
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Literal
+from typing import Literal, SupportsIndex, TypeGuard
 
 import numpy as np
 
@@ -57,22 +57,22 @@ def as_int(value: object, name: str) -> int:
     """
     if isinstance(value, (bool, np.bool_)):
         raise TypeError(f"{name} must be an integer, got the bool {value!r}")
-    try:
-        return operator.index(value)  # type: ignore[arg-type]
-    except TypeError:
-        raise TypeError(
-            f"{name} must be an integer, got {value!r} of type {type(value).__name__}"
-        ) from None
+    if isinstance(value, SupportsIndex):
+        try:
+            return operator.index(value)
+        except TypeError:
+            pass  # an __index__ that refuses, such as that of a NumPy array of size 2
+    raise TypeError(f"{name} must be an integer, got {value!r} of type {type(value).__name__}")
 
 
-def _is_sequence(value: object) -> bool:
+def _is_sequence(value: object) -> TypeGuard[tuple[object, ...] | list[object]]:
     return isinstance(value, (tuple, list))
 
 
 def _per_axis(value: object, name: str, ndim: int, minimum: int) -> tuple[int, ...]:
     """Expand an int or a sequence of ints to one checked value per pooled axis."""
     if _is_sequence(value):
-        items = list(value)  # type: ignore[arg-type]
+        items = list(value)
         if len(items) != ndim:
             raise ValueError(
                 f"{name} must have one entry per pooled axis: got {len(items)} "
@@ -99,7 +99,7 @@ def _parse_padding(padding: object, ndim: int) -> Pads | str:
         if amount < 0:
             raise ValueError(f"padding must be >= 0, got {amount}")
         return ((amount, amount),) * ndim
-    entries = list(padding)  # type: ignore[arg-type]
+    entries = list(padding)
     if len(entries) != ndim:
         hint = ""
         if ndim == 1 and len(entries) == 2 and not any(map(_is_sequence, entries)):
@@ -262,7 +262,8 @@ class PoolSpec:
         object.__setattr__(self, "_hash", hash((kernel, strides, pads, dilations, self.ceil_mode)))
 
     def __hash__(self) -> int:
-        return self._hash  # type: ignore[attr-defined, no-any-return]
+        cached: int = self.__dict__["_hash"]  # set in __init__, not a dataclass field
+        return cached
 
     def __reduce__(self) -> tuple[type[PoolSpec], tuple[object, ...]]:
         # Rebuild through __init__ rather than restore the cached hash: string

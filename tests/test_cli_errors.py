@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 import subprocess
-import sys
 
 import pytest
 
 import impls
 from impls.tools.cli import main
+from tests.children import python_module
 
 
 @pytest.mark.parametrize(
@@ -62,16 +62,7 @@ def test_version(capsys):
 
 def test_the_installed_command_prints_one_line_without_a_traceback():
     result = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "impls",
-            "bench",
-            "--shape",
-            "1,1,99999999999999999999",
-            "--kernel",
-            "2",
-        ],
+        python_module("impls", "bench", "--shape", "1,1,99999999999999999999", "--kernel", "2"),
         capture_output=True,
         text=True,
         timeout=60,

@@ -9,10 +9,11 @@ from __future__ import annotations
 
 import os
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
+
+from tests.children import python_code, python_module
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -28,36 +29,42 @@ def registered(tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]:
         "[maxpool.implementations]\nlimited-pool = tests.targets.limited_pool:Pool\n"
     )
     env = dict(os.environ)
-    env["PYTHONPATH"] = os.pathsep.join([str(site), str(ROOT), env.get("PYTHONPATH", "")])
+    # The checkout is not on the path: impls comes from where the tests import it, and the
+    # entry point's tests.targets from the working directory (last on the children's path).
+    env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(site), env.get("PYTHONPATH")]))
     return env
 
 
-def run(env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
+def run(env: dict[str, str], command: list[str]) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
-        [sys.executable, *args], cwd=ROOT, env=env, capture_output=True, text=True, timeout=600,
+        command, cwd=ROOT, env=env, capture_output=True, text=True, timeout=600,
         check=False,
     )  # fmt: skip
 
 
 def test_it_is_registered(registered):
-    result = run(registered, "-c", "import impls; print(impls.names())")
+    result = run(registered, python_code("import impls; print(impls.names())"))
     assert "'limited-pool'" in result.stdout, result.stdout + result.stderr
 
 
 def test_the_self_tests_that_list_implementations_still_pass(registered):
     result = run(
-        registered, "-m", "pytest", "-q", "-p", "no:cacheprovider",
-        "tests/test_quickcheck.py", "tests/test_workloads.py", "tests/test_api.py",
-        "tests/test_recommend.py", "tests/test_capabilities.py",
+        registered, python_module(
+            "pytest", "-q", "-p", "no:cacheprovider",
+            "tests/test_quickcheck.py", "tests/test_workloads.py", "tests/test_api.py",
+            "tests/test_recommend.py", "tests/test_capabilities.py",
+        ),
     )  # fmt: skip
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
 
 
 def test_bench_reports_its_limits_instead_of_failing(registered):
     result = run(
-        registered, "-m", "impls", "bench", "--shape", "2,3,8,8", "--kernel", "3,2",
-        "--only", "strided", "--only", "limited-pool", "--no-references", "--repeats", "1",
-        "--quiet",
+        registered, python_module(
+            "impls", "bench", "--shape", "2,3,8,8", "--kernel", "3,2",
+            "--only", "strided", "--only", "limited-pool", "--no-references", "--repeats", "1",
+            "--quiet",
+        ),
     )  # fmt: skip
     assert result.returncode == 0, result.stdout + result.stderr
     assert "outside limited-pool's declared limits (kernel (3, 2) is not square)" in result.stdout

@@ -11,7 +11,6 @@ from __future__ import annotations
 import json
 import re
 import subprocess
-import sys
 from pathlib import Path
 
 import numpy as np
@@ -20,6 +19,7 @@ import pytest
 import impls
 from impls import PoolSpec
 from impls.frameworks import FRAMEWORKS, available, framework
+from tests.children import python_module
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -102,7 +102,7 @@ def test_the_torch_calls_to_time_are_forward_and_backward(spec, shape):
 def test_verify_torch_reports_only_true_deviations(tmp_path):
     report_path = tmp_path / "torch.json"
     result = subprocess.run(
-        [sys.executable, "-m", "impls", "verify", "torch", "--quiet", "--json", str(report_path)],
+        python_module("impls", "verify", "torch", "--quiet", "--json", str(report_path)),
         cwd=ROOT, capture_output=True, text=True, timeout=900, check=False,
     )  # fmt: skip
     assert result.returncode == 1, result.stdout + result.stderr

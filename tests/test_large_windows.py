@@ -2,7 +2,7 @@
 
 The whole-plane path of auto is checked against the naive oracle on the
 classic traps; the issue's large cases are held to memory bounds measured
-with tracemalloc (their times are in benchmarks/hardening.py, not here).
+with tracemalloc (their times are in scripts/hardening.py, not here).
 """
 
 from __future__ import annotations

@@ -14,6 +14,7 @@ import textwrap
 
 import impls
 from impls import registry
+from tests.children import python_code
 
 WITHOUT_NUMBA = textwrap.dedent(
     """
@@ -45,9 +46,7 @@ WITHOUT_NUMBA = textwrap.dedent(
 
 
 def _without_numba() -> tuple[str, dict]:
-    done = subprocess.run(
-        [sys.executable, "-c", WITHOUT_NUMBA], capture_output=True, text=True, check=True
-    )
+    done = subprocess.run(python_code(WITHOUT_NUMBA), capture_output=True, text=True, check=True)
     *bench, last = done.stdout.strip().splitlines()
     return "\n".join(bench), json.loads(last)
 

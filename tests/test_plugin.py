@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
+
+from tests.children import python_module
 
 ROOT = Path(__file__).resolve().parent.parent
 SUITE = ["-p", "impls.conformance.plugin", "--pyargs", "impls.conformance.suite"]
@@ -15,7 +16,7 @@ SUITE = ["-p", "impls.conformance.plugin", "--pyargs", "impls.conformance.suite"
 def run_pytest(*args: str, cwd: Path = ROOT) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
         # A fixed seed keeps the inner runs reproducible in every profile.
-        [sys.executable, "-m", "pytest", "-p", "no:cacheprovider", "--hypothesis-seed=0", *args],
+        python_module("pytest", "-p", "no:cacheprovider", "--hypothesis-seed=0", *args),
         cwd=cwd,
         capture_output=True,
         text=True,

@@ -47,7 +47,7 @@ class TestNormalisation:
         assert hash(spec) == hash(PoolSpec([2, 2], stride=(1, 1)))
         assert len({spec, PoolSpec((2, 2), stride=1), PoolSpec((2, 2))}) == 2
         with pytest.raises(dataclasses.FrozenInstanceError):
-            spec.stride = (2, 2)  # type: ignore[misc]
+            spec.stride = (2, 2)  # type: ignore[misc]  # frozen: the error is the point
 
     def test_derived_sizes(self):
         spec = PoolSpec((3, 2), dilation=(2, 1))

@@ -5,16 +5,14 @@ from __future__ import annotations
 import os
 import pickle
 import subprocess
-import sys
-from pathlib import Path
 
 import numpy as np
 import pytest
 
 import impls
 from impls import PoolSpec
+from tests.children import python_code
 
-ROOT = Path(__file__).resolve().parent.parent
 SPECS = [
     "PoolSpec((3, 3), stride=2, padding='same')",
     "PoolSpec((2,), padding='same_lower', ceil_mode=True)",
@@ -24,10 +22,8 @@ SPECS = [
 
 def run_python(code: str, seed: int, stdin: bytes = b"") -> bytes:
     """Run ``code`` in a fresh interpreter with string hashing seeded by ``seed``."""
-    env = {**os.environ, "PYTHONHASHSEED": str(seed), "PYTHONPATH": str(ROOT)}
-    done = subprocess.run(
-        [sys.executable, "-c", code], input=stdin, capture_output=True, env=env, check=True
-    )
+    env = {**os.environ, "PYTHONHASHSEED": str(seed)}
+    done = subprocess.run(python_code(code), input=stdin, capture_output=True, env=env, check=True)
     return done.stdout
 
 

@@ -9,11 +9,9 @@ from __future__ import annotations
 import os
 import signal
 import subprocess
-import sys
 import threading
 import time
 import warnings
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -21,10 +19,10 @@ import pytest
 import impls
 from impls import PoolSpec
 from impls.fast import threads as parallel
+from tests.children import python_code
 
 SPEC = PoolSpec((3, 3), stride=2, padding=1)
 DEADLINE_SECONDS = 30.0
-ROOT = Path(__file__).resolve().parent.parent
 
 
 @pytest.fixture(autouse=True)
@@ -112,11 +110,10 @@ sys.exit(1 if failures else 0)
 @pytest.mark.parametrize("run", range(2))
 def test_concurrent_callers_while_the_pool_grows(run):
     result = subprocess.run(
-        [sys.executable, "-c", CONCURRENT_CALLERS],
+        python_code(CONCURRENT_CALLERS),
         capture_output=True,
         text=True,
         timeout=120,
-        env={**os.environ, "PYTHONPATH": str(ROOT)},
     )
     assert result.returncode == 0, result.stdout + result.stderr
 

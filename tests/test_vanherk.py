@@ -3,7 +3,7 @@
 `impls.fast.van_herk` is not a registered implementation (it takes stride 1 only),
 so the conformance suite does not reach it by itself: the properties that
 judge the forward result run here, on stride-1 geometries, through both of
-its scan strategies. No timings: those are in benchmarks/hardening.py.
+its scan strategies. No timings: those are in scripts/hardening.py.
 """
 
 from __future__ import annotations

@@ -5,17 +5,18 @@ from __future__ import annotations
 import importlib.util
 import json
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
+
+from tests.children import python_module
 
 ROOT = Path(__file__).resolve().parent.parent
 
 
 def verify(*args: str, cwd: Path = ROOT) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
-        [sys.executable, "-m", "impls", "verify", "--quiet", *args],
+        python_module("impls", "verify", "--quiet", *args),
         cwd=cwd,
         capture_output=True,
         text=True,

@@ -23,7 +23,7 @@ from collections.abc import Callable, Sequence
 
 import numpy as np
 
-from impls import CONTRACT_DTYPES, PoolSpec
+from impls import CONTRACT_DTYPES, MaxPoolImpl, PoolSpec
 
 from .diagnose import (
     fail,
@@ -35,12 +35,21 @@ from .diagnose import (
     value_kind,
 )
 
-try:  # A call outside the declared limits is skipped, never judged.
-    from hypothesis.errors import UnsatisfiedAssumption as SKIPPED
-except ImportError:  # without the harness's extra, nothing is skipped  # pragma: no cover
 
-    class SKIPPED(Exception):  # type: ignore[no-redef]
-        """Never raised."""
+def _skipped() -> type[Exception]:
+    """What a call outside the declared limits raises: it is skipped, never judged."""
+    try:
+        from hypothesis.errors import UnsatisfiedAssumption
+    except ImportError:  # without the harness's extra, nothing is skipped  # pragma: no cover
+
+        class NeverRaised(Exception):
+            """Never raised."""
+
+        return NeverRaised
+    return UnsatisfiedAssumption
+
+
+SKIPPED = _skipped()
 
 
 __all__ = [
@@ -304,7 +313,7 @@ def explain_gradients(
 
 
 def checked_forward(
-    impl: object, x: np.ndarray, spec: PoolSpec, context: str, *, need_indices: bool = True
+    impl: MaxPoolImpl, x: np.ndarray, spec: PoolSpec, context: str, *, need_indices: bool = True
 ) -> tuple[np.ndarray, np.ndarray]:
     """Call ``impl.forward``; assert the result's types, shapes, dtypes and index range.
 
@@ -312,7 +321,7 @@ def checked_forward(
     are checked for their shape alone.
     """
     __tracebackhide__ = True
-    result = impl.forward(x, spec)  # type: ignore[attr-defined]
+    result = impl.forward(x, spec)
     if not (isinstance(result, tuple) and len(result) == 2):
         fail(
             "forward does not return a (values, indices) pair",
@@ -361,7 +370,7 @@ def checked_forward(
 
 
 def checked_backward(
-    impl: object,
+    impl: MaxPoolImpl,
     grad_out: np.ndarray,
     indices: np.ndarray,
     input_shape: tuple[int, ...],
@@ -370,7 +379,7 @@ def checked_backward(
 ) -> np.ndarray:
     """Call ``impl.backward`` and assert the result's type, shape and dtype."""
     __tracebackhide__ = True
-    grad_in = impl.backward(grad_out, indices, input_shape, spec)  # type: ignore[attr-defined]
+    grad_in = impl.backward(grad_out, indices, input_shape, spec)
     if not isinstance(grad_in, np.ndarray):
         fail(
             "backward does not return an ndarray",

@@ -100,7 +100,7 @@ def _plane_of(x: np.ndarray, spec: PoolSpec, position: Sequence[int]) -> np.ndar
 
 def _variant(spec: PoolSpec, spatial: Sequence[int], **changes: object) -> PoolSpec | None:
     """``spec`` with some fields changed (explicit padding), or None if that is not valid."""
-    fields = {
+    fields: dict[str, Any] = {  # changes may hold anything: PoolSpec checks them
         "kernel_size": spec.kernel_size,
         "stride": spec.stride,
         "padding": spec.pads(spatial),
@@ -109,7 +109,7 @@ def _variant(spec: PoolSpec, spatial: Sequence[int], **changes: object) -> PoolS
     }
     fields.update(changes)
     try:
-        return PoolSpec(**fields)  # type: ignore[arg-type]
+        return PoolSpec(**fields)
     except (TypeError, ValueError):
         return None
 

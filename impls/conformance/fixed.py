@@ -32,7 +32,7 @@ from typing import Any
 
 import numpy as np
 
-from impls import Capabilities, PoolSpec
+from impls import Capabilities, MaxPoolImpl, PoolSpec
 from impls.registry import is_builtin
 
 from .checks import (
@@ -59,21 +59,21 @@ class FixedCheck:
     group: str
     body: Callable[[object], None]
 
-    def run(self, impl: object) -> None:
+    def run(self, impl: MaxPoolImpl) -> None:
         self.body(impl)
 
 
-def _is_ours(impl: object) -> bool:
+def _is_ours(impl: MaxPoolImpl) -> bool:
     """Whether ``impl`` is a built-in implementation of this package (its messages are known)."""
     return is_builtin(getattr(impl, "impl", impl))
 
 
-def _context(impl: object, name: str) -> str:
+def _context(impl: MaxPoolImpl, name: str) -> str:
     return f"impl={impl_label(impl)}, fixed check {name}"
 
 
 def expect_forward(
-    impl: object,
+    impl: MaxPoolImpl,
     x: object,
     spec: PoolSpec,
     values: object,
@@ -82,7 +82,7 @@ def expect_forward(
 ) -> tuple[np.ndarray, np.ndarray]:
     """``impl.forward(x, spec)`` equals ``(values, indices)``, bit for bit, dtypes included."""
     x = np.asarray(x)
-    got_values, got_indices = impl.forward(x, spec)  # type: ignore[attr-defined]
+    got_values, got_indices = impl.forward(x, spec)
     where = f"{context}, spec={spec!r}, x={np.array2string(x, separator=', ')}"
     got_indices, got_values = np.asarray(got_indices), np.asarray(got_values)
     expected_indices = np.asarray(indices, dtype=np.int64)
@@ -94,7 +94,7 @@ def expect_forward(
     return got_values, got_indices
 
 
-def _explained_missing_index(impl: object, indices: np.ndarray, context: str) -> None:
+def _explained_missing_index(impl: MaxPoolImpl, indices: np.ndarray, context: str) -> None:
     """Fail with the implementation's own reason where it could give no index (-1)."""
     explain = getattr(impl, "explain_index", None)
     if not callable(explain) or indices.dtype.kind not in "iu":
@@ -110,7 +110,7 @@ def _explained_missing_index(impl: object, indices: np.ndarray, context: str) ->
 
 
 def _forward_example(x: object, spec: PoolSpec, values: object, indices: object) -> Callable:
-    def body(impl: object, name: str) -> None:
+    def body(impl: MaxPoolImpl, name: str) -> None:
         expect_forward(impl, x, spec, values, indices, _context(impl, name))
 
     return body
@@ -119,9 +119,9 @@ def _forward_example(x: object, spec: PoolSpec, values: object, indices: object)
 def _backward_example(
     x: np.ndarray, spec: PoolSpec, indices: object, grad: np.ndarray, grad_in: object
 ) -> Callable:
-    def body(impl: object, name: str) -> None:
+    def body(impl: MaxPoolImpl, name: str) -> None:
         context = _context(impl, name)
-        _, got_indices = impl.forward(x, spec)  # type: ignore[attr-defined]
+        _, got_indices = impl.forward(x, spec)
         where = f"{context}, spec={spec!r}"
         _explained_missing_index(impl, np.asarray(got_indices), where)
         assert_identical(
@@ -131,7 +131,7 @@ def _backward_example(
             where,
             "the contract",
         )
-        got = np.asarray(impl.backward(grad, got_indices, x.shape, spec))  # type: ignore[attr-defined]
+        got = np.asarray(impl.backward(grad, got_indices, x.shape, spec))
         expected = np.asarray(grad_in, dtype=grad.dtype)
         explain = explain_gradients(got, expected, grad, np.asarray(indices).ravel())
         assert_identical(got, expected, "gradients", where, "the contract", explain)
@@ -147,7 +147,7 @@ def _every_dtype(dtype: str) -> Callable:
     return _forward_example(x, PoolSpec((2,), stride=1, padding=1), values, [0, 1, 1, 2, 3])
 
 
-def _leading_axes(impl: object, name: str) -> None:
+def _leading_axes(impl: MaxPoolImpl, name: str) -> None:
     context = _context(impl, name)
     x = np.array([[[1, 3], [2, 0]], [[4, 4], [9, 1]]], dtype=np.float64)  # (C=2, 2, 2)
     expect_forward(impl, x, PoolSpec((2, 2)), [[[3]], [[9]]], [[[1]], [[2]]], context)
@@ -156,17 +156,17 @@ def _leading_axes(impl: object, name: str) -> None:
     expect_forward(impl, x5, PoolSpec((3, 4)), values, np.full(values.shape, 11), context)
 
 
-def _empty_leading_axis(impl: object, name: str) -> None:
+def _empty_leading_axis(impl: MaxPoolImpl, name: str) -> None:
     context = _context(impl, name)
     spec = PoolSpec((2, 2))
-    values, indices = impl.forward(np.zeros((0, 3, 4, 4)), spec)  # type: ignore[attr-defined]
+    values, indices = impl.forward(np.zeros((0, 3, 4, 4)), spec)
     if values.shape != (0, 3, 2, 2) or indices.shape != (0, 3, 2, 2):
         fail(
             "fails on an empty batch",
             f"forward on shape (0, 3, 4, 4) gave {values.shape} and {indices.shape}, "
             f"not (0, 3, 2, 2) [{context}]",
         )
-    grad = impl.backward(np.zeros((0, 3, 2, 2)), indices, (0, 3, 4, 4), spec)  # type: ignore[attr-defined]
+    grad = impl.backward(np.zeros((0, 3, 2, 2)), indices, (0, 3, 4, 4), spec)
     if np.shape(grad) != (0, 3, 4, 4):
         fail("fails on an empty batch", f"backward gave shape {np.shape(grad)} [{context}]")
 
@@ -302,7 +302,7 @@ _GRAD = np.ones(_OUT)
 def _raises(
     error: type[Exception], pattern: str, method: str, *args: object, defect: str
 ) -> Callable:
-    def body(impl: object, name: str) -> None:
+    def body(impl: MaxPoolImpl, name: str) -> None:
         expect_error(
             lambda: getattr(impl, method)(*args),
             (error,),
@@ -440,7 +440,7 @@ _LAYOUT_SETTINGS = (
 )
 
 
-def _setting(impl: object) -> tuple[PoolSpec, tuple[int, ...], np.dtype, np.dtype]:
+def _setting(impl: MaxPoolImpl) -> tuple[PoolSpec, tuple[int, ...], np.dtype, np.dtype]:
     """``(spec, shape, dtype, gradient dtype)`` for the layout checks, inside ``impl``'s limits.
 
     Rejects (skips the check) when no setting fits.
@@ -480,13 +480,13 @@ def _stored(x: np.ndarray, layout: str) -> object:
 
 
 def _any_layout(layout: str) -> Callable:
-    def body(impl: object, name: str) -> None:
+    def body(impl: MaxPoolImpl, name: str) -> None:
         context = _context(impl, name)
         spec, shape, dtype, _ = _setting(impl)
         x = _sample(shape, dtype)
-        expected_values, expected_indices = impl.forward(x, spec)  # type: ignore[attr-defined]
+        expected_values, expected_indices = impl.forward(x, spec)
         stored = _stored(x, layout)
-        values, indices = impl.forward(stored, spec)  # type: ignore[attr-defined]
+        values, indices = impl.forward(stored, spec)
         kind = f"the result depends on the memory layout ({layout.replace('_', ' ')})"
         if layout == "list":  # a list of Python numbers converts to float64 or int64
             expected_values = expected_values.astype(np.asarray(stored).dtype)
@@ -501,79 +501,79 @@ def _any_layout(layout: str) -> Callable:
     return body
 
 
-def _inputs_not_modified(impl: object, name: str) -> None:
+def _inputs_not_modified(impl: MaxPoolImpl, name: str) -> None:
     context = _context(impl, name)
     spec, shape, dtype, grad_dtype = _setting(impl)
     x = _sample(shape, dtype)
     if dtype.kind == "f":
         x.flat[0] = np.nan
     x_before = x.copy()
-    values, indices = impl.forward(x, spec)  # type: ignore[attr-defined]
+    values, indices = impl.forward(x, spec)
     assert_identical(x, x_before, "input after forward", context, "the input before",
                      lambda p: "forward modifies its input")  # fmt: skip
     if not Capabilities.of(impl).backward:
         return
     grad = np.random.default_rng(1).standard_normal(values.shape).astype(grad_dtype)
     grad_before, indices_before = grad.copy(), indices.copy()
-    impl.backward(grad, indices, x.shape, spec)  # type: ignore[attr-defined]
+    impl.backward(grad, indices, x.shape, spec)
     assert_identical(grad, grad_before, "grad_out after backward", context, "before",
                      lambda p: "backward modifies grad_out")  # fmt: skip
     assert_identical(indices, indices_before, "indices after backward", context, "before",
                      lambda p: "backward modifies indices")  # fmt: skip
 
 
-def _read_only_arguments(impl: object, name: str) -> None:
+def _read_only_arguments(impl: MaxPoolImpl, name: str) -> None:
     spec, shape, dtype, grad_dtype = _setting(impl)
     x = _sample(shape, dtype)
     x.flags.writeable = False
-    values, indices = impl.forward(x, spec)  # type: ignore[attr-defined]
+    values, indices = impl.forward(x, spec)
     if not Capabilities.of(impl).backward:
         return
     grad = np.ones(values.shape, dtype=grad_dtype)
     grad.flags.writeable = False
     indices = np.array(indices)
     indices.flags.writeable = False
-    impl.backward(grad, indices, x.shape, spec)  # type: ignore[attr-defined]
+    impl.backward(grad, indices, x.shape, spec)
 
 
-def _outputs_do_not_alias(impl: object, name: str) -> None:
+def _outputs_do_not_alias(impl: MaxPoolImpl, name: str) -> None:
     spec, shape, dtype, _ = _setting(impl)
     x = _sample(shape, dtype)
     identity = PoolSpec((1,) * spec.ndim)
-    values, _ = impl.forward(x, identity)  # type: ignore[attr-defined]
+    values, _ = impl.forward(x, identity)
     if np.shares_memory(values, x):
         kind = "values share memory with the input"
         fail(kind, f"{kind}: kernel 1 returned a view of x [{_context(impl, name)}]")
 
 
-def _repeats_exactly(impl: object, name: str) -> None:
+def _repeats_exactly(impl: MaxPoolImpl, name: str) -> None:
     context = _context(impl, name)
     spec, shape, dtype, grad_dtype = _setting(impl)
     x = _sample(shape, dtype)
     backward = Capabilities.of(impl).backward
-    first_values, first_indices = impl.forward(x, spec)  # type: ignore[attr-defined]
+    first_values, first_indices = impl.forward(x, spec)
     grad = np.random.default_rng(2).standard_normal(first_values.shape).astype(grad_dtype)
     if backward:
-        first_grad = impl.backward(grad, first_indices, x.shape, spec)  # type: ignore[attr-defined]
+        first_grad = impl.backward(grad, first_indices, x.shape, spec)
     kind = "not deterministic: a repeated call gives another result"
     for _ in range(3):
-        values, indices = impl.forward(x, spec)  # type: ignore[attr-defined]
+        values, indices = impl.forward(x, spec)
         repeated = [("values", values, first_values), ("indices", indices, first_indices)]
         if backward:
-            again = impl.backward(grad, indices, x.shape, spec)  # type: ignore[attr-defined]
+            again = impl.backward(grad, indices, x.shape, spec)
             repeated.append(("gradients", again, first_grad))
         for what, got, expected in repeated:
             assert_identical(got, expected, what, context, "the first call", lambda p: kind)
 
 
 def _unbatched(drop: int) -> Callable:
-    def body(impl: object, name: str) -> None:
+    def body(impl: MaxPoolImpl, name: str) -> None:
         context = _context(impl, name)
         spec, shape, dtype, _ = _setting(impl)
         batched = _sample(shape, dtype)
         first = (0,) * drop
-        values, indices = impl.forward(batched[first], spec)  # type: ignore[attr-defined]
-        all_values, all_indices = impl.forward(batched, spec)  # type: ignore[attr-defined]
+        values, indices = impl.forward(batched[first], spec)
+        all_values, all_indices = impl.forward(batched, spec)
         lead = len(shape) - spec.ndim - drop
         kind = f"an input with {lead} leading axes gives another result than a batch"
         for what, got, expected in (
@@ -585,15 +585,15 @@ def _unbatched(drop: int) -> Callable:
     return body
 
 
-def _numpy_integer_shapes(impl: object, name: str) -> None:
+def _numpy_integer_shapes(impl: MaxPoolImpl, name: str) -> None:
     spec, shape, dtype, grad_dtype = _setting(impl)
     if not Capabilities.of(impl).backward:
         return
     x = _sample(shape, dtype)
-    values, indices = impl.forward(x, spec)  # type: ignore[attr-defined]
+    values, indices = impl.forward(x, spec)
     grad = np.ones(values.shape, dtype=grad_dtype)
     numpy_shape = tuple(np.int64(n) for n in shape)
-    got = impl.backward(grad, indices, numpy_shape, spec)  # type: ignore[attr-defined]
+    got = impl.backward(grad, indices, numpy_shape, spec)
     if np.shape(got) != shape:
         kind = "backward does not take an input_shape of NumPy integers"
         fail(kind, f"{kind}: got shape {np.shape(got)} [{_context(impl, name)}]")

@@ -33,8 +33,8 @@ import hashlib
 import itertools
 import math
 import threading
-from collections.abc import Callable
-from typing import Any
+from collections.abc import Callable, Sequence
+from typing import Any, cast
 
 import numpy as np
 
@@ -53,7 +53,7 @@ MEMORY = 64
 def _capacity(dtype: np.dtype) -> int:
     """The largest label ``dtype`` holds exactly (labels are 1, 2, ...)."""
     if dtype.kind == "f":
-        return 2 ** (np.finfo(dtype).nmant + 1)
+        return 1 << (int(np.finfo(dtype).nmant) + 1)
     return min(int(np.iinfo(dtype).max), 2**31)
 
 
@@ -132,7 +132,7 @@ class LayerImpl:
         return values.reshape(out_shape), indices
 
     def backward(
-        self, grad_out: object, indices: object, input_shape: Any, spec: PoolSpec
+        self, grad_out: object, indices: object, input_shape: Sequence[int], spec: PoolSpec
     ) -> np.ndarray:
         """The layer's backward, after its forward on the input that gave ``indices``."""
         input_shape = tuple(int(n) for n in input_shape)
@@ -151,10 +151,11 @@ class LayerImpl:
         layer_out = (
             seen.shape[: seen.ndim - spec.ndim] + grad_out.shape[grad_out.ndim - spec.ndim :]
         )
-        grad_in = self._backward(layer, grad_out.reshape(layer_out))
+        grad_in: object = self._backward(layer, grad_out.reshape(layer_out))
         if isinstance(grad_in, np.ndarray) and grad_in.size == math.prod(input_shape):
             return grad_in.reshape(input_shape)
-        return grad_in  # the harness reports the wrong type or shape
+        # Anything else goes back as it is: the harness reports the wrong type or shape.
+        return cast(np.ndarray, grad_in)
 
     def explain_index(self, indices: np.ndarray, position: tuple[int, ...]) -> str | None:
         """Why no index could be worked out for the output at ``position`` (None if unknown)."""

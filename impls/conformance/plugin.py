@@ -24,7 +24,7 @@ from collections.abc import Sequence
 import pytest
 from hypothesis import settings
 
-from impls import Capabilities
+from impls import Capabilities, MaxPoolImpl
 from impls.registry import BUILTIN
 
 from . import profiles
@@ -63,7 +63,7 @@ def pytest_addoption(parser: pytest.Parser) -> None:
 
 
 @functools.cache
-def loaded(target: str) -> object:
+def loaded(target: str) -> MaxPoolImpl:
     """The implementation ``target`` names, loaded once per process."""
     return load_target(target)
 
@@ -96,7 +96,7 @@ def pytest_report_header(config: pytest.Config) -> list[str]:
 
 
 @pytest.fixture
-def implementation(conformance_target: str) -> object:
+def implementation(conformance_target: str) -> MaxPoolImpl:
     """The implementation under test, loaded from ``conformance_target``."""
     return loaded(conformance_target)
 

@@ -22,7 +22,7 @@ from hypothesis import strategies as st
 from hypothesis.errors import UnsatisfiedAssumption
 
 import impls
-from impls import Capabilities, PoolSpec
+from impls import Capabilities, MaxPoolImpl, PoolSpec
 
 from .checks import (
     assert_close,
@@ -57,7 +57,7 @@ __all__ = ["BY_NAME", "PROPERTIES", "Property"]
 ORACLE = impls.get("naive")
 
 
-def _context(impl: object, case: Case) -> str:
+def _context(impl: MaxPoolImpl, case: Case) -> str:
     return f"impl={impl_label(impl)}, {case.describe()}"
 
 
@@ -129,7 +129,7 @@ def _scatter_add(grad: np.ndarray, indices: np.ndarray, case: Case) -> np.ndarra
 # 1. Differential: the naive oracle.
 
 
-def matches_naive_forward(impl: object, case: Case) -> None:
+def matches_naive_forward(impl: MaxPoolImpl, case: Case) -> None:
     """Values (bit for bit), indices, dtype and shape equal those of ``naive``."""
     context = _context(impl, case)
     values, indices = checked_forward(impl, case.x, case.spec, context)
@@ -139,7 +139,7 @@ def matches_naive_forward(impl: object, case: Case) -> None:
     )
 
 
-def _forward_indices(impl: object, case: Case, context: str) -> np.ndarray:
+def _forward_indices(impl: MaxPoolImpl, case: Case, context: str) -> np.ndarray:
     """Indices to route gradients through: ``naive``'s, or the implementation's own.
 
     An implementation whose backward takes only its own forward's indices
@@ -151,7 +151,7 @@ def _forward_indices(impl: object, case: Case, context: str) -> np.ndarray:
     return checked_forward(impl, case.x, case.spec, context)[1]
 
 
-def matches_naive_backward(impl: object, case: Case) -> None:
+def matches_naive_backward(impl: MaxPoolImpl, case: Case) -> None:
     """Backward equals ``naive``'s for forward's indices and for arbitrary in-plane indices.
 
     Integer-valued gradients of every accepted dtype give exact sums, so
@@ -191,7 +191,7 @@ def matches_naive_backward(impl: object, case: Case) -> None:
 # 2. Metamorphic: relations that hold without an oracle.
 
 
-def values_are_the_input_at_indices(impl: object, case: Case) -> None:
+def values_are_the_input_at_indices(impl: MaxPoolImpl, case: Case) -> None:
     """Each value is the input element its index names, bit for bit."""
     context = _context(impl, case)
     values, indices = checked_forward(impl, case.x, case.spec, context)
@@ -208,7 +208,7 @@ def values_are_the_input_at_indices(impl: object, case: Case) -> None:
     )
 
 
-def indices_lie_in_their_windows(impl: object, case: Case) -> None:
+def indices_lie_in_their_windows(impl: MaxPoolImpl, case: Case) -> None:
     """Every index names an element of its own window, never a padded position."""
     context = _context(impl, case)
     _, indices = checked_forward(impl, case.x, case.spec, context)
@@ -226,7 +226,7 @@ def indices_lie_in_their_windows(impl: object, case: Case) -> None:
         )
 
 
-def kernel_one_is_identity(impl: object, case: Case) -> None:
+def kernel_one_is_identity(impl: MaxPoolImpl, case: Case) -> None:
     """Kernel 1 with stride 1 returns the input and the index of each element."""
     context = _context(impl, case)
     values, indices = checked_forward(impl, case.x, case.spec, context)
@@ -238,7 +238,7 @@ def kernel_one_is_identity(impl: object, case: Case) -> None:
     assert_forward_matches(values, indices, x, expected, case.x, case.spec, context, "identity")
 
 
-def whole_plane_window_gives_plane_max(impl: object, case: Case) -> None:
+def whole_plane_window_gives_plane_max(impl: MaxPoolImpl, case: Case) -> None:
     """A window that covers the whole plane selects ``numpy.argmax`` of the plane.
 
     ``argmax`` returns the first maximum, and the first NaN if there is one,
@@ -270,7 +270,7 @@ def _one_axis_specs(spec: PoolSpec, spatial: tuple[int, ...]) -> list[PoolSpec]:
     return result
 
 
-def pooling_is_separable(impl: object, case: Case) -> None:
+def pooling_is_separable(impl: MaxPoolImpl, case: Case) -> None:
     """Pooling all axes at once equals pooling one axis at a time (last first), values.
 
     The first maximum in row-major order is the first maximum of the first
@@ -300,7 +300,7 @@ def _shift_and_scale(x: np.ndarray, scale: int, shift: int) -> np.ndarray | None
     return result if np.array_equal(back[finite], x[finite]) else None
 
 
-def shift_and_scale_commute(impl: object, case: Case) -> None:
+def shift_and_scale_commute(impl: MaxPoolImpl, case: Case) -> None:
     """Pooling ``a*x + c`` (``a`` > 0, exact in the dtype) gives ``a*values + c``, same indices."""
     context = _context(impl, case)
     rng = case.rng(3)
@@ -329,7 +329,7 @@ def shift_and_scale_commute(impl: object, case: Case) -> None:
     assert_identical(moved_values, expected, "values", context, f"{scale}*values+{shift}", explain)
 
 
-def permuting_leading_axes_commutes(impl: object, case: Case) -> None:
+def permuting_leading_axes_commutes(impl: MaxPoolImpl, case: Case) -> None:
     """Transposing the leading axes and reversing the first one commutes with pooling."""
     context = _context(impl, case)
     lead = len(case.lead_shape)
@@ -350,7 +350,7 @@ def permuting_leading_axes_commutes(impl: object, case: Case) -> None:
     assert_identical(moved_values, expected_values, "values", context, "permuted result", explain)
 
 
-def agrees_with_scipy_maximum_filter(impl: object, case: Case) -> None:
+def agrees_with_scipy_maximum_filter(impl: MaxPoolImpl, case: Case) -> None:
     """Values equal ``scipy.ndimage.maximum_filter`` sampled at the window starts.
 
     The input is padded here with the dtype's lowest value, so scipy never
@@ -396,7 +396,7 @@ def agrees_with_scipy_maximum_filter(impl: object, case: Case) -> None:
 # 3. Ties, NaN and -inf: the selection rule on inputs that stress it.
 
 
-def selects_by_the_contract_rule(impl: object, case: Case) -> None:
+def selects_by_the_contract_rule(impl: MaxPoolImpl, case: Case) -> None:
     """Values and indices equal the contract's rule, computed independently of ``naive``.
 
     First maximal element in row-major window order; NaN above everything
@@ -430,12 +430,12 @@ def _FD_DISAGREE(position: tuple[int, ...]) -> str:
     return "backward disagrees with finite differences of forward"
 
 
-def _pooled_sum(impl: object, x: np.ndarray, case: Case, weights: np.ndarray) -> float:
+def _pooled_sum(impl: MaxPoolImpl, x: np.ndarray, case: Case, weights: np.ndarray) -> float:
     values, _ = checked_forward(impl, x, case.spec, _context(impl, case), need_indices=False)
     return float(np.sum(values.astype(np.float64) * weights))
 
 
-def finite_differences_full_jacobian(impl: object, case: Case) -> None:
+def finite_differences_full_jacobian(impl: MaxPoolImpl, case: Case) -> None:
     """On tiny tie-free inputs, the Jacobian from central differences equals backward's.
 
     Column ``i`` comes from perturbing input ``i`` by ``+-h``; row ``o`` from
@@ -476,7 +476,7 @@ def finite_differences_full_jacobian(impl: object, case: Case) -> None:
     assert_close(got, expected, scale, "J^T g", context, "central", dtype.name, _FD_DISAGREE)
 
 
-def finite_differences_random_direction(impl: object, case: Case) -> None:
+def finite_differences_random_direction(impl: MaxPoolImpl, case: Case) -> None:
     """``<backward(g), v>`` equals the central difference of ``<g, pool(x)>`` along ``v``."""
     context = _context(impl, case)
     x = np.array(case.x, order="C")
@@ -503,7 +503,7 @@ def finite_differences_random_direction(impl: object, case: Case) -> None:
     )
 
 
-def backward_is_the_adjoint_of_gathering(impl: object, case: Case) -> None:
+def backward_is_the_adjoint_of_gathering(impl: MaxPoolImpl, case: Case) -> None:
     """``<J v, g> == <v, J^T g>`` exactly, for forward's and for arbitrary in-plane indices.
 
     ``J v`` gathers ``v`` at the indices; ``J^T g`` is ``backward(g)``.
@@ -534,7 +534,7 @@ def backward_is_the_adjoint_of_gathering(impl: object, case: Case) -> None:
 
 
 def _route_integer_gradients(
-    impl: object, case: Case, salt: int, low: int
+    impl: MaxPoolImpl, case: Case, salt: int, low: int
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray, str]:
     """Forward, then backward of integer-valued gradients in ``[low, 4]`` (exact sums).
 
@@ -548,7 +548,7 @@ def _route_integer_gradients(
     return indices, grad, grad_in, context
 
 
-def gradient_is_conserved(impl: object, case: Case) -> None:
+def gradient_is_conserved(impl: MaxPoolImpl, case: Case) -> None:
     """``grad_in.sum() == grad_out.sum()``: every gradient lands somewhere, once."""
     indices, grad, grad_in, context = _route_integer_gradients(impl, case, 8, -4)
     total_in, total_out = float(grad_in.astype(np.float64).sum()), float(grad.sum(dtype=float))
@@ -566,7 +566,7 @@ def gradient_is_conserved(impl: object, case: Case) -> None:
         )
 
 
-def gradient_support_is_the_selected_elements(impl: object, case: Case) -> None:
+def gradient_support_is_the_selected_elements(impl: MaxPoolImpl, case: Case) -> None:
     """With positive ``grad_out``, ``grad_in`` is positive exactly at the selected elements."""
     indices, _, grad_in, context = _route_integer_gradients(impl, case, 9, 1)
     flat_selected = np.zeros(case.x.size, dtype=bool)
@@ -588,7 +588,7 @@ def gradient_support_is_the_selected_elements(impl: object, case: Case) -> None:
         )
 
 
-def overlapping_windows_accumulate(impl: object, case: Case) -> None:
+def overlapping_windows_accumulate(impl: MaxPoolImpl, case: Case) -> None:
     """Where several windows select one element, their gradients add up (exactly)."""
     indices, grad, grad_in, context = _route_integer_gradients(impl, case, 10, -4)
     expected = _scatter_add(grad, indices, case).astype(grad.dtype)
@@ -600,14 +600,14 @@ def overlapping_windows_accumulate(impl: object, case: Case) -> None:
 # 5. Errors.
 
 
-def raises_the_documented_error(impl: object, call: Call) -> None:
+def raises_the_documented_error(impl: MaxPoolImpl, call: Call) -> None:
     """A call with one documented defect raises the error type the contract prescribes."""
     context = f"impl={impl_label(impl)}, {call!r}"
     expect_error(lambda: call.run(impl), call.errors, call.defect, context)
 
 
 def _run_call(
-    impl: object,
+    impl: MaxPoolImpl,
     call: Call,
     context: str,
     allowed: tuple[type[Exception], ...] = (ValueError, TypeError),
@@ -635,7 +635,7 @@ def _small_integers(array: object) -> bool:
     )
 
 
-def fuzzed_calls_fail_cleanly(impl: object, call: Call) -> None:
+def fuzzed_calls_fail_cleanly(impl: MaxPoolImpl, call: Call) -> None:
     """Arbitrary arguments: ValueError or TypeError, or the same result as ``naive``.
 
     Nothing else escapes, nothing hangs, nothing allocates more than a few
@@ -700,7 +700,7 @@ def _frozen(array: np.ndarray) -> np.ndarray:
     return array
 
 
-def leaves_inputs_alone_and_repeats(impl: object, case: Case) -> None:
+def leaves_inputs_alone_and_repeats(impl: MaxPoolImpl, case: Case) -> None:
     """``x``, ``grad_out`` and ``indices`` are unchanged; repeated calls give identical results."""
     context = _context(impl, case)
     x_before = np.array(case.x, copy=True)
@@ -753,7 +753,7 @@ class Property:
     """
 
     name: str
-    check: Callable[[object, Any], None]
+    check: Callable[[MaxPoolImpl, Any], None]
     cases: Callable[[Capabilities], st.SearchStrategy[Any]]
     needs: Callable[[Capabilities], str | None] = lambda caps: None
     claim: str | None = None
@@ -761,7 +761,7 @@ class Property:
     def __repr__(self) -> str:
         return f"Property({self.name!r})"
 
-    def availability(self, impl: object) -> tuple[str, str] | None:
+    def availability(self, impl: MaxPoolImpl) -> tuple[str, str] | None:
         """``("not claimed" | "skipped", reason)`` if the property cannot run on ``impl``.
 
         None when it can run.

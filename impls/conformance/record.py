@@ -35,7 +35,10 @@ import pickle
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:  # annotations only: the runner needs Hypothesis, a record does not
+    from .runner import Outcome
 
 __all__ = ["Progress", "Recorder", "read"]
 
@@ -69,9 +72,9 @@ class Recorder:
         partial.write_bytes(payload)
         os.replace(partial, target)
 
-    def finish(self, nodeid: str, outcome: object) -> None:
+    def finish(self, nodeid: str, outcome: Outcome) -> None:
         """The check's outcome (a `impls.conformance.runner.Outcome`)."""
-        data = dataclasses.asdict(outcome)  # type: ignore[call-overload]
+        data = dataclasses.asdict(outcome)
         digest = hashlib.sha1(nodeid.encode(), usedforsecurity=False).hexdigest()
         path = self.directory / f"outcome-{digest}.json"
         path.write_text(json.dumps({"nodeid": nodeid, **data}), encoding="utf-8")

@@ -12,6 +12,8 @@ Examples
 
 from __future__ import annotations
 
+from impls import MaxPoolImpl
+
 from .fixed import BY_NAME as FIXED
 from .properties import BY_NAME as PROPERTIES
 from .runner import LimitedImpl
@@ -19,7 +21,7 @@ from .runner import LimitedImpl
 __all__ = ["check_case", "check_fixed"]
 
 
-def check_case(prop_name: str, impl: object, case: object) -> None:
+def check_case(prop_name: str, impl: MaxPoolImpl, case: object) -> None:
     """Run property ``prop_name`` on ``impl`` for ``case`` alone; raise what it finds.
 
     Calls outside the implementation's declared limits raise Hypothesis's
@@ -30,7 +32,7 @@ def check_case(prop_name: str, impl: object, case: object) -> None:
     PROPERTIES[prop_name].check(LimitedImpl(impl), case)
 
 
-def check_fixed(name: str, impl: object) -> None:
+def check_fixed(name: str, impl: MaxPoolImpl) -> None:
     """Run the fixed-input check ``name`` on ``impl``; raise what it finds."""
     if name not in FIXED:
         raise ValueError(f"unknown fixed check {name!r}; known: {', '.join(FIXED)}")

@@ -29,11 +29,15 @@ check_case('nan_propagates_with_the_first_nan_index', impl, case)
 from __future__ import annotations
 
 import math
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from impls import PoolSpec
 from impls.spec import spec_arguments
+
+if TYPE_CHECKING:  # strategies needs Hypothesis; the snippets do not
+    from .strategies import Call, Case
 
 __all__ = ["array_source", "call_snippet", "case_snippet", "spec_source"]
 
@@ -123,26 +127,23 @@ def _target_line(target: str | None) -> str:
     return f"impl = load_target({target!r})"
 
 
-def case_snippet(case: object, prop_name: str, target: str | None) -> str:
+def case_snippet(case: Case, prop_name: str, target: str | None) -> str:
     """Runnable Python that replays ``case`` (a drawn `Case`) against ``prop_name``."""
     lines = [_target_line(target)]
-    lines += array_source(case.x)  # type: ignore[attr-defined]
-    lines += _layout_lines(case.layout)  # type: ignore[attr-defined]
-    lines.append(f"spec = {spec_source(case.spec)}")  # type: ignore[attr-defined]
+    lines += array_source(case.x)
+    lines += _layout_lines(case.layout)
+    lines.append(f"spec = {spec_source(case.spec)}")
     lines.append("values, indices = impl.forward(x, spec)")
-    lines.append(
-        f"case = Case(spec, x, {case.layout!r}, {case.regime!r}, "  # type: ignore[attr-defined]
-        f"seed={case.seed})"  # type: ignore[attr-defined]
-    )
+    lines.append(f"case = Case(spec, x, {case.layout!r}, {case.regime!r}, seed={case.seed})")
     lines.append(f"check_case({prop_name!r}, impl, case)")
     return _HEADER + "\n".join(lines)
 
 
-def call_snippet(call: object, target: str | None) -> str:
+def call_snippet(call: Call, target: str | None) -> str:
     """Runnable Python for a drawn `Call` (an invalid or fuzzed call)."""
     lines = [_target_line(target)]
     names = []
-    for position, argument in enumerate(call.args):  # type: ignore[attr-defined]
+    for position, argument in enumerate(call.args):
         name = f"arg{position}"
         if isinstance(argument, np.ndarray) and argument.dtype.kind in "biuf":
             lines += array_source(argument, name)
@@ -151,6 +152,6 @@ def call_snippet(call: object, target: str | None) -> str:
         else:
             lines.append(f"{name} = {argument!r}")
         names.append(name)
-    method = call.method  # type: ignore[attr-defined]
-    lines.append(f"impl.{method}({', '.join(names)})  # {call.defect}")  # type: ignore[attr-defined]
+    method = call.method
+    lines.append(f"impl.{method}({', '.join(names)})  # {call.defect}")
     return _HEADER + "\n".join(lines)

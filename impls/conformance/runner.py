@@ -39,12 +39,12 @@ import numpy as np
 from hypothesis import HealthCheck, given, settings
 from hypothesis.errors import FailedHealthCheck, Flaky, Unsatisfiable, UnsatisfiedAssumption
 
-from impls import Capabilities, PoolSpec
+from impls import Capabilities, MaxPoolImpl, PoolSpec
 
 from .checks import impl_label
 from .properties import Property
 from .reproduce import call_snippet, case_snippet
-from .strategies import Case
+from .strategies import Call, Case
 
 if sys.version_info >= (3, 11):
     _ExceptionGroup = BaseExceptionGroup  # noqa: F821 (a builtin from 3.11)
@@ -118,7 +118,7 @@ class LimitedImpl:
     discarded, and its reason counted in ``skip_reasons``.
     """
 
-    def __init__(self, impl: object) -> None:
+    def __init__(self, impl: MaxPoolImpl) -> None:
         self.impl = impl
         self.caps = Capabilities.of(impl)
         self.name = impl_label(impl)
@@ -151,7 +151,7 @@ class LimitedImpl:
             if missing:
                 self._skip(self._reasons(spec, x.shape, missing))
             self._input_dtype = x.dtype
-        return self._call(self.impl.forward, x, spec)  # type: ignore[attr-defined]
+        return self._call(self.impl.forward, x, spec)
 
     def backward(
         self, grad_out: object, indices: object, input_shape: object, spec: object
@@ -164,7 +164,7 @@ class LimitedImpl:
             if missing:
                 self._skip(self._reasons(spec, shape, missing))
         return self._call(
-            self.impl.backward,  # type: ignore[attr-defined]
+            self.impl.backward,
             grad_out,
             indices,
             input_shape,
@@ -214,7 +214,7 @@ def _describe(error: BaseException) -> tuple[str, str]:
 def _example(drawn: object, prop_name: str, target: str | None) -> str:
     if isinstance(drawn, Case):
         return case_snippet(drawn, prop_name, target)
-    if hasattr(drawn, "method") and hasattr(drawn, "args"):
+    if isinstance(drawn, Call):
         return call_snippet(drawn, target)
     return ""
 
@@ -233,7 +233,7 @@ _SUPPRESSED = (HealthCheck.filter_too_much, HealthCheck.too_slow)
 
 
 def run_property(
-    impl: object,
+    impl: MaxPoolImpl,
     prop: Property,
     *,
     run_settings: settings | None = None,
@@ -274,7 +274,7 @@ def run_property(
             counts["skipped"] += 1
             raise
         except Exception as error:
-            error._maxpool_case = case  # type: ignore[attr-defined]
+            error._maxpool_case = case  # type: ignore[attr-defined]  # read back by getattr
             raise
 
     # The name shows in Hypothesis's reports and enters its database key and
@@ -323,7 +323,7 @@ def run_property(
 
 
 def run_checks(
-    impl: object,
+    impl: MaxPoolImpl,
     name: str,
     checks: Sequence[Any],
     *,

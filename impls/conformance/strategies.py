@@ -23,7 +23,7 @@ from hypothesis import assume
 from hypothesis import strategies as st
 from hypothesis.extra import numpy as npst
 
-from impls import Capabilities, PoolSpec
+from impls import Capabilities, MaxPoolImpl, PoolSpec
 from impls.limits import BUILTIN_LIMITS, Limit, all_of
 
 from .values import vary_nan_payloads
@@ -528,7 +528,7 @@ class Call:
     defect: str
     errors: tuple[type[Exception], ...] = (ValueError, TypeError)
 
-    def run(self, impl: object) -> object:
+    def run(self, impl: MaxPoolImpl) -> object:
         return getattr(impl, self.method)(*self.args)
 
     def __repr__(self) -> str:
@@ -670,10 +670,10 @@ def _junk() -> st.SearchStrategy[object]:
 _JUNK = _junk()
 
 
-def _try_spec(arguments: tuple[object, ...]) -> object:
+def _try_spec(arguments: tuple[Any, ...]) -> object:
     """``PoolSpec(*arguments)``, or the arguments themselves where the constructor refuses them."""
     try:
-        return PoolSpec(*arguments)  # type: ignore[arg-type]
+        return PoolSpec(*arguments)
     except (ValueError, TypeError):
         return arguments
 

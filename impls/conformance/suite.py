@@ -14,6 +14,8 @@ from collections.abc import Callable
 
 import pytest
 
+from impls import MaxPoolImpl
+
 from .fixed import CHECKS, GROUPS
 from .properties import PROPERTIES, Property
 from .record import Recorder
@@ -56,7 +58,7 @@ def _check(request: pytest.FixtureRequest, recorder: Recorder | None, run: Calla
 @pytest.mark.parametrize("prop", PROPERTIES, ids=lambda prop: prop.name)
 def test_property(
     conformance_target: str,
-    implementation: object,
+    implementation: MaxPoolImpl,
     prop: Property,
     recorder: Recorder | None,
     request: pytest.FixtureRequest,
@@ -73,7 +75,7 @@ def test_property(
 @pytest.mark.parametrize("group", list(GROUPS))
 def test_fixed_checks(
     conformance_target: str,
-    implementation: object,
+    implementation: MaxPoolImpl,
     group: str,
     recorder: Recorder | None,
     request: pytest.FixtureRequest,

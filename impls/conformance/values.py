@@ -29,8 +29,8 @@ __all__ = ["provoking_input", "same_bits", "vary_nan_payloads"]
 
 def same_bits(a: np.ndarray, b: np.ndarray) -> bool:
     """Whether two arrays have the same shape, dtype and bytes (``-0.0`` is not ``0.0``)."""
-    as_bytes = [np.ascontiguousarray(array).reshape(-1).view(np.uint8) for array in (a, b)]
-    return a.shape == b.shape and a.dtype == b.dtype and np.array_equal(*as_bytes)
+    a_bytes, b_bytes = (np.ascontiguousarray(array).reshape(-1).view(np.uint8) for array in (a, b))
+    return a.shape == b.shape and a.dtype == b.dtype and np.array_equal(a_bytes, b_bytes)
 
 
 def vary_nan_payloads(rng: np.random.Generator, flat: np.ndarray) -> None:

@@ -10,7 +10,7 @@ numba is installed, else the one the NumPy implementations share
 
 The rules in `RULES` come from measurements recorded in
 ``docs/auto-dispatch.md`` (which case, which winner, by how much), made with
-``python -m benchmarks.auto_dispatch``; that command also reports whether
+``python -m scripts.auto_dispatch``; that command also reports whether
 every rule still picks the measured winner.
 
 Cost
@@ -169,7 +169,12 @@ _PRIVATE: dict[str, type[BlockedMaxPool]] = {
 
 
 def _implementation(name: str, threads: int | None) -> BlockedMaxPool:
-    kind = _PRIVATE.get(name) or type(get(name))
+    kind = _PRIVATE.get(name)
+    if kind is None:
+        registered = get(name)
+        if not isinstance(registered, BlockedMaxPool):
+            raise TypeError(f"auto runs only blocked implementations, not {name!r}")
+        kind = type(registered)
     return kind(threads)
 
 

@@ -123,7 +123,7 @@ class KernelTables:
     spatial shape seen as 3-D, ``lanes`` the planes interleaved per group.
     """
 
-    spatial: tuple[int, int, int]
+    spatial: tuple[int, ...]  # three entries
     lanes: int
     axes: np.ndarray
     sizes: np.ndarray
@@ -278,10 +278,10 @@ class NumbaMaxPool(BlockedMaxPool):
             native_values = np.empty((capacity, outputs), dtype=native)
         whole = is_whole_plane(geometry)
         tables = None if whole else kernel_tables(geometry)
-        shape = (geometry.plane_size,) if whole else tables.spatial
+        shape = (geometry.plane_size,) if tables is None else tables.spatial
         # planes is an array of (batch, *spatial) planes, or copies blocks of them
         direct = isinstance(planes, np.ndarray) and _kernel_ready(planes, native)
-        if direct:
+        if isinstance(planes, np.ndarray) and direct:
             source = _read_only(planes.reshape(batch, *shape).view(keys))
         else:
             copied = np.empty((capacity, *shape), dtype=native)
@@ -295,7 +295,7 @@ class NumbaMaxPool(BlockedMaxPool):
                 copied[:n].reshape(n, *geometry.spatial_shape)[...] = planes[block]
                 x = copied_keys[:n]
             out = value_rows[block] if values.dtype == native else native_values[:n].view(keys)
-            if whole:
+            if tables is None:  # whole planes
                 numba_kernels.pool_whole_planes(x, out, index_rows[block], mask, nan)
             else:
                 numba_kernels.pool_planes(

@@ -27,6 +27,7 @@ import math
 from dataclasses import dataclass
 
 import numpy as np
+from numpy.typing import DTypeLike
 
 from ..geometry import Geometry
 from .table_cache import table_cache
@@ -87,7 +88,7 @@ class StagedLayout:
         """Slices of a ``(n, *wide_shape)`` array that hold the real outputs."""
         return (slice(None), *(slice(0, n) for n in self.tables.geometry.output_spatial))
 
-    def buffer_bytes(self, dtype: object) -> int:
+    def buffer_bytes(self, dtype: DTypeLike) -> int:
         """Bytes of phase buffers per plane."""
         return self.phase_count * self.buffer_length * np.dtype(dtype).itemsize
 
@@ -113,7 +114,8 @@ class StagedLayout:
             if copy is not None:
                 inputs, positions = copy
                 target = self._buffer_block(buffers, phase, len(block))
-                target[(slice(None), *positions)] = block[(slice(None), *inputs)]
+                into, out_of = (slice(None), *positions), (slice(None), *inputs)
+                target[into] = block[out_of]
 
     def view(self, buffers: np.ndarray, offset_number: int, planes: int) -> np.ndarray:
         """``(planes, wide_length)`` contiguous-row view read by one offset."""
@@ -178,7 +180,7 @@ def staged_layout(geometry: Geometry) -> StagedLayout:
     counts = [len(phases) for phases in axis_phases]
     # Offsets are the row-major product of the axes' steps; so are the phases.
     offset_phase = np.ravel_multi_index(np.meshgrid(*axis_phase_index, indexing="ij"), counts)
-    starts = np.meshgrid(
+    starts: tuple[np.ndarray, ...] = np.meshgrid(
         *(shift * inner for shift, inner in zip(shifts, inner_strides, strict=True)),
         indexing="ij",
     )
@@ -197,7 +199,7 @@ def staged_layout(geometry: Geometry) -> StagedLayout:
         buffer_length=math.prod(phase_shape) + slack,
         wide_shape=wide_shape,
         offset_phase=offset_phase.reshape(-1),
-        offset_start=sum(starts).reshape(-1),
+        offset_start=sum(starts[1:], start=starts[0]).reshape(-1),
         first_code=first_code,
         copies=None,
     )

@@ -95,7 +95,7 @@ def table_cache(function: Callable[..., T]) -> Callable[..., T]:
         with _lock:
             if key in _entries:
                 _entries.move_to_end(key)
-                return _entries[key][0]  # type: ignore[no-any-return]
+                return _entries[key][0]
         value = function(*args)  # outside the lock: tables may take a while
         size = table_bytes(value)
         if size > LARGEST_KEPT:

@@ -297,7 +297,8 @@ class VanHerkMaxPool(BlockedMaxPool):
                     where = now.index(number)
                     now.insert(0, now.pop(where))
                     maxima = np.ascontiguousarray(np.moveaxis(maxima, where, 0))
-                    code = np.ascontiguousarray(np.moveaxis(code, where, 0))
+                    if code is not None:  # None before the first axis is reduced
+                        code = np.ascontiguousarray(np.moveaxis(code, where, 0))
                 shape = list(maxima.shape)
                 best, step = _reduce_axis(maxima.reshape(axis.padded, -1), axis, nan_aware)
                 step = step.astype(tables.dtype, copy=False)
@@ -317,7 +318,7 @@ class VanHerkMaxPool(BlockedMaxPool):
         def work(block: slice) -> None:
             n = block.stop - block.start
             source = planes[block][in_planes].transpose(to_staged)
-            staged[(*staged_region, slice(0, n))] = source
+            staged[staged_region + (slice(0, n),)] = source
             maxima, code = reduce_all(n, nan_aware=False)
             nan_aware = maxima.dtype.kind == "f" and bool(np.isnan(maxima, out=flags[:n]).any())
             if nan_aware:

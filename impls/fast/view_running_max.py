@@ -108,13 +108,13 @@ class SlicedMaxPool(BlockedMaxPool):
         def running_max(block: slice, n: int, nan_aware: bool) -> None:
             x, best = planes[block], values[block]
             not_nan = np.empty(scratch_shape, dtype=bool) if nan_aware else None
-            first_view = x[(slice(None), *offsets[0].inputs)] if copy_first else None
+            first_view = x[(slice(None),) + offsets[0].inputs] if copy_first else None
             start_first_max(best, code[:n], first_view, 0, lowest, tables.first_code)
             for offset in itertools.islice(offsets, int(copy_first), None):
                 outputs = (slice(0, n), *offset.outputs)
                 update_first_max(
-                    x[(slice(None), *offset.inputs)],
-                    best[(slice(None), *offset.outputs)],
+                    x[(slice(None),) + offset.inputs],
+                    best[(slice(None),) + offset.outputs],
                     code[outputs],
                     offset.code,
                     greater[outputs],

@@ -200,7 +200,8 @@ def code_tables(geometry: Geometry) -> CodeTables:
         np.arange(k, dtype=np.int64) * d * stride
         for k, d, stride in zip(spec.kernel_size, spec.dilation, plane_strides, strict=True)
     ]
-    relative = sum(np.meshgrid(*steps, indexing="ij")).reshape(-1)
+    grids = np.meshgrid(*steps, indexing="ij")
+    relative = sum(grids[1:], start=grids[0]).reshape(-1)
 
     first_code = _first_in_bounds_codes(geometry, dtype)
     return CodeTables(geometry, OffsetPlan(geometry), dtype, first_code, relative, window_start)
@@ -318,4 +319,5 @@ def restore_selected_bits(
         return
     where = np.nonzero(scratch)
     coords = np.unravel_index(indices[where], planes.shape[1:])
-    values[where] = planes[(where[0], *coords)]
+    found = (where[0], *coords)
+    values[where] = planes[found]

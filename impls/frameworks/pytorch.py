@@ -124,7 +124,7 @@ class TorchMaxPool:
         The call returns values and indices shaped as torch gives them (see `_torch_shape`).
         """
         shape = tuple(tensor.shape)
-        pool = (
+        pool: Callable[..., tuple[Any, Any]] = (
             self.torch.nn.functional.max_pool3d
             if spec.ndim == 3
             else self.torch.nn.functional.max_pool2d

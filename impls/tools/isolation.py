@@ -78,7 +78,7 @@ def call_isolated(func: Callable[[], Any], time_limit: float) -> Outcome:
         if not receiver.poll(time_limit):
             child.kill()
             return Outcome(failure=f"stopped after the time limit of {time_limit:g} s")
-        return receiver.recv()  # type: ignore[no-any-return]
+        return receiver.recv()
     except EOFError:
         child.join()
         return Outcome(failure=f"crashed (exit code {child.exitcode})")

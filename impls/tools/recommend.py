@@ -69,7 +69,12 @@ def recommend(rows: Sequence[Row], goal: str = "training") -> Recommendation:
             and cost(row, goal) is not None
         )
 
-    chosen = sorted((r for r in rows if eligible(r)), key=lambda r: cost(r, goal))
+    def known_cost(row: Row) -> float:
+        value = cost(row, goal)
+        assert value is not None  # eligible rows have one
+        return value
+
+    chosen = sorted((r for r in rows if eligible(r)), key=known_cost)
     rest = [r for r in rows if not eligible(r)]
     best = chosen[0] if chosen else None
     code = code_line(best.case.spec, best.candidate.code_ref) if best else ""

@@ -305,7 +305,7 @@ def environment() -> dict[str, Any]:
     (True, True)
     """
     try:
-        usable = len(os.sched_getaffinity(0))
+        usable: int | None = len(os.sched_getaffinity(0))
     except AttributeError:  # not on Linux
         usable = os.cpu_count()
     return {

@@ -5,8 +5,8 @@ it is registered (numba installed).
 
 Run from the repository root::
 
-    python -m benchmarks.auto_dispatch           # print the table
-    python -m benchmarks.auto_dispatch --write   # also record it in docs/auto-dispatch.md
+    python -m scripts.auto_dispatch           # print the table
+    python -m scripts.auto_dispatch --write   # also record it in docs/auto-dispatch.md
 
 Each case is timed forward with every candidate, one call per sample,
 interleaved over repeated rounds, each round starting with the next candidate
@@ -108,9 +108,7 @@ def measure(case: TimedCase, repeats: int) -> dict[str, float]:
 
 
 def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(
-        prog="python -m benchmarks.auto_dispatch", description=__doc__
-    )
+    parser = argparse.ArgumentParser(prog="python -m scripts.auto_dispatch", description=__doc__)
     parser.add_argument("--repeats", type=int, default=7, help="timed rounds (default: 7)")
     parser.add_argument("--write", action="store_true", help=f"record the table in {DOCUMENT}")
     args = parser.parse_args(argv)

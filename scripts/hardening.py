@@ -3,7 +3,7 @@
 Run from the repository root (it times things: hold the benchmark lock if the
 machine is shared)::
 
-    python -m benchmarks.hardening
+    python -m scripts.hardening
 
 Prints, for each case, the wall time (median of a few calls after one warm-up
 call, side by side in one process) and the tracemalloc peak of one call:
@@ -157,7 +157,7 @@ GROUPS = {
 
 
 def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(prog="python -m benchmarks.hardening", description=__doc__)
+    parser = argparse.ArgumentParser(prog="python -m scripts.hardening", description=__doc__)
     parser.add_argument("--only", choices=sorted(GROUPS), help="run one group of cases")
     args = parser.parse_args(argv)
     print(f"{'case':<58} {'time':>13} {'peak':>14}")

@@ -2,8 +2,8 @@
 
 Run from the repository root, with ``torch==2.13.0`` installed::
 
-    python -m benchmarks.vs_torch              # the standard workloads
-    python -m benchmarks.vs_torch --impls auto,reshape --repeats 15
+    python -m scripts.vs_torch              # the standard workloads
+    python -m scripts.vs_torch --impls auto,reshape --repeats 15
 
 For each workload (float32, NCHW, as given) it times PyTorch's
 ``max_poolNd(..., return_indices=True)`` and its backward from indices (through
@@ -102,7 +102,7 @@ def measure(
 
 
 def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(prog="python -m benchmarks.vs_torch", description=__doc__)
+    parser = argparse.ArgumentParser(prog="python -m scripts.vs_torch", description=__doc__)
     parser.add_argument("--impls", default="auto", help="comma-separated names (default: auto)")
     parser.add_argument("--repeats", type=int, default=9, help="timed rounds (default: 9)")
     parser.add_argument(
