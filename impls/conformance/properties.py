@@ -126,618 +126,7 @@ def _scatter_add(grad: np.ndarray, indices: np.ndarray, case: Case) -> np.ndarra
 
 
 # ---------------------------------------------------------------------------
-# 1. Differential: the naive oracle.
-
-
-def matches_naive_forward(impl: MaxPoolImpl, case: Case) -> None:
-    """Values (bit for bit), indices, dtype and shape equal those of ``naive``."""
-    context = _context(impl, case)
-    values, indices = checked_forward(impl, case.x, case.spec, context)
-    expected_values, expected_indices = ORACLE.forward(np.array(case.x, order="C"), case.spec)
-    assert_forward_matches(
-        values, indices, expected_values, expected_indices, case.x, case.spec, context, "naive"
-    )
-
-
-def _forward_indices(impl: MaxPoolImpl, case: Case, context: str) -> np.ndarray:
-    """Indices to route gradients through: ``naive``'s, or the implementation's own.
-
-    An implementation whose backward takes only its own forward's indices
-    (``backward_indices="forward"``) gets those; the others get the oracle's,
-    so that a forward bug does not show up again as a backward failure.
-    """
-    if claims_any_indices(Capabilities.of(impl)):
-        return ORACLE.forward(np.array(case.x, order="C"), case.spec)[1]
-    return checked_forward(impl, case.x, case.spec, context)[1]
-
-
-def matches_naive_backward(impl: MaxPoolImpl, case: Case) -> None:
-    """Backward equals ``naive``'s for forward's indices and for arbitrary in-plane indices.
-
-    Integer-valued gradients of every accepted dtype give exact sums, so
-    those compare bit for bit; random float gradients compare to rounding.
-    Arbitrary indices are used only where backward claims to take them.
-    """
-    context = _context(impl, case)
-    caps = Capabilities.of(impl)
-    rng = case.rng(2)
-    forward_indices = _forward_indices(impl, case, context)
-    plane = math.prod(case.spatial_shape)
-    routes = [("forward's", forward_indices)]
-    if claims_any_indices(caps):
-        arbitrary = rng.integers(0, plane, forward_indices.shape, dtype=np.int64)
-        routes.append(("arbitrary", arbitrary))
-    dtype = np.dtype(rng.choice(caps.gradient_dtypes(case.x.dtype)))
-    for which, indices in routes:
-        grad = _integer_gradients(rng, case, indices.shape, dtype, -3, 3)
-        where = f"{context}, {which} indices"
-        got = checked_backward(impl, grad, indices, case.x.shape, case.spec, where)
-        expected = ORACLE.backward(grad, indices, case.x.shape, case.spec)
-        explain = explain_gradients(got, expected, grad, _targets(indices, case))
-        assert_identical(got, expected, "gradients (integer-valued)", where, "naive", explain)
-    float_dtype = gradient_dtype(caps, case.x.dtype)
-    if float_dtype.kind == "f":
-        which, indices = routes[-1]
-        grad = rng.standard_normal(indices.shape).astype(float_dtype)
-        where = f"{context}, {which} indices"
-        got = checked_backward(impl, grad, indices, case.x.shape, case.spec, where)
-        expected = ORACLE.backward(grad, indices, case.x.shape, case.spec)
-        scale = _scatter_add(np.abs(grad), indices, case)
-        explain = explain_gradients(got, expected, grad, _targets(indices, case))
-        assert_close(got, expected, scale, "gradients", where, "naive", float_dtype.name, explain)
-
-
-# ---------------------------------------------------------------------------
-# 2. Metamorphic: relations that hold without an oracle.
-
-
-def values_are_the_input_at_indices(impl: MaxPoolImpl, case: Case) -> None:
-    """Each value is the input element its index names, bit for bit."""
-    context = _context(impl, case)
-    values, indices = checked_forward(impl, case.x, case.spec, context)
-    planes = _planes(case.x, case.ndim)
-    picked = np.take_along_axis(planes, indices.reshape(planes.shape[0], -1), axis=1)
-    picked = picked.reshape(values.shape)
-    assert_identical(
-        values,
-        picked,
-        "values",
-        context,
-        "x[indices]",
-        lambda position: "values are not the input elements their indices name",
-    )
-
-
-def indices_lie_in_their_windows(impl: MaxPoolImpl, case: Case) -> None:
-    """Every index names an element of its own window, never a padded position."""
-    context = _context(impl, case)
-    _, indices = checked_forward(impl, case.x, case.spec, context)
-    flat, inside = window_table(case.spatial_shape, case.spec)
-    member = ((flat == indices[..., np.newaxis]) & inside).any(axis=-1)
-    if not member.all():
-        position = tuple(int(i) for i in np.argwhere(~member)[0])
-        window = flat[position[len(case.lead_shape) :]][inside[position[len(case.lead_shape) :]]]
-        _, expected = contract_forward(case.x, case.spec)
-        kind = index_kind(case.x, case.spec, indices, expected) or "an index is not in its window"
-        fail(
-            kind,
-            f"{kind}: index {indices[position]} at {position} is not in its window, which "
-            f"reads plane positions {window.tolist()} [{context}]",
-        )
-
-
-def kernel_one_is_identity(impl: MaxPoolImpl, case: Case) -> None:
-    """Kernel 1 with stride 1 returns the input and the index of each element."""
-    context = _context(impl, case)
-    values, indices = checked_forward(impl, case.x, case.spec, context)
-    plane = math.prod(case.spatial_shape)
-    expected = np.ascontiguousarray(
-        np.broadcast_to(np.arange(plane).reshape(case.spatial_shape), case.x.shape)
-    )
-    x = np.ascontiguousarray(case.x)
-    assert_forward_matches(values, indices, x, expected, case.x, case.spec, context, "identity")
-
-
-def whole_plane_window_gives_plane_max(impl: MaxPoolImpl, case: Case) -> None:
-    """A window that covers the whole plane selects ``numpy.argmax`` of the plane.
-
-    ``argmax`` returns the first maximum, and the first NaN if there is one,
-    exactly the contract's rule.
-    """
-    context = _context(impl, case)
-    values, indices = checked_forward(impl, case.x, case.spec, context)
-    planes = _planes(case.x, case.ndim)
-    shape = case.lead_shape + (1,) * case.ndim
-    first = planes.argmax(axis=1).reshape(shape)
-    expected = planes[np.arange(planes.shape[0]), first.ravel()].reshape(shape)
-    assert_forward_matches(
-        values, indices, expected, first, case.x, case.spec, context, "numpy.argmax"
-    )
-
-
-def _one_axis_specs(spec: PoolSpec, spatial: tuple[int, ...]) -> list[PoolSpec]:
-    """Specs that each pool along one axis of ``spec`` and leave the others alone."""
-    pads = spec.pads(spatial)
-    # "same" padding, resolved to explicit pads, gives its length without ceil_mode.
-    ceil_mode = spec.ceil_mode and spec.padding not in ("same", "same_lower")
-    result = []
-    for axis in range(spec.ndim):
-        kernel, stride, dilation = [1] * spec.ndim, [1] * spec.ndim, [1] * spec.ndim
-        padding = [(0, 0)] * spec.ndim
-        kernel[axis], stride[axis] = spec.kernel_size[axis], spec.stride[axis]
-        dilation[axis], padding[axis] = spec.dilation[axis], pads[axis]
-        result.append(PoolSpec(tuple(kernel), tuple(stride), tuple(padding), dilation, ceil_mode))
-    return result
-
-
-def pooling_is_separable(impl: MaxPoolImpl, case: Case) -> None:
-    """Pooling all axes at once equals pooling one axis at a time (last first), values.
-
-    The first maximum in row-major order is the first maximum of the first
-    row holding one, so even the bits of the selected element agree.
-    """
-    context = _context(impl, case)
-    values, _ = checked_forward(impl, case.x, case.spec, context, need_indices=False)
-    staged = case.x
-    for spec in reversed(_one_axis_specs(case.spec, case.spatial_shape)):
-        where = f"{context}, stage {spec!r}"
-        staged, _ = checked_forward(impl, staged, spec, where, need_indices=False)
-    explain = explain_values(values, staged)
-    assert_identical(values, staged, "values", context, "axis-by-axis pooling", explain)
-
-
-def _shift_and_scale(x: np.ndarray, scale: int, shift: int) -> np.ndarray | None:
-    """``scale * x + shift`` if exact in the dtype of ``x``, else None."""
-    if x.dtype.kind == "u" and shift < 0:
-        return None
-    exact = x.astype(object) * scale + shift if x.dtype.kind in "iu" else None
-    with np.errstate(over="ignore", invalid="ignore"):
-        result = (x * x.dtype.type(scale) + x.dtype.type(shift)).astype(x.dtype)
-        if exact is not None:
-            return result if (result.astype(object) == exact).all() else None
-        back = (result - x.dtype.type(shift)) / x.dtype.type(scale)
-    finite = np.isfinite(x)
-    return result if np.array_equal(back[finite], x[finite]) else None
-
-
-def shift_and_scale_commute(impl: MaxPoolImpl, case: Case) -> None:
-    """Pooling ``a*x + c`` (``a`` > 0, exact in the dtype) gives ``a*values + c``, same indices."""
-    context = _context(impl, case)
-    rng = case.rng(3)
-    a, c = int(rng.choice([2, 4])), int(rng.integers(1, 50))
-    # The first transform that is exact for this input; near the ends of an
-    # integer dtype's range only smaller ones are.
-    for scale, shift in ((a, c), (a, 0), (1, c), (1, -c), (1, 0)):
-        maybe = _shift_and_scale(case.x, scale, shift)
-        if maybe is not None:
-            break
-    transformed = case.x if maybe is None else maybe  # (1, 0) is always exact
-    values, indices = checked_forward(impl, case.x, case.spec, context, need_indices=False)
-    moved_values, moved_indices = checked_forward(
-        impl, transformed, case.spec, context, need_indices=False
-    )
-    expected = _shift_and_scale(values, scale, shift)
-    assert expected is not None, "an exact transform of x is exact on its maxima"
-    context += f", transform={scale}*x+{shift}"
-
-    def explain(position: tuple[int, ...]) -> str:
-        return "the result changes when the input is shifted and scaled by exact amounts"
-
-    assert_identical(
-        moved_indices, indices, "indices", context, "the untransformed input", explain
-    )
-    assert_identical(moved_values, expected, "values", context, f"{scale}*values+{shift}", explain)
-
-
-def permuting_leading_axes_commutes(impl: MaxPoolImpl, case: Case) -> None:
-    """Transposing the leading axes and reversing the first one commutes with pooling."""
-    context = _context(impl, case)
-    lead = len(case.lead_shape)
-    order = tuple(case.rng(4).permutation(lead)) + tuple(range(lead, case.x.ndim))
-    moved = np.transpose(case.x, order)[::-1]
-    values, indices = checked_forward(impl, case.x, case.spec, context)
-    moved_values, moved_indices = checked_forward(impl, moved, case.spec, context)
-    context += f", leading axes permuted to {order[:lead]} and the first reversed"
-
-    def explain(position: tuple[int, ...]) -> str:
-        return "planes are not independent: the result depends on the order of the leading axes"
-
-    expected_indices = np.transpose(indices, order)[::-1]
-    assert_identical(
-        moved_indices, expected_indices, "indices", context, "permuted result", explain
-    )
-    expected_values = np.transpose(values, order)[::-1]
-    assert_identical(moved_values, expected_values, "values", context, "permuted result", explain)
-
-
-def agrees_with_scipy_maximum_filter(impl: MaxPoolImpl, case: Case) -> None:
-    """Values equal ``scipy.ndimage.maximum_filter`` sampled at the window starts.
-
-    The input is padded here with the dtype's lowest value, so scipy never
-    sees a border; the footprint has holes for the dilation, and each output
-    is read where the filter's centre (``extent // 2``, origin 0) sits for
-    the window. Used only where scipy is an exact oracle: on NaN-free inputs
-    (it does not order NaN), on dtypes float64 holds exactly (its filters
-    compute in float64), and by value (it may keep either of 0.0 and -0.0).
-    """
-    context = _context(impl, case)
-    values, _ = checked_forward(impl, case.x, case.spec, context, need_indices=False)
-    spec, spatial = case.spec, case.spatial_shape
-    out = spec.output_shape(spatial)
-    # Written here, not taken from impls.geometry.lowest_value: the property must
-    # not share a helper with the implementations it judges.
-    lowest = -np.inf if case.x.dtype.kind == "f" else np.iinfo(case.x.dtype).min
-    lead = len(case.lead_shape)
-    widths = [(0, 0)] * lead
-    footprint = np.ones((1,) * lead + spec.extent, dtype=bool)
-    for axis, (begin, _) in enumerate(spec.pads(spatial)):
-        last_read = (out[axis] - 1) * spec.stride[axis] - begin + spec.extent[axis]
-        widths.append((begin, max(0, last_read - spatial[axis])))
-        holes = [slice(None)] * footprint.ndim
-        holes[lead + axis] = np.arange(spec.extent[axis]) % spec.dilation[axis] != 0
-        footprint[tuple(holes)] = False
-    # scipy has no float16 filter; float32 holds every float16 exactly.
-    wide = np.asarray(case.x, dtype=np.float32 if case.x.dtype == np.float16 else None)
-    padded = np.pad(wide, widths, constant_values=lowest)
-    filtered = scipy.ndimage.maximum_filter(padded, footprint=footprint, mode="nearest")
-    samples = (Ellipsis,) + tuple(
-        slice(e // 2, e // 2 + (o - 1) * s + 1, s)
-        for o, s, e in zip(out, spec.stride, spec.extent, strict=True)
-    )
-    expected = filtered[samples].astype(case.x.dtype)
-    # scipy may pick either of 0.0 and -0.0 when they tie: adding 0 makes both 0.0.
-    zero = case.x.dtype.type(0)
-    got, expected = values + zero, expected + zero
-    explain = explain_values(got, expected)
-    assert_identical(got, expected, "values", context, "scipy maximum_filter", explain)
-
-
-# ---------------------------------------------------------------------------
-# 3. Ties, NaN and -inf: the selection rule on inputs that stress it.
-
-
-def selects_by_the_contract_rule(impl: MaxPoolImpl, case: Case) -> None:
-    """Values and indices equal the contract's rule, computed independently of ``naive``.
-
-    First maximal element in row-major window order; NaN above everything
-    (first NaN); padding never; an all -inf window selects its first input
-    element.
-    """
-    context = _context(impl, case)
-    values, indices = checked_forward(impl, case.x, case.spec, context)
-    expected_values, expected_indices = contract_forward(case.x, case.spec)
-    assert_forward_matches(
-        values,
-        indices,
-        expected_values,
-        expected_indices,
-        case.x,
-        case.spec,
-        context,
-        "the selection rule",
-    )
-
-
-# ---------------------------------------------------------------------------
-# 4. Gradients.
-
-# Step of the central differences: a power of two, so x +- h is exact for the
-# drawn inputs, whose distinct values are at least 1/4 apart.
-STEP = 2.0**-6
-
-
-def _FD_DISAGREE(position: tuple[int, ...]) -> str:
-    return "backward disagrees with finite differences of forward"
-
-
-def _pooled_sum(impl: MaxPoolImpl, x: np.ndarray, case: Case, weights: np.ndarray) -> float:
-    values, _ = checked_forward(impl, x, case.spec, _context(impl, case), need_indices=False)
-    return float(np.sum(values.astype(np.float64) * weights))
-
-
-def finite_differences_full_jacobian(impl: MaxPoolImpl, case: Case) -> None:
-    """On tiny tie-free inputs, the Jacobian from central differences equals backward's.
-
-    Column ``i`` comes from perturbing input ``i`` by ``+-h``; row ``o`` from
-    ``backward`` with a one-hot ``grad_out``. Both are exactly 0 or 1. A
-    random upstream gradient then checks ``J^T g`` to rounding.
-    """
-    context = _context(impl, case)
-    x = np.array(case.x, order="C")
-    values, indices = checked_forward(impl, x, case.spec, context)
-    dtype = x.dtype
-    flat_x = x.ravel()
-    numeric = np.zeros((values.size, x.size))
-    for i in range(x.size):
-        step = np.zeros_like(flat_x)
-        step[i] = STEP
-        up, _ = checked_forward(
-            impl, (flat_x + step).reshape(x.shape), case.spec, context, need_indices=False
-        )
-        down, _ = checked_forward(
-            impl, (flat_x - step).reshape(x.shape), case.spec, context, need_indices=False
-        )
-        numeric[:, i] = (up.astype(np.float64) - down.astype(np.float64)).ravel() / (2 * STEP)
-    analytic = np.zeros_like(numeric)
-    for o in range(values.size):
-        one_hot = np.zeros(values.size, dtype=dtype)
-        one_hot[o] = 1
-        row = checked_backward(
-            impl, one_hot.reshape(values.shape), indices, x.shape, case.spec, context
-        )
-        analytic[o] = row.ravel()
-    assert_identical(
-        analytic, numeric, "Jacobian entries", context, "central differences", _FD_DISAGREE
-    )
-    grad = case.rng(5).standard_normal(values.shape).astype(dtype)
-    got = checked_backward(impl, grad, indices, x.shape, case.spec, context).astype(np.float64)
-    expected = (grad.astype(np.float64).ravel() @ numeric).reshape(x.shape)
-    scale = (np.abs(grad.astype(np.float64)).ravel() @ numeric).reshape(x.shape)
-    assert_close(got, expected, scale, "J^T g", context, "central", dtype.name, _FD_DISAGREE)
-
-
-def finite_differences_random_direction(impl: MaxPoolImpl, case: Case) -> None:
-    """``<backward(g), v>`` equals the central difference of ``<g, pool(x)>`` along ``v``."""
-    context = _context(impl, case)
-    x = np.array(case.x, order="C")
-    rng = case.rng(6)
-    values, indices = checked_forward(impl, x, case.spec, context)
-    grad = rng.standard_normal(values.shape).astype(x.dtype)
-    weights = grad.astype(np.float64)
-    direction = rng.uniform(-1, 1, x.shape)
-    up = (x + STEP * direction).astype(x.dtype)
-    down = (x - STEP * direction).astype(x.dtype)
-    # The step actually taken, after rounding to the input's dtype.
-    direction = (up.astype(np.float64) - down.astype(np.float64)) / (2 * STEP)
-    numeric = np.array(
-        (_pooled_sum(impl, up, case, weights) - _pooled_sum(impl, down, case, weights))
-        / (2 * STEP)
-    )
-    grad_in = checked_backward(impl, grad, indices, x.shape, case.spec, context)
-    analytic = np.array(np.sum(grad_in.astype(np.float64) * direction))
-    # Both sums round relative to sum |g| * |x|, and the difference is divided by 2h.
-    magnitude = 1 + np.abs(x).max()
-    scale = np.array(np.abs(weights).sum() * values.size * magnitude / STEP)
-    assert_close(
-        analytic, numeric, scale, "<J^T g, v>", context, "central difference", explain=_FD_DISAGREE
-    )
-
-
-def backward_is_the_adjoint_of_gathering(impl: MaxPoolImpl, case: Case) -> None:
-    """``<J v, g> == <v, J^T g>`` exactly, for forward's and for arbitrary in-plane indices.
-
-    ``J v`` gathers ``v`` at the indices; ``J^T g`` is ``backward(g)``.
-    Integer-valued ``v`` and ``g`` in float64 make both sums exact.
-    """
-    context = _context(impl, case)
-    rng = case.rng(7)
-    caps = Capabilities.of(impl)
-    dtype = gradient_dtype(caps, case.x.dtype)
-    _, indices = checked_forward(impl, case.x, case.spec, context)
-    if rng.random() < 0.5 and claims_any_indices(caps):
-        indices = rng.integers(0, math.prod(case.spatial_shape), indices.shape, dtype=np.int64)
-        context += ", arbitrary in-plane indices"
-    grad = _integer_gradients(rng, case, indices.shape, dtype, -4, 4)
-    v = rng.integers(-4, 5, case.x.shape).astype(np.float64)
-    grad_in = checked_backward(impl, grad, indices, case.x.shape, case.spec, context)
-    gathered = _planes(v, case.ndim)[
-        np.arange(math.prod(case.lead_shape))[:, np.newaxis],
-        indices.reshape(math.prod(case.lead_shape), -1),
-    ]
-    left = float(np.sum(gathered.ravel() * grad.astype(np.float64).ravel()))
-    right = float(np.sum(v * grad_in.astype(np.float64)))
-    if left != right:
-        kind = _gradient_bug(
-            grad_in, grad, indices, case, "backward is not the adjoint (transpose) of gathering"
-        )
-        fail(kind, f"{kind}: <J v, g> = {left} but <v, J^T g> = {right} [{context}]")
-
-
-def _route_integer_gradients(
-    impl: MaxPoolImpl, case: Case, salt: int, low: int
-) -> tuple[np.ndarray, np.ndarray, np.ndarray, str]:
-    """Forward, then backward of integer-valued gradients in ``[low, 4]`` (exact sums).
-
-    Returns ``(indices, grad_out, grad_in, context)``.
-    """
-    context = _context(impl, case)
-    dtype = gradient_dtype(Capabilities.of(impl), case.x.dtype)
-    _, indices = checked_forward(impl, case.x, case.spec, context)
-    grad = _integer_gradients(case.rng(salt), case, indices.shape, dtype, low, 4)
-    grad_in = checked_backward(impl, grad, indices, case.x.shape, case.spec, context)
-    return indices, grad, grad_in, context
-
-
-def gradient_is_conserved(impl: MaxPoolImpl, case: Case) -> None:
-    """``grad_in.sum() == grad_out.sum()``: every gradient lands somewhere, once."""
-    indices, grad, grad_in, context = _route_integer_gradients(impl, case, 8, -4)
-    total_in, total_out = float(grad_in.astype(np.float64).sum()), float(grad.sum(dtype=float))
-    if total_in != total_out:
-        kind = _gradient_bug(
-            grad_in,
-            grad,
-            indices,
-            case,
-            "gradient is not conserved: some is lost or counted twice",
-        )
-        fail(
-            kind,
-            f"{kind}: grad_in sums to {total_in}, grad_out to {total_out} [{context}]",
-        )
-
-
-def gradient_support_is_the_selected_elements(impl: MaxPoolImpl, case: Case) -> None:
-    """With positive ``grad_out``, ``grad_in`` is positive exactly at the selected elements."""
-    indices, _, grad_in, context = _route_integer_gradients(impl, case, 9, 1)
-    flat_selected = np.zeros(case.x.size, dtype=bool)
-    flat_selected[_targets(indices, case)] = True
-    selected = flat_selected.reshape(case.x.shape)
-
-    def explain(position: tuple[int, ...]) -> str:
-        if selected[position]:
-            return "a selected element receives no gradient"
-        return "gradient reaches an element that no index selects"
-
-    assert_identical(
-        grad_in > 0, selected, "positions with gradient", context, "selected set", explain
-    )
-    if not (grad_in[~selected] == 0).all():
-        fail(
-            "gradient reaches an element that no index selects",
-            f"negative gradient off the selection [{context}]",
-        )
-
-
-def overlapping_windows_accumulate(impl: MaxPoolImpl, case: Case) -> None:
-    """Where several windows select one element, their gradients add up (exactly)."""
-    indices, grad, grad_in, context = _route_integer_gradients(impl, case, 10, -4)
-    expected = _scatter_add(grad, indices, case).astype(grad.dtype)
-    explain = explain_gradients(grad_in, expected, grad, _targets(indices, case))
-    assert_identical(grad_in, expected, "gradients", context, "the sum of the gradients", explain)
-
-
-# ---------------------------------------------------------------------------
-# 5. Errors.
-
-
-def raises_the_documented_error(impl: MaxPoolImpl, call: Call) -> None:
-    """A call with one documented defect raises the error type the contract prescribes."""
-    context = f"impl={impl_label(impl)}, {call!r}"
-    expect_error(lambda: call.run(impl), call.errors, call.defect, context)
-
-
-def _run_call(
-    impl: MaxPoolImpl,
-    call: Call,
-    context: str,
-    allowed: tuple[type[Exception], ...] = (ValueError, TypeError),
-) -> tuple[str, Any]:
-    """``("result", value)`` or ``("error", exception)``; other exceptions fail the property."""
-    with bounded(context):
-        try:
-            return "result", call.run(impl)
-        except allowed as error:
-            return "error", error
-        except UnsatisfiedAssumption:
-            raise
-        except Exception as error:
-            names = " and ".join(kind.__name__ for kind in allowed)
-            kind = f"{type(error).__name__} escapes a call with bad arguments"
-            raise failure(kind)(f"{kind}: {error}; only {names} may [{context}]") from error
-
-
-def _small_integers(array: object) -> bool:
-    return (
-        isinstance(array, np.ndarray)
-        and array.dtype.kind in "iuf"
-        and bool(np.all(np.abs(array) < 2**20))
-        and bool(np.all(array == np.round(array)))
-    )
-
-
-def fuzzed_calls_fail_cleanly(impl: MaxPoolImpl, call: Call) -> None:
-    """Arbitrary arguments: ValueError or TypeError, or the same result as ``naive``.
-
-    Nothing else escapes, nothing hangs, nothing allocates more than a few
-    hundred MiB. Calls outside the declared capabilities may fail any way
-    among ValueError, TypeError and NotImplementedError.
-    """
-    context = f"impl={impl_label(impl)}, {call!r}"
-    outcome, got = _run_call(ORACLE, call, f"impl=naive, {call!r}")
-    spec = call.args[-1]
-    if isinstance(spec, PoolSpec):
-        try:
-            dtype = np.asarray(call.args[0]).dtype
-        except Exception:  # not array-like at all: no dtype to be unsupported
-            dtype = None
-        try:
-            shape: tuple[int, ...] | None = np.asarray(call.args[0]).shape
-        except Exception:  # ragged: no shape to be outside the limits
-            shape = None
-        if Capabilities.of(impl).unsupported(spec, dtype, shape):
-            _run_call(impl, call, context, (ValueError, TypeError, NotImplementedError))
-            return
-    impl_outcome, impl_got = _run_call(impl, call, context)
-    if outcome == "error":
-        if impl_outcome != "error":
-            kind = "returns a result for a call the contract refuses"
-            fail(kind, f"{kind}: naive raised {type(got).__name__}: {got} [{context}]")
-        return
-    if impl_outcome != "result":
-        kind = "refuses a valid call"
-        fail(kind, f"{kind}: {type(impl_got).__name__}: {impl_got} [{context}]")
-    if call.method == "forward":
-        if not (isinstance(impl_got, tuple) and len(impl_got) == 2):
-            fail("forward does not return a (values, indices) pair", f"{impl_got!r} [{context}]")
-        for what, array, reference in zip(("values", "indices"), impl_got, got, strict=True):
-            if not isinstance(array, np.ndarray):
-                kind = f"forward returns {what} that are not an ndarray"
-                fail(kind, f"{kind} [{context}]")
-            assert_identical(array, reference, what, context)
-        return
-    if not isinstance(impl_got, np.ndarray):
-        fail("backward does not return an ndarray", f"{impl_got!r} [{context}]")
-    # Arbitrary float gradients may round differently where several meet (the
-    # contract allows it); small integers add up exactly in any order.
-    if _small_integers(call.args[0]):
-        assert_identical(impl_got, got, "gradients", context)
-    elif (impl_got.shape, impl_got.dtype) != (got.shape, got.dtype):
-        kind = "backward returns another shape or dtype than the contract's"
-        fail(
-            kind,
-            f"{kind}: {impl_got.dtype} {impl_got.shape}, naive {got.dtype} {got.shape} "
-            f"[{context}]",
-        )
-
-
-# ---------------------------------------------------------------------------
-# 6. Purity.
-
-
-def _frozen(array: np.ndarray) -> np.ndarray:
-    array = array.copy()
-    array.flags.writeable = False
-    return array
-
-
-def leaves_inputs_alone_and_repeats(impl: MaxPoolImpl, case: Case) -> None:
-    """``x``, ``grad_out`` and ``indices`` are unchanged; repeated calls give identical results."""
-    context = _context(impl, case)
-    x_before = np.array(case.x, copy=True)
-    first = checked_forward(impl, case.x, case.spec, context)
-    second = checked_forward(impl, case.x, case.spec, context + ", second call")
-    _same(case.x, x_before, "input elements after forward", context, "forward modifies its input")
-    _same(second[0], first[0], "values of a repeated call", context, _NOT_DETERMINISTIC)
-    _same(second[1], first[1], "indices of a repeated call", context, _NOT_DETERMINISTIC)
-
-    caps = Capabilities.of(impl)
-    if not caps.backward:
-        return
-    dtype = gradient_dtype(caps, case.x.dtype)
-    grad = case.rng(11).standard_normal(first[1].shape).astype(dtype)
-    writable = (grad.copy(), first[1].copy())
-    for grad_arg, indices_arg in (writable, (_frozen(grad), _frozen(first[1]))):
-        grads = [
-            checked_backward(impl, grad_arg, indices_arg, case.x.shape, case.spec, context)
-            for _ in range(2)
-        ]
-        _same(grad_arg, grad, "grad_out after backward", context, "backward modifies grad_out")
-        _same(
-            indices_arg, first[1], "indices after backward", context, "backward modifies indices"
-        )
-        _same(grads[1], grads[0], "gradients of a repeated call", context, _NOT_DETERMINISTIC)
-
-
-_NOT_DETERMINISTIC = "not deterministic: a repeated call gives another result"
-
-
-def _same(got: np.ndarray, expected: np.ndarray, what: str, context: str, kind: str) -> None:
-    __tracebackhide__ = True
-    assert_identical(got, expected, what, context, "the first call", lambda position: kind)
-
-
-# ---------------------------------------------------------------------------
-# The catalogue.
+# The properties: each declared right after its check, with the cases it runs on.
 
 
 @dataclass(frozen=True)
@@ -848,60 +237,463 @@ def _needs_exact_transform(caps: Capabilities) -> str | None:
     return None if wide else "needs float32/64 or int16/32/64 for exact shifts and scales"
 
 
-PROPERTIES: tuple[Property, ...] = (
-    Property("matches_naive_forward", matches_naive_forward, _all_cases),
-    Property("matches_naive_backward", matches_naive_backward, _all_cases, claim="backward"),
-    Property("values_are_the_input_at_indices", values_are_the_input_at_indices, _all_cases),
-    Property("indices_lie_in_their_windows", indices_lie_in_their_windows, _all_cases),
+_DECLARED: list[Property] = []
+
+
+def _declare(prop: Property) -> None:
+    """Add ``prop`` to `PROPERTIES`, in the order of this module."""
+    _DECLARED.append(prop)
+
+
+# ---------------------------------------------------------------------------
+# 1. Differential: the naive oracle.
+
+
+def matches_naive_forward(impl: MaxPoolImpl, case: Case) -> None:
+    """Values (bit for bit), indices, dtype and shape equal those of ``naive``."""
+    context = _context(impl, case)
+    values, indices = checked_forward(impl, case.x, case.spec, context)
+    expected_values, expected_indices = ORACLE.forward(np.array(case.x, order="C"), case.spec)
+    assert_forward_matches(
+        values, indices, expected_values, expected_indices, case.x, case.spec, context, "naive"
+    )
+
+
+_declare(Property("matches_naive_forward", matches_naive_forward, _all_cases))
+
+
+def _forward_indices(impl: MaxPoolImpl, case: Case, context: str) -> np.ndarray:
+    """Indices to route gradients through: ``naive``'s, or the implementation's own.
+
+    An implementation whose backward takes only its own forward's indices
+    (``backward_indices="forward"``) gets those; the others get the oracle's,
+    so that a forward bug does not show up again as a backward failure.
+    """
+    if claims_any_indices(Capabilities.of(impl)):
+        return ORACLE.forward(np.array(case.x, order="C"), case.spec)[1]
+    return checked_forward(impl, case.x, case.spec, context)[1]
+
+
+def matches_naive_backward(impl: MaxPoolImpl, case: Case) -> None:
+    """Backward equals ``naive``'s for forward's indices and for arbitrary in-plane indices.
+
+    Integer-valued gradients of every accepted dtype give exact sums, so
+    those compare bit for bit; random float gradients compare to rounding.
+    Arbitrary indices are used only where backward claims to take them.
+    """
+    context = _context(impl, case)
+    caps = Capabilities.of(impl)
+    rng = case.rng(2)
+    forward_indices = _forward_indices(impl, case, context)
+    plane = math.prod(case.spatial_shape)
+    routes = [("forward's", forward_indices)]
+    if claims_any_indices(caps):
+        arbitrary = rng.integers(0, plane, forward_indices.shape, dtype=np.int64)
+        routes.append(("arbitrary", arbitrary))
+    dtype = np.dtype(rng.choice(caps.gradient_dtypes(case.x.dtype)))
+    for which, indices in routes:
+        grad = _integer_gradients(rng, case, indices.shape, dtype, -3, 3)
+        where = f"{context}, {which} indices"
+        got = checked_backward(impl, grad, indices, case.x.shape, case.spec, where)
+        expected = ORACLE.backward(grad, indices, case.x.shape, case.spec)
+        explain = explain_gradients(got, expected, grad, _targets(indices, case))
+        assert_identical(got, expected, "gradients (integer-valued)", where, "naive", explain)
+    float_dtype = gradient_dtype(caps, case.x.dtype)
+    if float_dtype.kind == "f":
+        which, indices = routes[-1]
+        grad = rng.standard_normal(indices.shape).astype(float_dtype)
+        where = f"{context}, {which} indices"
+        got = checked_backward(impl, grad, indices, case.x.shape, case.spec, where)
+        expected = ORACLE.backward(grad, indices, case.x.shape, case.spec)
+        scale = _scatter_add(np.abs(grad), indices, case)
+        explain = explain_gradients(got, expected, grad, _targets(indices, case))
+        assert_close(got, expected, scale, "gradients", where, "naive", float_dtype.name, explain)
+
+
+_declare(Property("matches_naive_backward", matches_naive_backward, _all_cases, claim="backward"))
+
+
+# ---------------------------------------------------------------------------
+# 2. Metamorphic: relations that hold without an oracle.
+
+
+def values_are_the_input_at_indices(impl: MaxPoolImpl, case: Case) -> None:
+    """Each value is the input element its index names, bit for bit."""
+    context = _context(impl, case)
+    values, indices = checked_forward(impl, case.x, case.spec, context)
+    planes = _planes(case.x, case.ndim)
+    picked = np.take_along_axis(planes, indices.reshape(planes.shape[0], -1), axis=1)
+    picked = picked.reshape(values.shape)
+    assert_identical(
+        values,
+        picked,
+        "values",
+        context,
+        "x[indices]",
+        lambda position: "values are not the input elements their indices name",
+    )
+
+
+_declare(Property("values_are_the_input_at_indices", values_are_the_input_at_indices, _all_cases))
+
+
+def indices_lie_in_their_windows(impl: MaxPoolImpl, case: Case) -> None:
+    """Every index names an element of its own window, never a padded position."""
+    context = _context(impl, case)
+    _, indices = checked_forward(impl, case.x, case.spec, context)
+    flat, inside = window_table(case.spatial_shape, case.spec)
+    member = ((flat == indices[..., np.newaxis]) & inside).any(axis=-1)
+    if not member.all():
+        position = tuple(int(i) for i in np.argwhere(~member)[0])
+        window = flat[position[len(case.lead_shape) :]][inside[position[len(case.lead_shape) :]]]
+        _, expected = contract_forward(case.x, case.spec)
+        kind = index_kind(case.x, case.spec, indices, expected) or "an index is not in its window"
+        fail(
+            kind,
+            f"{kind}: index {indices[position]} at {position} is not in its window, which "
+            f"reads plane positions {window.tolist()} [{context}]",
+        )
+
+
+_declare(Property("indices_lie_in_their_windows", indices_lie_in_their_windows, _all_cases))
+
+
+def kernel_one_is_identity(impl: MaxPoolImpl, case: Case) -> None:
+    """Kernel 1 with stride 1 returns the input and the index of each element."""
+    context = _context(impl, case)
+    values, indices = checked_forward(impl, case.x, case.spec, context)
+    plane = math.prod(case.spatial_shape)
+    expected = np.ascontiguousarray(
+        np.broadcast_to(np.arange(plane).reshape(case.spatial_shape), case.x.shape)
+    )
+    x = np.ascontiguousarray(case.x)
+    assert_forward_matches(values, indices, x, expected, case.x, case.spec, context, "identity")
+
+
+_declare(
     Property(
         "kernel_one_is_identity",
         kernel_one_is_identity,
         lambda caps: cases(caps, spec=_identity_specs(caps)),
-    ),
+    )
+)
+
+
+def whole_plane_window_gives_plane_max(impl: MaxPoolImpl, case: Case) -> None:
+    """A window that covers the whole plane selects ``numpy.argmax`` of the plane.
+
+    ``argmax`` returns the first maximum, and the first NaN if there is one,
+    exactly the contract's rule.
+    """
+    context = _context(impl, case)
+    values, indices = checked_forward(impl, case.x, case.spec, context)
+    planes = _planes(case.x, case.ndim)
+    shape = case.lead_shape + (1,) * case.ndim
+    first = planes.argmax(axis=1).reshape(shape)
+    expected = planes[np.arange(planes.shape[0]), first.ravel()].reshape(shape)
+    assert_forward_matches(
+        values, indices, expected, first, case.x, case.spec, context, "numpy.argmax"
+    )
+
+
+_declare(
     Property(
         "whole_plane_window_gives_plane_max",
         whole_plane_window_gives_plane_max,
         _whole_plane_cases,
-    ),
+    )
+)
+
+
+def _one_axis_specs(spec: PoolSpec, spatial: tuple[int, ...]) -> list[PoolSpec]:
+    """Specs that each pool along one axis of ``spec`` and leave the others alone."""
+    pads = spec.pads(spatial)
+    # "same" padding, resolved to explicit pads, gives its length without ceil_mode.
+    ceil_mode = spec.ceil_mode and spec.padding not in ("same", "same_lower")
+    result = []
+    for axis in range(spec.ndim):
+        kernel, stride, dilation = [1] * spec.ndim, [1] * spec.ndim, [1] * spec.ndim
+        padding = [(0, 0)] * spec.ndim
+        kernel[axis], stride[axis] = spec.kernel_size[axis], spec.stride[axis]
+        dilation[axis], padding[axis] = spec.dilation[axis], pads[axis]
+        result.append(PoolSpec(tuple(kernel), tuple(stride), tuple(padding), dilation, ceil_mode))
+    return result
+
+
+def pooling_is_separable(impl: MaxPoolImpl, case: Case) -> None:
+    """Pooling all axes at once equals pooling one axis at a time (last first), values.
+
+    The first maximum in row-major order is the first maximum of the first
+    row holding one, so even the bits of the selected element agree.
+    """
+    context = _context(impl, case)
+    values, _ = checked_forward(impl, case.x, case.spec, context, need_indices=False)
+    staged = case.x
+    for spec in reversed(_one_axis_specs(case.spec, case.spatial_shape)):
+        where = f"{context}, stage {spec!r}"
+        staged, _ = checked_forward(impl, staged, spec, where, need_indices=False)
+    explain = explain_values(values, staged)
+    assert_identical(values, staged, "values", context, "axis-by-axis pooling", explain)
+
+
+_declare(
     Property(
         "pooling_is_separable",
         pooling_is_separable,
         lambda caps: cases(caps, spec=specs(caps, ndims=(2, 3))),
         lambda caps: None if max(caps.ndims) >= 2 else "needs 2 or 3 pooled axes",
-    ),
+    )
+)
+
+
+def _shift_and_scale(x: np.ndarray, scale: int, shift: int) -> np.ndarray | None:
+    """``scale * x + shift`` if exact in the dtype of ``x``, else None."""
+    if x.dtype.kind == "u" and shift < 0:
+        return None
+    exact = x.astype(object) * scale + shift if x.dtype.kind in "iu" else None
+    with np.errstate(over="ignore", invalid="ignore"):
+        result = (x * x.dtype.type(scale) + x.dtype.type(shift)).astype(x.dtype)
+        if exact is not None:
+            return result if (result.astype(object) == exact).all() else None
+        back = (result - x.dtype.type(shift)) / x.dtype.type(scale)
+    finite = np.isfinite(x)
+    return result if np.array_equal(back[finite], x[finite]) else None
+
+
+def shift_and_scale_commute(impl: MaxPoolImpl, case: Case) -> None:
+    """Pooling ``a*x + c`` (``a`` > 0, exact in the dtype) gives ``a*values + c``, same indices."""
+    context = _context(impl, case)
+    rng = case.rng(3)
+    a, c = int(rng.choice([2, 4])), int(rng.integers(1, 50))
+    # The first transform that is exact for this input; near the ends of an
+    # integer dtype's range only smaller ones are.
+    for scale, shift in ((a, c), (a, 0), (1, c), (1, -c), (1, 0)):
+        maybe = _shift_and_scale(case.x, scale, shift)
+        if maybe is not None:
+            break
+    transformed = case.x if maybe is None else maybe  # (1, 0) is always exact
+    values, indices = checked_forward(impl, case.x, case.spec, context, need_indices=False)
+    moved_values, moved_indices = checked_forward(
+        impl, transformed, case.spec, context, need_indices=False
+    )
+    expected = _shift_and_scale(values, scale, shift)
+    assert expected is not None, "an exact transform of x is exact on its maxima"
+    context += f", transform={scale}*x+{shift}"
+
+    def explain(position: tuple[int, ...]) -> str:
+        return "the result changes when the input is shifted and scaled by exact amounts"
+
+    assert_identical(
+        moved_indices, indices, "indices", context, "the untransformed input", explain
+    )
+    assert_identical(moved_values, expected, "values", context, f"{scale}*values+{shift}", explain)
+
+
+_declare(
     Property(
         "shift_and_scale_commute",
         shift_and_scale_commute,
         _exact_transform_cases,
         _needs_exact_transform,
-    ),
+    )
+)
+
+
+def permuting_leading_axes_commutes(impl: MaxPoolImpl, case: Case) -> None:
+    """Transposing the leading axes and reversing the first one commutes with pooling."""
+    context = _context(impl, case)
+    lead = len(case.lead_shape)
+    order = tuple(case.rng(4).permutation(lead)) + tuple(range(lead, case.x.ndim))
+    moved = np.transpose(case.x, order)[::-1]
+    values, indices = checked_forward(impl, case.x, case.spec, context)
+    moved_values, moved_indices = checked_forward(impl, moved, case.spec, context)
+    context += f", leading axes permuted to {order[:lead]} and the first reversed"
+
+    def explain(position: tuple[int, ...]) -> str:
+        return "planes are not independent: the result depends on the order of the leading axes"
+
+    expected_indices = np.transpose(indices, order)[::-1]
+    assert_identical(
+        moved_indices, expected_indices, "indices", context, "permuted result", explain
+    )
+    expected_values = np.transpose(values, order)[::-1]
+    assert_identical(moved_values, expected_values, "values", context, "permuted result", explain)
+
+
+_declare(
     Property(
         "permuting_leading_axes_commutes",
         permuting_leading_axes_commutes,
         lambda caps: cases(caps, lead_axes=(1, 3)),
-    ),
+    )
+)
+
+
+def agrees_with_scipy_maximum_filter(impl: MaxPoolImpl, case: Case) -> None:
+    """Values equal ``scipy.ndimage.maximum_filter`` sampled at the window starts.
+
+    The input is padded here with the dtype's lowest value, so scipy never
+    sees a border; the footprint has holes for the dilation, and each output
+    is read where the filter's centre (``extent // 2``, origin 0) sits for
+    the window. Used only where scipy is an exact oracle: on NaN-free inputs
+    (it does not order NaN), on dtypes float64 holds exactly (its filters
+    compute in float64), and by value (it may keep either of 0.0 and -0.0).
+    """
+    context = _context(impl, case)
+    values, _ = checked_forward(impl, case.x, case.spec, context, need_indices=False)
+    spec, spatial = case.spec, case.spatial_shape
+    out = spec.output_shape(spatial)
+    # Written here, not taken from impls.geometry.lowest_value: the property must
+    # not share a helper with the implementations it judges.
+    lowest = -np.inf if case.x.dtype.kind == "f" else np.iinfo(case.x.dtype).min
+    lead = len(case.lead_shape)
+    widths = [(0, 0)] * lead
+    footprint = np.ones((1,) * lead + spec.extent, dtype=bool)
+    for axis, (begin, _) in enumerate(spec.pads(spatial)):
+        last_read = (out[axis] - 1) * spec.stride[axis] - begin + spec.extent[axis]
+        widths.append((begin, max(0, last_read - spatial[axis])))
+        holes = [slice(None)] * footprint.ndim
+        holes[lead + axis] = np.arange(spec.extent[axis]) % spec.dilation[axis] != 0
+        footprint[tuple(holes)] = False
+    # scipy has no float16 filter; float32 holds every float16 exactly.
+    wide = np.asarray(case.x, dtype=np.float32 if case.x.dtype == np.float16 else None)
+    padded = np.pad(wide, widths, constant_values=lowest)
+    filtered = scipy.ndimage.maximum_filter(padded, footprint=footprint, mode="nearest")
+    samples = (Ellipsis,) + tuple(
+        slice(e // 2, e // 2 + (o - 1) * s + 1, s)
+        for o, s, e in zip(out, spec.stride, spec.extent, strict=True)
+    )
+    expected = filtered[samples].astype(case.x.dtype)
+    # scipy may pick either of 0.0 and -0.0 when they tie: adding 0 makes both 0.0.
+    zero = case.x.dtype.type(0)
+    got, expected = values + zero, expected + zero
+    explain = explain_values(got, expected)
+    assert_identical(got, expected, "values", context, "scipy maximum_filter", explain)
+
+
+_declare(
     Property(
         "agrees_with_scipy_maximum_filter",
         agrees_with_scipy_maximum_filter,
         _scipy_cases,
-    ),
+    )
+)
+
+
+# ---------------------------------------------------------------------------
+# 3. Ties, NaN and -inf: the selection rule on inputs that stress it.
+
+
+def selects_by_the_contract_rule(impl: MaxPoolImpl, case: Case) -> None:
+    """Values and indices equal the contract's rule, computed independently of ``naive``.
+
+    First maximal element in row-major window order; NaN above everything
+    (first NaN); padding never; an all -inf window selects its first input
+    element.
+    """
+    context = _context(impl, case)
+    values, indices = checked_forward(impl, case.x, case.spec, context)
+    expected_values, expected_indices = contract_forward(case.x, case.spec)
+    assert_forward_matches(
+        values,
+        indices,
+        expected_values,
+        expected_indices,
+        case.x,
+        case.spec,
+        context,
+        "the selection rule",
+    )
+
+
+_declare(
     Property(
         "first_maximum_on_ties",
         selects_by_the_contract_rule,
         lambda caps: cases(caps, regimes=("ties", "constant")),
-    ),
+    )
+)
+
+
+_declare(
     Property(
         "nan_propagates_with_the_first_nan_index",
         selects_by_the_contract_rule,
         lambda caps: _special_cases(caps, "nan"),
         _needs_floats,
-    ),
+    )
+)
+
+
+_declare(
     Property(
         "all_minus_inf_windows_select_their_first_input",
         selects_by_the_contract_rule,
         lambda caps: _special_cases(caps, "-inf"),
         _needs_floats,
-    ),
+    )
+)
+
+
+# ---------------------------------------------------------------------------
+# 4. Gradients.
+
+# Step of the central differences: a power of two, so x +- h is exact for the
+# drawn inputs, whose distinct values are at least 1/4 apart.
+STEP = 2.0**-6
+
+
+def _FD_DISAGREE(position: tuple[int, ...]) -> str:
+    return "backward disagrees with finite differences of forward"
+
+
+def _pooled_sum(impl: MaxPoolImpl, x: np.ndarray, case: Case, weights: np.ndarray) -> float:
+    values, _ = checked_forward(impl, x, case.spec, _context(impl, case), need_indices=False)
+    return float(np.sum(values.astype(np.float64) * weights))
+
+
+def finite_differences_full_jacobian(impl: MaxPoolImpl, case: Case) -> None:
+    """On tiny tie-free inputs, the Jacobian from central differences equals backward's.
+
+    Column ``i`` comes from perturbing input ``i`` by ``+-h``; row ``o`` from
+    ``backward`` with a one-hot ``grad_out``. Both are exactly 0 or 1. A
+    random upstream gradient then checks ``J^T g`` to rounding.
+    """
+    context = _context(impl, case)
+    x = np.array(case.x, order="C")
+    values, indices = checked_forward(impl, x, case.spec, context)
+    dtype = x.dtype
+    flat_x = x.ravel()
+    numeric = np.zeros((values.size, x.size))
+    for i in range(x.size):
+        step = np.zeros_like(flat_x)
+        step[i] = STEP
+        up, _ = checked_forward(
+            impl, (flat_x + step).reshape(x.shape), case.spec, context, need_indices=False
+        )
+        down, _ = checked_forward(
+            impl, (flat_x - step).reshape(x.shape), case.spec, context, need_indices=False
+        )
+        numeric[:, i] = (up.astype(np.float64) - down.astype(np.float64)).ravel() / (2 * STEP)
+    analytic = np.zeros_like(numeric)
+    for o in range(values.size):
+        one_hot = np.zeros(values.size, dtype=dtype)
+        one_hot[o] = 1
+        row = checked_backward(
+            impl, one_hot.reshape(values.shape), indices, x.shape, case.spec, context
+        )
+        analytic[o] = row.ravel()
+    assert_identical(
+        analytic, numeric, "Jacobian entries", context, "central differences", _FD_DISAGREE
+    )
+    grad = case.rng(5).standard_normal(values.shape).astype(dtype)
+    got = checked_backward(impl, grad, indices, x.shape, case.spec, context).astype(np.float64)
+    expected = (grad.astype(np.float64).ravel() @ numeric).reshape(x.shape)
+    scale = (np.abs(grad.astype(np.float64)).ravel() @ numeric).reshape(x.shape)
+    assert_close(got, expected, scale, "J^T g", context, "central", dtype.name, _FD_DISAGREE)
+
+
+_declare(
     Property(
         "finite_differences_full_jacobian",
         finite_differences_full_jacobian,
@@ -914,43 +706,334 @@ PROPERTIES: tuple[Property, ...] = (
         ),
         _needs_fd_dtype,
         claim="backward",
-    ),
+    )
+)
+
+
+def finite_differences_random_direction(impl: MaxPoolImpl, case: Case) -> None:
+    """``<backward(g), v>`` equals the central difference of ``<g, pool(x)>`` along ``v``."""
+    context = _context(impl, case)
+    x = np.array(case.x, order="C")
+    rng = case.rng(6)
+    values, indices = checked_forward(impl, x, case.spec, context)
+    grad = rng.standard_normal(values.shape).astype(x.dtype)
+    weights = grad.astype(np.float64)
+    direction = rng.uniform(-1, 1, x.shape)
+    up = (x + STEP * direction).astype(x.dtype)
+    down = (x - STEP * direction).astype(x.dtype)
+    # The step actually taken, after rounding to the input's dtype.
+    direction = (up.astype(np.float64) - down.astype(np.float64)) / (2 * STEP)
+    numeric = np.array(
+        (_pooled_sum(impl, up, case, weights) - _pooled_sum(impl, down, case, weights))
+        / (2 * STEP)
+    )
+    grad_in = checked_backward(impl, grad, indices, x.shape, case.spec, context)
+    analytic = np.array(np.sum(grad_in.astype(np.float64) * direction))
+    # Both sums round relative to sum |g| * |x|, and the difference is divided by 2h.
+    magnitude = 1 + np.abs(x).max()
+    scale = np.array(np.abs(weights).sum() * values.size * magnitude / STEP)
+    assert_close(
+        analytic, numeric, scale, "<J^T g, v>", context, "central difference", explain=_FD_DISAGREE
+    )
+
+
+_declare(
     Property(
         "finite_differences_random_direction",
         finite_differences_random_direction,
         lambda caps: cases(caps, dtypes=_fd_dtype(caps), regimes=("distinct",)),
         _needs_fd_dtype,
         claim="backward",
-    ),
+    )
+)
+
+
+def backward_is_the_adjoint_of_gathering(impl: MaxPoolImpl, case: Case) -> None:
+    """``<J v, g> == <v, J^T g>`` exactly, for forward's and for arbitrary in-plane indices.
+
+    ``J v`` gathers ``v`` at the indices; ``J^T g`` is ``backward(g)``.
+    Integer-valued ``v`` and ``g`` in float64 make both sums exact.
+    """
+    context = _context(impl, case)
+    rng = case.rng(7)
+    caps = Capabilities.of(impl)
+    dtype = gradient_dtype(caps, case.x.dtype)
+    _, indices = checked_forward(impl, case.x, case.spec, context)
+    if rng.random() < 0.5 and claims_any_indices(caps):
+        indices = rng.integers(0, math.prod(case.spatial_shape), indices.shape, dtype=np.int64)
+        context += ", arbitrary in-plane indices"
+    grad = _integer_gradients(rng, case, indices.shape, dtype, -4, 4)
+    v = rng.integers(-4, 5, case.x.shape).astype(np.float64)
+    grad_in = checked_backward(impl, grad, indices, case.x.shape, case.spec, context)
+    gathered = _planes(v, case.ndim)[
+        np.arange(math.prod(case.lead_shape))[:, np.newaxis],
+        indices.reshape(math.prod(case.lead_shape), -1),
+    ]
+    left = float(np.sum(gathered.ravel() * grad.astype(np.float64).ravel()))
+    right = float(np.sum(v * grad_in.astype(np.float64)))
+    if left != right:
+        kind = _gradient_bug(
+            grad_in, grad, indices, case, "backward is not the adjoint (transpose) of gathering"
+        )
+        fail(kind, f"{kind}: <J v, g> = {left} but <v, J^T g> = {right} [{context}]")
+
+
+_declare(
     Property(
         "backward_is_the_adjoint_of_gathering",
         backward_is_the_adjoint_of_gathering,
         _all_cases,
         claim="backward",
-    ),
-    Property("gradient_is_conserved", gradient_is_conserved, _all_cases, claim="backward"),
+    )
+)
+
+
+def _route_integer_gradients(
+    impl: MaxPoolImpl, case: Case, salt: int, low: int
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, str]:
+    """Forward, then backward of integer-valued gradients in ``[low, 4]`` (exact sums).
+
+    Returns ``(indices, grad_out, grad_in, context)``.
+    """
+    context = _context(impl, case)
+    dtype = gradient_dtype(Capabilities.of(impl), case.x.dtype)
+    _, indices = checked_forward(impl, case.x, case.spec, context)
+    grad = _integer_gradients(case.rng(salt), case, indices.shape, dtype, low, 4)
+    grad_in = checked_backward(impl, grad, indices, case.x.shape, case.spec, context)
+    return indices, grad, grad_in, context
+
+
+def gradient_is_conserved(impl: MaxPoolImpl, case: Case) -> None:
+    """``grad_in.sum() == grad_out.sum()``: every gradient lands somewhere, once."""
+    indices, grad, grad_in, context = _route_integer_gradients(impl, case, 8, -4)
+    total_in, total_out = float(grad_in.astype(np.float64).sum()), float(grad.sum(dtype=float))
+    if total_in != total_out:
+        kind = _gradient_bug(
+            grad_in,
+            grad,
+            indices,
+            case,
+            "gradient is not conserved: some is lost or counted twice",
+        )
+        fail(
+            kind,
+            f"{kind}: grad_in sums to {total_in}, grad_out to {total_out} [{context}]",
+        )
+
+
+_declare(Property("gradient_is_conserved", gradient_is_conserved, _all_cases, claim="backward"))
+
+
+def gradient_support_is_the_selected_elements(impl: MaxPoolImpl, case: Case) -> None:
+    """With positive ``grad_out``, ``grad_in`` is positive exactly at the selected elements."""
+    indices, _, grad_in, context = _route_integer_gradients(impl, case, 9, 1)
+    flat_selected = np.zeros(case.x.size, dtype=bool)
+    flat_selected[_targets(indices, case)] = True
+    selected = flat_selected.reshape(case.x.shape)
+
+    def explain(position: tuple[int, ...]) -> str:
+        if selected[position]:
+            return "a selected element receives no gradient"
+        return "gradient reaches an element that no index selects"
+
+    assert_identical(
+        grad_in > 0, selected, "positions with gradient", context, "selected set", explain
+    )
+    if not (grad_in[~selected] == 0).all():
+        fail(
+            "gradient reaches an element that no index selects",
+            f"negative gradient off the selection [{context}]",
+        )
+
+
+_declare(
     Property(
         "gradient_support_is_the_selected_elements",
         gradient_support_is_the_selected_elements,
         _all_cases,
         claim="backward",
-    ),
+    )
+)
+
+
+def overlapping_windows_accumulate(impl: MaxPoolImpl, case: Case) -> None:
+    """Where several windows select one element, their gradients add up (exactly)."""
+    indices, grad, grad_in, context = _route_integer_gradients(impl, case, 10, -4)
+    expected = _scatter_add(grad, indices, case).astype(grad.dtype)
+    explain = explain_gradients(grad_in, expected, grad, _targets(indices, case))
+    assert_identical(grad_in, expected, "gradients", context, "the sum of the gradients", explain)
+
+
+_declare(
     Property(
         "overlapping_windows_accumulate",
         overlapping_windows_accumulate,
         _overlapping_cases,
         claim="backward",
-    ),
+    )
+)
+
+
+# ---------------------------------------------------------------------------
+# 5. Errors.
+
+
+def raises_the_documented_error(impl: MaxPoolImpl, call: Call) -> None:
+    """A call with one documented defect raises the error type the contract prescribes."""
+    context = f"impl={impl_label(impl)}, {call!r}"
+    expect_error(lambda: call.run(impl), call.errors, call.defect, context)
+
+
+_declare(
     Property(
         "raises_the_documented_error",
         raises_the_documented_error,
         invalid_calls,
         claim="validation",
-    ),
+    )
+)
+
+
+def _run_call(
+    impl: MaxPoolImpl,
+    call: Call,
+    context: str,
+    allowed: tuple[type[Exception], ...] = (ValueError, TypeError),
+) -> tuple[str, Any]:
+    """``("result", value)`` or ``("error", exception)``; other exceptions fail the property."""
+    with bounded(context):
+        try:
+            return "result", call.run(impl)
+        except allowed as error:
+            return "error", error
+        except UnsatisfiedAssumption:
+            raise
+        except Exception as error:
+            names = " and ".join(kind.__name__ for kind in allowed)
+            kind = f"{type(error).__name__} escapes a call with bad arguments"
+            raise failure(kind)(f"{kind}: {error}; only {names} may [{context}]") from error
+
+
+def _small_integers(array: object) -> bool:
+    return (
+        isinstance(array, np.ndarray)
+        and array.dtype.kind in "iuf"
+        and bool(np.all(np.abs(array) < 2**20))
+        and bool(np.all(array == np.round(array)))
+    )
+
+
+def fuzzed_calls_fail_cleanly(impl: MaxPoolImpl, call: Call) -> None:
+    """Arbitrary arguments: ValueError or TypeError, or the same result as ``naive``.
+
+    Nothing else escapes, nothing hangs, nothing allocates more than a few
+    hundred MiB. Calls outside the declared capabilities may fail any way
+    among ValueError, TypeError and NotImplementedError.
+    """
+    context = f"impl={impl_label(impl)}, {call!r}"
+    outcome, got = _run_call(ORACLE, call, f"impl=naive, {call!r}")
+    spec = call.args[-1]
+    if isinstance(spec, PoolSpec):
+        try:
+            dtype = np.asarray(call.args[0]).dtype
+        except Exception:  # not array-like at all: no dtype to be unsupported
+            dtype = None
+        try:
+            shape: tuple[int, ...] | None = np.asarray(call.args[0]).shape
+        except Exception:  # ragged: no shape to be outside the limits
+            shape = None
+        if Capabilities.of(impl).unsupported(spec, dtype, shape):
+            _run_call(impl, call, context, (ValueError, TypeError, NotImplementedError))
+            return
+    impl_outcome, impl_got = _run_call(impl, call, context)
+    if outcome == "error":
+        if impl_outcome != "error":
+            kind = "returns a result for a call the contract refuses"
+            fail(kind, f"{kind}: naive raised {type(got).__name__}: {got} [{context}]")
+        return
+    if impl_outcome != "result":
+        kind = "refuses a valid call"
+        fail(kind, f"{kind}: {type(impl_got).__name__}: {impl_got} [{context}]")
+    if call.method == "forward":
+        if not (isinstance(impl_got, tuple) and len(impl_got) == 2):
+            fail("forward does not return a (values, indices) pair", f"{impl_got!r} [{context}]")
+        for what, array, reference in zip(("values", "indices"), impl_got, got, strict=True):
+            if not isinstance(array, np.ndarray):
+                kind = f"forward returns {what} that are not an ndarray"
+                fail(kind, f"{kind} [{context}]")
+            assert_identical(array, reference, what, context)
+        return
+    if not isinstance(impl_got, np.ndarray):
+        fail("backward does not return an ndarray", f"{impl_got!r} [{context}]")
+    # Arbitrary float gradients may round differently where several meet (the
+    # contract allows it); small integers add up exactly in any order.
+    if _small_integers(call.args[0]):
+        assert_identical(impl_got, got, "gradients", context)
+    elif (impl_got.shape, impl_got.dtype) != (got.shape, got.dtype):
+        kind = "backward returns another shape or dtype than the contract's"
+        fail(
+            kind,
+            f"{kind}: {impl_got.dtype} {impl_got.shape}, naive {got.dtype} {got.shape} "
+            f"[{context}]",
+        )
+
+
+_declare(
     Property(
         "fuzzed_calls_fail_cleanly", fuzzed_calls_fail_cleanly, fuzzed_calls, claim="validation"
-    ),
-    Property("leaves_inputs_alone_and_repeats", leaves_inputs_alone_and_repeats, _all_cases),
+    )
 )
+
+
+# ---------------------------------------------------------------------------
+# 6. Purity.
+
+
+def _frozen(array: np.ndarray) -> np.ndarray:
+    array = array.copy()
+    array.flags.writeable = False
+    return array
+
+
+def leaves_inputs_alone_and_repeats(impl: MaxPoolImpl, case: Case) -> None:
+    """``x``, ``grad_out`` and ``indices`` are unchanged; repeated calls give identical results."""
+    context = _context(impl, case)
+    x_before = np.array(case.x, copy=True)
+    first = checked_forward(impl, case.x, case.spec, context)
+    second = checked_forward(impl, case.x, case.spec, context + ", second call")
+    _same(case.x, x_before, "input elements after forward", context, "forward modifies its input")
+    _same(second[0], first[0], "values of a repeated call", context, _NOT_DETERMINISTIC)
+    _same(second[1], first[1], "indices of a repeated call", context, _NOT_DETERMINISTIC)
+
+    caps = Capabilities.of(impl)
+    if not caps.backward:
+        return
+    dtype = gradient_dtype(caps, case.x.dtype)
+    grad = case.rng(11).standard_normal(first[1].shape).astype(dtype)
+    writable = (grad.copy(), first[1].copy())
+    for grad_arg, indices_arg in (writable, (_frozen(grad), _frozen(first[1]))):
+        grads = [
+            checked_backward(impl, grad_arg, indices_arg, case.x.shape, case.spec, context)
+            for _ in range(2)
+        ]
+        _same(grad_arg, grad, "grad_out after backward", context, "backward modifies grad_out")
+        _same(
+            indices_arg, first[1], "indices after backward", context, "backward modifies indices"
+        )
+        _same(grads[1], grads[0], "gradients of a repeated call", context, _NOT_DETERMINISTIC)
+
+
+_declare(Property("leaves_inputs_alone_and_repeats", leaves_inputs_alone_and_repeats, _all_cases))
+
+
+_NOT_DETERMINISTIC = "not deterministic: a repeated call gives another result"
+
+
+def _same(got: np.ndarray, expected: np.ndarray, what: str, context: str, kind: str) -> None:
+    __tracebackhide__ = True
+    assert_identical(got, expected, what, context, "the first call", lambda position: kind)
+
+
+PROPERTIES: tuple[Property, ...] = tuple(_DECLARED)
 
 BY_NAME: dict[str, Property] = {prop.name: prop for prop in PROPERTIES}
