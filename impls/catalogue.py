@@ -21,7 +21,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-__all__ = ["CATALOGUE", "FAMILIES", "Entry", "by_name"]
+__all__ = ["CATALOGUE", "FAMILIES", "Entry", "by_name", "names_in"]
 
 # readable: one module a library can vendor (with spec, geometry and
 #   memory), one thread, in the textbook shapes; fast: pure NumPy, blocks of
@@ -87,6 +87,20 @@ CATALOGUE: tuple[Entry, ...] = (
     ),
     Entry("auto", "impls.fast.auto:AutoMaxPool", "dispatch", "the fastest for the case"),
 )
+
+
+def names_in(*families: str) -> tuple[str, ...]:
+    """Names of the implementations in ``families``, in catalogue order.
+
+    Examples
+    --------
+    >>> names_in("fast", "dispatch")
+    ('sliced', 'reshape', 'separable', 'auto')
+    """
+    unknown = set(families) - set(FAMILIES)
+    if unknown:
+        raise ValueError(f"no such family {sorted(unknown)}; the families are {FAMILIES}")
+    return tuple(entry.name for entry in CATALOGUE if entry.family in families)
 
 
 def by_name(name: str) -> Entry:

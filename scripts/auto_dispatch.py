@@ -30,7 +30,8 @@ import numpy as np
 import impls
 import impls.fast.threads
 from impls import PoolSpec
-from impls.fast.auto import AutoMaxPool
+from impls.catalogue import names_in
+from impls.fast.auto import PRIVATE_PATHS, AutoMaxPool
 from impls.fast.van_herk import VanHerkMaxPool, is_unit_stride
 from impls.fast.whole_plane import WholePlaneMaxPool, is_whole_plane
 from impls.geometry import Geometry
@@ -39,7 +40,8 @@ from impls.tools.workloads import WORKLOADS, random_input
 
 __all__ = ["CASES", "main"]
 
-CANDIDATES = ("sliced", "reshape", "separable", "numba", "vanherk", "wholeplane")
+# The registered fast implementations, then auto's private paths (where registered / they apply).
+CANDIDATES = (*names_in("fast", "compiled"), *PRIVATE_PATHS)
 DOCUMENT = pathlib.Path(__file__).resolve().parent.parent / "docs" / "auto-dispatch.md"
 
 

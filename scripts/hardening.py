@@ -36,6 +36,7 @@ from collections.abc import Callable
 import numpy as np
 
 import impls
+from impls.catalogue import names_in
 from impls.tools.timing import peak_extra_bytes, time_rounds
 
 __all__ = ["main"]
@@ -79,7 +80,7 @@ def _long() -> None:
 def _head() -> None:
     head = np.random.default_rng(0).standard_normal((32, 2048, 7, 7), dtype=np.float32)
     spec = impls.PoolSpec((7, 7))
-    for name in ("sliced", "reshape", "separable", "auto"):
+    for name in names_in("fast", "dispatch"):
         _row(
             f"ResNet-50 head (32,2048,7,7) k7x7: {name}",
             functools.partial(impls.get(name).forward, head, spec),

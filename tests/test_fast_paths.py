@@ -13,12 +13,12 @@ from numpy.testing import assert_array_equal
 
 import impls
 from impls import PoolSpec
-from impls.catalogue import CATALOGUE
+from impls.catalogue import names_in
 from impls.fast import blocks as blocked
 from impls.fast import threads as parallel
 
 # the pure-NumPy fast implementations
-FAST = [entry.name for entry in CATALOGUE if entry.family == "fast"]
+FAST = names_in("fast")
 ORACLE = impls.get("naive")
 
 SPECS = [
@@ -225,7 +225,7 @@ def test_auto_follows_its_rules(shape, spec, chosen):
 
 def test_auto_rules_cover_every_case():
     # The last rule is the catch-all, so every case gets an implementation.
-    from impls.fast.auto import RULES, DispatchCase
+    from impls.fast.auto import PRIVATE_PATHS, RULES, DispatchCase
 
     catch_all = DispatchCase(
         pooled_axes=2,
@@ -236,5 +236,5 @@ def test_auto_rules_cover_every_case():
     )
     assert RULES[-1].applies(catch_all)
     # Every rule names a registered or optional implementation, or one of auto's private paths.
-    private = {"wholeplane", "vanherk"}
+    private = set(PRIVATE_PATHS)
     assert {rule.forward for rule in RULES} <= {*impls.names(), *impls.registry.OPTIONAL, *private}

@@ -15,6 +15,7 @@ from numpy.testing import assert_array_equal
 
 import impls
 from impls import PoolSpec
+from impls.catalogue import names_in
 from impls.fast import table_cache
 from impls.fast import threads as parallel
 from impls.fast.separable import SeparableMaxPool, _stages
@@ -47,7 +48,7 @@ def test_tables_of_finished_calls_stay_within_the_budget(number):
     # Variable-length audio: a new length, so a new geometry, on every call
     # (and lengths no other test used).
     table_cache.clear()
-    impl = impls.get(["sliced", "reshape", "separable", "auto"][number])
+    impl = impls.get(names_in("fast", "dispatch")[number])
 
     def calls():
         for extra in range(6):
@@ -92,7 +93,7 @@ def test_tables_cost_a_few_bytes_per_kernel_element(shape, spec):
     assert peak <= 128 * spec.window_size  # a Python object per element would be hundreds
 
 
-@pytest.mark.parametrize("name", ["sliced", "reshape", "separable", "auto"])
+@pytest.mark.parametrize("name", names_in("fast", "dispatch"))
 def test_nhwc_viewed_as_nchw_is_pooled_block_by_block(name):
     # Issue 9, item 9: the leading axes of x.transpose(0, 3, 1, 2) do not merge,
     # and the whole 64 MiB input used to be copied before pooling.

@@ -43,7 +43,15 @@ from .blocks import BlockedMaxPool
 from .van_herk import VanHerkMaxPool
 from .whole_plane import WholePlaneMaxPool, is_whole_plane
 
-__all__ = ["COMPILED_BELOW", "RULES", "RUNNING_MAX_FROM", "AutoMaxPool", "DispatchCase", "Rule"]
+__all__ = [
+    "COMPILED_BELOW",
+    "PRIVATE_PATHS",
+    "RULES",
+    "RUNNING_MAX_FROM",
+    "AutoMaxPool",
+    "DispatchCase",
+    "Rule",
+]
 
 
 @dataclass(frozen=True)
@@ -162,14 +170,14 @@ RULES: tuple[Rule, ...] = (
 
 
 # Paths auto takes that are not registered implementations of their own.
-_PRIVATE: dict[str, type[BlockedMaxPool]] = {
+PRIVATE_PATHS: dict[str, type[BlockedMaxPool]] = {
     "wholeplane": WholePlaneMaxPool,
     "vanherk": VanHerkMaxPool,
 }
 
 
 def _implementation(name: str, threads: int | None) -> BlockedMaxPool:
-    kind = _PRIVATE.get(name)
+    kind = PRIVATE_PATHS.get(name)
     if kind is None:
         registered = get(name)
         if not isinstance(registered, BlockedMaxPool):
@@ -198,7 +206,7 @@ class AutoMaxPool(BlockedMaxPool):
         self._impls: dict[str, BlockedMaxPool] = {
             name: _implementation(name, threads)
             for name in dict.fromkeys(rule.forward for rule in RULES)
-            if name in _PRIVATE or (name in BUILTIN and (compiled or name not in OPTIONAL))
+            if name in PRIVATE_PATHS or (name in BUILTIN and (compiled or name not in OPTIONAL))
         }
 
     def rule(self, case: DispatchCase) -> Rule:
