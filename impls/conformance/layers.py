@@ -227,6 +227,7 @@ class LayerImpl:
         split = seen.ndim - spec.ndim
         out = values.shape[split:]
         indices, count = self._guess(seen, values, spec)
+        guessed = indices.copy()
         outputs = count.shape[1]
         for b, o in zip(*np.nonzero(count == 0), strict=True):
             defects[int(b) * outputs + int(o)] = "returns a value that is no element of its window"
@@ -234,13 +235,13 @@ class LayerImpl:
         to_probe = count > 1 if agrees else np.ones_like(count, dtype=bool)
         if to_probe.any():
             lost = self._probe_groups(seen, spec, out, to_probe, indices, defects)
-            if lost:
-                # Only the clean single peak tells overwriting from a gradient sent into
+            for key in lost:
+                # Only a clean single peak tells overwriting from a gradient sent into
                 # padding (as JAX does for NaN windows): both leave one label where the
-                # guesses expect two.
-                overwrites = self._overwrites(seen.shape, seen.dtype, spec)
-                for key in lost:
-                    defects[key] = _OVERWRITTEN if overwrites else _LOST
+                # guesses expect two. The peak goes where this output's value was.
+                element = int(guessed[key // outputs, key % outputs])
+                overwrites = self._overwrites(seen.shape, seen.dtype, spec, element)
+                defects[key] = _OVERWRITTEN if overwrites else _LOST
         return indices
 
     def _guess(
@@ -269,20 +270,36 @@ class LayerImpl:
         first = flat[np.arange(flat.shape[0])[np.newaxis], equal.argmax(-1)]
         return np.where(count == 1, first, -1), count
 
-    def _overwrites(self, shape: tuple[int, ...], dtype: np.dtype, spec: PoolSpec) -> bool:
+    def _overwrites(
+        self, shape: tuple[int, ...], dtype: np.dtype, spec: PoolSpec, element: int = -1
+    ) -> bool:
         """Whether backward overwrites where windows overlap, seen on a single peak.
 
-        On an input of zeros with one 1 in the middle of each plane, every
-        window holding the 1 selects it alone; where two of them overlap, an
-        overwriting backward leaves one gradient there instead of the sum.
+        On an input of zeros with one 1 at ``element`` of each plane (a flat
+        in-plane index), every window holding the 1 selects it alone; where
+        two of them overlap, an overwriting backward leaves one gradient there
+        instead of the sum. With a negative ``element`` (the selected one is
+        unknown, as on ties), the peak goes where two windows overlap; where
+        none do, nothing can be overwritten.
         """
-        key = (spec, shape, np.dtype(dtype))
+        key = (spec, shape, np.dtype(dtype), element)
         with self._lock:
             if key in self._overwriting:
                 return self._overwriting[key]
         split = len(shape) - spec.ndim
+        spatial = shape[split:]
+        if element < 0:
+            flat, inside = window_table(spatial, spec)
+            readers = np.bincount(flat[inside], minlength=math.prod(spatial))
+            shared = np.flatnonzero(readers >= 2)
+            if shared.size == 0:
+                with self._lock:
+                    self._overwriting[key] = False
+                return False
+            element = int(shared[shared.size // 2])
+        at = tuple(int(i) for i in np.unravel_index(element, spatial))
         peak = np.zeros(shape, dtype=dtype)
-        peak[(Ellipsis,) + tuple(n // 2 for n in shape[split:])] = 1
+        peak[(Ellipsis,) + at] = 1
         layer = self.make(spec, shape)
         values = np.asarray(self._forward(layer, peak))
         indices, _ = self._guess(peak, values, spec)

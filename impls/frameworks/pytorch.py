@@ -93,14 +93,15 @@ class TorchMaxPool:
     def _tensor(self, array: object) -> Any:
         """A tensor of ``array``, converted as NumPy converts array-likes.
 
-        torch's pooling takes tensors only, and takes neither negative strides
-        nor read-only memory: turning the contract's array-likes into tensors
-        is the adapter's job, not a deviation of torch's pooling.
+        torch's pooling takes tensors only, and takes neither negative strides,
+        read-only memory nor byte-swapped data: turning the contract's
+        array-likes into tensors is the adapter's job, not a deviation of
+        torch's pooling.
         """
         array = np.asarray(array)
         writable = array.flags.c_contiguous and array.flags.writeable
-        if not writable or min(array.strides, default=0) < 0:
-            array = np.array(array, order="C")
+        if not writable or min(array.strides, default=0) < 0 or not array.dtype.isnative:
+            array = np.array(array, dtype=array.dtype.newbyteorder("="), order="C")
         return self.torch.from_numpy(array)
 
     def _check_spec(self, spec: object) -> PoolSpec:
