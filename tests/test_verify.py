@@ -5,6 +5,8 @@ from __future__ import annotations
 import importlib.util
 import json
 import subprocess
+import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -144,3 +146,21 @@ def test_usage_errors_exit_2_with_one_line(arguments, message):
     assert result.returncode == 2, result.stdout + result.stderr
     assert message in result.stderr
     assert "Traceback" not in result.stderr
+
+
+def test_a_check_left_unfinished_by_an_earlier_child_stops_no_later_one(tmp_path):
+    # A timed-out (or crashed) check stays unfinished in the record; the next
+    # child, started long after, must not be stopped for it.
+    from impls.conformance.record import Recorder, read
+    from impls.conformance.verify import _wait
+
+    Recorder(tmp_path).start("tests::old_check")
+    events = next(tmp_path.glob("events-*.jsonl"))
+    stale = json.loads(events.read_text())
+    stale["time"] -= 1000
+    events.write_text(json.dumps(stale) + "\n")
+    assert "tests::old_check" in read(tmp_path).unfinished()
+    launched = time.time()
+    child = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(1)"])
+    assert _wait(child, tmp_path, 5.0, lambda nodeid, outcome: None, since=launched) is None
+    assert child.returncode == 0

@@ -209,6 +209,7 @@ def verify_target(
             if len({_short(n) for n in done} & set(by_test)) == len(by_test):
                 break
             with open(directory / "output.txt", "w", encoding="utf-8") as output:
+                launched = time.time()
                 child = subprocess.Popen(
                     _command(target, record, config, processes, done),
                     cwd=directory,
@@ -218,7 +219,7 @@ def verify_target(
                     start_new_session=True,
                 )
                 try:
-                    timed_out = _wait(child, record, timeout, announce)
+                    timed_out = _wait(child, record, timeout, announce, since=launched)
                 finally:  # interrupted (Ctrl-C), or done: never leave the child running
                     if child.poll() is None:
                         os.killpg(child.pid, signal.SIGKILL)
@@ -263,10 +264,13 @@ def _wait(
     record: Path,
     timeout: float,
     report: Callable[[str, dict[str, object]], None],
+    since: float = 0.0,
 ) -> str | None:
     """Wait for ``child``; stop it if a check runs past ``timeout`` (return that check).
 
     ``report(nodeid, outcome)`` is called once for each check as it finishes.
+    Only checks started at ``since`` (`time.time`) or later count: the record
+    also holds the checks that earlier children never finished.
     """
     reported: set[str] = set()
 
@@ -290,7 +294,7 @@ def _wait(
         report_new(progress)
         now = time.time()
         for nodeid, start in progress.unfinished().items():
-            if now - start["time"] > timeout:
+            if start["time"] >= since and now - start["time"] > timeout:
                 os.killpg(child.pid, signal.SIGKILL)
                 child.wait()
                 return nodeid
