@@ -88,7 +88,7 @@ def test_the_torch_adapter_matches_the_oracle_inside_torch_limits():
     ],
 )
 def test_the_torch_calls_to_time_are_forward_and_backward(spec, shape):
-    """What ``benchmarks/vs_torch.py`` times is the adapter's forward and backward."""
+    """What ``scripts/vs_torch.py`` times is the adapter's forward and backward."""
     torch_pool = framework("torch")
     x = np.random.default_rng(0).standard_normal(shape).astype(np.float32)
     forward, backward = torch_pool.timed_calls(x, spec)
