@@ -76,6 +76,12 @@ def test_the_torch_adapter_matches_the_oracle_inside_torch_limits():
                 naive.backward(grad, indices, x.shape, spec),
                 rtol=1e-3,
             )
+    # Fortran order with one long axis: C-contiguous for NumPy, not for max_pool3d.
+    x = np.lib.stride_tricks.as_strided(
+        np.arange(2.0, dtype=np.float32), (1, 2, 1, 1), (4, 4, 8, 8)
+    )
+    spec = PoolSpec((2, 1, 1))
+    np.testing.assert_array_equal(torch.forward(x, spec)[1], naive.forward(x, spec)[1])
 
 
 @pytest.mark.skipif(not available("torch"), reason="needs torch")

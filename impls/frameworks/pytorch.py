@@ -94,13 +94,17 @@ class TorchMaxPool:
         """A tensor of ``array``, converted as NumPy converts array-likes.
 
         torch's pooling takes tensors only, and takes neither negative strides,
-        read-only memory nor byte-swapped data: turning the contract's
-        array-likes into tensors is the adapter's job, not a deviation of
-        torch's pooling.
+        read-only memory nor byte-swapped data, and it judges the memory format
+        by the strides of unit axes too (a Fortran-ordered array with one long
+        axis is C-contiguous for NumPy, not for max_pool3d): turning the
+        contract's array-likes into tensors is the adapter's job, not a
+        deviation of torch's pooling. Anything but a writable, native array with
+        C-order strides is copied into one.
         """
         array = np.asarray(array)
-        writable = array.flags.c_contiguous and array.flags.writeable
-        if not writable or min(array.strides, default=0) < 0 or not array.dtype.isnative:
+        c_strides = np.empty(array.shape, dtype=array.dtype).strides
+        usable = array.flags.writeable and array.dtype.isnative and array.strides == c_strides
+        if not usable and array.size:
             array = np.array(array, dtype=array.dtype.newbyteorder("="), order="C")
         return self.torch.from_numpy(array)
 

@@ -172,7 +172,8 @@ class Row:
     ``forward``/``backward`` are ``None`` when not measured, and ``note``
     then says why; ``peak_extra_bytes`` is ``None`` for references.
     ``first_call`` is the seconds of the first forward call on the case, in
-    the child process that measures the candidate (``None`` if it failed).
+    the child process that measures the candidate, or in this one for references
+    (``None`` if it failed).
     """
 
     case: BenchCase
@@ -333,7 +334,12 @@ def run(
         for candidate in to_measure:
             step += 1
             progress(f"[{step}/{total}] {case.label}: {candidate.label} ...")
-            row = measure_isolated(case, candidate, settings, x)
+            if candidate.is_reference:
+                # The references are this package's own adapters, and torch's OpenMP
+                # runtime does not survive a fork once it has run: measured in process.
+                row = measure(case, candidate, settings, x.copy())
+            else:
+                row = measure_isolated(case, candidate, settings, x)
             progress(f"[{step}/{total}] {case.label}: {candidate.label}: {_summary(row)}")
             rows.append(row)
         del x
