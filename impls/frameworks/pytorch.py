@@ -102,7 +102,9 @@ class TorchMaxPool:
         C-order strides is copied into one.
         """
         array = np.asarray(array)
-        c_strides = np.empty(array.shape, dtype=array.dtype).strides
+        c_strides = tuple(
+            array.itemsize * math.prod(array.shape[axis + 1 :]) for axis in range(array.ndim)
+        )
         usable = array.flags.writeable and array.dtype.isnative and array.strides == c_strides
         if not usable and array.size:
             array = np.array(array, dtype=array.dtype.newbyteorder("="), order="C")
