@@ -21,7 +21,6 @@ Examples
 from __future__ import annotations
 
 import math
-import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -35,7 +34,7 @@ from ..spec import PoolSpec
 from .isolation import call_isolated
 from .quickcheck import ORACLE_NAME, CheckResult, quick_check
 from .references import Reference, available_references
-from .timing import Timing, peak_extra_bytes, time_call
+from .timing import Timing, peak_extra_bytes, sample_seconds, time_call
 from .workloads import NAIVE_STEP_BUDGET, WORKLOADS, Workload, naive_steps, random_input
 
 __all__ = [
@@ -254,12 +253,10 @@ def _time(
 
 def _first_call(case: BenchCase, candidate: Candidate, x: np.ndarray) -> float | None:
     """Seconds of the first forward call on ``x``; ``None`` if it raised (reported later)."""
-    start = time.perf_counter()
     try:
-        candidate.impl.forward(x, case.spec)
+        return sample_seconds(lambda: candidate.impl.forward(x, case.spec), 1)
     except Exception:  # the check, or the timed calls, say what went wrong
         return None
-    return time.perf_counter() - start
 
 
 def measure(case: BenchCase, candidate: Candidate, settings: Settings, x: np.ndarray) -> Row:
