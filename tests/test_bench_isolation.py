@@ -109,3 +109,29 @@ def test_the_time_limit_is_an_option(monkeypatch):
     monkeypatch.setattr(report, "bench_text", lambda *args: "")
     cli.main(["bench", "--workload", "lenet5", "--time-limit", "7.5", "--quiet"])
     assert seen[0].time_limit == 7.5
+
+
+class SlowFirstCall:
+    """Correct, but its first call pays a one-off cost (as a JIT compiling would)."""
+
+    name = "slow-first-call"
+
+    def __init__(self):
+        self.warm = False
+
+    def forward(self, x, spec):
+        if not self.warm:
+            time.sleep(0.3)
+            self.warm = True
+        return STRIDED.forward(x, spec)
+
+    def backward(self, grad_out, indices, input_shape, spec):
+        return STRIDED.backward(grad_out, indices, input_shape, spec)
+
+
+def test_the_first_call_is_timed_apart_from_the_steady_state():
+    x = CASE.make_input()
+    row = bench.measure_isolated(CASE, bench.Candidate("slow", SlowFirstCall()), SETTINGS, x)
+    assert row.check is not None and row.check.passed, row
+    assert row.forward is not None  # the steady state was measured too
+    assert row.first_call >= 0.3  # the one-off cost is in the first call's own figure
