@@ -132,6 +132,7 @@ class SlowFirstCall:
 def test_the_first_call_is_timed_apart_from_the_steady_state():
     x = CASE.make_input()
     row = bench.measure_isolated(CASE, bench.Candidate("slow", SlowFirstCall()), SETTINGS, x)
-    assert row.check is not None and row.check.passed, row
+    assert row.check is not None
+    assert row.check.passed, row
     assert row.forward is not None  # the steady state was measured too
     assert row.first_call >= 0.3  # the one-off cost is in the first call's own figure
