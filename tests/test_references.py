@@ -55,3 +55,19 @@ def test_torch_does_not_apply_to_asymmetric_or_wide_padding():
     # torch counts the kernel, not its dilated extent: k3 d2 takes padding 1, not 2.
     dilated = torch_ref.not_applicable((1, 10), PoolSpec((3,), padding=2, dilation=2), float32)
     assert "exceeds half the kernel" in dilated
+
+
+def test_bench_measures_torch_after_torch_ran_in_this_process():
+    # torch's OpenMP runtime hangs in a forked child once it has run in the
+    # parent, so maxpool bench measures its references in process.
+    pytest.importorskip("torch")
+    from impls.tools import bench
+    from impls.tools.references import TorchReference
+
+    torch_ref = TorchReference()
+    case = bench.BenchCase.custom((2, 3, 8, 8), PoolSpec((2, 2)), "float32")
+    x = case.make_input()
+    torch_ref.forward(x, case.spec)  # torch's threads start here, in the parent
+    settings = bench.Settings(warmup=0, repeats=1, time_limit=20.0)
+    (row,) = bench.run([case], [bench.Candidate("torch", torch_ref)], settings)
+    assert row.forward is not None, row.note
