@@ -29,13 +29,19 @@ from hypothesis import settings
 from hypothesis.configuration import set_hypothesis_home_dir
 from hypothesis.database import DirectoryBasedExampleDatabase
 
-__all__ = ["PROFILES", "cache_dir", "default_profile", "register"]
+__all__ = ["BUDGETS", "PROFILES", "cache_dir", "default_profile", "register"]
 
 PROFILES: dict[str, dict[str, Any]] = {
     "dev": {"max_examples": 20},
     "ci": {"max_examples": 100, "derandomize": True, "print_blob": True},
     "thorough": {"max_examples": 1000},
 }
+
+
+# Seconds a whole ``maxpool verify`` run of one target may spend checking, by profile
+# (None: no limit). Properties share it: examples per property adapt to it, so that a
+# slow layer (Python loops, about 50 ms a call) gets a verdict in about a minute at ``dev``.
+BUDGETS: dict[str, float | None] = {"dev": 45.0, "ci": 270.0, "thorough": None}
 
 
 def cache_dir() -> Path:

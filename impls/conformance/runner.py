@@ -61,7 +61,9 @@ __all__ = [
     "run_property",
 ]
 
-STATUSES = ("passed", "failed", "crashed", "skipped", "not claimed")
+# "not run": ``maxpool verify`` gave up on the row before it started (the target hung on
+# the rows before it, or the run's time ran out); the note says which.
+STATUSES = ("passed", "failed", "crashed", "skipped", "not claimed", "not run")
 
 _HARNESS = os.path.dirname(os.path.abspath(__file__))
 _NUMPY = os.path.dirname(os.path.abspath(np.__file__))
@@ -239,6 +241,7 @@ def run_property(
     run_settings: settings | None = None,
     target: str | None = None,
     on_case: Callable[[object], None] | None = None,
+    deadline: float | None = None,
 ) -> Outcome:
     """Check ``prop`` on ``impl`` under Hypothesis and return the `Outcome`.
 
@@ -256,6 +259,9 @@ def run_property(
     on_case : callable, optional
         Called with every drawn case before it runs (``maxpool verify`` keeps
         the last one, to name the case if the process dies).
+    deadline : float, optional
+        A `time.time` by which the property must end: no new case starts
+        after it, and the failures found so far are reported as they are.
     """
     unavailable = prop.availability(impl)
     if unavailable is not None:
@@ -330,6 +336,7 @@ def run_checks(
     claim: str | None = None,
     target: str | None = None,
     on_case: Callable[[object], None] | None = None,
+    deadline: float | None = None,
 ) -> Outcome:
     """Run a group of fixed-input checks (see `impls.conformance.fixed`) as one outcome.
 
