@@ -1,9 +1,11 @@
 """Geometry limits an implementation may declare: predicates on ``(spec, input_shape)``.
 
 Many real max pools accept only part of the contract's geometry: square
-kernels, one stride for every axis, symmetric padding of at most half the
-kernel (PyTorch), padding smaller than the kernel (ONNX Runtime), or windows
-that end exactly at the border (im2col layers that reshape). Each such limit
+kernels, one stride for every axis, a stride equal to the kernel (the most
+common from-scratch restriction: windows that neither overlap nor leave
+gaps), symmetric padding of at most half the kernel (PyTorch), padding
+smaller than the kernel (ONNX Runtime), or windows that end exactly at the
+border (im2col layers that reshape). Each such limit
 is a `Limit`: a predicate ``limit(spec, input_shape) -> bool`` that is True
 where the implementation accepts the call, with a description of what it
 excludes. Limits combine with ``&``, and any other callable of the same
@@ -42,6 +44,7 @@ __all__ = [
     "padding_at_most_half_kernel",
     "padding_below_kernel",
     "square_kernel",
+    "stride_equals_kernel",
     "symmetric_padding",
     "windows_tile_input",
 ]
@@ -175,6 +178,12 @@ def _one_stride(spec: PoolSpec, input_shape: tuple[int, ...]) -> str | None:
     return f"stride {spec.stride} differs between axes"
 
 
+def _stride_equals_kernel(spec: PoolSpec, input_shape: tuple[int, ...]) -> str | None:
+    if spec.stride == spec.kernel_size:
+        return None
+    return f"stride {spec.stride} is not the kernel {spec.kernel_size}"
+
+
 def _symmetric_padding(spec: PoolSpec, input_shape: tuple[int, ...]) -> str | None:
     pads = _explicit_pads(spec, input_shape)
     uneven = [axis for axis, (begin, end) in enumerate(pads) if begin != end]
@@ -215,6 +224,11 @@ def _windows_tile_input(spec: PoolSpec, input_shape: tuple[int, ...]) -> str | N
 
 square_kernel = Limit("square_kernel", "kernels that are not square", _square_kernel)
 one_stride = Limit("one_stride", "strides that differ between axes", _one_stride)
+stride_equals_kernel = Limit(
+    "stride_equals_kernel",
+    "strides other than the kernel (overlapping or gapped windows)",
+    _stride_equals_kernel,
+)
 symmetric_padding = Limit(
     "symmetric_padding", "padding that differs between the two sides", _symmetric_padding
 )
@@ -236,6 +250,7 @@ windows_tile_input = Limit(
 BUILTIN_LIMITS: tuple[Limit, ...] = (
     square_kernel,
     one_stride,
+    stride_equals_kernel,
     symmetric_padding,
     padding_at_most_half_kernel,
     padding_below_kernel,

@@ -194,6 +194,7 @@ class OverwritingGradient(TextbookMaxPool):
         "gradient_is_conserved",
         "overlapping_windows_accumulate",
         "finite_differences_full_jacobian",
+        "finite_differences_random_direction",
     )
 
     def accumulate(self, grad_in, rows, targets, grad):
@@ -203,7 +204,7 @@ class OverwritingGradient(TextbookMaxPool):
 class LastMaximum(TextbookMaxPool):
     """Ties go to the last maximum (``>=`` instead of ``>``)."""
 
-    named = "last maximal"
+    named = "selects the last"
 
     name = "last-maximum"
     caught_by = ("matches_naive_forward", "first_maximum_on_ties")
@@ -379,7 +380,6 @@ class WindowPositionIndices(TextbookMaxPool):
         "matches_naive_forward",
         "indices_lie_in_their_windows",
         "kernel_one_is_identity",
-        "finite_differences_random_direction",
     )
 
     def select(self, windows, inside):
@@ -476,7 +476,7 @@ class ZeroesGradOut(TextbookMaxPool):
     named = "modifies grad_out"
 
     name = "zeroes-grad-out"
-    caught_by = ("leaves_inputs_alone_and_repeats",)
+    caught_by = ("backward_leaves_inputs_alone_and_repeats",)
 
     def backward(self, grad_out, indices, input_shape, spec):
         grad_in = super().backward(grad_out, indices, input_shape, spec)

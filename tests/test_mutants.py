@@ -13,7 +13,7 @@ from .mutants import MUTANTS, TextbookMaxPool, TextbookMaxPool2D
 # Quick and reproducible: a rejection stops at the first failing example (max_examples
 # is only an upper bound) and needs no shrinking.
 MUTANT_SETTINGS = settings(
-    max_examples=100,
+    max_examples=200,
     derandomize=True,
     database=None,
     deadline=None,

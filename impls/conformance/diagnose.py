@@ -24,17 +24,28 @@ Examples
 
 from __future__ import annotations
 
+import contextvars
 import math
-from collections.abc import Sequence
+import sys
+from collections.abc import Callable, Sequence
 from typing import Any, NoReturn
 
 import numpy as np
 
-from impls import PoolSpec
+from impls import CONTRACT_DTYPES, PoolSpec
 from impls.geometry import lowest_value
+
+from .windows import contract_forward
+
+if sys.version_info >= (3, 11):
+    _ExceptionGroup = ExceptionGroup  # noqa: F821 (a builtin from 3.11)
+else:  # pragma: no cover
+    from exceptiongroup import ExceptionGroup as _ExceptionGroup
 
 __all__ = [
     "ConformanceFailure",
+    "collecting",
+    "defer",
     "fail",
     "failure",
     "forward_kind",
@@ -43,6 +54,7 @@ __all__ = [
     "selection_kind",
     "shape_kind",
     "value_kind",
+    "values_kind",
     "window_of",
 ]
 
@@ -67,6 +79,58 @@ def fail(kind: str, message: str) -> NoReturn:
     """Raise the failure of ``kind`` with ``message``."""
     __tracebackhide__ = True
     raise failure(kind)(message)
+
+
+# Failures a check noted without stopping (see `defer`), while `collecting` runs it.
+_DEFERRED: contextvars.ContextVar[list[Exception] | None] = contextvars.ContextVar(
+    "maxpool_deferred_failures", default=None
+)
+
+
+def defer(kind: str, message: str) -> None:
+    """Note a failure of ``kind`` and let the check go on (raise it at once outside `collecting`).
+
+    For bugs after which the rest of a check still means something: values or
+    gradients of another dtype are compared after a cast, so that a second bug
+    in the same call is found too, instead of hiding behind the first.
+    """
+    __tracebackhide__ = True
+    pending = _DEFERRED.get()
+    if pending is None:
+        fail(kind, message)
+    if all(getattr(e, "kind", None) != kind for e in pending):
+        pending.append(failure(kind)(message))
+
+
+def collecting(check: Callable[[], None], skipped: tuple[type[BaseException], ...] = ()) -> None:
+    """Run ``check``; raise every distinct bug it found: the failures it deferred, and the last.
+
+    One bug is raised as it is; several as an ``ExceptionGroup``, one
+    exception per kind. ``skipped`` are exceptions that discard the case:
+    they are re-raised as they are unless a bug was deferred before them.
+    """
+    __tracebackhide__ = True
+    token = _DEFERRED.set([])
+    raised: Exception | None = None
+    try:
+        try:
+            check()
+        except skipped as error:  # type: ignore[misc]  # a tuple of classes
+            if not _DEFERRED.get():
+                raise
+            assert isinstance(error, Exception)
+        except Exception as error:
+            raised = error
+        pending = list(_DEFERRED.get() or [])
+    finally:
+        _DEFERRED.reset(token)
+    kinds = {getattr(e, "kind", None) for e in pending}
+    if raised is not None and (getattr(raised, "kind", None) not in kinds or not pending):
+        pending.append(raised)
+    if len(pending) == 1:
+        raise pending[0]
+    if pending:
+        raise _ExceptionGroup(f"{len(pending)} distinct bugs in one call", pending)
 
 
 def window_of(
@@ -114,6 +178,11 @@ def _variant(spec: PoolSpec, spatial: Sequence[int], **changes: object) -> PoolS
         return None
 
 
+SAME_SWAPPED = "puts the odd unit of 'same' padding on the wrong side"
+DILATION_IGNORED = "ignores the dilation: windows read adjacent elements"
+WINDOW_OFFSETS = "indices are offsets within the window, not plane indices"
+
+
 def _hints(
     got: int, expected: int, x: np.ndarray, spec: PoolSpec, position: Sequence[int]
 ) -> set[str]:
@@ -135,18 +204,80 @@ def _hints(
     row = int(np.ravel_multi_index(tuple(position[:lead]), x.shape[:lead])) if lead else 0
     if got == expected + row * plane:
         found.add("indices count across the leading axes (ONNX's format), not within the plane")
-    members, _ = window_of(spatial, spec, out_position)
-    if expected in members and got == members.index(expected):
-        found.add("indices are offsets within the window, not plane indices")
-    if max(spec.dilation) > 1:
-        undilated = _variant(spec, spatial, dilation=1)
-        if undilated is not None and got in window_of(spatial, undilated, out_position)[0]:
-            found.add("ignores the dilation: windows read adjacent elements")
-    if isinstance(spec.padding, str) and spec.padding in ("same", "same_lower"):
-        swapped = _variant(spec, spatial, padding=tuple((e, b) for b, e in pads))
-        if swapped is not None and got in window_of(spatial, swapped, out_position)[0]:
-            found.add("puts the odd unit of 'same' padding on the wrong side")
+    if got == _window_offset(spatial, spec, out_position, expected):
+        found.add(WINDOW_OFFSETS)
     return found
+
+
+def _window_offset(
+    spatial: Sequence[int], spec: PoolSpec, out_position: Sequence[int], element: int
+) -> int | None:
+    """Where ``element`` sits in its window, counted row-major over the whole kernel."""
+    coords = np.unravel_index(element, tuple(spatial))
+    offset = 0
+    for (begin, _), o, s, d, c, k in zip(
+        spec.pads(tuple(spatial)),
+        out_position,
+        spec.stride,
+        spec.dilation,
+        coords,
+        spec.kernel_size,
+        strict=True,
+    ):
+        step, rest = divmod(int(c) - (o * s - begin), d)
+        if rest or not 0 <= step < k:
+            return None
+        offset = offset * k + step
+    return offset
+
+
+def _mistaken_geometry(x: np.ndarray, spec: PoolSpec) -> list[tuple[str, np.ndarray, np.ndarray]]:
+    """``(kind, values, indices)`` a geometry mistake gives: the contract's rule on wrong windows.
+
+    Swapped "same" padding, and an ignored dilation (windows from the same
+    starts, reading adjacent elements); each only where the spec has it.
+    """
+    lead = x.ndim - spec.ndim
+    spatial = x.shape[lead:]
+    out = spec.output_shape(spatial)
+    pads = spec.pads(spatial)
+    mistakes = []
+    if isinstance(spec.padding, str) and any(b != e for b, e in pads):
+        swapped = tuple((e, b) for b, e in pads)
+        mistakes.append((SAME_SWAPPED, _variant(spec, spatial, padding=swapped)))
+    if max(spec.dilation) > 1:
+        mistakes.append((DILATION_IGNORED, _variant(spec, spatial, dilation=1)))
+    predictions = []
+    for kind, variant in mistakes:
+        if variant is None or x.dtype.name not in CONTRACT_DTYPES:
+            continue
+        try:
+            values, indices = contract_forward(x, variant)
+        except ValueError:  # no valid window under the mistake
+            continue
+        if any(n < m for n, m in zip(values.shape[lead:], out, strict=True)):
+            continue
+        crop = (Ellipsis,) + tuple(slice(0, m) for m in out)
+        predictions.append((kind, values[crop], indices[crop]))
+    return predictions
+
+
+def _geometry_kind(
+    x: np.ndarray,
+    spec: PoolSpec,
+    values: np.ndarray,
+    indices: np.ndarray | None,
+    differ: np.ndarray,
+) -> str | None:
+    """The geometry mistake whose result is forward's wherever it differs, if one is."""
+    unsigned = _unsigned(x.dtype)
+    for kind, predicted_values, predicted_indices in _mistaken_geometry(x, spec):
+        same = values.view(unsigned)[differ] == predicted_values.view(unsigned)[differ]
+        if indices is not None:
+            same &= indices[differ] == predicted_indices[differ]
+        if same.all():
+            return kind
+    return None
 
 
 # Selection kinds that the values do not decide: a format mistake may explain them better.
@@ -161,9 +292,7 @@ _HINT_ORDER = (
     "indices flatten the plane in column-major order",
     "indices address the padded plane, not the input's",
     "indices count across the leading axes (ONNX's format), not within the plane",
-    "puts the odd unit of 'same' padding on the wrong side",
-    "ignores the dilation: windows read adjacent elements",
-    "indices are offsets within the window, not plane indices",
+    WINDOW_OFFSETS,
 )
 
 
@@ -171,18 +300,29 @@ def index_kind(x: np.ndarray, spec: PoolSpec, got: np.ndarray, expected: np.ndar
     """Which bug indices ``got`` instead of ``expected`` show; None if they are equal.
 
     A format mistake (column-major order, the padded frame, ONNX's offsets,
-    window offsets, an ignored dilation, swapped "same" padding) is named
-    only when it explains every differing index, so that one coincidence
-    on a small input does not pass for a systematic bug; otherwise the
-    first difference is judged on its own (`selection_kind`).
+    window offsets) or a geometry mistake (an ignored dilation, swapped
+    "same" padding) is named only when it gives every differing index
+    exactly, so that one coincidence on a small input does not pass for a
+    systematic bug; where only one index differs, what the values decide
+    (a tie, NaN, an all -inf window) comes first. Otherwise the first
+    difference is judged on its own (`selection_kind`).
     """
     differ = np.argwhere(got != expected)
     if not len(differ):
         return None
     first = tuple(int(i) for i in differ[0])
     kind = selection_kind(x, spec, first, int(got[first]), int(expected[first]))
-    if kind not in _WEAK:  # decided by the values themselves: a tie, NaN, an all -inf window
-        return kind
+    mask = got != expected
+    geometry = None
+    if x.dtype.name in CONTRACT_DTYPES:
+        for mistake, _, predicted in _mistaken_geometry(x, spec):
+            if (got[mask] == predicted[mask]).all():
+                geometry = mistake
+                break
+    if geometry is not None and (len(differ) > 1 or kind in _WEAK):
+        return geometry
+    if kind not in _WEAK and len(differ) == 1:
+        return kind  # decided by the values themselves: a tie, NaN, an all -inf window
     common: set[str] | None = None
     for position in differ[:64]:
         where = tuple(int(i) for i in position)
@@ -193,7 +333,7 @@ def index_kind(x: np.ndarray, spec: PoolSpec, got: np.ndarray, expected: np.ndar
     for hint in _HINT_ORDER:
         if common and hint in common:
             return hint
-    return kind
+    return geometry or kind
 
 
 def selection_kind(
@@ -230,6 +370,55 @@ def selection_kind(
     return "selects an element that is not the maximum of its window"
 
 
+def _padding_kind(
+    x: np.ndarray,
+    spec: PoolSpec,
+    values: np.ndarray,
+    differ: np.ndarray,
+    indices: np.ndarray | None = None,
+) -> str | None:
+    """The padding bug the first differing outputs show, if any: a value no element has.
+
+    Not where the value is the input element its index names: that is a
+    selection outside the window, not padding.
+    """
+    unsigned = _unsigned(x.dtype)
+    lead = x.ndim - spec.ndim
+    for position in differ[:64]:
+        where = tuple(int(i) for i in position)
+        members, padded = window_of(x.shape[lead:], spec, where[lead:])
+        plane = _plane_of(x, spec, where)
+        in_window = np.asarray(plane[members]).view(unsigned)
+        value = values[where]
+        if indices is not None and 0 <= indices[where] < plane.size:
+            named = np.asarray(plane[int(indices[where])]).view(unsigned)
+            if named == np.asarray(value).view(unsigned):
+                continue
+        if padded and not np.any(in_window == np.asarray(value).view(unsigned)):
+            if value == 0:
+                return "zero padding wins the maximum (padding must never be selected)"
+            if value == lowest_value(x.dtype):
+                return "padding wins the maximum: returns the padding value"
+    return None
+
+
+def values_kind(
+    x: np.ndarray, spec: PoolSpec, values: np.ndarray, expected_values: np.ndarray
+) -> str:
+    """Which bug forward's ``values`` (without indices) instead of the contract's show."""
+    unsigned = _unsigned(x.dtype)
+    mask = values.view(unsigned) != expected_values.view(unsigned)
+    differ = np.argwhere(mask)
+    geometry = _geometry_kind(x, spec, values, None, mask)
+    if geometry is not None and len(differ) > 1:
+        return geometry
+    padding = _padding_kind(x, spec, values, differ)
+    if padding is not None:
+        return padding
+    first = tuple(int(i) for i in differ[0])
+    return value_kind(values[first].item(), expected_values[first].item(), x.dtype)
+
+
 def forward_kind(
     x: np.ndarray,
     spec: PoolSpec,
@@ -244,20 +433,16 @@ def forward_kind(
     """
     (values, indices), (expected_values, expected_indices) = got, expected
     unsigned = _unsigned(x.dtype)
-    differ = np.argwhere(
-        (values.view(unsigned) != expected_values.view(unsigned)) | (indices != expected_indices)
+    mask = (values.view(unsigned) != expected_values.view(unsigned)) | (
+        indices != expected_indices
     )
-    for position in differ[:64]:
-        where = tuple(int(i) for i in position)
-        lead = x.ndim - spec.ndim
-        members, padded = window_of(x.shape[lead:], spec, where[lead:])
-        in_window = np.asarray(_plane_of(x, spec, where)[members]).view(unsigned)
-        value = values[where]
-        if padded and not np.any(in_window == np.asarray(value).view(unsigned)):
-            if value == 0:
-                return "zero padding wins the maximum (padding must never be selected)"
-            if value == lowest_value(x.dtype):
-                return "padding wins the maximum: returns the padding value"
+    differ = np.argwhere(mask)
+    geometry = _geometry_kind(x, spec, values, indices, mask)
+    if geometry is not None and len(differ) > 1:
+        return geometry
+    padding = _padding_kind(x, spec, values, differ, indices)
+    if padding is not None:
+        return padding
     first = tuple(int(i) for i in differ[0])
     got_value, expected_value = values[first].item(), expected_values[first].item()
     same_number = got_value == expected_value or (

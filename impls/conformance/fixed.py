@@ -5,11 +5,18 @@ inputs whose answers were worked out by hand from the contract (docs/contract.md
 `FixedCheck` with a ``name`` and ``run(impl)``; they come in three groups,
 each reported as one row by ``maxpool verify``:
 
-- ``worked_examples``: forward (and some backward) results;
+- ``worked_examples``: forward's results;
+- ``worked_gradients``: backward's results (run where backward is claimed);
 - ``documented_errors``: the error type for each documented defect (run only
   for implementations that claim argument validation);
-- ``layouts_and_purity``: any memory layout gives the C-order result, inputs
-  are left alone, read-only arguments work, calls repeat exactly.
+- ``layouts_and_purity``: any memory layout gives the C-order result, the
+  input is left alone, read-only inputs work, forward repeats exactly;
+- ``backward_purity``: backward leaves its arguments alone, takes read-only
+  ones and NumPy integers in ``input_shape``, and repeats exactly.
+
+Like the properties, each group judges one half of the contract: an
+implementation whose indices are worked out from its backward is judged on
+its values alone by the forward groups.
 
 A check whose call lies outside the implementation's declared limits is
 skipped (see `impls.conformance.runner.LimitedImpl`). Messages are matched
@@ -38,9 +45,13 @@ from impls.registry import is_builtin
 from .checks import (
     assert_forward_matches,
     assert_identical,
+    backward_probe,
+    checked_backward,
+    checked_forward,
     expect_error,
-    explain_gradients,
+    explain_backward,
     impl_label,
+    routed_forward,
 )
 from .diagnose import fail
 from .runner import OutsideLimits
@@ -79,30 +90,21 @@ def expect_forward(
     values: object,
     indices: object,
     context: str,
-) -> tuple[np.ndarray, np.ndarray]:
-    """``impl.forward(x, spec)`` equals ``(values, indices)``, bit for bit, dtypes included."""
+) -> tuple[np.ndarray, np.ndarray | None]:
+    """``impl.forward(x, spec)`` equals ``(values, indices)``, bit for bit, dtypes included.
+
+    Indices are judged where forward gives them (see
+    `impls.conformance.checks.checked_forward`).
+    """
     x = np.asarray(x)
-    got_values, got_indices = impl.forward(x, spec)
     where = f"{context}, spec={spec!r}, x={np.array2string(x, separator=', ')}"
-    got_indices, got_values = np.asarray(got_indices), np.asarray(got_values)
+    got_values, got_indices = checked_forward(impl, x, spec, where)
     expected_indices = np.asarray(indices, dtype=np.int64)
-    _explained_missing_index(impl, got_indices, where)
     expected_values = np.asarray(values, dtype=x.dtype)
     assert_forward_matches(
         got_values, got_indices, expected_values, expected_indices, x, spec, where, "the contract"
     )
     return got_values, got_indices
-
-
-def _explained_missing_index(impl: MaxPoolImpl, indices: np.ndarray, context: str) -> None:
-    """Fail with the implementation's own reason where it could give no index (-1)."""
-    explain = getattr(impl, "explain_index", None)
-    if not callable(explain) or indices.dtype.kind not in "iu":
-        return
-    for position in np.argwhere(indices < 0)[:1]:
-        kind = explain(indices, tuple(int(i) for i in position))
-        if kind:
-            fail(kind, f"{kind}: no index for output {tuple(position.tolist())} [{context}]")
 
 
 # ---------------------------------------------------------------------------
@@ -119,21 +121,21 @@ def _forward_example(x: object, spec: PoolSpec, values: object, indices: object)
 def _backward_example(
     x: np.ndarray, spec: PoolSpec, indices: object, grad: np.ndarray, grad_in: object
 ) -> Callable:
+    """Backward of ``grad`` after forward on ``x``, where forward selects ``indices``.
+
+    An implementation whose forward selects other elements (a forward bug, for
+    the forward groups to report) has no worked answer here: skipped.
+    """
+
     def body(impl: MaxPoolImpl, name: str) -> None:
-        context = _context(impl, name)
-        _, got_indices = impl.forward(x, spec)
-        where = f"{context}, spec={spec!r}"
-        _explained_missing_index(impl, np.asarray(got_indices), where)
-        assert_identical(
-            np.asarray(got_indices),
-            np.asarray(indices, np.int64),
-            "indices",
-            where,
-            "the contract",
-        )
-        got = np.asarray(impl.backward(grad, got_indices, x.shape, spec))
+        where = f"{_context(impl, name)}, spec={spec!r}"
+        _, given, routing = routed_forward(impl, x, spec, where)
+        if not np.array_equal(routing, np.asarray(indices)):
+            raise OutsideLimits()
+        got = checked_backward(impl, grad, given, x.shape, spec, where)
         expected = np.asarray(grad_in, dtype=grad.dtype)
-        explain = explain_gradients(got, expected, grad, np.asarray(indices).ravel())
+        probe = backward_probe(impl, given, x.shape, spec)
+        explain = explain_backward(x, spec, grad, got, routing, where, probe)
         assert_identical(got, expected, "gradients", where, "the contract", explain)
 
     return body
@@ -158,17 +160,17 @@ def _leading_axes(impl: MaxPoolImpl, name: str) -> None:
 
 def _empty_leading_axis(impl: MaxPoolImpl, name: str) -> None:
     context = _context(impl, name)
+    expect_forward(impl, np.zeros((0, 3, 4, 4)), PoolSpec((2, 2)), np.zeros((0, 3, 2, 2)),
+                   np.zeros((0, 3, 2, 2)), context)  # fmt: skip
+
+
+def _empty_leading_axis_backward(impl: MaxPoolImpl, name: str) -> None:
+    context = _context(impl, name)
     spec = PoolSpec((2, 2))
-    values, indices = impl.forward(np.zeros((0, 3, 4, 4)), spec)
-    if values.shape != (0, 3, 2, 2) or indices.shape != (0, 3, 2, 2):
-        fail(
-            "fails on an empty batch",
-            f"forward on shape (0, 3, 4, 4) gave {values.shape} and {indices.shape}, "
-            f"not (0, 3, 2, 2) [{context}]",
-        )
-    grad = impl.backward(np.zeros((0, 3, 2, 2)), indices, (0, 3, 4, 4), spec)
-    if np.shape(grad) != (0, 3, 4, 4):
-        fail("fails on an empty batch", f"backward gave shape {np.shape(grad)} [{context}]")
+    x = np.zeros((0, 3, 4, 4))
+    _, given, _ = routed_forward(impl, x, spec, context)
+    grad = np.zeros((0, 3, 2, 2), dtype=gradient_dtype(Capabilities.of(impl), x.dtype))
+    checked_backward(impl, grad, given, x.shape, spec, context)
 
 
 def _x(values: Sequence[object], dtype: Any = np.float64) -> np.ndarray:
@@ -258,6 +260,8 @@ _WORKED: dict[str, Callable] = {
     "pooling_3d": _forward_example(_3D, PoolSpec((2, 2, 2)), [[[5, 2]]], [[[9, 7]]]),
     "leading_axes_are_independent": _leading_axes,
     "empty_leading_axis": _empty_leading_axis,
+}
+_GRADIENTS: dict[str, Callable] = {
     # the centre is the maximum of all four 2x2 windows
     "overlapping_windows_accumulate": _backward_example(
         _PEAK,
@@ -280,7 +284,9 @@ _WORKED: dict[str, Callable] = {
         _x([1, 10, 100]),
         [1, 0, 0, 110, 0],
     ),
+    "empty_leading_axis_backward": _empty_leading_axis_backward,
 }
+
 _CONTRACT_DTYPES = (
     "float16", "float32", "float64", "int8", "int16", "int32", "int64",
     "uint8", "uint16", "uint32", "uint64",
@@ -490,10 +496,10 @@ def _any_layout(layout: str) -> Callable:
         kind = f"the result depends on the memory layout ({layout.replace('_', ' ')})"
         if layout == "list":  # a list of Python numbers converts to float64 or int64
             expected_values = expected_values.astype(np.asarray(stored).dtype)
-        for what, got, expected in (
-            ("indices", indices, expected_indices),
-            ("values", values, expected_values),
-        ):
+        judged = [("values", values, expected_values)]
+        if indices is not None:
+            judged.insert(0, ("indices", indices, expected_indices))
+        for what, got, expected in judged:
             assert_identical(
                 np.asarray(got), expected, what, context, "the C-order input", lambda p: kind
             )
@@ -503,16 +509,23 @@ def _any_layout(layout: str) -> Callable:
 
 def _inputs_not_modified(impl: MaxPoolImpl, name: str) -> None:
     context = _context(impl, name)
-    spec, shape, dtype, grad_dtype = _setting(impl)
+    spec, shape, dtype, _ = _setting(impl)
     x = _sample(shape, dtype)
     if dtype.kind == "f":
         x.flat[0] = np.nan
     x_before = x.copy()
-    values, indices = impl.forward(x, spec)
+    impl.forward(x, spec)
     assert_identical(x, x_before, "input after forward", context, "the input before",
                      lambda p: "forward modifies its input")  # fmt: skip
-    if not Capabilities.of(impl).backward:
-        return
+
+
+def _backward_arguments_not_modified(impl: MaxPoolImpl, name: str) -> None:
+    context = _context(impl, name)
+    spec, shape, dtype, grad_dtype = _setting(impl)
+    x = _sample(shape, dtype)
+    if dtype.kind == "f":
+        x.flat[0] = np.nan
+    values, indices, _ = routed_forward(impl, x, spec, context)
     grad = np.random.default_rng(1).standard_normal(values.shape).astype(grad_dtype)
     grad_before, indices_before = grad.copy(), indices.copy()
     impl.backward(grad, indices, x.shape, spec)
@@ -522,13 +535,17 @@ def _inputs_not_modified(impl: MaxPoolImpl, name: str) -> None:
                      lambda p: "backward modifies indices")  # fmt: skip
 
 
-def _read_only_arguments(impl: MaxPoolImpl, name: str) -> None:
-    spec, shape, dtype, grad_dtype = _setting(impl)
+def _read_only_input(impl: MaxPoolImpl, name: str) -> None:
+    spec, shape, dtype, _ = _setting(impl)
     x = _sample(shape, dtype)
     x.flags.writeable = False
-    values, indices = impl.forward(x, spec)
-    if not Capabilities.of(impl).backward:
-        return
+    impl.forward(x, spec)
+
+
+def _read_only_backward_arguments(impl: MaxPoolImpl, name: str) -> None:
+    spec, shape, dtype, grad_dtype = _setting(impl)
+    x = _sample(shape, dtype)
+    values, indices, _ = routed_forward(impl, x, spec, _context(impl, name))
     grad = np.ones(values.shape, dtype=grad_dtype)
     grad.flags.writeable = False
     indices = np.array(indices)
@@ -546,24 +563,36 @@ def _outputs_do_not_alias(impl: MaxPoolImpl, name: str) -> None:
         fail(kind, f"{kind}: kernel 1 returned a view of x [{_context(impl, name)}]")
 
 
+_NOT_DETERMINISTIC = "not deterministic: a repeated call gives another result"
+
+
 def _repeats_exactly(impl: MaxPoolImpl, name: str) -> None:
+    context = _context(impl, name)
+    spec, shape, dtype, _ = _setting(impl)
+    x = _sample(shape, dtype)
+    first_values, first_indices = impl.forward(x, spec)
+    for _ in range(3):
+        values, indices = impl.forward(x, spec)
+        repeated = [("values", values, first_values)]
+        if indices is not None:
+            repeated.append(("indices", indices, first_indices))
+        for what, got, expected in repeated:
+            assert_identical(got, expected, what, context, "the first call",
+                             lambda p: _NOT_DETERMINISTIC)  # fmt: skip
+
+
+def _backward_repeats_exactly(impl: MaxPoolImpl, name: str) -> None:
     context = _context(impl, name)
     spec, shape, dtype, grad_dtype = _setting(impl)
     x = _sample(shape, dtype)
-    backward = Capabilities.of(impl).backward
-    first_values, first_indices = impl.forward(x, spec)
-    grad = np.random.default_rng(2).standard_normal(first_values.shape).astype(grad_dtype)
-    if backward:
-        first_grad = impl.backward(grad, first_indices, x.shape, spec)
-    kind = "not deterministic: a repeated call gives another result"
+    values, indices, _ = routed_forward(impl, x, spec, context)
+    grad = np.random.default_rng(2).standard_normal(values.shape).astype(grad_dtype)
+    first = impl.backward(grad, indices, x.shape, spec)
     for _ in range(3):
-        values, indices = impl.forward(x, spec)
-        repeated = [("values", values, first_values), ("indices", indices, first_indices)]
-        if backward:
-            again = impl.backward(grad, indices, x.shape, spec)
-            repeated.append(("gradients", again, first_grad))
-        for what, got, expected in repeated:
-            assert_identical(got, expected, what, context, "the first call", lambda p: kind)
+        _, again_indices, _ = routed_forward(impl, x, spec, context)
+        again = impl.backward(grad, again_indices, x.shape, spec)
+        assert_identical(again, first, "gradients", context, "the first call",
+                         lambda p: _NOT_DETERMINISTIC)  # fmt: skip
 
 
 def _unbatched(drop: int) -> Callable:
@@ -576,10 +605,10 @@ def _unbatched(drop: int) -> Callable:
         all_values, all_indices = impl.forward(batched, spec)
         lead = len(shape) - spec.ndim - drop
         kind = f"an input with {lead} leading axes gives another result than a batch"
-        for what, got, expected in (
-            ("indices", indices, all_indices[first]),
-            ("values", values, all_values[first]),
-        ):
+        judged = [("values", values, all_values[first])]
+        if indices is not None:
+            judged.insert(0, ("indices", indices, all_indices[first]))
+        for what, got, expected in judged:
             assert_identical(got, expected, what, context, "the batched call", lambda p: kind)
 
     return body
@@ -587,10 +616,8 @@ def _unbatched(drop: int) -> Callable:
 
 def _numpy_integer_shapes(impl: MaxPoolImpl, name: str) -> None:
     spec, shape, dtype, grad_dtype = _setting(impl)
-    if not Capabilities.of(impl).backward:
-        return
     x = _sample(shape, dtype)
-    values, indices = impl.forward(x, spec)
+    values, indices, _ = routed_forward(impl, x, spec, _context(impl, name))
     grad = np.ones(values.shape, dtype=grad_dtype)
     numpy_shape = tuple(np.int64(n) for n in shape)
     got = impl.backward(grad, indices, numpy_shape, spec)
@@ -608,14 +635,19 @@ _LAYOUTS: dict[str, Callable] = {
 _LAYOUTS.update(
     {
         "inputs_are_not_modified": _inputs_not_modified,
-        "read_only_arguments_work": _read_only_arguments,
+        "read_only_input_works": _read_only_input,
         "outputs_do_not_alias_the_input": _outputs_do_not_alias,
         "repeated_calls_are_identical": _repeats_exactly,
         "bare_plane_matches_the_batch": _unbatched(2),
         "one_leading_axis_matches_the_batch": _unbatched(1),
-        "backward_takes_numpy_integer_shapes": _numpy_integer_shapes,
     }
 )
+_BACKWARD_PURITY: dict[str, Callable] = {
+    "backward_arguments_are_not_modified": _backward_arguments_not_modified,
+    "read_only_backward_arguments_work": _read_only_backward_arguments,
+    "repeated_backward_calls_are_identical": _backward_repeats_exactly,
+    "backward_takes_numpy_integer_shapes": _numpy_integer_shapes,
+}
 
 
 def _as_checks(group: str, table: dict[str, Callable]) -> tuple[FixedCheck, ...]:
@@ -625,16 +657,20 @@ def _as_checks(group: str, table: dict[str, Callable]) -> tuple[FixedCheck, ...]
     return tuple(FixedCheck(name, group, bind(name, body)) for name, body in table.items())
 
 
-# Each group and the claim it needs (None: part of the core contract).
+# Each group and the claim it needs (None: forward, the core of the contract).
 GROUPS: dict[str, str | None] = {
     "worked_examples": None,
+    "worked_gradients": "backward",
     "documented_errors": "validation",
     "layouts_and_purity": None,
+    "backward_purity": "backward",
 }
 CHECKS: dict[str, tuple[FixedCheck, ...]] = {
     "worked_examples": _as_checks("worked_examples", _WORKED),
+    "worked_gradients": _as_checks("worked_gradients", _GRADIENTS),
     "documented_errors": _as_checks("documented_errors", _errors()),
     "layouts_and_purity": _as_checks("layouts_and_purity", _LAYOUTS),
+    "backward_purity": _as_checks("backward_purity", _BACKWARD_PURITY),
 }
 BY_NAME: dict[str, FixedCheck] = {
     check.name: check for group in CHECKS.values() for check in group

@@ -19,10 +19,19 @@ accept, with a few declarations instead of glue:
 
 Where the layer exposes no indices, the harness works them out from its
 backward: it sends labelled gradients through groups of outputs whose
-windows do not overlap, and sees where each label lands. Overwriting on
-overlapping windows does not show in those probes, so it is caught where it
-matters: the properties compare backward on all the outputs at once with the
-sum of the routed gradients.
+windows do not overlap, and sees where each label lands. Such a layer's
+forward is judged on its values alone, and everything the worked-out indices
+decide belongs to its backward (`impls.conformance.checks.derives_indices`):
+a broken backward never fails a forward check. Overwriting on overlapping
+windows does not show in the probes, so it is caught where it matters: the
+properties compare backward on all the outputs at once with the sum of the
+routed gradients.
+
+The adapter builds a fresh layer for each call, and runs backward right after
+a forward on the same input; so that a layer keeping its cache on the class
+(two layers of one network overwriting each other's argmax) is not taken for
+a correct one, the first backward calls interleave a second layer's forward
+on another input, and the bug is named where it changes the gradient.
 """
 
 from __future__ import annotations
@@ -38,16 +47,26 @@ from typing import Any, cast
 
 import numpy as np
 
-from impls import Capabilities, PoolSpec
+from impls import CONTRACT_DTYPES, Capabilities, PoolSpec
 from impls.limits import all_of
 
 from .checks import bits, window_table
+from .diagnose import fail
+from .gradients import OVERWRITES, UNEXPLAINED, distinct_labels, gradient_bug
 from .indices import IndexReader
+from .windows import contract_forward
 
-__all__ = ["LayerImpl", "from_layer"]
+__all__ = ["SHARES_STATE", "LayerImpl", "from_layer"]
 
 # How many forward calls a layer implementation remembers, to run backward later.
-MEMORY = 64
+MEMORY = 256
+# How many backward calls interleave a second layer's forward (see `_check_own_state`).
+STATE_CHECKS = 3
+
+SHARES_STATE = (
+    "layers share state: another layer's forward changes this layer's backward "
+    "(a cache kept on the class, or one instance reused)"
+)
 
 
 def _capacity(dtype: np.dtype) -> int:
@@ -64,7 +83,7 @@ class LayerImpl:
         self,
         make: Callable[[PoolSpec, tuple[int, ...]], Any],
         *,
-        name: str,
+        name: str | None,
         leading_axes: int | None,
         forward: Callable[[Any, np.ndarray], Any] | None,
         backward: Callable[[Any, np.ndarray], Any] | None,
@@ -72,7 +91,7 @@ class LayerImpl:
         capabilities: Capabilities,
     ) -> None:
         self.make = make
-        self.name = name
+        self._name = name
         self.leading_axes = leading_axes
         self._forward = forward or (lambda layer, x: layer.forward(x))
         self._backward = backward or (lambda layer, grad: layer.backward(grad))
@@ -86,9 +105,25 @@ class LayerImpl:
         # Whether backward overwrites, by (spec, shape, dtype): see `_overwrites`.
         self._overwriting: dict[tuple[Any, ...], bool] = {}
         self._lock = threading.Lock()
+        self._handles = itertools.count(1)
+        # Interleaved checks left to run, and whether one showed shared state.
+        self._state_checks = STATE_CHECKS
+        self._shares_state = False
 
     def __repr__(self) -> str:
         return f"<layer implementation {self.name!r}>"
+
+    @property
+    def name(self) -> str:
+        """The name given to `from_layer`, else that of the class ``make`` returns."""
+        if self._name is None:
+            self._name = _class_name(self.make, self.capabilities, self.leading_axes)
+        return self._name
+
+    @property
+    def indices_from_backward(self) -> bool:
+        """True where the layer gives no indices, and the harness works them out from backward."""
+        return self._indices is None
 
     # -- shapes ------------------------------------------------------------
 
@@ -107,17 +142,47 @@ class LayerImpl:
 
     # -- the protocol --------------------------------------------------------
 
-    def forward(self, x: object, spec: PoolSpec) -> tuple[np.ndarray, np.ndarray]:
-        """The layer's values, and its indices (reported, or worked out from backward)."""
+    def _run_forward(
+        self, x: object, spec: PoolSpec
+    ) -> tuple[Any, Any, np.ndarray, tuple[int, ...], bool]:
+        """``(layer, values, seen, out_shape, fits)``: a fresh layer's forward on ``x``.
+
+        ``seen`` is the input as the layer saw it; ``fits`` says whether the
+        values are an array of the layer's output shape.
+        """
         x = np.asarray(x)
         layer_shape = self._layer_shape(x.shape, spec)
         seen = x.reshape(layer_shape)
         layer = self.make(spec, layer_shape)
+        if self._name is None:
+            self._name = type(layer).__name__
         values = self._forward(layer, seen)
         split = x.ndim - spec.ndim
         out_shape = x.shape[:split] + spec.output_shape(x.shape[split:])
         layer_out = layer_shape[: len(layer_shape) - spec.ndim] + out_shape[split:]
-        if not isinstance(values, np.ndarray) or values.shape != layer_out:
+        fits = isinstance(values, np.ndarray) and values.shape == layer_out
+        return layer, values, seen, out_shape, fits
+
+    def forward_values(self, x: object, spec: PoolSpec) -> Any:
+        """The layer's values alone (the harness's forward checks): backward is never called."""
+        _, values, _, out_shape, fits = self._run_forward(x, spec)
+        return values.reshape(out_shape) if fits else values
+
+    def forward_handle(self, x: object, spec: PoolSpec) -> tuple[Any, np.ndarray]:
+        """The values, and a handle `backward` takes instead of indices (the backward checks).
+
+        The handle is an int64 array of the output's shape, unique to this
+        call; no index is worked out, so backward is not called here.
+        """
+        _, values, seen, out_shape, fits = self._run_forward(x, spec)
+        handle = np.full(out_shape, -next(self._handles), dtype=np.int64)
+        self._remember(spec, np.shape(x), handle, seen, {})
+        return (values.reshape(out_shape) if fits else values), handle
+
+    def forward(self, x: object, spec: PoolSpec) -> tuple[np.ndarray, np.ndarray]:
+        """The layer's values, and its indices (reported, or worked out from backward)."""
+        layer, values, seen, out_shape, fits = self._run_forward(x, spec)
+        if not fits:
             # Let the harness report the wrong type or shape, in the caller's terms.
             return values, np.zeros(out_shape, dtype=np.int64)
         defects: dict[int, str] = {}
@@ -128,7 +193,7 @@ class LayerImpl:
         else:
             indices = np.asarray(self._indices(layer, seen, values))
         indices = np.asarray(indices).reshape(out_shape)
-        self._remember(spec, x.shape, indices, seen, defects)
+        self._remember(spec, np.shape(x), indices, seen, defects)
         return values.reshape(out_shape), indices
 
     def backward(
@@ -146,16 +211,53 @@ class LayerImpl:
             raise NotImplementedError(
                 f"a layer's gradients have its input's dtype ({seen.dtype}), not {grad_out.dtype}"
             )
-        layer = self.make(spec, seen.shape)
-        self._forward(layer, seen)
         layer_out = (
             seen.shape[: seen.ndim - spec.ndim] + grad_out.shape[grad_out.ndim - spec.ndim :]
         )
-        grad_in: object = self._backward(layer, grad_out.reshape(layer_out))
+        layer_grad = grad_out.reshape(layer_out)
+        self._check_own_state(seen, spec, layer_grad)
+        layer = self.make(spec, seen.shape)
+        self._forward(layer, seen)
+        grad_in: object = self._backward(layer, layer_grad)
         if isinstance(grad_in, np.ndarray) and grad_in.size == math.prod(input_shape):
             return grad_in.reshape(input_shape)
         # Anything else goes back as it is: the harness reports the wrong type or shape.
         return cast(np.ndarray, grad_in)
+
+    def _check_own_state(self, seen: np.ndarray, spec: PoolSpec, grad: np.ndarray) -> None:
+        """Fail if a second layer's forward, between a layer's forward and backward, changes it.
+
+        Runs on the first `STATE_CHECKS` backward calls whose input has a
+        decoy selecting other elements; once shared state is seen, every
+        backward call fails with `SHARES_STATE`.
+        """
+        with self._lock:
+            shared, left = self._shares_state, self._state_checks
+        if not shared and left > 0:
+            decoy = _decoy(seen, spec)
+            if decoy is None:
+                return
+            first = self.make(spec, seen.shape)
+            self._forward(first, seen)
+            second = self.make(spec, seen.shape)
+            self._forward(second, decoy)
+            interleaved = np.asarray(self._backward(first, grad))
+            alone = self.make(spec, seen.shape)
+            self._forward(alone, seen)
+            expected = np.asarray(self._backward(alone, grad))
+            differ = interleaved.shape != expected.shape or not np.array_equal(
+                bits(interleaved), bits(expected)
+            )
+            with self._lock:
+                self._state_checks -= 1
+                self._shares_state = self._shares_state or differ
+                shared = self._shares_state
+        if shared:
+            fail(
+                SHARES_STATE,
+                f"{SHARES_STATE}: after layer A's forward, layer B's forward on another input "
+                f"changes A's backward [spec={spec!r}, layer input shape {seen.shape}]",
+            )
 
     def explain_index(self, indices: np.ndarray, position: tuple[int, ...]) -> str | None:
         """Why no index could be worked out for the output at ``position`` (None if unknown)."""
@@ -202,7 +304,17 @@ class LayerImpl:
         """Backward of a fresh layer (after forward on ``seen``) for ``grad``, as planes."""
         layer = self.make(spec, seen.shape)
         self._forward(layer, seen)
-        landed = np.asarray(self._backward(layer, grad))
+        landed = self._backward(layer, grad)
+        if not isinstance(landed, np.ndarray) or landed.size != seen.size:
+            what = type(landed).__name__
+            if isinstance(landed, np.ndarray):
+                what = f"an array of shape {landed.shape}"
+            kind = "backward does not return the input's gradient as an ndarray"
+            fail(
+                kind,
+                f"{kind}: it returned {what} for an input of shape {seen.shape}; without "
+                "it, no index can be worked out",
+            )
         split = seen.ndim - spec.ndim
         batch, plane = math.prod(seen.shape[:split]), math.prod(seen.shape[split:])
         return landed.reshape(batch, plane).astype(np.float64)
@@ -233,16 +345,50 @@ class LayerImpl:
             defects[int(b) * outputs + int(o)] = "returns a value that is no element of its window"
         agrees, _ = self._routes_as_guessed(seen, spec, out, indices)
         to_probe = count > 1 if agrees else np.ones_like(count, dtype=bool)
+        named: str | None = None
         if to_probe.any():
+            scattered = set(defects)
             lost = self._probe_groups(seen, spec, out, to_probe, indices, defects)
+            scattered = set(defects) - scattered
+            if lost or scattered:
+                named = self._name_the_bug(seen, spec, out)
+            for key in scattered:
+                if named is not None:
+                    defects[key] = named
             for key in lost:
+                if named is not None:
+                    defects[key] = named
+                    continue
                 # Only a clean single peak tells overwriting from a gradient sent into
                 # padding (as JAX does for NaN windows): both leave one label where the
                 # guesses expect two. The peak goes where this output's value was.
                 element = int(guessed[key // outputs, key % outputs])
-                overwrites = self._overwrites(seen.shape, seen.dtype, spec, element)
-                defects[key] = _OVERWRITTEN if overwrites else _LOST
+                if self._overwrites(seen.shape, seen.dtype, spec, element):
+                    defects[key] = OVERWRITES
+                elif _has_padding(spec, seen.shape[split:]):
+                    defects[key] = _LOST_INTO_PADDING
+                else:
+                    defects[key] = _LOST
         return indices
+
+    def _name_the_bug(self, seen: np.ndarray, spec: PoolSpec, out: tuple[int, ...]) -> str | None:
+        """The bug backward shows on ``seen`` with small labelled gradients (None if unnamed).
+
+        Backward's result is compared with the labels routed by the contract's
+        selection rule (`impls.conformance.gradients.gradient_bug`).
+        """
+        split = seen.ndim - spec.ndim
+        batch = math.prod(seen.shape[:split])
+        outputs = math.prod(out)
+        layer_out = seen.shape[:split] + out
+        grad = distinct_labels(np.zeros(layer_out, dtype=seen.dtype), spec.ndim)
+        if grad is None:
+            grad = np.broadcast_to(1 + np.arange(outputs) % 3, (batch, outputs)).astype(seen.dtype)
+            grad = grad.reshape(layer_out)
+        landed = self._probe(seen, spec, grad)
+        routing = contract_forward(seen, spec)[1]
+        kind = gradient_bug(seen, spec, grad, landed.reshape(seen.shape), routing)
+        return None if kind in (None, UNEXPLAINED) else kind
 
     def _guess(
         self, seen: np.ndarray, values: np.ndarray, spec: PoolSpec
@@ -386,8 +532,43 @@ class LayerImpl:
         return lost
 
 
-_OVERWRITTEN = "overlapping windows overwrite the gradient instead of adding it"
-_LOST = "backward sends an output's gradient to no input element (into padding, say)"
+_LOST = "backward sends an output's gradient to no input element"
+_LOST_INTO_PADDING = "backward sends an output's gradient to no input element (into padding?)"
+
+
+def _has_padding(spec: PoolSpec, spatial: tuple[int, ...]) -> bool:
+    return any(begin or end for begin, end in spec.pads(spatial))
+
+
+def _decoy(seen: np.ndarray, spec: PoolSpec) -> np.ndarray | None:
+    """An input of ``seen``'s shape and dtype whose windows select other elements, or None."""
+    split = seen.ndim - spec.ndim
+    batch, plane = math.prod(seen.shape[:split]), math.prod(seen.shape[split:])
+    if seen.size == 0 or seen.dtype.name not in CONTRACT_DTYPES:
+        return None
+    wanted = contract_forward(seen, spec)[1]
+    span = min(plane, 100)  # distinct in every dtype, int8 included
+    for seed in range(4):
+        order = np.random.default_rng(seed).permuted(
+            np.broadcast_to(np.arange(plane) % span, (batch, plane)), axis=1
+        )
+        decoy = order.astype(seen.dtype).reshape(seen.shape)
+        if not np.array_equal(contract_forward(decoy, spec)[1], wanted):
+            return decoy
+    return None
+
+
+def _class_name(make: Callable[..., Any], caps: Capabilities, leading_axes: int | None) -> str:
+    """The name of the class ``make`` builds (``make`` itself if it is a class), else "layer"."""
+    if isinstance(make, type):
+        return make.__name__
+    ndim = caps.ndims[0]
+    spec = PoolSpec((2,) * ndim)
+    shape = (1,) * (1 if leading_axes is None else leading_axes) + (4,) * ndim
+    try:
+        return type(make(spec, shape)).__name__
+    except Exception:  # make needs another call: the name can wait for the first forward
+        return "layer"
 
 
 def _attribute(landed: np.ndarray, count: int, found: np.ndarray) -> np.ndarray:
@@ -432,7 +613,7 @@ def from_layer(
         ``make(spec, input_shape)`` builds the layer for one call;
         ``input_shape`` is the shape the layer will see.
     name : str, optional
-        The name in reports (default: the name of ``make``).
+        The name in reports (default: the name of the class ``make`` returns).
     leading_axes : int, optional
         Exactly how many leading axes the layer takes: 2 for ``(N, C, H, W)``
         layers, 1 for ``(C, H, W)``; None for any number. Inputs are reshaped
@@ -486,12 +667,9 @@ def from_layer(
         # Validation is claimed only explicitly: a layer is usually called by its framework.
         validates_arguments=declared.validates_arguments is True,
     )
-    label = name or getattr(make, "__name__", None) or type(make).__name__
-    if label == "<lambda>":
-        label = "layer"
     return LayerImpl(
         make,
-        name=label,
+        name=name,
         leading_axes=leading_axes,
         forward=forward,
         backward=backward,

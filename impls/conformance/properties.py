@@ -25,20 +25,27 @@ import impls
 from impls import Capabilities, MaxPoolImpl, PoolSpec
 
 from .checks import (
+    Explain,
+    Probe,
     assert_close,
     assert_forward_matches,
     assert_identical,
+    backward_probe,
     checked_backward,
     checked_forward,
     contract_forward,
+    derives_indices,
     expect_error,
-    explain_gradients,
+    explain_backward,
     explain_values,
     flat_targets,
     impl_label,
+    name_gradient_bugs,
+    routed_forward,
     window_table,
 )
-from .diagnose import fail, failure, index_kind
+from .diagnose import fail, failure, index_kind, value_kind
+from .gradients import UNEXPLAINED, scatter_add
 from .resources import bounded
 from .strategies import (
     Call,
@@ -97,32 +104,34 @@ def _integer_gradients(
     return rng.integers(low, high + 1, shape).astype(dtype)
 
 
+def _bits_kind(got: np.ndarray, expected: np.ndarray, position: tuple[int, ...]) -> str | None:
+    """The value bug a difference of bits alone shows (the other signed zero, NaN bits), or None.
+
+    Such values may differ between two calls that should agree, as the bits
+    a reduction keeps depend on the order it reads memory in.
+    """
+    a, b = got[position].item(), expected[position].item()
+    if got.dtype.kind == "f" and (a == b or (a != a and b != b)):
+        return value_kind(a, b, got.dtype)
+    return None
+
+
 def _gradient_bug(
-    grad_in: np.ndarray, grad: np.ndarray, indices: np.ndarray, case: Case, default: str
+    grad_in: np.ndarray,
+    grad: np.ndarray,
+    routing: np.ndarray,
+    case: Case,
+    default: str,
+    probe: Probe | None = None,
 ) -> str:
-    """The bug where ``grad_in`` is not the scatter-add of ``grad``, or ``default``."""
-    expected = _scatter_add(grad, indices, case)
-    differ = np.argwhere(grad_in.astype(np.float64) != expected)
-    if not len(differ):
-        return default
-    explain = explain_gradients(
-        grad_in.astype(np.float64),
-        expected,
-        grad.astype(np.float64),
-        _targets(indices, case),
-    )
-    kind = explain(tuple(int(i) for i in differ[0]))
-    return default if kind.startswith("gradients differ") else kind
+    """The bug where ``grad_in`` is not ``grad`` routed by ``routing``, or ``default``."""
+    kind = name_gradient_bugs(case.x, case.spec, grad, grad_in, routing, case.describe(), probe)
+    return default if kind is None or kind == UNEXPLAINED else kind
 
 
-def _scatter_add(grad: np.ndarray, indices: np.ndarray, case: Case) -> np.ndarray:
+def _scatter_add(grad: np.ndarray, routing: np.ndarray, case: Case) -> np.ndarray:
     """What backward must return, summed in float64: each gradient added at its index."""
-    total = np.bincount(
-        _targets(indices, case),
-        weights=grad.astype(np.float64).ravel(),
-        minlength=case.x.size,
-    )
-    return total.reshape(case.x.shape)
+    return scatter_add(grad, routing, case.x.shape, case.ndim)
 
 
 # ---------------------------------------------------------------------------
@@ -138,7 +147,9 @@ class Property:
     (for example, separability needs two pooled axes), or None. ``claim``
     names the optional part of the contract the property checks
     (``"backward"`` or ``"validation"``); it runs only where the
-    implementation claims it.
+    implementation claims it. ``uses_indices`` marks a property about
+    forward's indices alone: where an implementation's indices are worked out
+    from its backward, such a property judges the backward half.
     """
 
     name: str
@@ -146,9 +157,23 @@ class Property:
     cases: Callable[[Capabilities], st.SearchStrategy[Any]]
     needs: Callable[[Capabilities], str | None] = lambda caps: None
     claim: str | None = None
+    uses_indices: bool = False
 
     def __repr__(self) -> str:
         return f"Property({self.name!r})"
+
+    def half(self, impl: MaxPoolImpl) -> str:
+        """The half of the contract this property judges on ``impl``: forward, backward, validation."""
+        if self.claim is not None:
+            return self.claim
+        return "backward" if self.uses_indices and derives_indices(impl) else "forward"
+
+    @property
+    def view(self) -> str | None:
+        """How forward looks to the check, where indices come from backward (`LimitedImpl`)."""
+        if self.claim == "backward":
+            return "handles"
+        return None if self.uses_indices or self.claim else "values"
 
     def availability(self, impl: MaxPoolImpl) -> tuple[str, str] | None:
         """``("not claimed" | "skipped", reason)`` if the property cannot run on ``impl``.
@@ -160,6 +185,10 @@ class Property:
             return "not claimed", f"{impl_label(impl)} does not claim backward"
         if self.claim == "validation" and not caps.claims_validation:
             return "not claimed", f"{impl_label(impl)} does not claim argument validation"
+        if self.uses_indices and derives_indices(impl) and not caps.backward:
+            return "skipped", (
+                f"{impl_label(impl)} gives no indices, and claims no backward to work them out"
+            )
         reason = self.needs(caps)
         if reason is not None:
             return "skipped", f"{self.name} {reason}; {impl_label(impl)} has none"
@@ -228,6 +257,15 @@ def _special_cases(caps: Capabilities, special: str) -> st.SearchStrategy[Case]:
     return cases(caps, dtypes=_float_dtypes(caps), regimes=("special",), specials=(special,))
 
 
+# How often a gradient property's windows overlap: overwriting instead of adding, the
+# classic backward bug, shows only there, and must show within a few cases.
+GRADIENT_OVERLAP = 0.75
+
+
+def _gradient_cases(caps: Capabilities) -> st.SearchStrategy[Case]:
+    return cases(caps, spec=specs(caps, overlap=GRADIENT_OVERLAP))
+
+
 def _overlapping_cases(caps: Capabilities) -> st.SearchStrategy[Case]:
     return cases(caps, spec=specs(caps, overlap=True), regimes=("ties", "constant", "distinct"))
 
@@ -262,55 +300,50 @@ def matches_naive_forward(impl: MaxPoolImpl, case: Case) -> None:
 _declare(Property("matches_naive_forward", matches_naive_forward, _all_cases))
 
 
-def _forward_indices(impl: MaxPoolImpl, case: Case, context: str) -> np.ndarray:
-    """Indices to route gradients through: ``naive``'s, or the implementation's own.
-
-    An implementation whose backward takes only its own forward's indices
-    (``backward_indices="forward"``) gets those; the others get the oracle's,
-    so that a forward bug does not show up again as a backward failure.
-    """
-    if claims_any_indices(Capabilities.of(impl)):
-        return ORACLE.forward(np.array(case.x, order="C"), case.spec)[1]
-    return checked_forward(impl, case.x, case.spec, context)[1]
-
-
 def matches_naive_backward(impl: MaxPoolImpl, case: Case) -> None:
     """Backward equals ``naive``'s for forward's indices and for arbitrary in-plane indices.
 
-    Integer-valued gradients of every accepted dtype give exact sums, so
-    those compare bit for bit; random float gradients compare to rounding.
-    Arbitrary indices are used only where backward claims to take them.
+    Forward's indices are those the implementation returns, or the contract's
+    where its indices are worked out from backward (`routed_forward`): a
+    forward bug never fails this property. Integer-valued gradients of every
+    accepted dtype give exact sums, so those compare bit for bit; random float
+    gradients compare to rounding. Arbitrary indices are used only where
+    backward claims to take them.
     """
     context = _context(impl, case)
     caps = Capabilities.of(impl)
     rng = case.rng(2)
-    forward_indices = _forward_indices(impl, case, context)
+    _, given, routing = routed_forward(impl, case.x, case.spec, context)
     plane = math.prod(case.spatial_shape)
-    routes = [("forward's", forward_indices)]
+    routes = [("forward's", given, routing)]
     if claims_any_indices(caps):
-        arbitrary = rng.integers(0, plane, forward_indices.shape, dtype=np.int64)
-        routes.append(("arbitrary", arbitrary))
+        arbitrary = rng.integers(0, plane, routing.shape, dtype=np.int64)
+        routes.append(("arbitrary", arbitrary, arbitrary))
     dtype = np.dtype(rng.choice(caps.gradient_dtypes(case.x.dtype)))
-    for which, indices in routes:
-        grad = _integer_gradients(rng, case, indices.shape, dtype, -3, 3)
+    for which, indices, routed in routes:
+        grad = _integer_gradients(rng, case, routed.shape, dtype, -3, 3)
         where = f"{context}, {which} indices"
         got = checked_backward(impl, grad, indices, case.x.shape, case.spec, where)
-        expected = ORACLE.backward(grad, indices, case.x.shape, case.spec)
-        explain = explain_gradients(got, expected, grad, _targets(indices, case))
+        expected = ORACLE.backward(grad, routed, case.x.shape, case.spec)
+        probe = backward_probe(impl, indices, case.x.shape, case.spec)
+        explain = explain_backward(case.x, case.spec, grad, got, routed, where, probe)
         assert_identical(got, expected, "gradients (integer-valued)", where, "naive", explain)
     float_dtype = gradient_dtype(caps, case.x.dtype)
     if float_dtype.kind == "f":
-        which, indices = routes[-1]
-        grad = rng.standard_normal(indices.shape).astype(float_dtype)
+        which, indices, routed = routes[-1]
+        grad = rng.standard_normal(routed.shape).astype(float_dtype)
         where = f"{context}, {which} indices"
         got = checked_backward(impl, grad, indices, case.x.shape, case.spec, where)
-        expected = ORACLE.backward(grad, indices, case.x.shape, case.spec)
-        scale = _scatter_add(np.abs(grad), indices, case)
-        explain = explain_gradients(got, expected, grad, _targets(indices, case))
+        expected = ORACLE.backward(grad, routed, case.x.shape, case.spec)
+        scale = _scatter_add(np.abs(grad), routed, case)
+        probe = backward_probe(impl, indices, case.x.shape, case.spec)
+        explain = explain_backward(case.x, case.spec, grad, got, routed, where, probe)
         assert_close(got, expected, scale, "gradients", where, "naive", float_dtype.name, explain)
 
 
-_declare(Property("matches_naive_backward", matches_naive_backward, _all_cases, claim="backward"))
+_declare(
+    Property("matches_naive_backward", matches_naive_backward, _gradient_cases, claim="backward")
+)
 
 
 # ---------------------------------------------------------------------------
@@ -334,7 +367,14 @@ def values_are_the_input_at_indices(impl: MaxPoolImpl, case: Case) -> None:
     )
 
 
-_declare(Property("values_are_the_input_at_indices", values_are_the_input_at_indices, _all_cases))
+_declare(
+    Property(
+        "values_are_the_input_at_indices",
+        values_are_the_input_at_indices,
+        _all_cases,
+        uses_indices=True,
+    )
+)
 
 
 def indices_lie_in_their_windows(impl: MaxPoolImpl, case: Case) -> None:
@@ -355,7 +395,11 @@ def indices_lie_in_their_windows(impl: MaxPoolImpl, case: Case) -> None:
         )
 
 
-_declare(Property("indices_lie_in_their_windows", indices_lie_in_their_windows, _all_cases))
+_declare(
+    Property(
+        "indices_lie_in_their_windows", indices_lie_in_their_windows, _all_cases, uses_indices=True
+    )
+)
 
 
 def kernel_one_is_identity(impl: MaxPoolImpl, case: Case) -> None:
@@ -481,11 +525,14 @@ def shift_and_scale_commute(impl: MaxPoolImpl, case: Case) -> None:
     context += f", transform={scale}*x+{shift}"
 
     def explain(position: tuple[int, ...]) -> str:
-        return "the result changes when the input is shifted and scaled by exact amounts"
+        return _bits_kind(moved_values, expected, position) or (
+            "the result changes when the input is shifted and scaled by exact amounts"
+        )
 
-    assert_identical(
-        moved_indices, indices, "indices", context, "the untransformed input", explain
-    )
+    if moved_indices is not None and indices is not None:
+        assert_identical(
+            moved_indices, indices, "indices", context, "the untransformed input", explain
+        )
     assert_identical(moved_values, expected, "values", context, f"{scale}*values+{shift}", explain)
 
 
@@ -510,12 +557,15 @@ def permuting_leading_axes_commutes(impl: MaxPoolImpl, case: Case) -> None:
     context += f", leading axes permuted to {order[:lead]} and the first reversed"
 
     def explain(position: tuple[int, ...]) -> str:
-        return "planes are not independent: the result depends on the order of the leading axes"
+        return _bits_kind(moved_values, np.transpose(values, order)[::-1], position) or (
+            "planes are not independent: the result depends on the order of the leading axes"
+        )
 
-    expected_indices = np.transpose(indices, order)[::-1]
-    assert_identical(
-        moved_indices, expected_indices, "indices", context, "permuted result", explain
-    )
+    if moved_indices is not None and indices is not None:
+        expected_indices = np.transpose(indices, order)[::-1]
+        assert_identical(
+            moved_indices, expected_indices, "indices", context, "permuted result", explain
+        )
     expected_values = np.transpose(values, order)[::-1]
     assert_identical(moved_values, expected_values, "values", context, "permuted result", explain)
 
@@ -643,8 +693,23 @@ _declare(
 STEP = 2.0**-6
 
 
-def _FD_DISAGREE(position: tuple[int, ...]) -> str:
-    return "backward disagrees with finite differences of forward"
+_FD_DISAGREE = "backward disagrees with finite differences of forward"
+
+
+def _fd_explain(
+    case: Case, grad: np.ndarray, got: np.ndarray, routing: np.ndarray, probe: Probe
+) -> Explain:
+    """Name the bug where backward's ``got`` for ``grad`` disagrees with finite differences.
+
+    On the tie-free inputs these properties draw, the differences route each
+    gradient where the contract does, so a routing bug has its own name.
+    """
+
+    def explain(position: tuple[int, ...]) -> str:
+        kind = name_gradient_bugs(case.x, case.spec, grad, got, routing, case.describe(), probe)
+        return _FD_DISAGREE if kind is None or kind == UNEXPLAINED else kind
+
+    return explain
 
 
 def _pooled_sum(impl: MaxPoolImpl, x: np.ndarray, case: Case, weights: np.ndarray) -> float:
@@ -661,7 +726,7 @@ def finite_differences_full_jacobian(impl: MaxPoolImpl, case: Case) -> None:
     """
     context = _context(impl, case)
     x = np.array(case.x, order="C")
-    values, indices = checked_forward(impl, x, case.spec, context)
+    values, indices, routing = routed_forward(impl, x, case.spec, context)
     dtype = x.dtype
     flat_x = x.ravel()
     numeric = np.zeros((values.size, x.size))
@@ -683,14 +748,20 @@ def finite_differences_full_jacobian(impl: MaxPoolImpl, case: Case) -> None:
             impl, one_hot.reshape(values.shape), indices, x.shape, case.spec, context
         )
         analytic[o] = row.ravel()
-    assert_identical(
-        analytic, numeric, "Jacobian entries", context, "central differences", _FD_DISAGREE
-    )
+        if not np.array_equal(analytic[o], numeric[o]):
+            probe = backward_probe(impl, indices, x.shape, case.spec)
+            explain = _fd_explain(case, one_hot.reshape(values.shape), row, routing, probe)
+            assert_identical(
+                analytic, numeric, "Jacobian entries", context, "central differences", explain
+            )
     grad = case.rng(5).standard_normal(values.shape).astype(dtype)
     got = checked_backward(impl, grad, indices, x.shape, case.spec, context).astype(np.float64)
     expected = (grad.astype(np.float64).ravel() @ numeric).reshape(x.shape)
     scale = (np.abs(grad.astype(np.float64)).ravel() @ numeric).reshape(x.shape)
-    assert_close(got, expected, scale, "J^T g", context, "central", dtype.name, _FD_DISAGREE)
+    explain = _fd_explain(
+        case, grad, got, routing, backward_probe(impl, indices, x.shape, case.spec)
+    )
+    assert_close(got, expected, scale, "J^T g", context, "central", dtype.name, explain)
 
 
 _declare(
@@ -699,7 +770,7 @@ _declare(
         finite_differences_full_jacobian,
         lambda caps: cases(
             caps,
-            spec=specs(caps, max_kernel=3, max_dilation=2),
+            spec=specs(caps, max_kernel=3, max_dilation=2, overlap=GRADIENT_OVERLAP),
             dtypes=_fd_dtype(caps),
             regimes=("distinct",),
             max_elements=24,
@@ -715,7 +786,7 @@ def finite_differences_random_direction(impl: MaxPoolImpl, case: Case) -> None:
     context = _context(impl, case)
     x = np.array(case.x, order="C")
     rng = case.rng(6)
-    values, indices = checked_forward(impl, x, case.spec, context)
+    values, indices, routing = routed_forward(impl, x, case.spec, context)
     grad = rng.standard_normal(values.shape).astype(x.dtype)
     weights = grad.astype(np.float64)
     direction = rng.uniform(-1, 1, x.shape)
@@ -732,8 +803,11 @@ def finite_differences_random_direction(impl: MaxPoolImpl, case: Case) -> None:
     # Both sums round relative to sum |g| * |x|, and the difference is divided by 2h.
     magnitude = 1 + np.abs(x).max()
     scale = np.array(np.abs(weights).sum() * values.size * magnitude / STEP)
+    explain = _fd_explain(
+        case, grad, grad_in, routing, backward_probe(impl, indices, x.shape, case.spec)
+    )
     assert_close(
-        analytic, numeric, scale, "<J^T g, v>", context, "central difference", explain=_FD_DISAGREE
+        analytic, numeric, scale, "<J^T g, v>", context, "central difference", explain=explain
     )
 
 
@@ -741,7 +815,12 @@ _declare(
     Property(
         "finite_differences_random_direction",
         finite_differences_random_direction,
-        lambda caps: cases(caps, dtypes=_fd_dtype(caps), regimes=("distinct",)),
+        lambda caps: cases(
+            caps,
+            spec=specs(caps, overlap=GRADIENT_OVERLAP),
+            dtypes=_fd_dtype(caps),
+            regimes=("distinct",),
+        ),
         _needs_fd_dtype,
         claim="backward",
     )
@@ -758,22 +837,28 @@ def backward_is_the_adjoint_of_gathering(impl: MaxPoolImpl, case: Case) -> None:
     rng = case.rng(7)
     caps = Capabilities.of(impl)
     dtype = gradient_dtype(caps, case.x.dtype)
-    _, indices = checked_forward(impl, case.x, case.spec, context)
+    _, indices, routing = routed_forward(impl, case.x, case.spec, context)
     if rng.random() < 0.5 and claims_any_indices(caps):
-        indices = rng.integers(0, math.prod(case.spatial_shape), indices.shape, dtype=np.int64)
+        indices = rng.integers(0, math.prod(case.spatial_shape), routing.shape, dtype=np.int64)
+        routing = indices
         context += ", arbitrary in-plane indices"
-    grad = _integer_gradients(rng, case, indices.shape, dtype, -4, 4)
+    grad = _integer_gradients(rng, case, routing.shape, dtype, -4, 4)
     v = rng.integers(-4, 5, case.x.shape).astype(np.float64)
     grad_in = checked_backward(impl, grad, indices, case.x.shape, case.spec, context)
     gathered = _planes(v, case.ndim)[
         np.arange(math.prod(case.lead_shape))[:, np.newaxis],
-        indices.reshape(math.prod(case.lead_shape), -1),
+        routing.reshape(math.prod(case.lead_shape), -1),
     ]
     left = float(np.sum(gathered.ravel() * grad.astype(np.float64).ravel()))
     right = float(np.sum(v * grad_in.astype(np.float64)))
     if left != right:
         kind = _gradient_bug(
-            grad_in, grad, indices, case, "backward is not the adjoint (transpose) of gathering"
+            grad_in,
+            grad,
+            routing,
+            case,
+            "backward is not the adjoint (transpose) of gathering",
+            backward_probe(impl, indices, case.x.shape, case.spec),
         )
         fail(kind, f"{kind}: <J v, g> = {left} but <v, J^T g> = {right} [{context}]")
 
@@ -782,7 +867,7 @@ _declare(
     Property(
         "backward_is_the_adjoint_of_gathering",
         backward_is_the_adjoint_of_gathering,
-        _all_cases,
+        _gradient_cases,
         claim="backward",
     )
 )
@@ -790,30 +875,33 @@ _declare(
 
 def _route_integer_gradients(
     impl: MaxPoolImpl, case: Case, salt: int, low: int
-) -> tuple[np.ndarray, np.ndarray, np.ndarray, str]:
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, str, Probe]:
     """Forward, then backward of integer-valued gradients in ``[low, 4]`` (exact sums).
 
-    Returns ``(indices, grad_out, grad_in, context)``.
+    Returns ``(routing, grad_out, grad_in, context, probe)``: ``routing``
+    holds the indices backward's result is judged by (`routed_forward`),
+    ``probe`` calls backward again for the diagnosis.
     """
     context = _context(impl, case)
     dtype = gradient_dtype(Capabilities.of(impl), case.x.dtype)
-    _, indices = checked_forward(impl, case.x, case.spec, context)
-    grad = _integer_gradients(case.rng(salt), case, indices.shape, dtype, low, 4)
+    _, indices, routing = routed_forward(impl, case.x, case.spec, context)
+    grad = _integer_gradients(case.rng(salt), case, routing.shape, dtype, low, 4)
     grad_in = checked_backward(impl, grad, indices, case.x.shape, case.spec, context)
-    return indices, grad, grad_in, context
+    return routing, grad, grad_in, context, backward_probe(impl, indices, case.x.shape, case.spec)
 
 
 def gradient_is_conserved(impl: MaxPoolImpl, case: Case) -> None:
     """``grad_in.sum() == grad_out.sum()``: every gradient lands somewhere, once."""
-    indices, grad, grad_in, context = _route_integer_gradients(impl, case, 8, -4)
+    routing, grad, grad_in, context, probe = _route_integer_gradients(impl, case, 8, -4)
     total_in, total_out = float(grad_in.astype(np.float64).sum()), float(grad.sum(dtype=float))
     if total_in != total_out:
         kind = _gradient_bug(
             grad_in,
             grad,
-            indices,
+            routing,
             case,
             "gradient is not conserved: some is lost or counted twice",
+            probe,
         )
         fail(
             kind,
@@ -821,17 +909,23 @@ def gradient_is_conserved(impl: MaxPoolImpl, case: Case) -> None:
         )
 
 
-_declare(Property("gradient_is_conserved", gradient_is_conserved, _all_cases, claim="backward"))
+_declare(
+    Property("gradient_is_conserved", gradient_is_conserved, _gradient_cases, claim="backward")
+)
 
 
 def gradient_support_is_the_selected_elements(impl: MaxPoolImpl, case: Case) -> None:
     """With positive ``grad_out``, ``grad_in`` is positive exactly at the selected elements."""
-    indices, _, grad_in, context = _route_integer_gradients(impl, case, 9, 1)
+    routing, grad, grad_in, context, probe = _route_integer_gradients(impl, case, 9, 1)
     flat_selected = np.zeros(case.x.size, dtype=bool)
-    flat_selected[_targets(indices, case)] = True
+    flat_selected[_targets(routing, case)] = True
     selected = flat_selected.reshape(case.x.shape)
+    named = explain_backward(case.x, case.spec, grad, grad_in, routing, context, probe)
 
     def explain(position: tuple[int, ...]) -> str:
+        kind = named(position)
+        if kind != UNEXPLAINED:
+            return kind
         if selected[position]:
             return "a selected element receives no gradient"
         return "gradient reaches an element that no index selects"
@@ -850,7 +944,7 @@ _declare(
     Property(
         "gradient_support_is_the_selected_elements",
         gradient_support_is_the_selected_elements,
-        _all_cases,
+        _gradient_cases,
         claim="backward",
     )
 )
@@ -858,9 +952,9 @@ _declare(
 
 def overlapping_windows_accumulate(impl: MaxPoolImpl, case: Case) -> None:
     """Where several windows select one element, their gradients add up (exactly)."""
-    indices, grad, grad_in, context = _route_integer_gradients(impl, case, 10, -4)
-    expected = _scatter_add(grad, indices, case).astype(grad.dtype)
-    explain = explain_gradients(grad_in, expected, grad, _targets(indices, case))
+    routing, grad, grad_in, context, probe = _route_integer_gradients(impl, case, 10, -4)
+    expected = _scatter_add(grad, routing, case).astype(grad.dtype)
+    explain = explain_backward(case.x, case.spec, grad, grad_in, routing, context, probe)
     assert_identical(grad_in, expected, "gradients", context, "the sum of the gradients", explain)
 
 
@@ -996,34 +1090,45 @@ def _frozen(array: np.ndarray) -> np.ndarray:
 
 
 def leaves_inputs_alone_and_repeats(impl: MaxPoolImpl, case: Case) -> None:
-    """``x``, ``grad_out`` and ``indices`` are unchanged; repeated calls give identical results."""
+    """Forward leaves ``x`` unchanged (read-only ``x`` works); repeated calls give identical results."""
     context = _context(impl, case)
     x_before = np.array(case.x, copy=True)
     first = checked_forward(impl, case.x, case.spec, context)
     second = checked_forward(impl, case.x, case.spec, context + ", second call")
     _same(case.x, x_before, "input elements after forward", context, "forward modifies its input")
     _same(second[0], first[0], "values of a repeated call", context, _NOT_DETERMINISTIC)
-    _same(second[1], first[1], "indices of a repeated call", context, _NOT_DETERMINISTIC)
+    if first[1] is not None and second[1] is not None:
+        _same(second[1], first[1], "indices of a repeated call", context, _NOT_DETERMINISTIC)
 
-    caps = Capabilities.of(impl)
-    if not caps.backward:
-        return
-    dtype = gradient_dtype(caps, case.x.dtype)
-    grad = case.rng(11).standard_normal(first[1].shape).astype(dtype)
-    writable = (grad.copy(), first[1].copy())
-    for grad_arg, indices_arg in (writable, (_frozen(grad), _frozen(first[1]))):
+
+_declare(Property("leaves_inputs_alone_and_repeats", leaves_inputs_alone_and_repeats, _all_cases))
+
+
+def backward_leaves_inputs_alone_and_repeats(impl: MaxPoolImpl, case: Case) -> None:
+    """Backward leaves ``grad_out`` and ``indices`` unchanged (read-only ones work) and repeats."""
+    context = _context(impl, case)
+    _, indices, _ = routed_forward(impl, case.x, case.spec, context)
+    dtype = gradient_dtype(Capabilities.of(impl), case.x.dtype)
+    grad = case.rng(11).standard_normal(indices.shape).astype(dtype)
+    writable = (grad.copy(), indices.copy())
+    for grad_arg, indices_arg in (writable, (_frozen(grad), _frozen(indices))):
         grads = [
             checked_backward(impl, grad_arg, indices_arg, case.x.shape, case.spec, context)
             for _ in range(2)
         ]
         _same(grad_arg, grad, "grad_out after backward", context, "backward modifies grad_out")
-        _same(
-            indices_arg, first[1], "indices after backward", context, "backward modifies indices"
-        )
+        _same(indices_arg, indices, "indices after backward", context, "backward modifies indices")
         _same(grads[1], grads[0], "gradients of a repeated call", context, _NOT_DETERMINISTIC)
 
 
-_declare(Property("leaves_inputs_alone_and_repeats", leaves_inputs_alone_and_repeats, _all_cases))
+_declare(
+    Property(
+        "backward_leaves_inputs_alone_and_repeats",
+        backward_leaves_inputs_alone_and_repeats,
+        _gradient_cases,
+        claim="backward",
+    )
+)
 
 
 _NOT_DETERMINISTIC = "not deterministic: a repeated call gives another result"

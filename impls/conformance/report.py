@@ -6,23 +6,33 @@ For one target it is one object; for several, a list of them::
     {
       "implementation": "examples.loop_layer:maxpool",
       "verdict": "conformant" | "not conformant",
+      "forward": "conformant" | "not conformant" | "not judged",
+      "backward": "conformant" | "not conformant" | "not judged",
+      "validation": "...",       (only where argument validation is claimed)
       "profile": "dev",
       "properties": [
         {
           "name": "matches_naive_forward",
-          "status": "passed" | "failed" | "crashed" | "skipped" | "not claimed",
+          "half": "forward" | "backward" | "validation",
+          "status": "passed" | "failed" | "crashed" | "skipped" | "not claimed" | "not run",
           "message": "one line per distinct bug (or why skipped / not claimed)",
           "example": "runnable Python for the first bug's smallest case, or \\"\\"",
           "failures": [{"kind": "...", "message": "...", "example": "..."}],
-          "cases": 20, "skipped_cases": 0, "skip_reasons": {"reason": count}
+          "cases": 20, "skipped_cases": 0, "skip_reasons": {"reason": count},
+          "budget_reached": false
         }
       ],
       "left_out": ["pooling over 1 axis", ...],
       "seconds": 12.3
     }
 
-The Markdown report holds the same: with several targets, a conformance
-matrix first (a row per property, a column per target), then each target's
+The verdict of a half is "not conformant" when one of its rows failed or
+crashed, "conformant" when none did and one passed, else "not judged"; the
+overall verdict is "conformant" only when no row failed or crashed.
+
+The text report shows the rows half by half, each under its verdict. The
+Markdown report holds the same: with several targets, a conformance matrix
+first (a row per property, a column per target), then each target's
 failures.
 
 Examples
@@ -31,7 +41,9 @@ Examples
 >>> from impls.conformance.verify import Report
 >>> row = Outcome("matches_naive_forward", "passed", cases_run=20)
 >>> report = Report("mylib:Pool", "dev", [row], ())
->>> print(text([report]).splitlines()[2])
+>>> for line in text([report]).splitlines()[2:4]:
+...     print(line)
+forward: conformant
   matches_naive_forward                            passed       20 cases
 """
 
@@ -52,6 +64,7 @@ def _row(outcome: Outcome) -> dict[str, object]:
     first = outcome.failures[0].example if outcome.failures else ""
     return {
         "name": outcome.name,
+        "half": outcome.half,
         "status": outcome.status,
         "message": outcome.message,
         "example": first,
@@ -61,6 +74,7 @@ def _row(outcome: Outcome) -> dict[str, object]:
         "cases": outcome.cases_run,
         "skipped_cases": outcome.cases_skipped,
         "skip_reasons": outcome.skip_reasons,
+        "budget_reached": outcome.budget_reached,
     }
 
 
@@ -68,6 +82,7 @@ def _document(report: Report) -> dict[str, object]:
     return {
         "implementation": report.implementation,
         "verdict": report.verdict,
+        **report.halves(),
         "profile": report.profile,
         "properties": [_row(outcome) for outcome in report.outcomes],
         "left_out": list(report.left_out),
@@ -84,10 +99,10 @@ def json_document(reports: Sequence[Report]) -> str:
 def _detail(outcome: Outcome) -> str:
     if outcome.status == "passed":
         return outcome.counts()
-    if outcome.status in ("skipped", "not claimed"):
+    if outcome.status in ("skipped", "not claimed", "not run"):
         counts = outcome.counts()
         return f"{outcome.note}" + (f" ({counts})" if counts else "")
-    return ""
+    return outcome.counts()
 
 
 def _indent(text: str, prefix: str) -> str:
@@ -116,10 +131,12 @@ def text(reports: Sequence[Report], *, examples: bool = True) -> str:
     blocks = []
     for report in reports:
         lines = [f"maxpool verify {report.implementation} (profile {report.profile})", ""]
-        for outcome in report.outcomes:
-            lines.append(f"  {outcome.name:{_WIDTH}} {outcome.status:12} {_detail(outcome)}")
-            for failure in outcome.failures:
-                lines.append(f"      - {failure.kind}")
+        for half, verdict in _shown_halves(report).items():
+            lines.append(f"{_HALF_TITLE[half]}: {verdict}")
+            for outcome in (o for o in report.outcomes if o.half == half):
+                lines.append(f"  {outcome.name:{_WIDTH}} {outcome.status:12} {_detail(outcome)}")
+                for failure in outcome.failures:
+                    lines.append(f"      - {failure.kind}")
         for kind, found in _bugs(report).items():
             rows = ", ".join(dict.fromkeys(row for row, _ in found))
             with_example = [f for _, f in found if f.example] or [found[0][1]]
@@ -133,9 +150,29 @@ def text(reports: Sequence[Report], *, examples: bool = True) -> str:
             lines += ["", "the check run itself failed:", _indent(note, "  ")]
         bad = sum(o.status in ("failed", "crashed") for o in report.outcomes)
         summary = f"{bad} of {len(report.outcomes)} failed or crashed" if bad else "none failed"
-        lines += ["", f"verdict: {report.verdict} ({summary}; {report.seconds:.0f} s)"]
+        halves = ", ".join(f"{half} {verdict}" for half, verdict in report.halves().items())
+        lines += [
+            "",
+            f"verdict: {report.verdict} ({halves}; {summary}; {report.seconds:.0f} s)",
+        ]
         blocks.append("\n".join(lines))
     return "\n\n".join(blocks)
+
+
+_HALF_TITLE = {
+    "forward": "forward",
+    "backward": "backward",
+    "validation": "argument validation",
+}
+
+
+def _shown_halves(report: Report) -> dict[str, str]:
+    """Each half that has rows, with its verdict (validation's "not judged" when not claimed)."""
+    shown = {}
+    for half in _HALF_TITLE:
+        if any(o.half == half for o in report.outcomes):
+            shown[half] = report.half_verdict(half)
+    return shown
 
 
 _SYMBOL = {
@@ -144,6 +181,7 @@ _SYMBOL = {
     "crashed": "**crashed**",
     "skipped": "skipped",
     "not claimed": "not claimed",
+    "not run": "not run",
 }
 
 
@@ -164,7 +202,9 @@ def markdown(reports: Sequence[Report]) -> str:
         lines += [f"| **verdict** | {verdicts} |", ""]
     for report in reports:
         lines += [f"### `{report.implementation}`: {report.verdict}", ""]
-        lines.append(f"Profile `{report.profile}`, {report.seconds:.0f} s.")
+        halves = "; ".join(f"{half}: {verdict}" for half, verdict in report.halves().items())
+        lines.append(f"Profile `{report.profile}`, {report.seconds:.0f} s. {halves[:1].upper()}"
+                     f"{halves[1:]}.")  # fmt: skip
         if report.left_out:
             lines.append(f"Left out by its declared limits: {', '.join(report.left_out)}.")
         lines.append("")

@@ -29,7 +29,10 @@ from __future__ import annotations
 import collections
 import os
 import re
+import signal
 import sys
+import threading
+import time
 import traceback
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -41,7 +44,8 @@ from hypothesis.errors import FailedHealthCheck, Flaky, Unsatisfiable, Unsatisfi
 
 from impls import Capabilities, MaxPoolImpl, PoolSpec
 
-from .checks import impl_label
+from .checks import derives_indices, impl_label
+from .diagnose import collecting
 from .properties import Property
 from .reproduce import call_snippet, case_snippet
 from .strategies import Call, Case
@@ -57,6 +61,10 @@ __all__ = [
     "LimitedImpl",
     "Outcome",
     "OutsideLimits",
+    "TargetExit",
+    "check_one",
+    "group_half",
+    "judged_view",
     "run_checks",
     "run_property",
 ]
@@ -90,6 +98,10 @@ class Outcome:
     skip_reasons: dict[str, int] = field(default_factory=dict)
     note: str = ""
     unit: str = "case"
+    # "forward", "backward" or "validation": the half of the contract the row judges.
+    half: str = "forward"
+    # True where the time budget ended the row before its profile's number of cases.
+    budget_reached: bool = False
 
     @property
     def message(self) -> str:
@@ -105,6 +117,8 @@ class Outcome:
         text = f"{self.cases_run} {self.unit}{'s' if self.cases_run != 1 else ''}"
         if self.cases_skipped:
             text += f", {self.cases_skipped} skipped outside the declared limits"
+        if self.budget_reached:
+            text += ", stopped by the time budget"
         return text
 
 
@@ -112,19 +126,73 @@ class OutsideLimits(UnsatisfiedAssumption):
     """A call lies outside the declared limits: Hypothesis discards the case, checks skip it."""
 
 
+class TargetExit(Exception):
+    """The implementation raised ``SystemExit`` or ``KeyboardInterrupt``: it ends the process.
+
+    The target's crash, named: its row is ``crashed``, and the report names
+    the exception and the call, instead of stopping the whole run.
+    """
+
+    def __init__(self, raised: BaseException, method: str) -> None:
+        what = type(raised).__name__
+        if isinstance(raised, SystemExit):
+            what = f"SystemExit({raised.code!r})"
+        self.kind = f"crashes: {method} raises {what}, which ends the process"
+        super().__init__(f"{self.kind} (a library must raise an Exception, not exit)")
+
+
+class _Interrupts:
+    """Tells a Ctrl-C (SIGINT, which must stop the run) from a ``KeyboardInterrupt`` a target raises.
+
+    While a check runs in the main thread, SIGINT goes through a handler that
+    notes it before raising as Python's default handler does.
+    """
+
+    def __init__(self) -> None:
+        self.signalled = False
+
+    def __enter__(self) -> _Interrupts:
+        self.signalled = False
+        self._previous: Any = None
+        if threading.current_thread() is threading.main_thread():
+            self._previous = signal.getsignal(signal.SIGINT)
+            if callable(self._previous):
+                signal.signal(signal.SIGINT, self._handle)
+        return self
+
+    def _handle(self, signum: int, frame: Any) -> None:
+        self.signalled = True
+        self._previous(signum, frame)
+
+    def __exit__(self, *exc: object) -> None:
+        if callable(self._previous):
+            signal.signal(signal.SIGINT, self._previous)
+
+
+_INTERRUPTS = _Interrupts()
+
+
 class LimitedImpl:
-    """An implementation seen through its declared limits.
+    """An implementation seen through its declared limits, and through the half being judged.
 
     A call outside ``Capabilities.of(impl)``, or one that raises
     `NotImplementedError`, is rejected (`hypothesis.reject`): the case is
     discarded, and its reason counted in ``skip_reasons``.
+
+    ``view`` says what forward returns to a check of an implementation whose
+    indices are worked out from backward (`impls.conformance.checks.derives_indices`):
+    ``"values"`` (forward checks: the values alone, and None for indices,
+    so that backward is never called), ``"handles"`` (backward checks: the
+    values, and a handle backward takes, without working indices out), or
+    None (the indices, worked out). Other implementations ignore it.
     """
 
-    def __init__(self, impl: MaxPoolImpl) -> None:
+    def __init__(self, impl: MaxPoolImpl, view: str | None = None) -> None:
         self.impl = impl
         self.caps = Capabilities.of(impl)
         self.name = impl_label(impl)
         self.capabilities = self.caps
+        self.view = view if derives_indices(impl) else None
         self.skip_reasons: collections.Counter[str] = collections.Counter()
         # dtype of the input of each forward call, by indices object, for grad_dtypes="input".
         self._input_dtype: np.dtype | None = None
@@ -132,28 +200,43 @@ class LimitedImpl:
     def __repr__(self) -> str:
         return repr(self.impl)
 
+    @property
+    def indices_from_backward(self) -> bool:
+        return derives_indices(self.impl)
+
     def explain_index(self, indices: np.ndarray, position: tuple[int, ...]) -> str | None:
         explain = getattr(self.impl, "explain_index", None)
         return explain(indices, position) if callable(explain) else None
 
-    def _skip(self, reasons: Sequence[str]) -> None:
+    def skip(self, reasons: Sequence[str]) -> None:
+        """Discard the case, counting ``reasons``."""
         for reason in reasons:
             self.skip_reasons[reason] += 1
         raise OutsideLimits()
 
-    def _call(self, method: Callable[..., Any], *args: object) -> Any:
+    def _call(self, method: Callable[..., Any], name: str, *args: object) -> Any:
         try:
             return method(*args)
         except NotImplementedError as error:
-            self._skip([f"NotImplementedError: {error}" if str(error) else "NotImplementedError"])
+            self.skip([f"NotImplementedError: {error}" if str(error) else "NotImplementedError"])
+        except KeyboardInterrupt as error:
+            if _INTERRUPTS.signalled:
+                raise
+            raise TargetExit(error, name) from None
+        except SystemExit as error:
+            raise TargetExit(error, name) from None
 
     def forward(self, x: object, spec: object) -> Any:
         if isinstance(spec, PoolSpec) and isinstance(x, np.ndarray):
             missing = self.caps.unsupported(spec, x.dtype, x.shape)
             if missing:
-                self._skip(self._reasons(spec, x.shape, missing))
+                self.skip(self._reasons(spec, x.shape, missing))
             self._input_dtype = x.dtype
-        return self._call(self.impl.forward, x, spec)
+        if self.view == "values":
+            return self._call(self.impl.forward_values, "forward", x, spec), None  # type: ignore[attr-defined]
+        if self.view == "handles":
+            return self._call(self.impl.forward_handle, "forward", x, spec)  # type: ignore[attr-defined]
+        return self._call(self.impl.forward, "forward", x, spec)
 
     def backward(
         self, grad_out: object, indices: object, input_shape: object, spec: object
@@ -164,14 +247,8 @@ class LimitedImpl:
                 spec, grad_out.dtype, shape, self._input_dtype
             )
             if missing:
-                self._skip(self._reasons(spec, shape, missing))
-        return self._call(
-            self.impl.backward,
-            grad_out,
-            indices,
-            input_shape,
-            spec,
-        )
+                self.skip(self._reasons(spec, shape, missing))
+        return self._call(self.impl.backward, "backward", grad_out, indices, input_shape, spec)
 
     def _reasons(
         self, spec: PoolSpec, shape: tuple[int, ...] | None, missing: Sequence[str]
@@ -182,6 +259,20 @@ class LimitedImpl:
         broken = set(self.caps.limit.failures(spec, shape))
         excluded = [atom.excluded for atom in self.caps.limit.failed(spec, shape)]
         return [reason for reason in missing if reason not in broken] + excluded
+
+
+def group_half(claim: str | None) -> tuple[str, str | None]:
+    """``(half, view)`` of a group of fixed checks that needs ``claim`` (see `LimitedImpl`)."""
+    if claim == "backward":
+        return "backward", "handles"
+    if claim is None:
+        return "forward", "values"
+    return claim, None
+
+
+def judged_view(impl: MaxPoolImpl, prop: Property) -> LimitedImpl:
+    """``impl`` as ``prop`` sees it: within its limits, and through the half ``prop`` judges."""
+    return LimitedImpl(impl, prop.view)
 
 
 def _where_raised(error: BaseException) -> tuple[str, bool]:
@@ -198,7 +289,7 @@ def _where_raised(error: BaseException) -> tuple[str, bool]:
 
 def _describe(error: BaseException) -> tuple[str, str]:
     """``(kind, message)`` for an exception raised while checking a case."""
-    kind = getattr(type(error), "kind", None)
+    kind = getattr(error, "kind", None)
     if isinstance(kind, str):
         return kind, str(error)
     where, in_harness = _where_raised(error)
@@ -234,6 +325,26 @@ def _flatten(error: BaseException) -> list[BaseException]:
 _SUPPRESSED = (HealthCheck.filter_too_much, HealthCheck.too_slow)
 
 
+class _OutOfTime(BaseException):
+    """The row's time is up: stops Hypothesis at once (it lets a BaseException through)."""
+
+
+# A row runs at least this many cases, whatever its time budget.
+MIN_CASES = 1
+
+
+def _size(drawn: object) -> tuple[int, int]:
+    """How big a failing case is, to keep the smallest one seen of each bug."""
+    x = getattr(drawn, "x", None)
+    return (x.size if isinstance(x, np.ndarray) else 0, len(repr(drawn)))
+
+
+def check_one(prop: Property, limited: LimitedImpl, case: object) -> None:
+    """Run ``prop``'s check on one case; raise every distinct bug it shows (see `collecting`)."""
+    __tracebackhide__ = True
+    collecting(lambda: prop.check(limited, case), skipped=(UnsatisfiedAssumption,))
+
+
 def run_property(
     impl: MaxPoolImpl,
     prop: Property,
@@ -261,26 +372,38 @@ def run_property(
         the last one, to name the case if the process dies).
     deadline : float, optional
         A `time.time` by which the property must end: no new case starts
-        after it, and the failures found so far are reported as they are.
+        after it (once `MIN_CASES` have run), and the failures found so far are
+        reported with the smallest case seen of each, shrunk as far as time
+        allowed.
     """
+    half = prop.half(impl)
     unavailable = prop.availability(impl)
     if unavailable is not None:
         status, reason = unavailable
-        return Outcome(prop.name, status, note=reason)
-    limited = LimitedImpl(impl)
+        return Outcome(prop.name, status, note=reason, half=half)
+    limited = judged_view(impl, prop)
     counts = {"run": 0, "skipped": 0}
+    # The smallest failing case seen of each bug, by kind: the report if time runs out.
+    smallest: dict[str, tuple[tuple[int, int], BaseException, object]] = {}
 
     def check(case: Any) -> None:
+        if deadline is not None and counts["run"] >= MIN_CASES and time.time() > deadline:
+            raise _OutOfTime()
         counts["run"] += 1
         if on_case is not None:
             on_case(case)
         try:
-            prop.check(limited, case)
+            check_one(prop, limited, case)
         except UnsatisfiedAssumption:
             counts["skipped"] += 1
             raise
         except Exception as error:
-            error._maxpool_case = case  # type: ignore[attr-defined]  # read back by getattr
+            for leaf in [error, *_flatten(error)]:
+                leaf._maxpool_case = case  # type: ignore[attr-defined]  # read back by getattr
+            for leaf in _flatten(error):
+                kind = _describe(leaf)[0]
+                if kind not in smallest or _size(case) < smallest[kind][0]:
+                    smallest[kind] = (_size(case), leaf, case)
             raise
 
     # The name shows in Hypothesis's reports and enters its database key and
@@ -291,9 +414,14 @@ def run_property(
     test = settings(base, suppress_health_check=_SUPPRESSED, deadline=None)(
         given(prop.cases(limited.caps))(check)
     )
-    outcome = Outcome(prop.name, "passed")
+    outcome = Outcome(prop.name, "passed", half=half)
+    found: list[BaseException] = []
     try:
-        test()
+        with _INTERRUPTS:
+            test()
+    except _OutOfTime:
+        outcome.budget_reached = True
+        found = [leaf for _, leaf, _ in smallest.values()]
     except Unsatisfiable:
         outcome.status = "skipped"
     except FailedHealthCheck as error:
@@ -301,13 +429,32 @@ def run_property(
         outcome.failures.append(Failure("harness error: Hypothesis health check", str(error)))
     except (KeyboardInterrupt, GeneratorExit):
         raise
-    except SystemExit as error:
-        outcome.status = "crashed"
-        outcome.note = f"the implementation raised SystemExit({error.code!r})"
+    except SystemExit as error:  # raised by the harness's own process, not the target
+        raise error
     except BaseException as error:  # the implementation's failures, one per distinct bug
-        outcome.status = "failed"
+        found = [error]
+    _add_failures(outcome, found, prop.name, target)
+    outcome.cases_run = counts["run"]
+    outcome.cases_skipped = counts["skipped"]
+    outcome.skip_reasons = dict(limited.skip_reasons.most_common())
+    if outcome.status == "passed" and outcome.cases_run == outcome.cases_skipped:
+        outcome.status = "skipped"
+    if outcome.status == "skipped" and not outcome.note:
+        if outcome.skip_reasons:
+            reasons = ", ".join(outcome.skip_reasons)
+            outcome.note = f"every case lay outside the declared limits ({reasons})"
+        else:
+            outcome.note = "the declared limits leave no case this property can draw"
+    return outcome
+
+
+def _add_failures(
+    outcome: Outcome, found: Sequence[BaseException], prop_name: str, target: str | None
+) -> None:
+    """One `Failure` per distinct bug among ``found``; a target that exits makes the row crash."""
+    seen = set()
+    for error in found:
         flaky = isinstance(error, Flaky)
-        seen = set()
         for leaf in _flatten(error):
             kind, message = _describe(leaf)
             if flaky:
@@ -315,17 +462,13 @@ def run_property(
             if kind in seen:
                 continue
             seen.add(kind)
-            drawn = getattr(leaf, "_maxpool_case", None)
-            outcome.failures.append(Failure(kind, message, _example(drawn, prop.name, target)))
-    outcome.cases_run = counts["run"]
-    outcome.cases_skipped = counts["skipped"]
-    outcome.skip_reasons = dict(limited.skip_reasons.most_common())
-    if outcome.status == "passed" and outcome.cases_run == outcome.cases_skipped:
-        outcome.status = "skipped"
-    if outcome.status == "skipped" and not outcome.note:
-        reasons = ", ".join(outcome.skip_reasons) or "none of the drawn cases"
-        outcome.note = f"every case lay outside the declared limits ({reasons})"
-    return outcome
+            drawn = getattr(leaf, "_maxpool_case", getattr(error, "_maxpool_case", None))
+            outcome.failures.append(Failure(kind, message, _example(drawn, prop_name, target)))
+            if isinstance(leaf, TargetExit):
+                outcome.status = "crashed"
+                outcome.note = outcome.note or kind
+            elif outcome.status != "crashed":
+                outcome.status = "failed"
 
 
 def run_checks(
@@ -341,39 +484,52 @@ def run_checks(
     """Run a group of fixed-input checks (see `impls.conformance.fixed`) as one outcome.
 
     Each check is an object with ``name`` and ``run(impl)``; one whose calls
-    lie outside the declared limits counts as skipped.
+    lie outside the declared limits counts as skipped. ``claim`` is what the
+    group needs claimed (``"backward"``, ``"validation"``, or None for the
+    forward half). Past ``deadline`` (a `time.time`), the checks left are not
+    run, and the outcome says so.
     """
+    half, view = group_half(claim)
     caps = Capabilities.of(impl)
     if claim == "validation" and not caps.claims_validation:
-        return Outcome(name, "not claimed", note=f"{impl_label(impl)} does not claim it")
-    limited = LimitedImpl(impl)
-    outcome = Outcome(name, "passed", unit="check")
+        return Outcome(
+            name, "not claimed", note=f"{impl_label(impl)} does not claim it", half=half
+        )
+    if claim == "backward" and not caps.backward:
+        note = f"{impl_label(impl)} does not claim backward"
+        return Outcome(name, "not claimed", note=note, half=half)
+    limited = LimitedImpl(impl, view)
+    outcome = Outcome(name, "passed", unit="check", half=half)
     for fixed in checks:
+        if deadline is not None and outcome.cases_run >= MIN_CASES and time.time() > deadline:
+            outcome.budget_reached = True
+            break
         outcome.cases_run += 1
         if on_case is not None:
             on_case(fixed)
         try:
-            fixed.run(limited)
+            with _INTERRUPTS:
+                collecting(lambda: fixed.run(limited), skipped=(UnsatisfiedAssumption,))
         except UnsatisfiedAssumption:
             outcome.cases_skipped += 1
         except (KeyboardInterrupt, GeneratorExit):
             raise
-        except SystemExit as error:
-            outcome.status = "crashed"
-            outcome.note = f"{fixed.name}: the implementation raised SystemExit({error.code!r})"
-            break
         except Exception as error:
-            kind, message = _describe(error)
-            earlier = [f for f in outcome.failures if f.kind == kind]
-            if earlier:  # the same bug again: counted, not repeated
-                earlier[0].message += f"; also in {fixed.name}"
-                continue
-            snippet = (
-                "from impls.conformance import check_fixed, load_target\n\n"
-                + (f"impl = load_target({target!r})\n" if target else "impl = ...\n")
-                + f"check_fixed({fixed.name!r}, impl)"
-            )
-            outcome.failures.append(Failure(kind, f"{fixed.name}: {message}", snippet))
+            for leaf in _flatten(error):
+                kind, message = _describe(leaf)
+                earlier = [f for f in outcome.failures if f.kind == kind]
+                if earlier:  # the same bug again: counted, not repeated
+                    earlier[0].message += f"; also in {fixed.name}"
+                    continue
+                snippet = (
+                    "from impls.conformance import check_fixed, load_target\n\n"
+                    + (f"impl = load_target({target!r})\n" if target else "impl = ...\n")
+                    + f"check_fixed({fixed.name!r}, impl)"
+                )
+                outcome.failures.append(Failure(kind, f"{fixed.name}: {message}", snippet))
+                if isinstance(leaf, TargetExit):
+                    outcome.status = "crashed"
+                    outcome.note = outcome.note or f"{fixed.name}: {kind}"
     if outcome.failures and outcome.status != "crashed":
         outcome.status = "failed"
     outcome.skip_reasons = dict(limited.skip_reasons.most_common())

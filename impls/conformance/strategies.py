@@ -173,15 +173,16 @@ def spec_arguments(
     padding_forms: Sequence[str] = PADDING_FORMS,
     max_kernel: int = MAX_KERNEL,
     max_dilation: int = MAX_DILATION,
-    overlap: bool = False,
+    overlap: float = 0.0,
 ) -> dict[str, object]:
     """Draw `PoolSpec` arguments inside ``caps``, in every form the constructor accepts.
 
     Kernel 1 to ``max_kernel``, stride 1 to `MAX_STRIDE` (or the default, the
     kernel), dilation 1 to ``max_dilation``, padding in each of
     ``padding_forms`` with at most ``extent - 1`` on a side (so the first
-    window always reaches the input). ``overlap`` forces stride < kernel on
-    some axis. The geometry limits of `impls.limits` that ``caps`` declares
+    window always reaches the input). ``overlap`` is the probability (True:
+    always) of forcing stride < kernel on some axis, so that windows overlap;
+    never where the declared limits keep the stride equal to the kernel. The geometry limits of `impls.limits` that ``caps`` declares
     (square kernels, one stride, symmetric or bounded padding) are drawn
     inside of directly. Returns the keyword arguments, as given to the
     constructor.
@@ -197,8 +198,12 @@ def spec_arguments(
         kernel = list(draw(st.tuples(*[sizes] * ndim)))
 
     forms = ["default", "int"] if "one_stride" in limits else ["default", "int", "per axis"]
+    if "stride_equals_kernel" in limits:
+        forms = ["default"]
     stride_form = draw(st.sampled_from(forms))
-    if stride_form == "default" and "one_stride" in limits and len(set(kernel)) > 1:
+    if "stride_equals_kernel" in limits and "one_stride" in limits:
+        kernel = [kernel[0]] * ndim  # one stride, equal to the kernel: a square kernel
+    elif stride_form == "default" and "one_stride" in limits and len(set(kernel)) > 1:
         stride_form = "int"
     if stride_form == "default":
         stride: list[int] = list(kernel)
@@ -206,7 +211,10 @@ def spec_arguments(
         stride = [draw(st.integers(1, MAX_STRIDE))] * ndim
     else:
         stride = list(draw(st.tuples(*[st.integers(1, MAX_STRIDE)] * ndim)))
-    if overlap and not any(s < k for s, k in zip(stride, kernel, strict=True)):
+    forced = overlap >= 1 or (overlap > 0 and draw(st.integers(1, 100)) <= overlap * 100)
+    if "stride_equals_kernel" in limits:
+        forced = False
+    if forced and not any(s < k for s, k in zip(stride, kernel, strict=True)):
         # Widen the kernel (every axis, if it must stay square) and shorten the stride.
         axis = draw(st.integers(0, ndim - 1))
         widened = max(kernel[axis], 2)
@@ -230,7 +238,9 @@ def spec_arguments(
     forms = [f for f in padding_forms if caps.padding or f not in ("same", "same_lower")]
     if "symmetric_padding" in limits:
         forms = [f for f in forms if f != "pairs"] or ["valid"]
-    form = draw(st.sampled_from(forms))
+    # "same" and "same_lower" twice as often as the others: where their padding is odd,
+    # the side of the extra unit is a classic mistake, and only they show it.
+    form = draw(st.sampled_from(forms + [f for f in forms if f.startswith("same")]))
     reach = [e - 1 if caps.padding else 0 for e in extent]
     if "padding_at_most_half_kernel" in limits:
         reach = [min(r, k // 2) for r, k in zip(reach, kernel, strict=True)]

@@ -42,7 +42,15 @@ from .runner import Failure, Outcome
 from .strategies import Call, Case
 from .targets import load_target
 
-__all__ = ["DEFAULT_PROFILE", "DEFAULT_TIMEOUT", "Report", "row_names", "verify_target"]
+__all__ = [
+    "DEFAULT_PROFILE",
+    "DEFAULT_TIMEOUT",
+    "HALVES",
+    "Report",
+    "row_half",
+    "row_names",
+    "verify_target",
+]
 
 DEFAULT_PROFILE = "dev"
 # Seconds one property may run before it counts as hung.
@@ -58,6 +66,20 @@ def row_names() -> list[str]:
     return [prop.name for prop in PROPERTIES] + list(GROUPS)
 
 
+def row_half(row: str, indices_from_backward: bool = False) -> str:
+    """The half of the contract ``row`` judges: ``"forward"``, ``"backward"`` or ``"validation"``.
+
+    Properties about forward's indices judge backward where the indices are
+    worked out from it (``indices_from_backward``).
+    """
+    if row in GROUPS:
+        return GROUPS[row] or "forward"
+    prop = next(p for p in PROPERTIES if p.name == row)
+    if prop.claim is not None:
+        return prop.claim
+    return "backward" if prop.uses_indices and indices_from_backward else "forward"
+
+
 def _test_name(target: str, row: str) -> str:
     """The name of ``row``'s test for ``target`` (its node id after the module's path)."""
     if row in GROUPS:
@@ -67,6 +89,10 @@ def _test_name(target: str, row: str) -> str:
 
 def _short(nodeid: str) -> str:
     return nodeid.rpartition("::")[2]
+
+
+# The halves of the contract a report judges apart, in the order it shows them.
+HALVES = ("forward", "backward", "validation")
 
 
 @dataclass
@@ -86,6 +112,28 @@ class Report:
         bad = any(o.status in ("failed", "crashed") for o in self.outcomes)
         passed = any(o.status == "passed" for o in self.outcomes)
         return "conformant" if passed and not bad else "not conformant"
+
+    def half_verdict(self, half: str) -> str:
+        """``"conformant"``, ``"not conformant"`` or ``"not judged"`` for one half.
+
+        A half is not judged when none of its rows passed or failed (not
+        claimed, skipped, never run); it is not conformant as soon as one of
+        its rows failed or crashed.
+        """
+        rows = [o for o in self.outcomes if o.half == half]
+        if any(o.status in ("failed", "crashed") for o in rows):
+            return "not conformant"
+        if any(o.status == "passed" for o in rows):
+            return "conformant"
+        return "not judged"
+
+    def halves(self) -> dict[str, str]:
+        """The verdict of each half: forward and backward always, validation where claimed."""
+        verdicts = {half: self.half_verdict(half) for half in HALVES}
+        claimed = any(o.half == "validation" and o.status != "not claimed" for o in self.outcomes)
+        if not claimed:
+            verdicts.pop("validation")
+        return verdicts
 
 
 def _write_config(directory: Path) -> Path:
@@ -162,7 +210,7 @@ def _crash_outcome(row: str, note: str, last_case: object, target: str) -> Outco
     elif last_case is not None:
         note += f" on {last_case}"
     failure = Failure(f"crashes: {note.split(' on ')[0]}", note, example)
-    return Outcome(row, "crashed", [failure], note=note)
+    return Outcome(row, "crashed", [failure], note=note, half=row_half(row))
 
 
 def _outcome(row: str, data: dict[str, Any]) -> Outcome:
@@ -253,7 +301,9 @@ def verify_target(
             elif test in finished:
                 outcomes.append(_outcome(row, dict(finished[test])))
             else:
-                outcomes.append(Outcome(row, "crashed", note="the check never ran"))
+                outcomes.append(
+                    Outcome(row, "crashed", note="the check never ran", half=row_half(row))
+                )
     return Report(
         target, profile, outcomes, caps.left_out(), time.perf_counter() - started_at, notes
     )

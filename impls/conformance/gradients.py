@@ -1,0 +1,293 @@
+"""Naming the bugs behind a wrong gradient, from the whole call: input, spec, grad_out, result.
+
+The contract routes each output's gradient to the one element its index
+selects and adds gradients that meet. Backward written by hand breaks this in
+a few recognisable ways, and each leaves a pattern over the whole gradient,
+not at one element alone. `gradient_bugs` predicts backward's result under
+each way, and under pairs and triples of them, and names those whose
+prediction is backward's result exactly:
+
+- ties: the gradient split equally among the tied maxima of a window, sent
+  whole to each of them, or to the last of them (the mask
+  ``window == window.max()`` that hand-written backward builds);
+- outputs dropped: the gradient of the last rows or columns of outputs
+  reaching no element (a loop bound read from the wrong axis);
+- overwriting: where several windows route to one element, one gradient
+  replacing the others instead of adding to them;
+- NaN: NaN gradients out of a window that holds NaN, or its gradient
+  reaching no element (NaN equals nothing, not even the maximum).
+
+Where no prediction fits, it says what it saw, in plain words, and guesses
+nothing.
+
+Examples
+--------
+>>> import numpy as np
+>>> from impls import PoolSpec
+>>> x = np.array([5.0, 5.0, 1.0, 2.0])  # the first window ties
+>>> spec = PoolSpec((2,))
+>>> routing = np.array([0, 3])  # the contract's indices
+>>> got = np.array([0.5, 0.5, 0.0, 1.0])  # backward of ones, split over the tie
+>>> print(gradient_bug(x, spec, np.ones(2), got, routing))
+splits an output's gradient equally among the tied maxima of its window (the contract sends it all to the first)
+"""
+
+from __future__ import annotations
+
+import itertools
+import math
+from collections.abc import Iterator
+
+import numpy as np
+
+from impls import PoolSpec
+
+from .windows import window_table
+
+__all__ = [
+    "DROPS_NAN_WINDOW",
+    "LAST_TIE",
+    "NAN_GRADIENTS",
+    "OVERWRITES",
+    "SPLITS_TIES",
+    "UNEXPLAINED",
+    "WHOLE_TO_EVERY_TIE",
+    "distinct_labels",
+    "gradient_bug",
+    "gradient_bugs",
+    "scatter_add",
+]
+
+OVERWRITES = "overlapping windows overwrite the gradient instead of adding it"
+SPLITS_TIES = (
+    "splits an output's gradient equally among the tied maxima of its window "
+    "(the contract sends it all to the first)"
+)
+WHOLE_TO_EVERY_TIE = (
+    "sends an output's whole gradient to every tied maximum of its window "
+    "(the contract: to the first only)"
+)
+LAST_TIE = "on a tie, backward sends the gradient to the last maximal element instead of the first"
+NAN_GRADIENTS = "a window holding NaN sends NaN gradients to its elements"
+DROPS_NAN_WINDOW = (
+    "the gradient of a window holding NaN reaches no element "
+    "(the contract sends it to the first NaN)"
+)
+# What is said where no pattern fits: what was seen, no guess.
+UNEXPLAINED = "gradients differ from the sum of the gradients routed to each element"
+
+_TIES = {"first": None, "split": SPLITS_TIES, "every": WHOLE_TO_EVERY_TIE, "last": LAST_TIE}
+_AXIS_NAMES = {1: ("positions",), 2: ("rows", "columns"), 3: ("planes", "rows", "columns")}
+
+
+def scatter_add(
+    grad: np.ndarray, routing: np.ndarray, input_shape: tuple[int, ...], pooled_axes: int
+) -> np.ndarray:
+    """What backward must return, in float64: each gradient added where its index routes it.
+
+    ``routing`` holds in-plane indices (the contract's format), shaped like ``grad``.
+    """
+    plane = math.prod(input_shape[len(input_shape) - pooled_axes :])
+    batch = math.prod(input_shape[: len(input_shape) - pooled_axes])
+    per_plane = np.asarray(routing, dtype=np.int64).reshape(batch, -1)
+    targets = (per_plane + np.arange(batch)[:, np.newaxis] * plane).ravel()
+    total = np.bincount(
+        targets, weights=grad.astype(np.float64).ravel(), minlength=math.prod(input_shape)
+    )
+    return total.reshape(input_shape)
+
+
+class _Call:
+    """One backward call seen as planes: the input's windows, the gradients, and predictions."""
+
+    def __init__(
+        self,
+        x: np.ndarray,
+        spec: PoolSpec,
+        grad: np.ndarray,
+        got: np.ndarray,
+        routing: np.ndarray,
+    ) -> None:
+        lead = x.ndim - spec.ndim
+        self.spatial = x.shape[lead:]
+        self.out = spec.output_shape(self.spatial)
+        self.batch = math.prod(x.shape[:lead])
+        self.plane_size = math.prod(self.spatial)
+        planes = np.ascontiguousarray(x).reshape(self.batch, self.plane_size)
+        flat, inside = window_table(self.spatial, spec)
+        self.flat = flat.reshape(-1, flat.shape[-1])  # (outputs, K)
+        self.inside = inside.reshape(-1, inside.shape[-1])
+        values = planes[:, np.where(self.inside, self.flat, 0)].astype(np.float64)
+        self.windows = np.where(self.inside, values, -np.inf)  # (batch, outputs, K)
+        self.grad = grad.astype(np.float64).reshape(self.batch, -1)  # (batch, outputs)
+        self.got = np.asarray(got).astype(np.float64).reshape(self.batch, self.plane_size)
+        self.routing = np.asarray(routing, dtype=np.int64).reshape(self.batch, -1)
+        self.expected = self.predict("first", None, "add")
+
+    def spread(self, ties: str) -> tuple[np.ndarray, np.ndarray]:
+        """``(elements, weights)``, both (batch, outputs, K): where each gradient goes under ``ties``.
+
+        ``"first"`` is the routing given (any in-plane indices, K = 1); the
+        others follow the mask ``window == window.max()`` of hand-written
+        backward, under which a window holding NaN matches nothing.
+        """
+        if ties == "first":
+            return self.routing[..., np.newaxis], np.ones(self.routing.shape + (1,))
+        elements = np.broadcast_to(np.where(self.inside, self.flat, 0), self.windows.shape)
+        with np.errstate(invalid="ignore", divide="ignore"):
+            top = self.windows.max(axis=-1, keepdims=True)  # NaN where the window holds NaN
+            mask = (self.windows == top) & self.inside
+            if ties == "split":
+                return elements, mask / mask.sum(axis=-1, keepdims=True)
+        if ties == "every":
+            return elements, mask * 1.0
+        last = mask.shape[-1] - 1 - mask[..., ::-1].argmax(axis=-1)
+        chosen = np.zeros(mask.shape)
+        np.put_along_axis(chosen, last[..., np.newaxis], 1.0, axis=-1)
+        return elements, chosen * mask.any(axis=-1, keepdims=True)
+
+    def predict(self, ties: str, dropped: np.ndarray | None, assign: str) -> np.ndarray:
+        """Backward's result (batch, plane) under a tie rule, dropped outputs and an assignment.
+
+        ``assign`` is ``"add"`` (the contract), or ``"last"``: where several
+        outputs reach one element, the last one in row-major output order
+        replaces the others (what assigning in a loop, or NumPy's fancy
+        assignment, does).
+        """
+        grad = self.grad if dropped is None else np.where(dropped, 0.0, self.grad)
+        elements, weights = self.spread(ties)
+        with np.errstate(invalid="ignore"):
+            contributions = grad[..., np.newaxis] * weights
+        rows = np.broadcast_to(np.arange(self.batch)[:, None, None], contributions.shape)
+        result = np.zeros((self.batch, self.plane_size))
+        if assign == "add":
+            np.add.at(result, (rows, elements), contributions)
+            return result
+        for o in range(contributions.shape[1]):
+            hit = weights[:, o] != 0
+            result[rows[:, o][hit], elements[:, o][hit]] = contributions[:, o][hit]
+        return result
+
+    def shared(self) -> bool:
+        """Whether two outputs of a plane route to one element (where overwriting can show)."""
+        return any(len(np.unique(r)) < len(r) for r in self.routing)
+
+    def dropped_bands(self) -> Iterator[tuple[str, np.ndarray]]:
+        """Each band of trailing outputs (the last rows, columns...) that a loop bound may skip."""
+        names = _AXIS_NAMES.get(len(self.out), ())
+        positions = np.indices(self.out).reshape(len(self.out), -1)
+        for axis, length in enumerate(self.out):
+            along = names[axis] if axis < len(names) else f"positions along pooled axis {axis}"
+            for count in range(1, length):
+                band = positions[axis] >= length - count
+                yield f"the gradient of the last output {along} reaches no element", band
+
+
+def _fits(predicted: np.ndarray, got: np.ndarray, where: np.ndarray) -> bool:
+    """Whether ``predicted`` equals ``got`` (to rounding; NaN to NaN) wherever ``where`` holds."""
+    a, b = predicted[where], got[where]
+    if not np.array_equal(np.isnan(a), np.isnan(b)):
+        return False
+    finite = ~np.isnan(a)
+    return bool(np.allclose(a[finite], b[finite], rtol=2e-3, atol=0))
+
+
+def _explained(call: _Call, where: np.ndarray) -> list[str] | None:
+    """The fewest bugs whose prediction is backward's result wherever ``where`` holds."""
+    ties = list(_TIES)
+    bands: list[tuple[str | None, np.ndarray | None]] = [(None, None), *call.dropped_bands()]
+    assigns = ["add", "last"] if call.shared() else ["add"]
+    combos = []
+    for tie, (band_name, band), assign in itertools.product(ties, bands, assigns):
+        names = [_TIES[tie], band_name, OVERWRITES if assign != "add" else None]
+        found = [name for name in names if name is not None]
+        if found:
+            combos.append((len(found), found, tie, band, assign))
+    combos.sort(key=lambda combo: combo[0])
+    for _, found, tie, band, assign in combos:
+        if _fits(call.predict(tie, band, assign), call.got, where):
+            return list(dict.fromkeys(found))
+    return None
+
+
+def gradient_bugs(
+    x: np.ndarray,
+    spec: PoolSpec,
+    grad: np.ndarray,
+    got: np.ndarray,
+    routing: np.ndarray,
+) -> list[str]:
+    """The bugs backward's ``got`` shows, against ``grad`` routed to ``routing``; empty if none.
+
+    ``x`` is forward's input, ``spec`` the call's, ``grad`` the ``grad_out``
+    given to backward, ``got`` what it returned (shaped like ``x``) and
+    ``routing`` the in-plane indices the contract routes by. Bugs come most
+    telling first; where no pattern fits, one plain description of what
+    differs.
+    """
+    call = _Call(x, spec, grad, got, routing)
+    differ = ~((call.got == call.expected) | (np.isnan(call.got) & np.isnan(call.expected)))
+    if not differ.any():
+        return []
+    in_nan_windows = np.zeros_like(differ)
+    rows, outputs = np.nonzero(np.isnan(call.windows).any(axis=-1))
+    for b, o in zip(rows, outputs, strict=True):
+        in_nan_windows[b, call.flat[o][call.inside[o]]] = True
+    kinds = []
+    got_nan = np.isnan(call.got) & ~np.isnan(call.expected) & differ
+    if got_nan.any():
+        if not (got_nan <= in_nan_windows).all():
+            return ["backward returns NaN gradients where the contract's are numbers"]
+        kinds.append(NAN_GRADIENTS)
+    elif (differ & in_nan_windows & (call.got == 0)).any():
+        kinds.append(DROPS_NAN_WINDOW)
+    outside = ~in_nan_windows
+    if (differ & outside).any():
+        found = _explained(call, outside)
+        if found is None:
+            found = [_plain(call, differ & outside)]
+        kinds += found
+    return kinds
+
+
+def _plain(call: _Call, differ: np.ndarray) -> str:
+    """What differs, said plainly: gradient missing, or where none belongs, or other values."""
+    if (call.got[differ] == 0).all():
+        return "a selected element receives no gradient"
+    if (call.expected[differ] == 0).all():
+        return "gradient reaches an element that no index selects"
+    return UNEXPLAINED
+
+
+def distinct_labels(grad: np.ndarray, pooled_axes: int) -> np.ndarray | None:
+    """Gradients 1, 2, 3... within each plane, in ``grad``'s shape and dtype, or None.
+
+    Distinct labels leave no coincidence between two bugs' predictions (an
+    overwrite and a dropped output both leave one gradient where two meet);
+    None where their sums would not be exact in the dtype.
+    """
+    outputs = math.prod(grad.shape[grad.ndim - pooled_axes :])
+    total = outputs * (outputs + 1) // 2
+    dtype = grad.dtype
+    if dtype.kind in "iu":
+        exact = int(np.iinfo(dtype).max)
+    elif dtype.kind == "f":
+        exact = 1 << (int(np.finfo(dtype).nmant) + 1)
+    else:
+        return None
+    if total > exact:
+        return None
+    labels = 1 + np.arange(outputs).reshape(grad.shape[grad.ndim - pooled_axes :])
+    return np.ascontiguousarray(np.broadcast_to(labels, grad.shape)).astype(dtype)
+
+
+def gradient_bug(
+    x: np.ndarray,
+    spec: PoolSpec,
+    grad: np.ndarray,
+    got: np.ndarray,
+    routing: np.ndarray,
+) -> str | None:
+    """The first of `gradient_bugs`, or None where backward is right."""
+    bugs = gradient_bugs(x, spec, grad, got, routing)
+    return bugs[0] if bugs else None
