@@ -115,10 +115,9 @@ def collecting(check: Callable[[], None], skipped: tuple[type[BaseException], ..
     try:
         try:
             check()
-        except skipped as error:  # type: ignore[misc]  # a tuple of classes
+        except skipped:
             if not _DEFERRED.get():
                 raise
-            assert isinstance(error, Exception)
         except Exception as error:
             raised = error
         pending = list(_DEFERRED.get() or [])

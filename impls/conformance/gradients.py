@@ -28,8 +28,8 @@ Examples
 >>> spec = PoolSpec((2,))
 >>> routing = np.array([0, 3])  # the contract's indices
 >>> got = np.array([0.5, 0.5, 0.0, 1.0])  # backward of ones, split over the tie
->>> print(gradient_bug(x, spec, np.ones(2), got, routing))
-splits an output's gradient equally among the tied maxima of its window (the contract sends it all to the first)
+>>> print(gradient_bug(x, spec, np.ones(2), got, routing)[:60])
+splits an output's gradient equally among the tied maxima of
 """
 
 from __future__ import annotations
@@ -125,7 +125,7 @@ class _Call:
         self.expected = self.predict("first", None, "add")
 
     def spread(self, ties: str) -> tuple[np.ndarray, np.ndarray]:
-        """``(elements, weights)``, both (batch, outputs, K): where each gradient goes under ``ties``.
+        """``(elements, weights)``, (batch, outputs, K) each: where gradients go under ``ties``.
 
         ``"first"`` is the routing given (any in-plane indices, K = 1); the
         others follow the mask ``window == window.max()`` of hand-written

@@ -174,13 +174,15 @@ class LayerImpl:
         The handle is an int64 array of the output's shape, unique to this
         call; no index is worked out, so backward is not called here.
         """
+        x = np.asarray(x)
         _, values, seen, out_shape, fits = self._run_forward(x, spec)
         handle = np.full(out_shape, -next(self._handles), dtype=np.int64)
-        self._remember(spec, np.shape(x), handle, seen, {})
+        self._remember(spec, x.shape, handle, seen, {})
         return (values.reshape(out_shape) if fits else values), handle
 
     def forward(self, x: object, spec: PoolSpec) -> tuple[np.ndarray, np.ndarray]:
         """The layer's values, and its indices (reported, or worked out from backward)."""
+        x = np.asarray(x)
         layer, values, seen, out_shape, fits = self._run_forward(x, spec)
         if not fits:
             # Let the harness report the wrong type or shape, in the caller's terms.
@@ -193,7 +195,7 @@ class LayerImpl:
         else:
             indices = np.asarray(self._indices(layer, seen, values))
         indices = np.asarray(indices).reshape(out_shape)
-        self._remember(spec, np.shape(x), indices, seen, defects)
+        self._remember(spec, x.shape, indices, seen, defects)
         return values.reshape(out_shape), indices
 
     def backward(

@@ -163,7 +163,10 @@ class Property:
         return f"Property({self.name!r})"
 
     def half(self, impl: MaxPoolImpl) -> str:
-        """The half of the contract this property judges on ``impl``: forward, backward, validation."""
+        """The half of the contract this property judges on ``impl``.
+
+        ``"forward"``, ``"backward"`` or ``"validation"``.
+        """
         if self.claim is not None:
             return self.claim
         return "backward" if self.uses_indices and derives_indices(impl) else "forward"
@@ -354,6 +357,7 @@ def values_are_the_input_at_indices(impl: MaxPoolImpl, case: Case) -> None:
     """Each value is the input element its index names, bit for bit."""
     context = _context(impl, case)
     values, indices = checked_forward(impl, case.x, case.spec, context)
+    assert indices is not None  # this property sees forward's indices (Property.view)
     planes = _planes(case.x, case.ndim)
     picked = np.take_along_axis(planes, indices.reshape(planes.shape[0], -1), axis=1)
     picked = picked.reshape(values.shape)
@@ -381,6 +385,7 @@ def indices_lie_in_their_windows(impl: MaxPoolImpl, case: Case) -> None:
     """Every index names an element of its own window, never a padded position."""
     context = _context(impl, case)
     _, indices = checked_forward(impl, case.x, case.spec, context)
+    assert indices is not None  # this property sees forward's indices (Property.view)
     flat, inside = window_table(case.spatial_shape, case.spec)
     member = ((flat == indices[..., np.newaxis]) & inside).any(axis=-1)
     if not member.all():
@@ -431,6 +436,7 @@ def whole_plane_window_gives_plane_max(impl: MaxPoolImpl, case: Case) -> None:
     """
     context = _context(impl, case)
     values, indices = checked_forward(impl, case.x, case.spec, context)
+    assert indices is not None  # this property sees forward's indices (Property.view)
     planes = _planes(case.x, case.ndim)
     shape = case.lead_shape + (1,) * case.ndim
     first = planes.argmax(axis=1).reshape(shape)
@@ -1090,7 +1096,7 @@ def _frozen(array: np.ndarray) -> np.ndarray:
 
 
 def leaves_inputs_alone_and_repeats(impl: MaxPoolImpl, case: Case) -> None:
-    """Forward leaves ``x`` unchanged (read-only ``x`` works); repeated calls give identical results."""
+    """Forward leaves ``x`` unchanged (read-only ``x`` works) and repeats exactly."""
     context = _context(impl, case)
     x_before = np.array(case.x, copy=True)
     first = checked_forward(impl, case.x, case.spec, context)

@@ -36,6 +36,7 @@ import time
 import traceback
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from functools import partial
 from typing import Any
 
 import numpy as np
@@ -142,7 +143,7 @@ class TargetExit(Exception):
 
 
 class _Interrupts:
-    """Tells a Ctrl-C (SIGINT, which must stop the run) from a ``KeyboardInterrupt`` a target raises.
+    """Tells a Ctrl-C (SIGINT: the run stops) from a ``KeyboardInterrupt`` that a target raises.
 
     While a check runs in the main thread, SIGINT goes through a handler that
     notes it before raising as Python's default handler does.
@@ -509,7 +510,7 @@ def run_checks(
             on_case(fixed)
         try:
             with _INTERRUPTS:
-                collecting(lambda: fixed.run(limited), skipped=(UnsatisfiedAssumption,))
+                collecting(partial(fixed.run, limited), skipped=(UnsatisfiedAssumption,))
         except UnsatisfiedAssumption:
             outcome.cases_skipped += 1
         except (KeyboardInterrupt, GeneratorExit):

@@ -182,9 +182,10 @@ def spec_arguments(
     ``padding_forms`` with at most ``extent - 1`` on a side (so the first
     window always reaches the input). ``overlap`` is the probability (True:
     always) of forcing stride < kernel on some axis, so that windows overlap;
-    never where the declared limits keep the stride equal to the kernel. The geometry limits of `impls.limits` that ``caps`` declares
-    (square kernels, one stride, symmetric or bounded padding) are drawn
-    inside of directly. Returns the keyword arguments, as given to the
+    never where the declared limits keep the stride equal to the kernel. The
+    geometry limits of `impls.limits` that ``caps`` declares (square kernels,
+    one stride, a stride equal to the kernel, symmetric or bounded padding)
+    are drawn inside of directly. Returns the keyword arguments, as given to the
     constructor.
     """
     caps = caps or Capabilities()
