@@ -445,41 +445,50 @@ def routed_forward(
     """Forward for a backward check: ``(values, indices to give backward, routing to expect)``.
 
     Backward is judged on where it sends each gradient, against the indices it
-    is given, so that a forward bug never fails a backward check:
+    is given, so that a forward bug never fails a backward check. The values
+    are the contract's (`contract_forward`), for their shape and for finite
+    differences; and:
 
-    - an implementation whose indices are worked out from backward
-      (`derives_indices`) gets the handle its forward returned, and its
-      gradients are expected where the contract's selection rule routes them
-      (`contract_forward`);
+    - an implementation whose backward takes any indices gets the contract's,
+      and forward is not called;
+    - one whose indices are worked out from backward (`derives_indices`) gets
+      the handle its forward returned, and its gradients are expected where
+      the contract's selection rule routes them;
     - one whose backward takes only its forward's own indices gets those, and
-      is judged by them; a call whose indices backward cannot take (outside
-      the plane, not integers) is skipped: the forward checks report it;
-    - one whose backward takes any indices gets the contract's.
+      is judged by them.
+
+    Where forward fails, or gives indices backward cannot take (outside the
+    plane, not integers), the case is skipped: the forward checks report it,
+    and without a forward the backward cannot be judged.
     """
     __tracebackhide__ = True
     from .strategies import claims_any_indices  # Hypothesis is needed only here
 
-    if derives_indices(impl):
-        values, handle = checked_forward(impl, x, spec, context, need_indices=False)
-        assert handle is not None
-        return values, handle, contract_forward(x, spec)[1]
+    values, contract_indices = contract_forward(x, spec)
     if claims_any_indices(_capabilities(impl)):
-        values, _ = checked_forward(impl, x, spec, context, need_indices=False)
-        expected = contract_forward(x, spec)[1]
-        return values, expected, expected
-    values, indices = _result_of_forward(impl.forward(x, spec), context)
-    split = x.ndim - spec.ndim
-    shape = x.shape[:split] + spec.output_shape(x.shape[split:])
-    plane = math.prod(x.shape[split:])
+        return values, contract_indices, contract_indices
+    try:
+        result = impl.forward(x, spec)
+    except SKIPPED:
+        raise
+    except Exception as error:
+        if getattr(error, "kind", "").startswith("crashes"):  # the target ends the process
+            raise
+        _skip_case(impl, f"forward raises {type(error).__name__} (the forward checks report it)")
+    indices = result[1] if isinstance(result, tuple) and len(result) == 2 else None
+    if derives_indices(impl):
+        assert isinstance(indices, np.ndarray)  # the handle: see LimitedImpl
+        return values, indices, contract_indices
+    plane = math.prod(x.shape[x.ndim - spec.ndim :])
     if (
-        indices is None
-        or indices.shape != shape
+        not isinstance(indices, np.ndarray)
+        or indices.shape != contract_indices.shape
         or indices.dtype.kind not in "iu"
         or ((indices < 0) | (indices >= plane)).any()
     ):
         _skip_case(impl, "forward's own indices cannot be routed (the forward checks judge them)")
-    assert indices is not None
-    return values, indices.astype(np.int64), indices.astype(np.int64)
+    routed = indices.astype(np.int64)
+    return values, routed, routed
 
 
 def _capabilities(impl: MaxPoolImpl) -> Any:

@@ -298,30 +298,27 @@ _HINT_ORDER = (
 def index_kind(x: np.ndarray, spec: PoolSpec, got: np.ndarray, expected: np.ndarray) -> str | None:
     """Which bug indices ``got`` instead of ``expected`` show; None if they are equal.
 
-    A format mistake (column-major order, the padded frame, ONNX's offsets,
-    window offsets) or a geometry mistake (an ignored dilation, swapped
-    "same" padding) is named only when it gives every differing index
-    exactly, so that one coincidence on a small input does not pass for a
-    systematic bug; where only one index differs, what the values decide
-    (a tie, NaN, an all -inf window) comes first. Otherwise the first
-    difference is judged on its own (`selection_kind`).
+    What the values decide (a tie, NaN, an all -inf window) is named when it
+    is the same at every differing index. Otherwise a geometry mistake (an
+    ignored dilation, swapped "same" padding) or a format mistake
+    (column-major order, the padded frame, ONNX's offsets, window offsets) is
+    named when it gives every differing index exactly, so that one
+    coincidence on a small input does not pass for a systematic bug; else the
+    first difference is judged on its own (`selection_kind`).
     """
     differ = np.argwhere(got != expected)
     if not len(differ):
         return None
-    first = tuple(int(i) for i in differ[0])
-    kind = selection_kind(x, spec, first, int(got[first]), int(expected[first]))
+    positions = [tuple(int(i) for i in p) for p in differ[:64]]
+    kinds = [selection_kind(x, spec, p, int(got[p]), int(expected[p])) for p in positions]
+    kind = kinds[0]
+    if kind not in _WEAK and len(set(kinds)) == 1:
+        return kind  # decided by the values themselves at every difference: ties, NaN, -inf
     mask = got != expected
-    geometry = None
     if x.dtype.name in CONTRACT_DTYPES:
         for mistake, _, predicted in _mistaken_geometry(x, spec):
             if (got[mask] == predicted[mask]).all():
-                geometry = mistake
-                break
-    if geometry is not None and (len(differ) > 1 or kind in _WEAK):
-        return geometry
-    if kind not in _WEAK and len(differ) == 1:
-        return kind  # decided by the values themselves: a tie, NaN, an all -inf window
+                return mistake
     common: set[str] | None = None
     for position in differ[:64]:
         where = tuple(int(i) for i in position)
@@ -332,7 +329,7 @@ def index_kind(x: np.ndarray, spec: PoolSpec, got: np.ndarray, expected: np.ndar
     for hint in _HINT_ORDER:
         if common and hint in common:
             return hint
-    return geometry or kind
+    return kind
 
 
 def selection_kind(

@@ -436,7 +436,6 @@ def whole_plane_window_gives_plane_max(impl: MaxPoolImpl, case: Case) -> None:
     """
     context = _context(impl, case)
     values, indices = checked_forward(impl, case.x, case.spec, context)
-    assert indices is not None  # this property sees forward's indices (Property.view)
     planes = _planes(case.x, case.ndim)
     shape = case.lead_shape + (1,) * case.ndim
     first = planes.argmax(axis=1).reshape(shape)
@@ -699,7 +698,7 @@ _declare(
 STEP = 2.0**-6
 
 
-_FD_DISAGREE = "backward disagrees with finite differences of forward"
+_FD_DISAGREE = "backward disagrees with finite differences of the pooling"
 
 
 def _fd_explain(
@@ -718,17 +717,26 @@ def _fd_explain(
     return explain
 
 
-def _pooled_sum(impl: MaxPoolImpl, x: np.ndarray, case: Case, weights: np.ndarray) -> float:
-    values, _ = checked_forward(impl, x, case.spec, _context(impl, case), need_indices=False)
-    return float(np.sum(values.astype(np.float64) * weights))
+def _pooled(x: np.ndarray, spec: PoolSpec) -> np.ndarray:
+    """The pooled values, by the contract, in float64: what the differences differentiate.
+
+    Backward is the derivative of pooling; the implementation's own forward
+    is judged by the forward checks, so that a forward bug never fails these.
+    """
+    return contract_forward(x, spec)[0].astype(np.float64)
+
+
+def _pooled_sum(x: np.ndarray, case: Case, weights: np.ndarray) -> float:
+    return float(np.sum(_pooled(x, case.spec) * weights))
 
 
 def finite_differences_full_jacobian(impl: MaxPoolImpl, case: Case) -> None:
     """On tiny tie-free inputs, the Jacobian from central differences equals backward's.
 
-    Column ``i`` comes from perturbing input ``i`` by ``+-h``; row ``o`` from
-    ``backward`` with a one-hot ``grad_out``. Both are exactly 0 or 1. A
-    random upstream gradient then checks ``J^T g`` to rounding.
+    Column ``i`` comes from perturbing input ``i`` by ``+-h`` (in the
+    contract's pooling: see `_pooled`); row ``o`` from ``backward`` with a
+    one-hot ``grad_out``. Both are exactly 0 or 1. A random upstream gradient
+    then checks ``J^T g`` to rounding.
     """
     context = _context(impl, case)
     x = np.array(case.x, order="C")
@@ -739,13 +747,9 @@ def finite_differences_full_jacobian(impl: MaxPoolImpl, case: Case) -> None:
     for i in range(x.size):
         step = np.zeros_like(flat_x)
         step[i] = STEP
-        up, _ = checked_forward(
-            impl, (flat_x + step).reshape(x.shape), case.spec, context, need_indices=False
-        )
-        down, _ = checked_forward(
-            impl, (flat_x - step).reshape(x.shape), case.spec, context, need_indices=False
-        )
-        numeric[:, i] = (up.astype(np.float64) - down.astype(np.float64)).ravel() / (2 * STEP)
+        up = _pooled((flat_x + step).reshape(x.shape), case.spec)
+        down = _pooled((flat_x - step).reshape(x.shape), case.spec)
+        numeric[:, i] = (up - down).ravel() / (2 * STEP)
     analytic = np.zeros_like(numeric)
     for o in range(values.size):
         one_hot = np.zeros(values.size, dtype=dtype)
@@ -801,8 +805,7 @@ def finite_differences_random_direction(impl: MaxPoolImpl, case: Case) -> None:
     # The step actually taken, after rounding to the input's dtype.
     direction = (up.astype(np.float64) - down.astype(np.float64)) / (2 * STEP)
     numeric = np.array(
-        (_pooled_sum(impl, up, case, weights) - _pooled_sum(impl, down, case, weights))
-        / (2 * STEP)
+        (_pooled_sum(up, case, weights) - _pooled_sum(down, case, weights)) / (2 * STEP)
     )
     grad_in = checked_backward(impl, grad, indices, x.shape, case.spec, context)
     analytic = np.array(np.sum(grad_in.astype(np.float64) * direction))

@@ -34,13 +34,14 @@ import sys
 import threading
 import time
 import traceback
+import zlib
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from functools import partial
 from typing import Any
 
 import numpy as np
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, given, seed, settings
 from hypothesis.errors import FailedHealthCheck, Flaky, Unsatisfiable, UnsatisfiedAssumption
 
 from impls import Capabilities, MaxPoolImpl, PoolSpec
@@ -53,8 +54,10 @@ from .strategies import Call, Case
 
 if sys.version_info >= (3, 11):
     _ExceptionGroup = BaseExceptionGroup  # noqa: F821 (a builtin from 3.11)
+    _Group = ExceptionGroup  # noqa: F821
 else:  # pragma: no cover
     from exceptiongroup import BaseExceptionGroup as _ExceptionGroup
+    from exceptiongroup import ExceptionGroup as _Group
 
 __all__ = [
     "STATUSES",
@@ -326,6 +329,11 @@ def _flatten(error: BaseException) -> list[BaseException]:
 _SUPPRESSED = (HealthCheck.filter_too_much, HealthCheck.too_slow)
 
 
+# How many times a property looks for bugs: after the first pass finds some, the next
+# one treats cases that show only those as passing, and looks for others.
+PASSES = 3
+
+
 class _OutOfTime(BaseException):
     """The row's time is up: stops Hypothesis at once (it lets a BaseException through)."""
 
@@ -384,6 +392,8 @@ def run_property(
         return Outcome(prop.name, status, note=reason, half=half)
     limited = judged_view(impl, prop)
     counts = {"run": 0, "skipped": 0}
+    # Kinds of bug already found: later passes look for others.
+    known: set[str] = set()
     # The smallest failing case seen of each bug, by kind: the report if time runs out.
     smallest: dict[str, tuple[tuple[int, int], BaseException, object]] = {}
 
@@ -395,45 +405,67 @@ def run_property(
             on_case(case)
         try:
             check_one(prop, limited, case)
+            return
         except UnsatisfiedAssumption:
             counts["skipped"] += 1
             raise
         except Exception as error:
-            for leaf in [error, *_flatten(error)]:
+            leaves = _flatten(error)
+            for leaf in [error, *leaves]:
                 leaf._maxpool_case = case  # type: ignore[attr-defined]  # read back by getattr
-            for leaf in _flatten(error):
+            for leaf in leaves:
                 kind = _describe(leaf)[0]
                 if kind not in smallest or _size(case) < smallest[kind][0]:
                     smallest[kind] = (_size(case), leaf, case)
-            raise
+            new = [leaf for leaf in leaves if _describe(leaf)[0] not in known]
+            if len(new) == len(leaves):
+                raise
+        # Outside the handler: the bugs not found yet, alone (a known one makes no failure).
+        if new:
+            raise new[0] if len(new) == 1 else _Group("distinct bugs in one call", new)
 
-    # The name shows in Hypothesis's reports and enters its database key and
-    # derandomized seed; it must be an identifier.
-    suffix = re.sub(r"\W", "_", impl_label(impl))
-    check.__name__ = check.__qualname__ = f"{prop.name}__{suffix}"
     base = run_settings if run_settings is not None else settings()
-    test = settings(base, suppress_health_check=_SUPPRESSED, deadline=None)(
-        given(prop.cases(limited.caps))(check)
-    )
     outcome = Outcome(prop.name, "passed", half=half)
     found: list[BaseException] = []
-    try:
-        with _INTERRUPTS:
-            test()
-    except _OutOfTime:
-        outcome.budget_reached = True
-        found = [leaf for _, leaf, _ in smallest.values()]
-    except Unsatisfiable:
-        outcome.status = "skipped"
-    except FailedHealthCheck as error:
-        outcome.status = "failed"
-        outcome.failures.append(Failure("harness error: Hypothesis health check", str(error)))
-    except (KeyboardInterrupt, GeneratorExit):
-        raise
-    except SystemExit as error:  # raised by the harness's own process, not the target
-        raise error
-    except BaseException as error:  # the implementation's failures, one per distinct bug
-        found = [error]
+    # The name shows in Hypothesis's reports and enters its database key and
+    # derandomized seed; it must be an identifier. Each pass has its own.
+    name = prop.name + "__" + re.sub(r"\W", "_", impl_label(impl))
+    for attempt in range(PASSES):
+        check.__name__ = check.__qualname__ = name + (f"__pass{attempt + 1}" if attempt else "")
+        test = settings(base, suppress_health_check=_SUPPRESSED, deadline=None)(
+            given(prop.cases(limited.caps))(check)
+        )
+        if base.derandomize:
+            # A seed of the name alone: derandomized runs draw the same cases whatever
+            # this module's source (Hypothesis would otherwise hash the function's).
+            test = seed(zlib.crc32(check.__name__.encode()))(test)
+        try:
+            with _INTERRUPTS:
+                test()
+        except _OutOfTime:
+            outcome.budget_reached = True
+            found += [leaf for kind, (_, leaf, _) in smallest.items() if kind not in known]
+            break
+        except Unsatisfiable:
+            if attempt == 0:
+                outcome.status = "skipped"
+            break
+        except FailedHealthCheck as error:
+            outcome.status = "failed"
+            outcome.failures.append(Failure("harness error: Hypothesis health check", str(error)))
+            break
+        except (KeyboardInterrupt, GeneratorExit):
+            raise
+        except SystemExit as error:  # raised by the harness's own process, not the target
+            raise error
+        except BaseException as error:  # the implementation's failures, one per distinct bug
+            kinds = {_describe(leaf)[0] for leaf in _flatten(error)}
+            found.append(error)
+            if kinds <= known:
+                break
+            known |= kinds
+            continue
+        break  # a pass without a new bug: none left to find within the profile
     _add_failures(outcome, found, prop.name, target)
     outcome.cases_run = counts["run"]
     outcome.cases_skipped = counts["skipped"]

@@ -1,0 +1,102 @@
+"""Naming backward bugs from the whole call: each classic pattern gets its own true name.
+
+The expected gradients here are worked out by hand from the contract and from
+what each buggy backward does, not by the harness.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from impls import PoolSpec
+from impls.conformance.gradients import (
+    DROPS_NAN_WINDOW,
+    LAST_TIE,
+    NAN_GRADIENTS,
+    OVERWRITES,
+    SPLITS_TIES,
+    UNEXPLAINED,
+    WHOLE_TO_EVERY_TIE,
+    distinct_labels,
+    gradient_bugs,
+)
+
+NAN = np.nan
+TILES = PoolSpec((2, 2))  # 2x2 windows, stride 2
+# Windows of a 2x4 plane: {0, 1, 4, 5} and {2, 3, 6, 7}.
+TIED = np.array([[5.0, 5.0, 1.0, 2.0], [0.0, 5.0, 3.0, 0.0]])
+TIED_ROUTING = np.array([[0, 6]])  # the contract: the first 5, and the 3
+GRAD = np.array([[4.0, 2.0]])
+
+
+def test_a_right_backward_has_no_bug():
+    got = np.array([[4.0, 0, 0, 0], [0, 0, 2.0, 0]])
+    assert gradient_bugs(TIED, TILES, GRAD, got, TIED_ROUTING) == []
+
+
+@pytest.mark.parametrize(
+    ("got", "kind"),
+    [
+        # 4 split over the three 5s
+        ([[4 / 3, 4 / 3, 0, 0], [0, 4 / 3, 2, 0]], SPLITS_TIES),
+        # 4 to each of the three 5s
+        ([[4, 4, 0, 0], [0, 4, 2, 0]], WHOLE_TO_EVERY_TIE),
+        # 4 to the last 5
+        ([[0, 0, 0, 0], [0, 4, 2, 0]], LAST_TIE),
+    ],
+)
+def test_tie_rules_are_named(got, kind):
+    assert gradient_bugs(TIED, TILES, GRAD, np.array(got), TIED_ROUTING) == [kind]
+
+
+def test_a_nan_window_sending_nan_everywhere_is_named_beside_the_split():
+    x = np.array([[NAN, 5.0, 1.0, 2.0], [0.0, 5.0, 3.0, 3.0]])
+    routing = np.array([[0, 6]])
+    # mask = window == max: the NaN window matches nothing and divides 0 by 0;
+    # the second window splits 2 over its two 3s.
+    got = np.array([[NAN, NAN, 0, 0], [NAN, NAN, 1, 1]])
+    assert gradient_bugs(x, TILES, GRAD, got, routing) == [NAN_GRADIENTS, SPLITS_TIES]
+
+
+def test_a_nan_window_sending_nothing_is_named():
+    x = np.array([[NAN, 5.0, 1.0, 2.0], [0.0, 5.0, 3.0, 0.0]])
+    got = np.array([[0, 0, 0, 0], [0, 0, 2.0, 0]])
+    assert gradient_bugs(x, TILES, GRAD, got, np.array([[0, 6]])) == [DROPS_NAN_WINDOW]
+
+
+def test_overwriting_where_windows_overlap_is_named():
+    x = np.array([[0.0, 9.0, 0.0]])  # both windows of k2 s1 select the 9
+    spec = PoolSpec((1, 2), stride=1)
+    got = np.array([[0.0, 3.0, 0.0]])  # the second gradient replaced the first
+    grad = np.array([[5.0, 3.0]])
+    assert gradient_bugs(x, spec, grad, got, np.array([[1, 1]])) == [OVERWRITES]
+
+
+def test_dropped_output_columns_are_told_from_overwriting():
+    x = np.array([[0.0, 9.0, 0.0]])
+    spec = PoolSpec((1, 2), stride=1)
+    got = np.array([[0.0, 5.0, 0.0]])  # the first gradient alone: the second output dropped
+    grad = np.array([[5.0, 3.0]])
+    kinds = gradient_bugs(x, spec, grad, got, np.array([[1, 1]]))
+    assert kinds == ["the gradient of the last output columns reaches no element"]
+
+
+def test_no_guess_where_no_pattern_fits():
+    got = np.array([[7.0, 0, 0, 0], [0, 0, 2.0, 0]])
+    assert gradient_bugs(TIED, TILES, GRAD, got, TIED_ROUTING) == [UNEXPLAINED]
+
+
+def test_routing_outside_the_windows_is_judged_as_given():
+    """Arbitrary in-plane indices: the contract's expectation is the routing itself."""
+    got = np.array([[0.0, 0, 0, 6.0], [0, 0, 0, 0]])  # both gradients to element 3, added
+    assert gradient_bugs(TIED, TILES, GRAD, got, np.array([[3, 3]])) == []
+    overwritten = np.array([[0.0, 0, 0, 2.0], [0, 0, 0, 0]])
+    assert gradient_bugs(TIED, TILES, GRAD, overwritten, np.array([[3, 3]])) == [OVERWRITES]
+
+
+def test_distinct_labels_fit_their_dtype():
+    labels = distinct_labels(np.zeros((2, 3, 3), dtype=np.int8), 2)
+    assert labels.dtype == np.int8
+    np.testing.assert_array_equal(labels[1], np.arange(1, 10).reshape(3, 3))
+    assert distinct_labels(np.zeros((20, 20), dtype=np.int8), 2) is None  # 210 > 127
