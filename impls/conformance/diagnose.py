@@ -50,6 +50,7 @@ __all__ = [
     "failure",
     "forward_kind",
     "gradient_kind",
+    "has_padding",
     "index_kind",
     "selection_kind",
     "shape_kind",
@@ -366,6 +367,11 @@ def selection_kind(
     return "selects an element that is not the maximum of its window"
 
 
+def has_padding(x: np.ndarray, spec: PoolSpec) -> bool:
+    """Whether the call pads ``x`` at all (only then can a bug be put down to padding)."""
+    return any(begin or end for begin, end in spec.pads(x.shape[x.ndim - spec.ndim :]))
+
+
 def _padding_kind(
     x: np.ndarray,
     spec: PoolSpec,
@@ -408,11 +414,12 @@ def values_kind(
     geometry = _geometry_kind(x, spec, values, None, mask)
     if geometry is not None and len(differ) > 1:
         return geometry
-    padding = _padding_kind(x, spec, values, differ)
-    if padding is not None:
-        return padding
+    padded = _padding_kind(x, spec, values, differ)
+    if padded is not None:
+        return padded
     first = tuple(int(i) for i in differ[0])
-    return value_kind(values[first].item(), expected_values[first].item(), x.dtype)
+    padding = has_padding(x, spec)
+    return value_kind(values[first].item(), expected_values[first].item(), x.dtype, padding)
 
 
 def forward_kind(
@@ -451,15 +458,18 @@ def forward_kind(
     kind = index_kind(x, spec, indices, expected_indices)
     if kind is not None:
         return kind
-    return value_kind(got_value, expected_value, x.dtype)
+    return value_kind(got_value, expected_value, x.dtype, has_padding(x, spec))
 
 
 def _unsigned(dtype: np.dtype) -> str:
     return f"u{dtype.itemsize}" if dtype.kind == "f" else dtype.str
 
 
-def value_kind(got: Any, expected: Any, dtype: np.dtype) -> str:
-    """Which bug returning ``got`` where the contract gives ``expected`` shows."""
+def value_kind(got: Any, expected: Any, dtype: np.dtype, padding: bool = False) -> str:
+    """Which bug returning ``got`` where the contract gives ``expected`` shows.
+
+    Padding is named only where the call has some (``padding``).
+    """
     if dtype.kind == "f":
         got_nan, expected_nan = bool(np.isnan(got)), bool(np.isnan(expected))
         if got_nan and expected_nan:
@@ -470,7 +480,7 @@ def value_kind(got: Any, expected: Any, dtype: np.dtype) -> str:
             return "returns NaN for a window without NaN"
         if got == expected:
             return "returns the other signed zero: values are not the selected element bit for bit"
-    if got == lowest_value(dtype) and got < expected:
+    if padding and got == lowest_value(dtype) and got < expected:
         return "padding wins the maximum: returns the padding value"
     if got < expected:
         return "returns less than the maximum of the window"
