@@ -37,7 +37,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from ..conformance.targets import absolute_target
-from .processes import StopSignals, end_group, wait_without_reaping
+from .processes import StopSignals, Subreaper, end_group, wait_without_reaping
 
 __all__ = ["LOAD_TIME_LIMIT", "LoadCheck", "check_target", "child_environment", "one_line"]
 
@@ -101,12 +101,21 @@ def check_target(
     The child runs in ``workdir`` (default: an empty temporary directory) with
     ``env`` (default: `child_environment`). It and anything it started are
     ended before this returns. ``stop`` (a `impls.tools.processes.StopSignals`)
-    is checked while waiting: a stop signal ends the child and raises.
+    is checked while waiting: a stop signal ends the child and raises. What the
+    child forked and left behind, even in a session of its own, is ended too
+    (`impls.tools.processes.Subreaper`).
     """
     resolved = absolute_target(target)
-    with tempfile.TemporaryDirectory(
-        prefix="maxpool-verify-load-", ignore_cleanup_errors=True
-    ) as scratch:
+    given, path = target.rpartition(":")[0], resolved.rpartition(":")[0]
+    if path.endswith(".py") and not os.path.isfile(path):  # said without a child
+        where = "" if given == path else f" (looked for {path!r})"
+        return LoadCheck(target, resolved, one_line(f"no such file {given!r}{where}"))
+    with (
+        tempfile.TemporaryDirectory(
+            prefix="maxpool-verify-load-", ignore_cleanup_errors=True
+        ) as scratch,
+        Subreaper(),  # what the child left behind is ended before its directory is removed
+    ):
         result = Path(scratch) / "result.json"
         run_in = Path(workdir) if workdir is not None else Path(scratch) / "work"
         run_in.mkdir(exist_ok=True)

@@ -35,6 +35,7 @@ from .outputs import STDOUT, check_distinct, check_output, write_whole
 
 if TYPE_CHECKING:  # the harness needs the conformance extra: imported when verify runs
     from ..conformance.verify import Report
+    from .processes import StopSignals
 
 __all__ = ["MARKERS", "replace_section", "run_verify", "write_markdown"]
 
@@ -176,11 +177,29 @@ def run_verify(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int
     if args.processes > 1 and importlib.util.find_spec("xdist") is None:
         parser.error("argument -n: needs pytest-xdist: pip install pytest-xdist")
     _check_paths(args, parser)
-    from ..conformance import report
+    from .processes import Stopped, StopSignals, Subreaper
+
+    # Signals stay handled until the reports are written: a stop after the run lets the
+    # writes (a rename each) finish, and leaves no partial file.
+    with StopSignals() as stop, Subreaper():
+        try:
+            reports = _run(args, parser, stop)
+        except Stopped as stopped:
+            _say(
+                f"maxpool verify: stopped by {stopped.name}: every process it started was "
+                "ended; no verdict"
+            )
+            return stopped.exit_status
+        return _publish(args, reports)
+
+
+def _run(
+    args: argparse.Namespace, parser: argparse.ArgumentParser, stop: StopSignals
+) -> list[Report]:
+    """Load every target in a child (a usage error if one fails), then verify each."""
     from ..conformance.profiles import BUDGETS
     from ..conformance.verify import load_time_limit, verify_target
     from .loadcheck import check_target, one_line
-    from .processes import Stopped, StopSignals, Subreaper
 
     budget = args.budget if args.budget is not None else BUDGETS[args.profile]
 
@@ -188,35 +207,35 @@ def run_verify(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int
         if not args.quiet:
             _say(line)
 
+    checks = []
+    for target in args.targets:
+        checked = check_target(target, time_limit=load_time_limit(args.timeout), stop=stop)
+        if checked.error:
+            parser.error(f"argument TARGET: {one_line(target)}: {checked.error}")
+        checks.append(checked)
     reports = []
-    with StopSignals() as stop, Subreaper():
-        try:
-            checks = []
-            for target in args.targets:
-                checked = check_target(target, time_limit=load_time_limit(args.timeout), stop=stop)
-                if checked.error:
-                    parser.error(f"argument TARGET: {one_line(target)}: {checked.error}")
-                checks.append(checked)
-            for checked in checks:
-                progress(f"verifying {one_line(checked.target)} (profile {args.profile}) ...")
-                reports.append(
-                    verify_target(
-                        checked.target,
-                        profile=args.profile,
-                        processes=args.processes,
-                        timeout=args.timeout,
-                        progress=progress,
-                        budget=budget,
-                        stop=stop,
-                        loaded=checked,
-                    )
-                )
-        except Stopped as stopped:
-            _say(
-                f"maxpool verify: stopped by {stopped.name}: every process it started was "
-                "ended; no verdict"
+    for checked in checks:
+        progress(f"verifying {one_line(checked.target)} (profile {args.profile}) ...")
+        reports.append(
+            verify_target(
+                checked.target,
+                profile=args.profile,
+                processes=args.processes,
+                timeout=args.timeout,
+                progress=progress,
+                budget=budget,
+                stop=stop,
+                loaded=checked,
             )
-            return stopped.exit_status
+        )
+    return reports
+
+
+def _publish(args: argparse.Namespace, reports: list[Report]) -> int:
+    """Print the table (unless a format goes to stdout), write the files; the exit status."""
+    from ..conformance import report
+    from .loadcheck import one_line
+
     documents = {
         "json": report.json_document(reports) + "\n",
         "markdown": report.markdown(reports),

@@ -123,3 +123,15 @@ class DeletesItsWorkingDirectory(Correct):
                 with contextlib.suppress(OSError):
                     os.remove(entry)
         return super().forward(x, spec)
+
+
+class LeavesADaemonAndHangs(LeavesADaemon):
+    """Leaves a daemon (see `LeavesADaemon`), then every call sleeps for an hour."""
+
+    name = "leaves-a-daemon-and-hangs"
+
+    def forward(self, x, spec):
+        result = super().forward(x, spec)
+        note_pid()
+        time.sleep(3600)
+        return result
