@@ -237,7 +237,8 @@ def test_the_plugin_passes_the_deadline_to_every_check(tmp_path):
         "suite.run_checks = spy(suite.run_checks)\n"
     )
     spied = tmp_path / "deadlines.txt"
-    env = dict(os.environ, SPY=str(spied), PYTHONPATH=str(tmp_path))
+    path = os.pathsep.join(filter(None, [str(tmp_path), os.environ.get("PYTHONPATH")]))
+    env = dict(os.environ, SPY=str(spied), PYTHONPATH=path)
     result = subprocess.run(
         python_module(
             "pytest", "-p", "deadline_spy", "-p", "impls.conformance.plugin", "-p",

@@ -50,7 +50,7 @@ from pathlib import Path
 from typing import Any
 
 from impls.tools.loadcheck import LOAD_TIME_LIMIT, LoadCheck, check_target, child_environment
-from impls.tools.processes import StopSignals, Subreaper, end_group, wait_without_reaping
+from impls.tools.processes import StopSignals, Subreaper, end_group, wait_for
 
 from .child import PARENT, WATCHED
 from .fixed import GROUPS
@@ -413,7 +413,7 @@ class _Run:
         while True:
             if self.stop is not None:
                 self.stop.check()
-            if wait_without_reaping(child.pid, _POLL):
+            if wait_for(child, _POLL):
                 return "exited", None
             if self._absorb():
                 last_activity = time.monotonic()

@@ -35,7 +35,7 @@ from dataclasses import dataclass
 from multiprocessing.connection import Connection
 from typing import Any
 
-from .processes import die_with_parent, wait_without_reaping
+from .processes import die_with_parent
 
 __all__ = ["Outcome", "call_isolated"]
 
@@ -95,14 +95,14 @@ def call_isolated(func: Callable[[], Any], time_limit: float) -> Outcome:
             try:
                 outcome = receiver.recv()
             except EOFError:  # it died without a word: let it finish dying, to read its status
-                if child.pid is not None:
-                    wait_without_reaping(child.pid, 5.0)
+                child.join(5.0)
     finally:  # however the call ended (a stop signal raised here too): nothing of it runs on
         receiver.close()
         if child.pid is not None:
-            for kill in (os.killpg, os.kill):  # before reaping it: its pid is still its own
-                with contextlib.suppress(ProcessLookupError, PermissionError):
-                    kill(child.pid, signal.SIGKILL)
+            with contextlib.suppress(ProcessLookupError, PermissionError):
+                os.killpg(child.pid, signal.SIGKILL)  # and what it forked into its group
+            if child.exitcode is None:
+                child.kill()
         child.join()
     if outcome is None:
         return Outcome(failure=f"crashed (exit code {child.exitcode})")

@@ -37,7 +37,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from ..conformance.targets import absolute_target
-from .processes import StopSignals, Subreaper, end_group, wait_without_reaping
+from .processes import StopSignals, Subreaper, end_group, wait_for
 
 __all__ = ["LOAD_TIME_LIMIT", "LoadCheck", "check_target", "child_environment", "one_line"]
 
@@ -151,7 +151,7 @@ def _wait(child: subprocess.Popen[bytes], time_limit: float, stop: StopSignals |
     while time.monotonic() < deadline:
         if stop is not None:
             stop.check()
-        if wait_without_reaping(child.pid, min(0.2, max(0.0, deadline - time.monotonic()))):
+        if wait_for(child, min(0.2, max(0.0, deadline - time.monotonic()))):
             return True
     return False
 

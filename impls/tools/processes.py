@@ -48,7 +48,7 @@ __all__ = [
     "Subreaper",
     "die_with_parent",
     "end_group",
-    "wait_without_reaping",
+    "wait_for",
 ]
 
 # The signals that ask a command to stop: Ctrl-C, `kill`/`timeout`/CI runners, a closed terminal.
@@ -178,32 +178,40 @@ def die_with_parent(parent: int | None = None) -> None:
         os._exit(1)
 
 
-def wait_without_reaping(pid: int, seconds: float) -> bool:
-    """Wait up to ``seconds`` for child ``pid`` to end, leaving it to be reaped; True if it did.
+def wait_for(child: subprocess.Popen[bytes], seconds: float) -> bool:
+    """Wait up to ``seconds`` for ``child`` to end; True if it did.
 
-    While an ended child is not reaped its pid, and so its process-group id,
-    cannot be reused: `end_group` may still kill what is left in the group.
+    Where the system can (``waitid``; not macOS), the ended child is left
+    unreaped: its pid, and so its process-group id, cannot be reused before
+    `end_group` has killed what is left in the group.
     """
+    if not hasattr(os, "waitid"):
+        try:
+            child.wait(seconds)
+        except subprocess.TimeoutExpired:
+            return False
+        return True
     deadline = time.monotonic() + seconds
     while True:
         try:
-            ended = os.waitid(os.P_PID, pid, os.WEXITED | os.WNOHANG | os.WNOWAIT)
+            ended = os.waitid(os.P_PID, child.pid, os.WEXITED | os.WNOHANG | os.WNOWAIT)
         except ChildProcessError:  # already reaped
             return True
-        if ended is not None and ended.si_pid == pid:
+        if ended is not None and ended.si_pid == child.pid:
             return True
         left = deadline - time.monotonic()
         if left <= 0:
             return False
-        time.sleep(min(0.1, left))
+        time.sleep(min(0.05, left))
 
 
 def end_group(child: subprocess.Popen[bytes]) -> None:
     """Kill ``child`` and everything in its process group (it was started in a new session)."""
-    if child.returncode is None:  # not reaped: the group id is still the child's
-        for kill in (os.killpg, os.kill):
-            with contextlib.suppress(ProcessLookupError, PermissionError):
-                kill(child.pid, signal.SIGKILL)
+    with contextlib.suppress(ProcessLookupError, PermissionError):
+        os.killpg(child.pid, signal.SIGKILL)  # taken while a member lives, even if reaped
+    if child.returncode is None:  # not reaped: the pid is still the child's
+        with contextlib.suppress(ProcessLookupError, PermissionError):
+            os.kill(child.pid, signal.SIGKILL)
     child.wait()
 
 
