@@ -184,3 +184,52 @@ def test_check_markdown_accepts_a_new_file_and_a_marked_one(tmp_path):
     page = tmp_path / "page.md"
     page.write_text(f"a\n{BEGIN}\n{END}\n")
     check_markdown(str(page))
+
+
+@pytest.fixture
+def quick_verify(monkeypatch):
+    """``maxpool verify`` in this process, with a made-up report: only the writing is real."""
+    from impls.conformance import verify as verify_module
+    from impls.conformance.runner import Outcome
+
+    monkeypatch.setattr(loadcheck, "check_target", lambda t, **k: loadcheck.LoadCheck(t, t))
+    monkeypatch.setattr(
+        verify_module,
+        "verify_target",
+        lambda target, **options: verify_module.Report(
+            target, "dev", [Outcome("matches_naive_forward", "passed")], ()
+        ),
+    )
+
+
+def test_the_command_appends_to_notes_and_keeps_crlf(tmp_path, quick_verify, capsys):
+    page = tmp_path / "notes.md"
+    notes = b"# Notes\r\n\r\nmine, no newline at the end"
+    page.write_bytes(notes)
+    assert main(["verify", "strided", "--quiet", "--markdown", str(page)]) == 0
+    written = page.read_bytes()
+    assert written.startswith(notes + b"\r\n\r\n" + BEGIN.encode() + b"\r\n")
+    assert written.endswith(END.encode() + b"\r\n")
+    assert b"\n" not in written.replace(b"\r\n", b"")
+    # Again: the section is replaced in place, the notes untouched.
+    assert main(["verify", "strided", "--quiet", "--markdown", str(page)]) == 0
+    assert page.read_bytes() == written
+    assert os.listdir(tmp_path) == ["notes.md"]
+
+
+def test_a_failed_write_is_one_line_exit_2_and_the_old_file(tmp_path, quick_verify, capsys):
+    path = tmp_path / "report.json"
+    path.write_text("old")
+
+    def full_disk(descriptor):
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(outputs.os, "fsync", full_disk)
+        assert main(["verify", "strided", "--quiet", "--json", str(path)]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1
+    assert "could not write --json" in err
+    assert "No space left on device" in err
+    assert path.read_text() == "old"
+    assert os.listdir(tmp_path) == ["report.json"]

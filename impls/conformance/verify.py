@@ -78,7 +78,7 @@ MAX_RESTARTS = 40
 # After this many checks in a row ran past the time limit, the remaining rows are not run.
 HANG_STREAK = 2
 # Seconds the child may take to end once every row has its outcome (pytest's own teardown).
-FINISH_GRACE = 10.0
+FINISH_GRACE = 3.0
 # Seconds, beyond loading the target, that pytest may take to start its first check.
 STARTUP_GRACE = 30.0
 # How often the record is read, in seconds.
@@ -147,6 +147,8 @@ def _signal_name(returncode: int) -> str:
 def _crash_note(returncode: int | None, processes: int, pytest_status: int | None) -> str:
     if processes > 1:  # an xdist worker died; its own status is not known here
         return "the worker process died in the middle of the check"
+    if pytest_status == 2:  # pytest's ExitCode.INTERRUPTED: a KeyboardInterrupt in the check
+        return "KeyboardInterrupt stopped pytest in the middle of the check"
     if pytest_status is not None:
         return f"the check ended without an outcome (pytest ended with status {pytest_status})"
     if returncode is not None and returncode < 0:
