@@ -254,9 +254,9 @@ def _verify_options(commands: Any) -> None:
         description="Run the conformance checks on each TARGET, in a child process, and "
         "print one row per property: passed, failed (what broke, and the smallest failing "
         "case as runnable Python), crashed, skipped (outside the declared limits) or not "
-        "claimed, or not run. Exit status: 0 conformant, 1 not conformant, 2 usage error or "
-        "a target that could not be judged (the reason in one line), 128+N when stopped by "
-        "signal N.",
+        "claimed; not run where it gave up (see --timeout). Exit status: 0 conformant, 1 not "
+        "conformant, 2 usage error or a target that could not be judged (the reason in one "
+        "line), 128+N when stopped by signal N.",
     )
     verify_parser.set_defaults(command_parser=verify_parser)
     verify_parser.add_argument(
@@ -294,8 +294,8 @@ def _verify_options(commands: Any) -> None:
         type=_seconds,
         default=None,
         metavar="SECONDS",
-        help="seconds the checks of one target may take together (default: the profile's: "
-        "dev 45, ci 270, thorough no limit)",
+        help="seconds the checks of one target may take together (default: the profile's, "
+        "in impls.conformance.profiles.BUDGETS)",
     )
     _json_option(verify_parser, dest="json_path")
     verify_parser.add_argument(
