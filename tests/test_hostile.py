@@ -238,6 +238,20 @@ def test_a_stop_signal_mid_run_ends_every_process(signum, tmp_path):
 
 
 @needs_linux
+def test_the_checks_die_with_the_command_even_by_sigkill(tmp_path):
+    # No handler runs on SIGKILL: the children die by the parent-death signal.
+    processes = ["-n", "2"] if XDIST else []
+    command = Command(
+        tmp_path, "verify", "--quiet", f"{HOSTILE}:HangsOnEveryCall", "--timeout", "300",
+        *processes,
+    )  # fmt: skip
+    assert wait_until(lambda: command.noted(), 120)
+    command.process.kill()
+    command.finish(60)
+    assert wait_until(lambda: not survivors(command.token)), survivors(command.token)
+
+
+@needs_linux
 def test_bench_ends_its_candidate_on_sigterm(tmp_path):
     command = Command(
         tmp_path, "bench", "--impl", f"{HOSTILE}:HangsOnEveryCall", "--shape", "2,3,8,8",
