@@ -250,3 +250,18 @@ def test_bench_reports_an_implementation_that_fails_on_the_full_input():
     assert row.check.passed
     assert row.forward is None
     assert row.note == "not timed: MemoryError: cannot allocate"
+
+
+@pytest.mark.parametrize("command", ["bench", "recommend"])
+def test_json_with_a_path_writes_the_file_and_keeps_the_tables(command, tmp_path, capsys):
+    path = tmp_path / "out.json"
+    argv = [command, "--shape", "2,3,9,9", "--kernel", "3", "--json", str(path), *FAST]
+    assert main(argv) == 0
+    out = capsys.readouterr().out
+    schema = json.loads(path.read_text())["schema"]
+    assert schema == f"maxpool-{command}/1"
+    assert "strided" in out
+    assert not out.lstrip().startswith("{")
+    # `--json -` is `--json` alone: the document on stdout, no table.
+    assert main([command, "--shape", "2,3,9,9", "--kernel", "3", "--json", "-", *FAST]) == 0
+    assert json.loads(capsys.readouterr().out)["schema"] == schema

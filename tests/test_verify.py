@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import importlib.util
 import json
+import os
 import subprocess
 import sys
 import time
@@ -153,15 +154,105 @@ def test_a_check_left_unfinished_by_an_earlier_child_stops_no_later_one(tmp_path
     # A timed-out (or crashed) check stays unfinished in the record; the next
     # child, started long after, must not be stopped for it.
     from impls.conformance.record import Recorder, read
-    from impls.conformance.verify import _wait
+    from impls.conformance.verify import _Run
+    from impls.tools.processes import Subreaper
 
-    Recorder(tmp_path).start("tests::old_check")
-    events = next(tmp_path.glob("events-*.jsonl"))
-    stale = json.loads(events.read_text())
-    stale["time"] -= 1000
-    events.write_text(json.dumps(stale) + "\n")
-    assert "tests::old_check" in read(tmp_path).unfinished()
-    launched = time.time()
-    child = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(1)"])
-    assert _wait(child, tmp_path, 5.0, lambda nodeid, outcome: None, since=launched) is None
-    assert child.returncode == 0
+    with Subreaper() as reaper:
+        run = _Run(
+            "strided", "strided", tmp_path, profile="dev", processes=1, timeout=5.0,
+            deadline=None, startup_limit=60.0, progress=None, stop=None, reaper=reaper,
+        )  # fmt: skip
+        Recorder(run.record).start("tests::old_check", "matches_naive_forward")
+        events = next(run.record.glob("events-*.jsonl"))
+        stale = json.loads(events.read_text())
+        stale["time"] -= 1000
+        events.write_text(json.dumps(stale) + "\n")
+        assert "tests::old_check" in read(run.record).unfinished()
+        launched = time.time()
+        child = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(1)"])
+        assert run._watch(child, launched) == ("exited", None)
+        assert child.wait() == 0
+
+
+def test_every_child_gets_the_same_absolute_deadline(tmp_path):
+    from impls.conformance.verify import _Run
+    from impls.tools.processes import Subreaper
+
+    with Subreaper() as reaper:
+        run = _Run(
+            "strided", "strided", tmp_path, profile="dev", processes=1, timeout=5.0,
+            deadline=1234.5, startup_limit=60.0, progress=None, stop=None, reaper=reaper,
+        )  # fmt: skip
+        first, restarted = run._command(tmp_path / "done-0"), run._command(tmp_path / "done-1")
+    assert "--maxpool-deadline=1234.5" in first
+    assert "--maxpool-deadline=1234.5" in restarted
+
+
+@pytest.mark.parametrize(
+    ("argv", "budget"),
+    [
+        ([], 45.0),  # the dev profile's (impls.conformance.profiles.BUDGETS)
+        (["--profile", "ci"], 270.0),
+        (["--profile", "thorough"], None),
+        (["--budget", "7.5"], 7.5),
+    ],
+)
+def test_the_budget_is_the_profiles_unless_given(argv, budget, monkeypatch, capsys):
+    from impls.conformance import verify as verify_module
+    from impls.conformance.runner import Outcome
+    from impls.tools import loadcheck
+    from impls.tools.cli import main
+
+    seen = {}
+
+    def fake_verify(target, **options):
+        seen.update(options)
+        return verify_module.Report(target, "dev", [Outcome("x", "passed")], ())
+
+    monkeypatch.setattr(loadcheck, "check_target", lambda t, **k: loadcheck.LoadCheck(t, t))
+    monkeypatch.setattr(verify_module, "verify_target", fake_verify)
+    assert main(["verify", "strided", "--quiet", *argv]) == 0
+    assert seen["budget"] == budget
+
+
+@pytest.mark.parametrize("value", ["nan", "inf", "-1", "0", "soon"])
+def test_a_bad_budget_is_a_usage_error_naming_the_value(value):
+    result = verify("naive", "--budget", value)
+    assert result.returncode == 2
+    assert "argument --budget: must be" in result.stderr
+    assert repr(value) in result.stderr
+
+
+def test_the_plugin_passes_the_deadline_to_every_check(tmp_path):
+    # A plug-in that spies on what the suite passes to the runner.
+    (tmp_path / "deadline_spy.py").write_text(
+        "import json, os\n"
+        "from impls.conformance import suite\n"
+        "def spy(real):\n"
+        "    def call(*args, **kwargs):\n"
+        "        with open(os.environ['SPY'], 'a') as file:\n"
+        "            file.write(json.dumps(kwargs.get('deadline')) + '\\n')\n"
+        "        return real(*args, **kwargs)\n"
+        "    return call\n"
+        "suite.run_property = spy(suite.run_property)\n"
+        "suite.run_checks = spy(suite.run_checks)\n"
+    )
+    spied = tmp_path / "deadlines.txt"
+    path = os.pathsep.join(filter(None, [str(tmp_path), os.environ.get("PYTHONPATH")]))
+    env = dict(os.environ, SPY=str(spied), PYTHONPATH=path)
+    result = subprocess.run(
+        python_module(
+            "pytest", "-p", "deadline_spy", "-p", "impls.conformance.plugin", "-p",
+            "no:cacheprovider", "--pyargs", "impls.conformance.suite", "--impl=strided",
+            "--maxpool-deadline=4102444800.5", "-k", "kernel_one or worked", "-q",
+        ),
+        cwd=tmp_path, env=env, capture_output=True, text=True, timeout=300, check=False,
+    )  # fmt: skip
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert spied.read_text().split() == ["4102444800.5", "4102444800.5"]
+
+
+def test_json_alone_prints_the_document_and_nothing_else_on_stdout():
+    result = verify("strided", "--json")
+    assert result.returncode == 0, result.stderr
+    assert json.loads(result.stdout)["verdict"] == "conformant"

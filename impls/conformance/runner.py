@@ -69,6 +69,7 @@ __all__ = [
     "check_one",
     "group_half",
     "judged_view",
+    "row_deadline",
     "run_checks",
     "run_property",
 ]
@@ -342,6 +343,28 @@ class _OutOfTime(BaseException):
 MIN_CASES = 1
 
 
+def row_deadline(
+    run_deadline: float, rows_left: int, workers: int = 1, now: float | None = None
+) -> float:
+    """The deadline of the next row: its share of the time left to the ``rows_left`` rows.
+
+    ``workers`` processes run rows side by side, so each row may take
+    ``workers`` shares; never past ``run_deadline``.
+
+    Examples
+    --------
+    >>> row_deadline(100.0, rows_left=4, now=60.0)
+    70.0
+    >>> row_deadline(100.0, rows_left=4, workers=2, now=60.0)
+    80.0
+    >>> row_deadline(100.0, rows_left=0, now=120.0)
+    120.0
+    """
+    now = time.time() if now is None else now
+    share = max(0.0, run_deadline - now) * workers / max(1, rows_left)
+    return min(now + share, max(run_deadline, now))
+
+
 def _size(drawn: object) -> tuple[int, int]:
     """How big a failing case is, to keep the smallest one seen of each bug."""
     x = getattr(drawn, "x", None)
@@ -459,7 +482,16 @@ def run_property(
         except SystemExit as error:  # raised by the harness's own process, not the target
             raise error
         except BaseException as error:  # the implementation's failures, one per distinct bug
-            kinds = {_describe(leaf)[0] for leaf in _flatten(error)}
+            leaves = _flatten(error)
+            if any(isinstance(leaf, _OutOfTime) for leaf in leaves):
+                # Time ran out while Hypothesis replayed its failing cases: report the
+                # smallest seen of each bug instead.
+                outcome.budget_reached = True
+                found += [leaf for leaf in leaves if not isinstance(leaf, _OutOfTime)]
+                reported = {_describe(part)[0] for error in found for part in _flatten(error)}
+                found += [leaf for kind, (_, leaf, _) in smallest.items() if kind not in reported]
+                break
+            kinds = {_describe(leaf)[0] for leaf in leaves}
             found.append(error)
             if kinds <= known:
                 break

@@ -6,10 +6,15 @@ its property with `impls.conformance.runner` and turns the outcome into
 pytest's: a failure lists each distinct bug, with its smallest case as
 runnable Python; a property outside the declared limits, or not claimed, is
 skipped with the reason.
+
+A target that forks and lets the copy return into the harness: the copy is
+ended (``os._exit``) the next time it reaches the harness's code, a drawn case
+or the end of the check, so it never reports anything.
 """
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable
 
 import pytest
@@ -24,10 +29,10 @@ from .runner import Outcome, run_checks, run_property
 __all__ = ["test_fixed_checks", "test_property"]
 
 
-def _conclude(outcome: Outcome, nodeid: str, recorder: Recorder | None) -> None:
+def _conclude(outcome: Outcome, nodeid: str, row: str, recorder: Recorder | None) -> None:
     __tracebackhide__ = True
     if recorder is not None:
-        recorder.finish(nodeid, outcome)
+        recorder.finish(nodeid, outcome, row)
     if outcome.status in ("failed", "crashed"):
         parts = [f"{outcome.name}: {outcome.status}"]
         if outcome.note:
@@ -45,14 +50,30 @@ def _indent(text: str, prefix: str) -> str:
     return "\n".join(prefix + line for line in text.splitlines())
 
 
-def _check(request: pytest.FixtureRequest, recorder: Recorder | None, run: Callable) -> None:
-    """Run one check (``run(on_case)`` returns its outcome), record it, and conclude."""
+def _end_forked_copy(pid: int) -> None:
+    """End this process if it is not ``pid``: a copy the target forked, back in the harness."""
+    if os.getpid() != pid:
+        os._exit(0)
+
+
+def _check(
+    request: pytest.FixtureRequest, recorder: Recorder | None, row: str, run: Callable
+) -> None:
+    """Run one check (``run(on_case)`` returns its outcome), record it as ``row``, conclude."""
     __tracebackhide__ = True
     nodeid = request.node.nodeid
+    pid = os.getpid()
     if recorder is not None:
-        recorder.start(nodeid)
-    outcome = run(recorder.case if recorder is not None else None)
-    _conclude(outcome, nodeid, recorder)
+        recorder.start(nodeid, row)
+
+    def on_case(drawn: object) -> None:
+        _end_forked_copy(pid)
+        if recorder is not None:
+            recorder.case(drawn)
+
+    outcome = run(on_case)
+    _end_forked_copy(pid)
+    _conclude(outcome, nodeid, row, recorder)
 
 
 @pytest.mark.parametrize("prop", PROPERTIES, ids=lambda prop: prop.name)
@@ -61,13 +82,19 @@ def test_property(
     implementation: MaxPoolImpl,
     prop: Property,
     recorder: Recorder | None,
+    maxpool_deadline: float | None,
     request: pytest.FixtureRequest,
 ) -> None:
     _check(
         request,
         recorder,
+        prop.name,
         lambda on_case: run_property(
-            implementation, prop, target=conformance_target, on_case=on_case
+            implementation,
+            prop,
+            target=conformance_target,
+            on_case=on_case,
+            deadline=maxpool_deadline,
         ),
     )
 
@@ -78,11 +105,13 @@ def test_fixed_checks(
     implementation: MaxPoolImpl,
     group: str,
     recorder: Recorder | None,
+    maxpool_deadline: float | None,
     request: pytest.FixtureRequest,
 ) -> None:
     _check(
         request,
         recorder,
+        group,
         lambda on_case: run_checks(
             implementation,
             group,
@@ -90,5 +119,6 @@ def test_fixed_checks(
             claim=GROUPS[group],
             target=conformance_target,
             on_case=on_case,
+            deadline=maxpool_deadline,
         ),
     )

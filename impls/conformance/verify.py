@@ -1,16 +1,33 @@
-"""``maxpool verify``: run the conformance checks on targets in child processes, and judge.
+"""``maxpool verify``: judge targets in child processes, whatever the targets do.
 
-For each target, a child ``python -m pytest`` runs the suite
-(`impls.conformance.suite`) on that target alone, with plug-in autoloading
-off and its own configuration, in a temporary directory: the user's pytest
-settings, conftest files and working directory are left alone. With ``-n``,
-pytest-xdist spreads the properties over processes.
+The target is never imported here. For each target:
 
-The child records its progress (`impls.conformance.record`). When it dies in
-the middle of a check (segfault, abort, hard exit) or a check runs past the
-time limit, that check becomes a ``crashed`` row naming the last case it ran,
-and a new child runs the checks that remain, so the report is always
-complete.
+1. a short child loads it (`impls.tools.loadcheck`): a target that cannot
+   be loaded (no such file, a syntax error, an import that raises, exits or
+   hangs, an attribute that is missing or not callable) is a `ValueError`
+   with one line naming the cause, before anything else starts;
+2. a child ``python -m impls.conformance.child`` runs the pytest suite
+   (`impls.conformance.suite`) on that target alone, with plug-in
+   autoloading off and its own configuration; with ``-n``, pytest-xdist
+   spreads the properties over processes. It runs in a working directory of
+   its own, apart from the harness's files (configuration, record, output),
+   so a target that deletes files around it spoils nothing.
+
+The child records its progress (`impls.conformance.record`), which this
+process reads as it goes and keeps. When the child dies in the middle of a
+check (segfault, abort, hard exit) or a check runs past the time limit, that
+check becomes a ``crashed`` row naming the last case it ran, and a new child
+runs the checks that remain. After `HANG_STREAK` checks in a row ran past the
+time limit, the remaining rows are ``not run`` at once, which bounds the
+run's time. If the children cannot run the checks at all (pytest fails to
+start, or stops twice without progress), the remaining rows are ``not run``
+and `Report.not_judged` says why.
+
+Each child is started in a session of its own; when it ends, its process
+group is killed, and so is every process it left behind (this process adopts
+them: `impls.tools.processes.Subreaper`). Children die with this process.
+``budget`` seconds give a deadline that every child receives
+(``--maxpool-deadline``).
 
 Examples
 --------
@@ -32,21 +49,24 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from impls import Capabilities
+from impls.tools.loadcheck import LOAD_TIME_LIMIT, LoadCheck, check_target, child_environment
+from impls.tools.processes import StopSignals, Subreaper, end_group, wait_for
 
+from .child import PARENT, WATCHED
 from .fixed import GROUPS
 from .properties import PROPERTIES
 from .record import Progress, read
 from .reproduce import call_snippet, case_snippet
 from .runner import Failure, Outcome
 from .strategies import Call, Case
-from .targets import load_target
 
 __all__ = [
     "DEFAULT_PROFILE",
     "DEFAULT_TIMEOUT",
     "HALVES",
+    "HANG_STREAK",
     "Report",
+    "load_time_limit",
     "row_half",
     "row_names",
     "verify_target",
@@ -57,6 +77,14 @@ DEFAULT_PROFILE = "dev"
 DEFAULT_TIMEOUT = 600.0
 # At most this many child processes per target (each death costs one).
 MAX_RESTARTS = 40
+# After this many checks in a row ran past the time limit, the remaining rows are not run.
+HANG_STREAK = 2
+# Seconds the child may take to end once every row has its outcome (pytest's own teardown).
+FINISH_GRACE = 3.0
+# Seconds, beyond loading the target, that pytest may take to start its first check.
+STARTUP_GRACE = 30.0
+# How often the record is read, in seconds.
+_POLL = 0.25
 
 _SUITE = "impls.conformance.suite"
 
@@ -80,15 +108,9 @@ def row_half(row: str, indices_from_backward: bool = False) -> str:
     return "backward" if prop.uses_indices and indices_from_backward else "forward"
 
 
-def _test_name(target: str, row: str) -> str:
-    """The name of ``row``'s test for ``target`` (its node id after the module's path)."""
-    if row in GROUPS:
-        return f"test_fixed_checks[{target}-{row}]"
-    return f"test_property[{target}-{row}]"
-
-
-def _short(nodeid: str) -> str:
-    return nodeid.rpartition("::")[2]
+def load_time_limit(timeout: float) -> float:
+    """Seconds a target may take to load: ``timeout``, within 20 s and `LOAD_TIME_LIMIT`."""
+    return min(LOAD_TIME_LIMIT, max(20.0, timeout))
 
 
 # The halves of the contract a report judges apart, in the order it shows them.
@@ -97,7 +119,11 @@ HALVES = ("forward", "backward", "validation")
 
 @dataclass
 class Report:
-    """The verdict on one target, and one `Outcome` per row."""
+    """The verdict on one target, and one `Outcome` per row.
+
+    ``not_judged`` is empty when the harness could run the checks, else one
+    line saying why it could not (the rows it could not run are ``not run``).
+    """
 
     implementation: str
     profile: str
@@ -105,6 +131,7 @@ class Report:
     left_out: tuple[str, ...]
     seconds: float = 0.0
     notes: list[str] = field(default_factory=list)
+    not_judged: str = ""
 
     @property
     def verdict(self) -> str:
@@ -143,59 +170,31 @@ def _write_config(directory: Path) -> Path:
     return config
 
 
-def _command(
-    target: str, record: Path, config: Path, processes: int, done: list[str]
-) -> list[str]:
-    command = [
-        sys.executable,
-        "-m",
-        "pytest",
-        "-p",
-        "impls.conformance.plugin",
-        "-p",
-        "no:cacheprovider",
-        "-c",
-        str(config),
-        "--rootdir",
-        str(config.parent),
-        "--confcutdir",
-        str(config.parent),
-        "--pyargs",
-        _SUITE,
-        f"--impl={target}",
-        f"--maxpool-record={record}",
-        "-q",
-        "-p",
-        "no:warnings",
-    ]
-    if processes > 1:
-        command += ["-p", "xdist.plugin", "-n", str(processes)]
-    for nodeid in done:
-        command += ["--deselect", nodeid]
-    return command
-
-
 def _environment(profile: str) -> dict[str, str]:
-    env = dict(os.environ)
+    env = child_environment()  # the user's own modules import as they would with `python -m`
     env["PYTEST_DISABLE_PLUGIN_AUTOLOAD"] = "1"
     env["HYPOTHESIS_PROFILE"] = profile
-    # The user's own modules import as they would with `python -m`.
-    path = [os.getcwd()] + [p for p in env.get("PYTHONPATH", "").split(os.pathsep) if p]
-    env["PYTHONPATH"] = os.pathsep.join(path)
+    env[PARENT] = str(os.getpid())
+    env[WATCHED] = "1"
     return env
 
 
-def _crash_note(returncode: int | None, timed_out: bool, timeout: float, processes: int) -> str:
-    if timed_out:
-        return f"the check ran for more than {timeout:g} s and was stopped"
+def _signal_name(returncode: int) -> str:
+    try:
+        return signal.Signals(-returncode).name
+    except ValueError:
+        return f"signal {-returncode}"
+
+
+def _crash_note(returncode: int | None, processes: int, pytest_status: int | None) -> str:
     if processes > 1:  # an xdist worker died; its own status is not known here
         return "the worker process died in the middle of the check"
+    if pytest_status == 2:  # pytest's ExitCode.INTERRUPTED: a KeyboardInterrupt in the check
+        return "KeyboardInterrupt stopped pytest in the middle of the check"
+    if pytest_status is not None:
+        return f"the check ended without an outcome (pytest ended with status {pytest_status})"
     if returncode is not None and returncode < 0:
-        try:
-            name = signal.Signals(-returncode).name
-        except ValueError:
-            name = f"signal {-returncode}"
-        return f"the process died with {name}"
+        return f"the process died with {_signal_name(returncode)}"
     return f"the process exited with status {returncode} in the middle of the check"
 
 
@@ -216,8 +215,272 @@ def _crash_outcome(row: str, note: str, last_case: object, target: str) -> Outco
 def _outcome(row: str, data: dict[str, Any]) -> Outcome:
     """An `Outcome` back from the JSON a test process wrote (`Recorder.finish`)."""
     failures = [Failure(**failure) for failure in data.pop("failures", [])]
-    data.pop("name", None)
+    for key in ("name", "row", "nodeid"):
+        data.pop(key, None)
     return Outcome(row, failures=failures, **data)
+
+
+def _alive(pid: int) -> bool:
+    """Whether process ``pid`` runs (a zombie does not)."""
+    try:
+        with open(f"/proc/{pid}/stat", "rb") as stat:
+            return stat.read().rpartition(b")")[2].split()[:1] != [b"Z"]
+    except OSError:
+        pass
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def _last_line(path: Path) -> str:
+    try:
+        lines = path.read_text(encoding="utf-8", errors="replace").strip().splitlines()
+    except OSError:
+        return ""
+    return lines[-1].strip() if lines else ""
+
+
+class _Run:
+    """The children that check one target, and what they found."""
+
+    def __init__(
+        self,
+        target: str,
+        resolved: str,
+        scratch: Path,
+        *,
+        profile: str,
+        processes: int,
+        timeout: float,
+        deadline: float | None,
+        startup_limit: float,
+        indices_from_backward: bool = False,
+        progress: Callable[[str], None] | None,
+        stop: StopSignals | None,
+        reaper: Subreaper,
+    ) -> None:
+        self.target, self.resolved = target, resolved
+        self.processes, self.timeout, self.deadline = processes, timeout, deadline
+        self.startup_limit = startup_limit
+        self.derived = indices_from_backward
+        self.progress, self.stop, self.reaper = progress, stop, reaper
+        self.harness, self.work = scratch / "harness", scratch / "work"
+        self.harness.mkdir()
+        self.work.mkdir()
+        self.record = self.harness / "record"
+        self.config = _write_config(self.harness)
+        self.env = _environment(profile)
+        self.rows = row_names()
+        self.seen = Progress(directory=self.record)
+        self.crashed: dict[str, Outcome] = {}
+        self.not_run: dict[str, Outcome] = {}
+        self.announced: set[str] = set()
+        self.notes: list[str] = []
+        self.not_judged = ""
+
+    # What is known so far.
+
+    def _finished(self) -> dict[str, dict[str, Any]]:
+        return {self.seen.row(n): data for n, data in self.seen.outcomes.items()}
+
+    def _remaining(self) -> list[str]:
+        done = set(self._finished()) | set(self.crashed) | set(self.not_run)
+        return [row for row in self.rows if row not in done]
+
+    def _announce(self, row: str, text: str) -> None:
+        if self.progress is not None and row in self.rows and row not in self.announced:
+            self.announced.add(row)
+            self.progress(f"[{len(self.announced)}/{len(self.rows)}] {row}: {text}")
+
+    def _absorb(self) -> bool:
+        """Read the record into what is known; announce new outcomes; True if anything was new."""
+        before = (dict(self.seen.started), set(self.seen.outcomes))
+        self.seen.merge(read(self.record))
+        new = [n for n in self.seen.outcomes if n not in before[1]]
+        for nodeid in sorted(new, key=lambda n: self.seen.started.get(n, {}).get("time", 0.0)):
+            self._announce(self.seen.row(nodeid), str(self.seen.outcomes[nodeid].get("status")))
+        return self.seen.started != before[0] or set(self.seen.outcomes) != before[1]
+
+    def _crash(self, nodeid: str, note: str) -> None:
+        row = self.seen.row(nodeid)
+        if row not in self.rows or row in self.crashed or row in self._finished():
+            return
+        last = self.seen.last_case(int(self.seen.started[nodeid]["pid"]))
+        self.crashed[row] = _crash_outcome(row, note, last, self.resolved)
+        self.crashed[row].half = row_half(row, self.derived)
+        self._announce(row, f"crashed ({note})")
+
+    def _give_up(self, note: str) -> None:
+        """Every remaining row is ``not run``, for the reason ``note``."""
+        for row in self._remaining():
+            self.not_run[row] = Outcome(
+                row, "not run", note=note, half=row_half(row, self.derived)
+            )
+            self._announce(row, f"not run ({note})")
+
+    # The children.
+
+    def _command(self, done: Path) -> list[str]:
+        command = [
+            sys.executable,
+            "-m",
+            "impls.conformance.child",
+            str(done),
+            "-p",
+            "impls.conformance.plugin",
+            "-p",
+            "no:cacheprovider",
+            "-c",
+            str(self.config),
+            "--rootdir",
+            str(self.harness),
+            "--confcutdir",
+            str(self.harness),
+            "--basetemp",
+            str(self.harness / "pytest-tmp"),
+            "--pyargs",
+            _SUITE,
+            f"--impl={self.resolved}",
+            f"--maxpool-record={self.record}",
+            "-q",
+            "-p",
+            "no:warnings",
+        ]
+        if self.deadline is not None:
+            command.append(f"--maxpool-deadline={self.deadline!r}")
+        if self.processes > 1:
+            command += ["-p", "xdist.plugin", "-n", str(self.processes)]
+        done_rows = set(self._finished()) | set(self.crashed) | set(self.not_run)
+        for nodeid in sorted(set(self.seen.started) | set(self.seen.outcomes)):
+            if self.seen.row(nodeid) in done_rows:
+                command += ["--deselect", nodeid]
+        return command
+
+    def run(self) -> None:
+        streak = 0
+        for attempt in range(MAX_RESTARTS):
+            if not self._remaining():
+                return
+            if self.stop is not None:
+                self.stop.check()
+            before = (set(self.seen.outcomes), set(self.crashed))
+            how, hung, status, pytest_status, output = self._child(attempt)
+            new_outcomes = set(self.seen.outcomes) - before[0]
+            if new_outcomes:
+                streak = 0
+            if hung is not None:
+                streak += 1
+            elif set(self.crashed) - before[1]:
+                streak = 0
+            if not new_outcomes and set(self.crashed) == before[1]:
+                self._stalled(how, status, pytest_status, output)
+                return
+            if streak >= HANG_STREAK and self._remaining():
+                note = (
+                    f"the target hung on {streak} checks in a row, each stopped after "
+                    f"{self.timeout:g} s"
+                )
+                self.notes.append(
+                    f"{note}; the {len(self._remaining())} remaining checks were not run"
+                )
+                self._give_up(note)
+                return
+        if self._remaining():
+            reason = f"the checks' processes died {MAX_RESTARTS} times"
+            self.not_judged = reason
+            self._give_up(reason)
+
+    def _stalled(
+        self, how: str, status: int | None, pytest_status: int | None, output: Path
+    ) -> None:
+        """A child ran and made no progress: the harness cannot judge the remaining rows."""
+        if how == "idle":
+            reason = f"the pytest child started no check within {self.startup_limit:g} s"
+        elif pytest_status is not None:
+            reason = f"pytest ended with status {pytest_status} without running a check"
+        elif status is not None and status < 0:
+            reason = f"the pytest child died with {_signal_name(status)} before running a check"
+        else:
+            reason = f"the pytest child exited with status {status} before running a check"
+        last = _last_line(output)
+        self.not_judged = reason + (f": {last}" if last else "")
+        try:
+            text = output.read_text(encoding="utf-8", errors="replace").strip()
+        except OSError:
+            text = ""
+        if text:
+            self.notes.append(text[-3000:])
+        self._give_up(reason)
+
+    def _child(self, attempt: int) -> tuple[str, str | None, int | None, int | None, Path]:
+        """Run one child on the remaining rows; attribute the checks it left unfinished.
+
+        Returns how it ended (``"exited"``, ``"hung"``, ``"idle"``, ``"complete"``),
+        the check that hung (or None), its exit status, pytest's own status (None
+        if pytest did not finish) and its output file.
+        """
+        done = self.harness / f"done-{attempt}"
+        output = self.harness / f"output-{attempt}.txt"
+        launched = time.time()
+        with open(output, "wb") as stream:
+            child = subprocess.Popen(
+                self._command(done),
+                cwd=self.work,
+                env=self.env,
+                stdin=subprocess.DEVNULL,
+                stdout=stream,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
+            )
+            try:
+                how, hung = self._watch(child, launched)
+            finally:  # done, hung, or stopped by a signal: nothing it started runs on
+                end_group(child)
+                self.reaper.end_strays()
+        self._absorb()
+        try:
+            pytest_status: int | None = int(done.read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            pytest_status = None
+        unfinished = [n for n, e in self.seen.unfinished().items() if e["time"] >= launched]
+        if hung is not None:
+            self._crash(hung, f"the check ran for more than {self.timeout:g} s and was stopped")
+        elif how == "exited":
+            note = _crash_note(child.returncode, self.processes, pytest_status)
+            for nodeid in unfinished:
+                self._crash(nodeid, note)
+        return how, hung, child.returncode, pytest_status, output
+
+    def _watch(self, child: subprocess.Popen[bytes], launched: float) -> tuple[str, str | None]:
+        """Wait for ``child`` while reading the record; stop it if a check hangs."""
+        last_activity = time.monotonic()
+        complete_since: float | None = None
+        while True:
+            if self.stop is not None:
+                self.stop.check()
+            if wait_for(child, _POLL):
+                return "exited", None
+            if self._absorb():
+                last_activity = time.monotonic()
+            now = time.time()
+            running = {n: e for n, e in self.seen.unfinished().items() if e["time"] >= launched}
+            for nodeid, event in running.items():
+                if self.seen.row(nodeid) in self.crashed:
+                    continue
+                if self.processes > 1 and not _alive(int(event["pid"])):
+                    self._crash(nodeid, _crash_note(None, self.processes, None))
+                elif now - float(event["time"]) > self.timeout:
+                    return "hung", nodeid
+            if not self._remaining():
+                complete_since = complete_since or time.monotonic()
+                if time.monotonic() - complete_since > FINISH_GRACE:
+                    return "complete", None
+            elif not running and time.monotonic() - last_activity > self.startup_limit:
+                return "idle", None
 
 
 def verify_target(
@@ -227,124 +490,86 @@ def verify_target(
     processes: int = 1,
     timeout: float = DEFAULT_TIMEOUT,
     progress: Callable[[str], None] | None = None,
+    budget: float | None = None,
+    stop: StopSignals | None = None,
+    loaded: LoadCheck | None = None,
 ) -> Report:
     """Verify ``target`` in child processes; return its `Report`.
 
-    Raises `ValueError` if the target cannot be loaded (a usage error).
-    ``progress``, if given, is called with a line of text as rows finish.
+    Parameters
+    ----------
+    target : str
+        What to verify (see `impls.conformance.targets`); a relative file path
+        is relative to the working directory.
+    profile, processes, timeout
+        The Hypothesis profile, the number of pytest processes, and the seconds
+        one check may run before it counts as hung (``crashed``).
+    progress : callable, optional
+        Called with a line of text as rows finish.
+    budget : float, optional
+        Seconds the checks may take together: ``time.time() + budget``, taken
+        at the start, is the deadline every child receives. None: no limit.
+    stop : impls.tools.processes.StopSignals, optional
+        Checked while waiting: a stop signal ends every child and raises
+        `impls.tools.processes.Stopped`.
+    loaded : impls.tools.loadcheck.LoadCheck, optional
+        The target's load check, if the caller made it already.
+
+    Raises
+    ------
+    ValueError
+        If the target cannot be loaded (a usage error); the message is one
+        line naming the cause.
     """
-    caps = Capabilities.of(load_target(target))
-    rows = row_names()
-    by_test = {_test_name(target, row): row for row in rows}
-    announced: set[str] = set()
-
-    def announce(nodeid: str, outcome: dict[str, object]) -> None:
-        row = by_test.get(_short(nodeid))
-        if progress is not None and row is not None and row not in announced:
-            announced.add(row)
-            progress(f"[{len(announced)}/{len(rows)}] {row}: {outcome['status']}")
-
-    crashed: dict[str, Outcome] = {}
     started_at = time.perf_counter()
-    notes: list[str] = []
-    with tempfile.TemporaryDirectory(prefix="maxpool-verify-") as scratch:
-        directory = Path(scratch)
-        config = _write_config(directory)
-        record = directory / "record"
-        seen = Progress()
-        for _ in range(MAX_RESTARTS):
-            done = [n for n in seen.started if _short(n) in crashed or n in seen.outcomes]
-            if len({_short(n) for n in done} & set(by_test)) == len(by_test):
-                break
-            with open(directory / "output.txt", "w", encoding="utf-8") as output:
-                launched = time.time()
-                child = subprocess.Popen(
-                    _command(target, record, config, processes, done),
-                    cwd=directory,
-                    env=_environment(profile),
-                    stdout=output,
-                    stderr=subprocess.STDOUT,
-                    start_new_session=True,
+    deadline = None if budget is None else time.time() + budget
+    load_limit = load_time_limit(timeout)
+    with Subreaper() as reaper:
+        if loaded is None:
+            loaded = check_target(
+                target, time_limit=load_limit, env=_environment(profile), stop=stop
+            )
+        if loaded.error:
+            raise ValueError(loaded.error)
+        with tempfile.TemporaryDirectory(
+            prefix="maxpool-verify-", ignore_cleanup_errors=True
+        ) as scratch:
+            run = _Run(
+                target,
+                loaded.resolved,
+                Path(scratch),
+                profile=profile,
+                processes=processes,
+                timeout=timeout,
+                deadline=deadline,
+                startup_limit=load_limit + STARTUP_GRACE,
+                indices_from_backward=loaded.indices_from_backward,
+                progress=progress,
+                stop=stop,
+                reaper=reaper,
+            )
+            run.run()
+    finished = run._finished()
+    outcomes = []
+    for row in run.rows:
+        if row in run.crashed:
+            outcomes.append(run.crashed[row])
+        elif row in finished:
+            outcomes.append(_outcome(row, dict(finished[row])))
+        elif row in run.not_run:
+            outcomes.append(run.not_run[row])
+        else:  # cannot happen: every path out of run() leaves no row unaccounted for
+            outcomes.append(
+                Outcome(
+                    row, "not run", note="the check never ran", half=row_half(row, run.derived)
                 )
-                try:
-                    timed_out = _wait(child, record, timeout, announce, since=launched)
-                finally:  # interrupted (Ctrl-C), or done: never leave the child running
-                    if child.poll() is None:
-                        os.killpg(child.pid, signal.SIGKILL)
-                        child.wait()
-            seen = read(record)
-            unfinished = {
-                _short(n): s
-                for n, s in seen.unfinished().items()
-                if _short(n) in by_test and _short(n) not in crashed
-            }
-            if timed_out is not None:
-                key = _short(timed_out)
-                unfinished = {key: unfinished[key]} if key in unfinished else {}
-            for test, start in unfinished.items():
-                note = _crash_note(child.returncode, timed_out is not None, timeout, processes)
-                last = seen.last_case(start["pid"])
-                crashed[test] = _crash_outcome(by_test[test], note, last, target)
-                if progress is not None:
-                    announced.add(by_test[test])
-                    progress(f"[{len(announced)}/{len(rows)}] {by_test[test]}: crashed ({note})")
-            if child.returncode not in (0, 1) and not unfinished:
-                # pytest itself failed (a usage error in the child): nothing more will run.
-                text = (directory / "output.txt").read_text(encoding="utf-8", errors="replace")
-                notes.append(text.strip()[-3000:])
-                break
-        finished = {_short(n): data for n, data in seen.outcomes.items()}
-        outcomes = []
-        for test, row in by_test.items():
-            if test in crashed:
-                outcomes.append(crashed[test])
-            elif test in finished:
-                outcomes.append(_outcome(row, dict(finished[test])))
-            else:
-                outcomes.append(
-                    Outcome(row, "crashed", note="the check never ran", half=row_half(row))
-                )
+            )
     return Report(
-        target, profile, outcomes, caps.left_out(), time.perf_counter() - started_at, notes
+        target,
+        profile,
+        outcomes,
+        loaded.left_out,
+        time.perf_counter() - started_at,
+        run.notes,
+        run.not_judged,
     )
-
-
-def _wait(
-    child: subprocess.Popen[bytes],
-    record: Path,
-    timeout: float,
-    report: Callable[[str, dict[str, object]], None],
-    since: float = 0.0,
-) -> str | None:
-    """Wait for ``child``; stop it if a check runs past ``timeout`` (return that check).
-
-    ``report(nodeid, outcome)`` is called once for each check as it finishes.
-    Only checks started at ``since`` (`time.time`) or later count: the record
-    also holds the checks that earlier children never finished.
-    """
-    reported: set[str] = set()
-
-    def report_new(progress: Progress) -> None:
-        for nodeid, outcome in progress.outcomes.items():
-            if nodeid not in reported:
-                reported.add(nodeid)
-                report(nodeid, outcome)
-
-    while True:
-        try:
-            child.wait(timeout=0.5)
-            if record.exists():
-                report_new(read(record))
-            return None
-        except subprocess.TimeoutExpired:
-            pass
-        if not record.exists():
-            continue
-        progress = read(record)
-        report_new(progress)
-        now = time.time()
-        for nodeid, start in progress.unfinished().items():
-            if start["time"] >= since and now - start["time"] > timeout:
-                os.killpg(child.pid, signal.SIGKILL)
-                child.wait()
-                return nodeid

@@ -8,6 +8,16 @@ conformance check, the line of code that uses it, and the trade-offs.
 ``maxpool verify TARGET...`` runs the conformance harness on targets (see
 `impls.conformance.verify`).
 
+``--json`` works alike in every command: alone (or ``--json -``) it prints
+the JSON document on stdout instead of the tables; ``--json PATH`` writes it
+to PATH (checked before the run, replaced whole: `impls.tools.outputs`) and
+the tables still go to stdout. Put a bare ``--json`` after the targets of
+``maxpool verify``. An ``--impl`` target is first loaded in a child process
+(`impls.tools.loadcheck`): one that cannot be loaded (one that exits or
+hangs on import, say) is a usage error. SIGTERM, SIGHUP and SIGINT end the
+command and every process it started, with one line and the exit status
+128 + the signal's number.
+
 Pooling options (the pooled axes are the trailing ones):
 
 - ``--shape 32,64,112,112`` (or ``32x64x112x112``): the input shape.
@@ -32,6 +42,7 @@ Examples
 from __future__ import annotations
 
 import argparse
+import contextlib
 import math
 import sys
 from collections.abc import Sequence
@@ -45,6 +56,7 @@ from ..protocol import CONTRACT_DTYPES
 from ..registry import names
 from ..spec import PADDING_STRINGS, PoolSpec
 from . import bench, recommend, report, timing
+from .outputs import STDOUT, check_output, write_whole
 from .workloads import WORKLOADS
 
 __all__ = ["DTYPES", "build_parser", "case_from_args", "main", "parse_padding", "parse_shape"]
@@ -218,8 +230,21 @@ def _measurement_options(parser: argparse.ArgumentParser) -> None:
         help="stop a candidate that takes longer on one case, and report it in its row "
         f"({bench.DEFAULT_TIME_LIMIT:g})",
     )
-    group.add_argument("--json", action="store_true", help="print JSON instead of tables")
+    _json_option(group)
     group.add_argument("--quiet", action="store_true", help="no progress on stderr")
+
+
+def _json_option(group: Any, dest: str = "json") -> None:
+    group.add_argument(
+        "--json",
+        dest=dest,
+        nargs="?",
+        const=STDOUT,
+        default=None,
+        metavar="PATH",
+        help="JSON: alone (or with -), printed on stdout instead of the tables; with PATH, "
+        "written to PATH",
+    )
 
 
 def _verify_options(commands: Any) -> None:
@@ -229,7 +254,9 @@ def _verify_options(commands: Any) -> None:
         description="Run the conformance checks on each TARGET, in a child process, and "
         "print one row per property: passed, failed (what broke, and the smallest failing "
         "case as runnable Python), crashed, skipped (outside the declared limits) or not "
-        "claimed. Exit status: 0 conformant, 1 not conformant, 2 usage error.",
+        "claimed; not run where it gave up (see --timeout). Exit status: 0 conformant, 1 not "
+        "conformant, 2 usage error or a target that could not be judged (the reason in one "
+        "line), 128+N when stopped by signal N.",
     )
     verify_parser.set_defaults(command_parser=verify_parser)
     verify_parser.add_argument(
@@ -259,15 +286,24 @@ def _verify_options(commands: Any) -> None:
         type=_seconds,
         default=600.0,
         metavar="SECONDS",
-        help="a property running longer counts as crashed (600)",
+        help="a property running longer counts as crashed; after 2 in a row the rest are "
+        "not run (600)",
     )
-    verify_parser.add_argument("--json", dest="json_path", metavar="PATH", help="write JSON")
+    verify_parser.add_argument(
+        "--budget",
+        type=_seconds,
+        default=None,
+        metavar="SECONDS",
+        help="seconds the checks of one target may take together (default: the profile's, "
+        "in impls.conformance.profiles.BUDGETS)",
+    )
+    _json_option(verify_parser, dest="json_path")
     verify_parser.add_argument(
         "--markdown",
         dest="markdown_path",
         metavar="PATH",
-        help="write Markdown (between '<!-- begin maxpool verify -->' and '<!-- end maxpool "
-        "verify -->' if PATH has them)",
+        help="write Markdown between the lines '<!-- begin maxpool verify -->' and '<!-- end "
+        "maxpool verify -->' of PATH, or append them with it; - for stdout",
     )
     verify_parser.add_argument("--quiet", action="store_true", help="no progress on stderr")
 
@@ -411,10 +447,17 @@ def _candidates(
     unknown = [name for name in args.only if name not in names()]
     if unknown:
         parser.error(f"argument --only: unknown implementation {unknown[0]!r}; known: {names()}")
+    from .loadcheck import check_target, one_line
+
+    for target in args.impl:
+        if target not in names():  # outside code: loaded in a child first, whatever it does
+            error = check_target(target).error
+            if error:
+                parser.error(f"argument --impl: {one_line(target)}: {error}")
     try:
         return bench.candidates(args.impl, only=args.only, references=references)
-    except (ValueError, TypeError) as err:
-        parser.error(f"argument --impl: {err}")
+    except (Exception, SystemExit, KeyboardInterrupt) as err:  # the target's import, again
+        parser.error(f"argument --impl: {type(err).__name__}: {err}")
 
 
 def _progress(quiet: bool) -> Any:
@@ -441,6 +484,26 @@ def main(argv: Sequence[str] | None = None) -> int:
 
         return run_verify(args, subparser)
     case = case_from_args(args, subparser)
+    if args.json not in (None, STDOUT):
+        try:
+            check_output(args.json, "--json")
+        except ValueError as err:
+            subparser.error(str(err))
+    from .processes import Stopped, StopSignals
+
+    try:
+        with StopSignals(raise_at_once=True):
+            return _measure(args, subparser, case)
+    except Stopped as stopped:
+        with contextlib.suppress(OSError, ValueError):  # no terminal left
+            print(f"maxpool {args.command}: stopped by {stopped.name}", file=sys.stderr)
+        return stopped.exit_status
+
+
+def _measure(
+    args: argparse.Namespace, subparser: argparse.ArgumentParser, case: bench.BenchCase | None
+) -> int:
+    """Measure and print (``maxpool bench``) or recommend (``maxpool recommend``)."""
     cases = [case] if case is not None else bench.standard_cases(args.workload)
     references = args.command == "bench" and not args.no_references
     to_measure = _candidates(args, subparser, references)
@@ -459,14 +522,25 @@ def main(argv: Sequence[str] | None = None) -> int:
     rows = bench.run(cases, to_measure, settings, _progress(args.quiet))
     environment = timing.environment()
     if args.command == "bench":
-        render = report.bench_json if args.json else report.bench_text
-        print(render(rows, environment, method))
-        return 0
-    recommendations = [
-        recommend.recommend([row for row in rows if row.case is c], args.goal) for c in cases
-    ]
-    render_recommendations = report.recommend_json if args.json else report.recommend_text
-    print(render_recommendations(recommendations, environment, method))
+        text = report.bench_text(rows, environment, method)
+        document = report.bench_json(rows, environment, method)
+    else:
+        recommendations = [
+            recommend.recommend([row for row in rows if row.case is c], args.goal) for c in cases
+        ]
+        text = report.recommend_text(recommendations, environment, method)
+        document = report.recommend_json(recommendations, environment, method)
+    print(document if args.json == STDOUT else text)
+    if args.json not in (None, STDOUT):
+        try:
+            write_whole(args.json, (document + "\n").encode("utf-8"))
+        except OSError as err:
+            print(
+                f"maxpool {args.command}: error: could not write --json {args.json!r} ({err}); "
+                "the file was left as it was",
+                file=sys.stderr,
+            )
+            return 2
     return 0
 
 

@@ -6,6 +6,11 @@ modifies its input must cost its own row, not the run. `call_isolated` runs
 a function in a child made with ``fork`` (which inherits the input without
 copying it) and returns what the function returned, or why it did not.
 
+The child leads a process group of its own and dies with this process
+(`impls.tools.processes.die_with_parent`); when the call ends, however it
+ends (a stop signal raised here included), the child and anything it forked
+into its group are killed.
+
 Where ``fork`` is not available (Windows), the function runs in this process:
 exceptions, `SystemExit` included, are still reported, but there is no time
 limit and a `KeyboardInterrupt` ends the run.
@@ -20,12 +25,17 @@ Examples
 
 from __future__ import annotations
 
+import contextlib
 import multiprocessing
+import os
+import signal
 import warnings
 from collections.abc import Callable
 from dataclasses import dataclass
 from multiprocessing.connection import Connection
 from typing import Any
+
+from .processes import die_with_parent
 
 __all__ = ["Outcome", "call_isolated"]
 
@@ -42,7 +52,10 @@ def _describe(err: BaseException) -> str:
     return f"raised {type(err).__name__}: {err}" if str(err) else f"raised {type(err).__name__}"
 
 
-def _child(func: Callable[[], Any], connection: Connection) -> None:
+def _child(func: Callable[[], Any], connection: Connection, parent: int) -> None:
+    with contextlib.suppress(OSError):
+        os.setpgid(0, 0)  # a group of its own: what it forks is killed with it
+    die_with_parent(parent)
     try:
         result = Outcome(func())
     except BaseException as err:  # KeyboardInterrupt and SystemExit too: report them all
@@ -67,21 +80,30 @@ def call_isolated(func: Callable[[], Any], time_limit: float) -> Outcome:
             return Outcome(failure=_describe(err))
     context = multiprocessing.get_context("fork")
     receiver, sender = context.Pipe(duplex=False)
-    child = context.Process(target=_child, args=(func, sender), daemon=True)
+    child = context.Process(target=_child, args=(func, sender, os.getpid()), daemon=True)
     with warnings.catch_warnings():
         # Python 3.12+ warns about fork in a threaded process; the project's own
         # thread pool is fork-safe (impls.fast.threads), and the child only measures.
         warnings.simplefilter("ignore", DeprecationWarning)
         child.start()
     sender.close()
+    outcome: Outcome | None = None
     try:
         if not receiver.poll(time_limit):
-            child.kill()
-            return Outcome(failure=f"stopped after the time limit of {time_limit:g} s")
-        return receiver.recv()
-    except EOFError:
-        child.join()
-        return Outcome(failure=f"crashed (exit code {child.exitcode})")
-    finally:
+            outcome = Outcome(failure=f"stopped after the time limit of {time_limit:g} s")
+        else:
+            try:
+                outcome = receiver.recv()
+            except EOFError:  # it died without a word: let it finish dying, to read its status
+                child.join(5.0)
+    finally:  # however the call ended (a stop signal raised here too): nothing of it runs on
         receiver.close()
+        if child.pid is not None:
+            with contextlib.suppress(ProcessLookupError, PermissionError):
+                os.killpg(child.pid, signal.SIGKILL)  # and what it forked into its group
+            if child.exitcode is None:
+                child.kill()
         child.join()
+    if outcome is None:
+        return Outcome(failure=f"crashed (exit code {child.exitcode})")
+    return outcome
