@@ -5,7 +5,7 @@ For one target it is one object; for several, a list of them::
 
     {
       "implementation": "examples.loop_layer:maxpool",
-      "verdict": "conformant" | "not conformant",
+      "verdict": "conformant" | "not conformant" | "not judged",
       "forward": "conformant" | "not conformant" | "not judged",
       "backward": "conformant" | "not conformant" | "not judged",
       "validation": "...",       (only where argument validation is claimed)
@@ -23,12 +23,15 @@ For one target it is one object; for several, a list of them::
         }
       ],
       "left_out": ["pooling over 1 axis", ...],
-      "seconds": 12.3
+      "seconds": 12.3,
+      "notes": ["what happened to the run itself, if anything"],
+      "not_judged": "why the checks could not run, or \\"\\""
     }
 
 The verdict of a half is "not conformant" when one of its rows failed or
 crashed, "conformant" when none did and one passed, else "not judged"; the
-overall verdict is "conformant" only when no row failed or crashed.
+overall verdict is "not conformant" when a row failed or crashed, "not
+judged" when some rows could not run (or none passed), else "conformant".
 
 The text report shows the rows half by half, each under its verdict. The
 Markdown report holds the same: with several targets, a conformance matrix
@@ -87,6 +90,8 @@ def _document(report: Report) -> dict[str, object]:
         "properties": [_row(outcome) for outcome in report.outcomes],
         "left_out": list(report.left_out),
         "seconds": round(report.seconds, 1),
+        "notes": list(report.notes),
+        "not_judged": report.not_judged,
     }
 
 
@@ -147,7 +152,7 @@ def text(reports: Sequence[Report], *, examples: bool = True) -> str:
         if report.left_out:
             lines += ["", f"left out (declared limits): {', '.join(report.left_out)}"]
         for note in report.notes:
-            lines += ["", "the check run itself failed:", _indent(note, "  ")]
+            lines += ["", "about the run:", _indent(note, "  ")]
         bad = sum(o.status in ("failed", "crashed") for o in report.outcomes)
         summary = f"{bad} of {len(report.outcomes)} failed or crashed" if bad else "none failed"
         halves = ", ".join(f"{half} {verdict}" for half, verdict in report.halves().items())

@@ -135,10 +135,18 @@ class Report:
 
     @property
     def verdict(self) -> str:
-        """``"conformant"`` when no row failed or crashed and at least one passed."""
-        bad = any(o.status in ("failed", "crashed") for o in self.outcomes)
-        passed = any(o.status == "passed" for o in self.outcomes)
-        return "conformant" if passed and not bad else "not conformant"
+        """``"conformant"``, ``"not conformant"`` or ``"not judged"``.
+
+        Not conformant as soon as a row failed or crashed; else not judged
+        where the harness could not run every row (``not run``) or none
+        passed; else conformant.
+        """
+        if any(o.status in ("failed", "crashed") for o in self.outcomes):
+            return "not conformant"
+        ran_all = not self.not_judged and all(o.status != "not run" for o in self.outcomes)
+        if ran_all and any(o.status == "passed" for o in self.outcomes):
+            return "conformant"
+        return "not judged"
 
     def half_verdict(self, half: str) -> str:
         """``"conformant"``, ``"not conformant"`` or ``"not judged"`` for one half.
