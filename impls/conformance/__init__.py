@@ -16,13 +16,18 @@ formats layers keep are converted by the readers in
 `impls.conformance.indices`.
 
 The modules: `strategies` (Hypothesis strategies that draw whole calls),
-`checks` (assertion helpers), `diagnose` (naming the bug behind a
-difference), `properties` (the properties), `fixed` (the fixed-input
-checks), `runner` (running them), `reproduce` (failing cases as Python),
-`layers` and `indices` (layer classes), `targets` (what TARGET may be),
-`plugin` and `suite` (pytest), `verify` and `report` (``maxpool verify``),
-`values` (bug-provoking inputs and bitwise comparison, without Hypothesis:
-the quick check of ``maxpool bench`` uses them).
+`windows` (the contract's windows and selection rule, written apart),
+`checks` (assertion helpers, and the half of the contract each call is
+judged in), `diagnose` (naming the forward bug behind a difference),
+`gradients` (naming the backward bug from the whole call), `properties`
+(the properties), `fixed` (the fixed-input checks), `runner` (running them
+within a time budget), `replay` (one case again), `reproduce` (failing
+cases as Python), `layers` and `indices` (layer classes), `targets` (what
+TARGET may be), `plugin`, `suite` and `child` (pytest, and the child process
+``maxpool verify`` runs it in), `record` (what the child leaves behind),
+`verify` and `report` (``maxpool verify``), `profiles` (examples and time
+per profile), `values` (bug-provoking inputs and bitwise comparison,
+without Hypothesis: the quick check of ``maxpool bench`` uses them).
 Submodules are imported on first use, so importing this package costs
 nothing until a name is used.
 
