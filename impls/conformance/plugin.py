@@ -167,7 +167,10 @@ def maxpool_deadline(request: pytest.FixtureRequest) -> float | None:
         return None
     started = request.config.stash.get(STARTED, 0)
     request.config.stash[STARTED] = started + 1
-    workers = max(1, int(os.environ.get("PYTEST_XDIST_WORKER_COUNT", "1") or 1))
+    # An xdist worker shares the rows with the others (the environment variable would
+    # also be inherited by a plain pytest that an xdist worker starts).
+    workerinput = getattr(request.config, "workerinput", None)
+    workers = int(workerinput["workercount"]) if workerinput else 1
     rows_left = len(request.session.items) - started * workers
     return row_deadline(run_deadline, rows_left, workers)
 
