@@ -331,7 +331,8 @@ _SUPPRESSED = (HealthCheck.filter_too_much, HealthCheck.too_slow)
 
 
 # How many times a property looks for bugs: after the first pass finds some, the next
-# one treats cases that show only those as passing, and looks for others.
+# one treats cases that show only those as passing, and looks for others, with half as
+# many cases as the pass before.
 PASSES = 3
 
 
@@ -455,9 +456,11 @@ def run_property(
     name = prop.name + "__" + re.sub(r"\W", "_", impl_label(impl))
     for attempt in range(PASSES):
         check.__name__ = check.__qualname__ = name + (f"__pass{attempt + 1}" if attempt else "")
-        test = settings(base, suppress_health_check=_SUPPRESSED, deadline=None)(
-            given(prop.cases(limited.caps))(check)
-        )
+        # Later passes look with fewer cases: half as many as the one before.
+        examples = max(1, base.max_examples >> attempt)
+        test = settings(
+            base, max_examples=examples, suppress_health_check=_SUPPRESSED, deadline=None
+        )(given(prop.cases(limited.caps))(check))
         if base.derandomize:
             # A seed of the name alone: derandomized runs draw the same cases whatever
             # this module's source (Hypothesis would otherwise hash the function's).
