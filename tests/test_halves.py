@@ -17,7 +17,7 @@ import impls
 from impls import Capabilities, PoolSpec
 from impls.conformance import from_layer
 from impls.conformance.fixed import CHECKS, GROUPS
-from impls.conformance.gradients import SPLITS_TIES
+from impls.conformance.gradients import OVERWRITES, SPLITS_TIES
 from impls.conformance.layers import SHARES_STATE
 from impls.conformance.properties import PROPERTIES
 from impls.conformance.runner import run_checks, run_property
@@ -217,3 +217,25 @@ def test_shared_layer_state_is_named():
 )
 def test_each_row_has_its_half(row, derived, half):
     assert row_half(row, derived) == half
+
+
+OVERWRITE_SEERS = (
+    "matches_naive_backward",
+    "finite_differences_full_jacobian",
+    "finite_differences_random_direction",
+    "backward_is_the_adjoint_of_gathering",
+    "gradient_is_conserved",
+    "overlapping_windows_accumulate",
+)
+
+
+@pytest.mark.parametrize("prop_name", OVERWRITE_SEERS)
+def test_the_default_profile_sees_overwriting_in_every_gradient_property(prop_name):
+    """The example layer that assigns instead of adding, at the dev profile's 20 cases."""
+    from examples.strided_layer import maxpool as overwriting
+
+    dev = settings(max_examples=20, database=None, derandomize=True)
+    prop = next(p for p in PROPERTIES if p.name == prop_name)
+    outcome = run_property(overwriting, prop, run_settings=dev)
+    assert outcome.status == "failed", f"{prop_name} passed {outcome.cases_run} cases"
+    assert [f.kind for f in outcome.failures] == [OVERWRITES]
