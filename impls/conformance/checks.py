@@ -581,20 +581,22 @@ def explain_backward(
     routing: np.ndarray,
     context: str = "",
     probe: Probe | None = None,
+    default: str = UNEXPLAINED,
 ) -> Explain:
     """Name the backward bug where ``got`` differs from ``grad`` routed to ``routing``.
 
     The names come from the whole call (`name_gradient_bugs`): ties split or
     repeated, NaN windows, overwriting, outputs dropped. The first names the
     failure; the others are noted beside it (`impls.conformance.diagnose.defer`),
-    each a bug of its own.
+    each a bug of its own. Where none is recognised, ``default`` says what the
+    check saw.
     """
     found: list[str] = []
 
     def explain(position: tuple[int, ...]) -> str:
         if not found:
             kind = name_gradient_bugs(x, spec, grad, got, routing, context, probe)
-            found.append(kind or UNEXPLAINED)
+            found.append(default if kind is None or kind == UNEXPLAINED else kind)
         return found[0]
 
     return explain

@@ -40,7 +40,6 @@ from .checks import (
     explain_values,
     flat_targets,
     impl_label,
-    name_gradient_bugs,
     routed_forward,
     window_table,
 )
@@ -125,8 +124,8 @@ def _gradient_bug(
     probe: Probe | None = None,
 ) -> str:
     """The bug where ``grad_in`` is not ``grad`` routed by ``routing``, or ``default``."""
-    kind = name_gradient_bugs(case.x, case.spec, grad, grad_in, routing, case.describe(), probe)
-    return default if kind is None or kind == UNEXPLAINED else kind
+    context = case.describe()
+    return explain_backward(case.x, case.spec, grad, grad_in, routing, context, probe, default)(())
 
 
 def _scatter_add(grad: np.ndarray, routing: np.ndarray, case: Case) -> np.ndarray:
@@ -715,12 +714,8 @@ def _fd_explain(
     On the tie-free inputs these properties draw, the differences route each
     gradient where the contract does, so a routing bug has its own name.
     """
-
-    def explain(position: tuple[int, ...]) -> str:
-        kind = name_gradient_bugs(case.x, case.spec, grad, got, routing, case.describe(), probe)
-        return _FD_DISAGREE if kind is None or kind == UNEXPLAINED else kind
-
-    return explain
+    context = case.describe()
+    return explain_backward(case.x, case.spec, grad, got, routing, context, probe, _FD_DISAGREE)
 
 
 def _pooled(x: np.ndarray, spec: PoolSpec) -> np.ndarray:
