@@ -18,6 +18,7 @@ import pytest
 
 import impls
 from impls import PoolSpec
+from impls.fast import gather, table_cache
 from impls.fast import threads as parallel
 from tests.children import python_code
 
@@ -29,7 +30,10 @@ DEADLINE_SECONDS = 30.0
 def threads_for_tiny_inputs(monkeypatch: pytest.MonkeyPatch):
     monkeypatch.setattr(parallel, "BLOCK_BYTES", 1)
     monkeypatch.setattr(parallel, "MIN_BYTES_PER_THREAD", 1)
+    monkeypatch.setattr(gather, "SMALL_WINDOW_ELEMENTS", 0)  # small calls take the threads too
+    table_cache.clear()  # plans made under other settings
     yield
+    table_cache.clear()
     parallel.set_num_threads(None)
 
 
@@ -76,10 +80,12 @@ CONCURRENT_CALLERS = """
 import sys, threading
 import numpy as np
 import impls
+from impls.fast import gather
 from impls.fast import threads as parallel
 
 sys.setswitchinterval(1e-6)
 parallel.BLOCK_BYTES = parallel.MIN_BYTES_PER_THREAD = 1
+gather.SMALL_WINDOW_ELEMENTS = 0  # small calls take the threads too
 parallel.set_num_threads(16)
 spec = impls.PoolSpec((3, 3), 2, 1)
 failures = []

@@ -36,10 +36,10 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ..geometry import Geometry, geometry_for_shape, prepare_forward
+from ..geometry import Geometry, geometry_for_shape
 from ..registry import BUILTIN, OPTIONAL, get
 from ..spec import PoolSpec
-from .blocks import BlockedMaxPool
+from .blocks import BackwardPlan, BlockedMaxPool, ForwardPlan
 from .van_herk import VanHerkMaxPool
 from .whole_plane import WholePlaneMaxPool, is_whole_plane
 
@@ -228,21 +228,17 @@ class AutoMaxPool(BlockedMaxPool):
         geometry = geometry_for_shape(tuple(x_shape), spec)
         return self.rule(DispatchCase.of(geometry.compact)).forward
 
-    def forward(self, x: object, spec: PoolSpec) -> tuple[np.ndarray, np.ndarray]:
-        """Pool ``x`` with the forward implementation chosen for its case."""
-        array, geometry = prepare_forward(x, spec)
+    def forward_plan(self, array: np.ndarray, geometry: Geometry) -> tuple[ForwardPlan, int]:
+        """The plan of the implementation chosen for this case: a repeated call goes
+        straight to it."""
         rule = self.rule(DispatchCase.of(geometry.compact))
-        return self._impls[rule.forward].forward(array, spec)
+        return self._impls[rule.forward].forward_plan(array, geometry)
 
-    def backward(
-        self,
-        grad_out: object,
-        indices: object,
-        input_shape: Sequence[int],
-        spec: PoolSpec,
-    ) -> np.ndarray:
-        """Add each ``grad_out`` element to the input element its index names."""
+    def backward_plan(
+        self, grad: np.ndarray, indices: np.ndarray, geometry: Geometry
+    ) -> BackwardPlan:
+        """The compiled scatter where numba is registered, else the shared NumPy one."""
         compiled = self._impls.get("numba")
         if compiled is not None:
-            return compiled.backward(grad_out, indices, input_shape, spec)
-        return super().backward(grad_out, indices, input_shape, spec)
+            return compiled.backward_plan(grad, indices, geometry)
+        return super().backward_plan(grad, indices, geometry)

@@ -25,7 +25,7 @@ from concurrent.futures import Future, ThreadPoolExecutor, wait
 
 from ..spec import as_int
 
-__all__ = ["get_num_threads", "run_blocks", "run_split", "set_num_threads"]
+__all__ = ["check_count", "get_num_threads", "run_blocks", "run_split", "set_num_threads"]
 
 ENV_VARIABLE = "MAXPOOL_NUM_THREADS"
 # Below this many input bytes per thread, starting threads costs more than it saves.
@@ -108,7 +108,8 @@ def _machine_threads() -> int:
         return os.cpu_count() or 1
 
 
-def _check_count(threads: object, name: str) -> int:
+def check_count(threads: object, name: str) -> int:
+    """``threads`` as a positive int; `TypeError` or `ValueError` naming ``name`` otherwise."""
     count = as_int(threads, name)
     if count < 1:
         raise ValueError(f"{name} must be a positive int, got {count}")
@@ -128,7 +129,7 @@ def get_num_threads() -> int:
     from_env = os.environ.get(ENV_VARIABLE)
     if from_env:
         try:
-            return _check_count(int(from_env), ENV_VARIABLE)
+            return check_count(int(from_env), ENV_VARIABLE)
         except ValueError:
             raise ValueError(f"{ENV_VARIABLE} must be a positive int, got {from_env!r}") from None
     return _machine_threads()
@@ -154,7 +155,7 @@ def set_num_threads(threads: int | None) -> None:
     >>> set_num_threads(None)
     """
     global _configured
-    _configured = None if threads is None else _check_count(threads, "threads")
+    _configured = None if threads is None else check_count(threads, "threads")
     try:
         count = get_num_threads()
     except ValueError:
@@ -164,7 +165,7 @@ def set_num_threads(threads: int | None) -> None:
 
 def _workers(items: int, item_bytes: int, threads: int | None) -> int:
     """Threads worth starting: at most ``threads``, at least one item and 1 MiB each."""
-    wanted = get_num_threads() if threads is None else _check_count(threads, "threads")
+    wanted = get_num_threads() if threads is None else check_count(threads, "threads")
     if getattr(_worker_state, "active", False):
         return 1  # already on a worker: waiting for other workers could deadlock
     return max(1, min(wanted, items, (items * item_bytes) // MIN_BYTES_PER_THREAD))
