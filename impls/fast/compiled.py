@@ -78,12 +78,14 @@ class _Loader:
         self.failed: dict[Hashable, str] = {}
         self.thread: threading.Thread | None = None
         self.busy = False  # importing or compiling right now
+        self.warming: Hashable | None = None  # the key being warmed
         self.broken: str | None = None  # why this process loads nothing more
 
     def request(self, key: Hashable, warm: Warm) -> None:
         """Queue ``key`` (once) and make sure the loader thread runs."""
         with self.lock:
-            if key in self.ready or key in self.pending or key in self.failed or self.broken:
+            known = key in self.ready or key in self.pending or key in self.failed
+            if known or (self.busy and key == self.warming) or self.broken:
                 return
             self.pending[key] = warm
             if self.thread is None:
@@ -99,7 +101,7 @@ class _Loader:
                     return
                 key = next(iter(self.pending))
                 warm = self.pending.pop(key)
-                self.busy = True
+                self.busy, self.warming = True, key
             error = broken = None
             try:
                 if self.module is None:
@@ -112,7 +114,7 @@ class _Loader:
             except BaseException as err:
                 error = _describe(err)
             with self.lock:
-                self.busy = False
+                self.busy, self.warming = False, None
                 if broken is not None:
                     self.broken = broken
                     self.failed.update(dict.fromkeys(self.pending, broken))
