@@ -26,7 +26,6 @@ from __future__ import annotations
 
 import argparse
 import datetime
-import functools
 import os
 from collections.abc import Callable
 
@@ -39,6 +38,7 @@ from impls.frameworks.pytorch import TorchMaxPool
 from impls.tools.timing import (
     MIN_SAMPLE_SECONDS,
     Timing,
+    copy_bandwidth,
     environment,
     peak_extra_bytes,
     time_rounds,
@@ -46,15 +46,6 @@ from impls.tools.timing import (
 from impls.tools.workloads import WORKLOADS, Workload, by_name, random_input
 
 __all__ = ["main"]
-
-
-def copy_bandwidth(megabytes: int = 256, repeats: int = 7) -> float:
-    """Bytes per second moved by `numpy.copyto` (read plus write), median of single copies."""
-    source = np.ones(megabytes << 18, dtype=np.float32)
-    target = np.zeros_like(source)  # touched by the warm-up copy, before timing
-    copies = {"copy": [functools.partial(np.copyto, target, source)]}
-    (timing,) = time_rounds(copies, rounds=repeats, min_sample_seconds=0)["copy"]
-    return 2 * source.nbytes / timing.median
 
 
 def _spec(workload: Workload) -> PoolSpec:

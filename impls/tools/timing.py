@@ -27,6 +27,7 @@ True
 from __future__ import annotations
 
 import datetime
+import functools
 import importlib.metadata
 import math
 import os
@@ -47,6 +48,7 @@ __all__ = [
     "THREAD_ENV_VARS",
     "Timing",
     "calls_per_sample",
+    "copy_bandwidth",
     "environment",
     "methodology",
     "peak_extra_bytes",
@@ -253,6 +255,27 @@ def time_rounds(
         )
         for key in candidates
     }
+
+
+def copy_bandwidth(megabytes: int = 256, repeats: int = 7) -> float:
+    """Bytes per second moved by one `numpy.copyto` (read plus write), median of single copies.
+
+    The scripts' copy floor: the time to read and write a workload's bytes at
+    this rate. One call on one thread, into a target touched beforehand (no
+    page faults), of a ``megabytes`` array, far larger than the caches.
+
+    Examples
+    --------
+    >>> copy_bandwidth(megabytes=1, repeats=1) > 0
+    True
+    """
+    import numpy as np  # the timing loop itself needs no NumPy
+
+    source = np.ones(megabytes << 18, dtype=np.float32)
+    target = np.zeros_like(source)  # touched by the warm-up copy, before timing
+    copies = {"copy": [functools.partial(np.copyto, target, source)]}
+    (timing,) = time_rounds(copies, rounds=repeats, min_sample_seconds=0)["copy"]
+    return 2 * source.nbytes / timing.median
 
 
 def peak_extra_bytes(func: Callable[[], T]) -> tuple[T, int]:
