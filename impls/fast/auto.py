@@ -31,10 +31,11 @@ array([[ 5.,  7.],
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 
 import numpy as np
+from numpy.typing import DTypeLike
 
 from ..geometry import Geometry, geometry_for_shape
 from ..registry import BUILTIN, OPTIONAL, get
@@ -208,6 +209,13 @@ class AutoMaxPool(BlockedMaxPool):
             for name in dict.fromkeys(rule.forward for rule in RULES)
             if name in PRIVATE_PATHS or (name in BUILTIN and (compiled or name not in OPTIONAL))
         }
+
+    def wait_until_compiled(
+        self, dtypes: Iterable[DTypeLike], timeout: float | None = None
+    ) -> bool:
+        """Wait for the compiled kernels where numba is registered (True at once elsewhere)."""
+        compiled = self._impls.get("numba")
+        return True if compiled is None else compiled.wait_until_compiled(dtypes, timeout)
 
     def rule(self, case: DispatchCase) -> Rule:
         """The first rule of `RULES` that applies to ``case`` and whose implementation

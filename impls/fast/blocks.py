@@ -19,9 +19,10 @@ from __future__ import annotations
 
 import functools
 import math
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 
 import numpy as np
+from numpy.typing import DTypeLike
 
 from ..geometry import Geometry, check_index_array, prepare_backward, prepare_forward
 from ..spec import PoolSpec
@@ -180,6 +181,17 @@ class BlockedMaxPool:
         self.threads = None if threads is None else check_count(threads, "threads")
         self._forward_plans = PlanCache()
         self._backward_plans = PlanCache()
+
+    def wait_until_compiled(
+        self, dtypes: Iterable[DTypeLike], timeout: float | None = None
+    ) -> bool:
+        """Wait until the compiled kernels this runs on ``dtypes`` are loaded; whether they are.
+
+        Calls never wait for them (`impls.fast.compiled`); benchmarks do, to time
+        the kernels rather than the NumPy path that serves meanwhile. True at
+        once for the pure-NumPy implementations.
+        """
+        return True
 
     def forward_worker(
         self,

@@ -387,6 +387,12 @@ class NumbaMaxPool(BlockedMaxPool):
         super().__init__(threads)
         self._numpy: BlockedMaxPool | None = None
 
+    def wait_until_compiled(
+        self, dtypes: Iterable[DTypeLike], timeout: float | None = None
+    ) -> bool:
+        """Load this implementation's kernels for ``dtypes`` now; see the module function."""
+        return wait_until_compiled(dtypes, timeout)
+
     def numpy_path(self) -> BlockedMaxPool:
         """What serves calls whose kernels are not ready: auto without numba."""
         if self._numpy is None:

@@ -259,17 +259,32 @@ def _first_call(case: BenchCase, candidate: Candidate, x: np.ndarray) -> float |
         return None
 
 
+def _wait_until_compiled(case: BenchCase, candidate: Candidate) -> None:
+    """Let an implementation that loads compiled kernels in the background finish loading
+    those of this case (input and gradient dtypes), so that they are what is checked
+    and timed."""
+    wait = getattr(candidate.impl, "wait_until_compiled", None)
+    if candidate.is_reference or not callable(wait):
+        return
+    dtype = np.dtype(case.dtype)
+    grad_dtype = Capabilities.of(candidate.impl).gradient_dtype(dtype)
+    wait([dtype, grad_dtype])
+
+
 def measure(case: BenchCase, candidate: Candidate, settings: Settings, x: np.ndarray) -> Row:
     """Time the first call, check, then time forward and backward of ``candidate`` on ``x``.
 
     ``x`` is the case's input. The first call is timed on its own, as it pays
-    for compiling or filling caches; it counts as a warm-up call, and so does
-    the next, which runs under `tracemalloc` to measure the peak extra memory.
+    for filling caches; it counts as a warm-up call, and so does the next,
+    which runs under `tracemalloc` to measure the peak extra memory. Compiled
+    kernels, which the first call does not wait for, are loaded before the
+    check and the timed calls (`impls.fast.blocks.BlockedMaxPool.wait_until_compiled`).
     """
     reason = skip_reason(case, candidate)
     if reason is not None:
         return Row(case, candidate, note=reason)
     first_call = _first_call(case, candidate, x)
+    _wait_until_compiled(case, candidate)
     check = _check(case, candidate)
     if check.status in ("error", "unsupported"):
         return Row(case, candidate, check, note=f"not timed: {check}", first_call=first_call)
