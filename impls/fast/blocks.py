@@ -6,6 +6,9 @@ hands cache-sized blocks of planes to workers on several threads
 function of a block (a slice of planes) with its own scratch buffers.
 Backward is shared: `flat_scatter_worker`.
 
+Large outputs come from `impls.fast.buffers`, which recycles the memory of
+dropped outputs of the same size (no page faults in a loop).
+
 Repeated calls: everything a call decides from its arguments alone (the
 spec, the input's shape, dtype, strides and alignment) is a *plan*, kept in a
 `impls.fast.table_cache.PlanCache` per implementation. A call whose key is
@@ -26,6 +29,7 @@ from numpy.typing import DTypeLike
 
 from ..geometry import Geometry, check_index_array, prepare_backward, prepare_forward
 from ..spec import PoolSpec
+from . import buffers
 from .gather import gather_plan, is_small
 from .planes import PlaneSource, StagedPlanes, planes_of
 from .table_cache import PlanCache
@@ -254,8 +258,8 @@ class BlockedMaxPool:
 
         def run(x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
             planes = StagedPlanes(x, ndim) if staged else x.reshape(geometry.batch, *spatial)
-            values = np.empty(batch_shape, dtype=dtype)
-            indices = np.empty(batch_shape, dtype=np.int64)
+            values = buffers.empty(batch_shape, dtype)
+            indices = buffers.empty(batch_shape, np.int64)
 
             def make_worker(capacity: int) -> BlockWorker:
                 source = planes.blocks(capacity) if isinstance(planes, StagedPlanes) else planes
@@ -309,7 +313,10 @@ class BlockedMaxPool:
         def run(grad_out: np.ndarray, indices: np.ndarray) -> np.ndarray:
             grad_rows = grad_out.reshape(batch_shape)
             index_rows = indices.astype(np.intp, copy=False).reshape(batch_shape)
-            grad_in = (np.empty if zero_here else np.zeros)(grad_shape, dtype=dtype)
+            if zero_here:  # zeroed by the workers
+                grad_in = buffers.empty(grad_shape, dtype)
+            else:
+                grad_in = np.zeros(grad_shape, dtype)
             try:
                 run_blocks(
                     lambda capacity: flat_scatter_worker(

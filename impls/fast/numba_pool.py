@@ -77,7 +77,7 @@ from numpy.typing import DTypeLike
 from .. import geometry as geometry_module
 from ..geometry import Geometry, check_index_array
 from ..spec import PoolSpec
-from . import compiled, threads
+from . import buffers, compiled, threads
 from .blocks import BackwardPlan, BlockedMaxPool, BlockWorker, ForwardPlan
 from .planes import PlaneSource
 from .staging import staged_layout
@@ -510,7 +510,7 @@ class NumbaMaxPool(BlockedMaxPool):
                 return numpy_plan(grad_out, indices)
             grad_rows = _kernel_input(grad_out.reshape(rows), dtype)
             index_rows = _kernel_input(indices.reshape(rows), int64)
-            grad_in = np.empty(grad_shape, dtype=dtype)
+            grad_in = buffers.empty(grad_shape, dtype)
 
             def scatter(start: int, stop: int) -> None:
                 outside = _scatter_call(
