@@ -318,8 +318,8 @@ def pool_whole_planes(x, values, indices, mask, nan):
     """The first maximum of each row of ``x`` (``(n, P)``): its element and index.
 
     Two vectorised passes per row: the largest key, then the first position
-    holding it (a minimum over positions). ``values`` and ``indices`` are
-    ``(n, 1)``.
+    holding it (a minimum over positions), found by its bits where only one
+    bit pattern has that key. ``values`` and ``indices`` are ``(n, 1)``.
     """
     size = x.shape[1]
     for row in range(x.shape[0]):
@@ -328,8 +328,15 @@ def pool_whole_planes(x, values, indices, mask, nan):
         for i in range(size):
             top = max(top, _key(x[plane, np.uint64(i)], mask, nan))
         first = size
-        for i in range(size):
-            first = min(first, i if _key(x[plane, np.uint64(i)], mask, nan) == top else size)
+        if mask is None or (top != 0 and top != mask):
+            # One bit pattern has this key (only zeros and NaN share theirs):
+            # compare the bits themselves, without computing keys again.
+            target = _bits(top, mask)
+            for i in range(size):
+                first = min(first, i if x[plane, np.uint64(i)] == target else size)
+        else:
+            for i in range(size):
+                first = min(first, i if _key(x[plane, np.uint64(i)], mask, nan) == top else size)
         indices[plane, 0] = first
         values[plane, 0] = x[plane, np.uint64(first)]
 
