@@ -41,6 +41,7 @@ runs (its modules compiled once, to ``__pycache__``).
 from __future__ import annotations
 
 import argparse
+import functools
 import json
 import os
 import statistics
@@ -121,17 +122,15 @@ def lenet(rounds: int) -> None:
     x = random_input(LENET.input_shape, LENET.dtype)
     spec = impls.PoolSpec(**LENET.spec_kwargs)
     names = [name for name in ("auto", "numba") if name in impls.names()]
-    calls = {}
+    calls: dict[str, list[Callable[[], object]]] = {}
     floors = {}
     for name in names:
         impl = impls.get(name)
         values, indices = impl.forward(x, spec)
         grad = np.ones_like(values)
         calls[name] = [
-            lambda impl=impl: impl.forward(x, spec),
-            lambda impl=impl, grad=grad, indices=indices: impl.backward(
-                grad, indices, x.shape, spec
-            ),
+            functools.partial(impl.forward, x, spec),
+            functools.partial(impl.backward, grad, indices, x.shape, spec),
         ]
         floors["forward"] = (x.nbytes + values.nbytes + indices.nbytes) / bandwidth
         floors["backward"] = (grad.nbytes + indices.nbytes + x.nbytes) / bandwidth
