@@ -46,11 +46,13 @@ class Gate:
         self.opened = threading.Event()
         self.started = threading.Event()
         self.calls = 0
+        self.timed_out = False
 
     def __call__(self, kernels: ModuleType) -> None:
         self.calls += 1
         self.started.set()
         if not self.opened.wait(DEADLINE_SECONDS):
+            self.timed_out = True
             raise TimeoutError("the test never opened the gate")
 
 
@@ -180,6 +182,52 @@ def test_a_child_forked_while_idle_loads_on_its_own(loader):
         return compiled.wait_until_ready([("new", fresh)], timeout=DEADLINE_SECONDS)
 
     assert _in_child(child) == 0
+
+
+def test_numba_serves_numpy_while_its_kernel_loads(loader, monkeypatch):
+    gate = Gate()
+    monkeypatch.setattr(numba_pool, "_warm_forward", lambda native, whole, kernels: gate(kernels))
+    x = np.random.default_rng(1).standard_normal((3, 2, 9, 9)).astype(np.float32)
+    spec = PoolSpec((3, 3), stride=2, padding=1)
+    try:
+        values, indices = numba_pool.NumbaMaxPool().forward(x, spec)  # the warm-up is blocked
+        assert gate.started.wait(DEADLINE_SECONDS)
+    finally:
+        gate.opened.set()
+    assert not gate.timed_out  # the call returned while the warm-up waited
+    expected = impls.get("naive").forward(x, spec)
+    assert_array_equal(values, expected[0])
+    assert_array_equal(indices, expected[1])
+
+
+def test_threads_calling_while_the_real_kernels_load(monkeypatch):
+    # A fresh loader in background mode: the first calls take the NumPy path,
+    # later ones the kernels, with every thread seeing the right results throughout.
+    pytest.importorskip("numba")
+    monkeypatch.setattr(compiled, "_loader", compiled._Loader())
+    monkeypatch.delenv(compiled.ENV_VARIABLE, raising=False)
+    spec = PoolSpec((2, 3), stride=(1, 2), padding=(1, 1))
+    rng = np.random.default_rng(2)
+    inputs = [
+        rng.integers(-5, 6, (3, 4, 10, 11)).astype(dtype)
+        for dtype in (np.float32, np.float64, np.int16, np.uint8)
+    ]
+    expected = [impls.get("naive").forward(x, spec) for x in inputs]
+    impl = numba_pool.NumbaMaxPool()
+    barrier = threading.Barrier(8)
+
+    def work(number: int) -> int:
+        barrier.wait()
+        x, (values, indices) = inputs[number % 4], expected[number % 4]
+        for _ in range(40):
+            got = impl.forward(x, spec)
+            assert_array_equal(got[0], values)
+            assert_array_equal(got[1], indices)
+        return number
+
+    with ThreadPoolExecutor(8) as pool:
+        assert sorted(pool.map(work, range(8))) == list(range(8))
+    assert numba_pool.wait_until_compiled(["float32", "float64", "int16", "uint8"], timeout=600)
 
 
 # The NumPy path against the compiled kernels, bit for bit.
