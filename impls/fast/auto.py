@@ -15,7 +15,9 @@ every rule still picks the measured winner.
 
 Cost
 ----
-That of the chosen implementation, plus choosing: a few microseconds.
+That of the chosen implementation. The choice is made once per plan (per
+spec, shape, dtype and layout: `impls.fast.blocks`); a repeated call goes
+straight to the chosen implementation's plan.
 
 Examples
 --------
