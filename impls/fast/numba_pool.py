@@ -382,6 +382,7 @@ class NumbaMaxPool(BlockedMaxPool):
 
     name = "numba"
     gathers_small_calls = False  # the compiled kernel is faster on small calls too
+    releases_the_gil = True
 
     def __init__(self, threads: int | None = None) -> None:
         super().__init__(threads)
@@ -427,7 +428,8 @@ class NumbaMaxPool(BlockedMaxPool):
                     fallback.append(self.numpy_path().forward_plan(x, geometry)[0])
                 return fallback[0](x)
             if small is not None and (
-                whole_bytes < threads.MIN_BYTES_PER_THREAD and whole_bytes <= threads.BLOCK_BYTES
+                whole_bytes < threads.MIN_BYTES_PER_THREAD_COMPILED
+                and whole_bytes <= threads.BLOCK_BYTES
             ):
                 return small(x, kernels)  # one block on this thread: no worker to set up
             return blocked(x)
@@ -520,7 +522,13 @@ class NumbaMaxPool(BlockedMaxPool):
                     check_index_array(indices, "indices", geometry)  # raises ValueError
                     raise AssertionError("an index left its plane but passed the check")
 
-            run_split(scatter, geometry.batch, geometry.plane_size * dtype.itemsize, self.threads)
+            run_split(
+                scatter,
+                geometry.batch,
+                geometry.plane_size * dtype.itemsize,
+                self.threads,
+                compiled=True,
+            )
             return grad_in.reshape(geometry.input_shape)
 
         return run
