@@ -282,3 +282,17 @@ def test_the_numpy_path_gives_the_compiled_kernels_bits(monkeypatch, dtype, shap
     assert_array_equal(values.view(np.uint8), kernel_values.view(np.uint8))
     assert_array_equal(indices, kernel_indices)
     assert_array_equal(grad_in, kernel_grad_in)
+
+
+def test_bench_says_when_the_kernels_did_not_load(monkeypatch):
+    from impls.tools import bench
+
+    monkeypatch.setenv(compiled.ENV_VARIABLE, "off")
+    case = bench.BenchCase.custom((2, 3, 8, 8), PoolSpec((2, 2)), "float32")
+    candidate = bench.Candidate("numba", numba_pool.NumbaMaxPool(), "numba")
+    row = bench.measure(case, candidate, bench.Settings(warmup=0, repeats=1), case.make_input())
+    assert row.forward is not None
+    assert row.check is not None
+    assert row.check.passed
+    assert row.note.startswith("compiled kernels did not load (")
+    assert row.note.endswith("timed on the NumPy path")
