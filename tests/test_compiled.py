@@ -58,8 +58,11 @@ class Gate:
 
 def test_a_call_does_not_wait_for_its_kernel(loader):
     gate = Gate()
-    assert compiled.kernels_for("k", gate) is None  # returns while the warm-up is blocked
+    assert compiled.kernels_for("k", gate) is None  # looks only
+    assert not gate.started.is_set()
+    compiled.request("k", gate)  # returns while the warm-up is blocked
     assert gate.started.wait(DEADLINE_SECONDS)
+    compiled.request("k", gate)  # being warmed: not queued again
     assert compiled.kernels_for("k", gate) is None
     gate.opened.set()
     assert compiled.wait_until_ready([("k", gate)], timeout=DEADLINE_SECONDS)
@@ -77,6 +80,7 @@ def test_wait_mode_waits(loader, monkeypatch):
 def test_off_mode_never_loads(loader, monkeypatch):
     monkeypatch.setenv(compiled.ENV_VARIABLE, "off")
     gate = Gate()
+    compiled.request("k", gate)
     assert compiled.kernels_for("k", gate) is None
     assert not compiled.wait_until_ready([("k", gate)], timeout=1)
     assert gate.calls == 0
@@ -85,7 +89,7 @@ def test_off_mode_never_loads(loader, monkeypatch):
 def test_a_bad_mode_is_refused(loader, monkeypatch):
     monkeypatch.setenv(compiled.ENV_VARIABLE, "soon")
     with pytest.raises(ValueError, match="MAXPOOL_COMPILE must be one of"):
-        compiled.kernels_for("k", Gate())
+        compiled.request("k", Gate())
 
 
 def test_a_failed_warm_up_is_reported_and_not_retried(loader):
@@ -109,7 +113,7 @@ def test_many_threads_ask_at_once_and_each_kernel_is_warmed_once(loader):
     def ask(number: int) -> object:
         barrier.wait()
         key = number % 3
-        compiled.kernels_for(key, gates[key])
+        compiled.request(key, gates[key])
         assert compiled.wait_until_ready([(key, gates[key])], timeout=DEADLINE_SECONDS)
         return compiled.kernels_for(key, gates[key])
 
@@ -148,7 +152,7 @@ def _in_child(body) -> int:
 @pytest.mark.skipif(not hasattr(os, "fork"), reason="needs os.fork")
 def test_a_child_forked_while_loading_serves_numpy(loader):
     gate = Gate()
-    compiled.kernels_for("k", gate)
+    compiled.request("k", gate)
     assert gate.started.wait(DEADLINE_SECONDS)  # the loader is busy: numba's locks may be held
     x = np.random.default_rng(0).standard_normal((2, 3, 8, 8))
     spec = PoolSpec((3, 3), stride=2, padding=1)

@@ -2,11 +2,12 @@
 
 Importing numba and loading (or, in a fresh environment, compiling) the kernels of
 `impls.fast.numba_kernels` takes from a tenth of a second (numba's on-disk cache warm)
-to seconds per dtype (cold). A call that needs a kernel which is not ready asks for
-it (`kernels_for`) and is served by the pure-NumPy path meanwhile: the
-implementations agree bit for bit, so only the time differs. One loader thread
+to seconds per dtype (cold). A call that needs a kernel which is not ready
+(`kernels_for`) is served by the pure-NumPy path, then asks for it (`request`):
+the implementations agree bit for bit, so only the time differs. One loader thread
 imports numba and warms each requested kernel, one at a time, then exits; calls
-made once a kernel is ready run it.
+made once a kernel is ready run it. A call asks for its kernel after it is
+served, so that the loader does not compete with it for the GIL.
 
 The environment variable ``MAXPOOL_COMPILE`` (read at every request) chooses:
 
@@ -43,6 +44,7 @@ __all__ = [
     "kernels_for",
     "mode",
     "ready",
+    "request",
     "status",
     "wait_until_ready",
 ]
@@ -174,19 +176,26 @@ if hasattr(os, "register_at_fork"):  # not on Windows
 def kernels_for(key: Hashable, warm: Warm) -> ModuleType | None:
     """The kernels module if the kernel ``key`` is ready, else ``None`` (NumPy serves).
 
-    Asks for the kernel, warmed by ``warm``, when it is not ready; in ``wait``
-    mode, waits for it.
+    In ``wait`` mode, asks for the kernel (warmed by ``warm``) and waits for it.
+    Otherwise it only looks: a call served by NumPy then asks with `request`,
+    once it is done, so that loading does not compete with it for the GIL.
     """
     loader = _loader
     if key in loader.ready:
         return loader.module
-    chosen = mode()
-    if chosen == "off":
-        return None
-    loader.request(key, warm)
-    if chosen == "wait":
+    if mode() == "wait":
+        loader.request(key, warm)
         loader.wait([key], None)
     return loader.module if key in loader.ready else None
+
+
+def request(key: Hashable, warm: Warm) -> None:
+    """Ask for the kernel ``key`` (once), warmed by ``warm`` on the loader thread.
+
+    Returns at once; nothing happens with ``MAXPOOL_COMPILE=off``.
+    """
+    if key not in _loader.ready and mode() != "off":
+        _loader.request(key, warm)
 
 
 def ready(key: Hashable) -> bool:
@@ -205,8 +214,7 @@ def wait_until_ready(
     keys = []
     for key, warm in requests:
         keys.append(key)
-        if key not in _loader.ready and mode() != "off":
-            _loader.request(key, warm)
+        request(key, warm)
     return _loader.wait(keys, timeout)
 
 

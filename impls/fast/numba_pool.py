@@ -426,7 +426,9 @@ class NumbaMaxPool(BlockedMaxPool):
             if kernels is None:
                 if not fallback:
                     fallback.append(self.numpy_path().forward_plan(x, geometry)[0])
-                return fallback[0](x)
+                result = fallback[0](x)
+                compiled.request(kernel, warm)  # after the call: no competing for the GIL
+                return result
             if small is not None and (
                 whole_bytes < threads.MIN_BYTES_PER_THREAD_COMPILED
                 and whole_bytes <= threads.BLOCK_BYTES
@@ -509,7 +511,9 @@ class NumbaMaxPool(BlockedMaxPool):
         def run(grad_out: np.ndarray, indices: np.ndarray) -> np.ndarray:
             kernels = compiled.kernels_for(kernel, warm)
             if kernels is None:
-                return numpy_plan(grad_out, indices)
+                grad_in = numpy_plan(grad_out, indices)
+                compiled.request(kernel, warm)  # after the call: no competing for the GIL
+                return grad_in
             grad_rows = _kernel_input(grad_out.reshape(rows), dtype)
             index_rows = _kernel_input(indices.reshape(rows), int64)
             grad_in = buffers.empty(grad_shape, dtype)

@@ -39,6 +39,7 @@ from __future__ import annotations
 
 import importlib.util
 from collections.abc import Sequence
+from typing import Any
 
 import numpy as np
 
@@ -76,76 +77,68 @@ class Reference:
         raise NotImplementedError
 
 
-class TorchReference(Reference):
+class _AdapterReference(Reference):
+    """A reference that runs one of the verify adapters of `impls.frameworks`."""
+
+    gives_indices = True
+
+    def __init__(self, adapter: Any) -> None:
+        self._adapter = adapter
+
+    def not_applicable(
+        self, input_shape: tuple[int, ...], spec: PoolSpec, dtype: np.dtype
+    ) -> str | None:
+        missing = self._adapter.capabilities.unsupported(spec, dtype, input_shape)
+        return f"outside {self.name}'s limits: {'; '.join(missing)}" if missing else None
+
+    def forward(self, x: np.ndarray, spec: PoolSpec) -> tuple[np.ndarray, np.ndarray]:
+        values, indices = self._adapter.forward(x, spec)
+        return values, indices
+
+    def backward(
+        self,
+        grad_out: np.ndarray,
+        indices: np.ndarray,
+        input_shape: Sequence[int],
+        spec: PoolSpec,
+    ) -> np.ndarray:
+        grad: np.ndarray = self._adapter.backward(grad_out, indices, input_shape, spec)
+        return grad
+
+
+class TorchReference(_AdapterReference):
     """PyTorch's max pooling through its verify adapter (`impls.frameworks.pytorch`)."""
 
     name = "torch"
-    gives_indices = True
     # torch selects the last NaN of a window, not the first.
     check_with_nan = False
 
     def __init__(self) -> None:
         from ..frameworks.pytorch import TorchMaxPool  # imports torch
 
-        self._adapter = TorchMaxPool()
+        super().__init__(TorchMaxPool())
 
     def describe(self) -> str:
-        return self._adapter.describe()
-
-    def not_applicable(
-        self, input_shape: tuple[int, ...], spec: PoolSpec, dtype: np.dtype
-    ) -> str | None:
-        missing = self._adapter.capabilities.unsupported(spec, dtype, input_shape)
-        return f"outside torch's limits: {'; '.join(missing)}" if missing else None
-
-    def forward(self, x: np.ndarray, spec: PoolSpec) -> tuple[np.ndarray, np.ndarray]:
-        return self._adapter.forward(x, spec)
-
-    def backward(
-        self,
-        grad_out: np.ndarray,
-        indices: np.ndarray,
-        input_shape: Sequence[int],
-        spec: PoolSpec,
-    ) -> np.ndarray:
-        return self._adapter.backward(grad_out, indices, input_shape, spec)
+        description: str = self._adapter.describe()
+        return description
 
 
-class OnnxRuntimeReference(Reference):
+class OnnxRuntimeReference(_AdapterReference):
     """ONNX Runtime's ``MaxPool`` through its verify adapter (`impls.frameworks.onnx_runtime`)."""
 
     name = "onnxruntime"
-    gives_indices = True
     # ONNX Runtime lets a number win over NaN, and returns other NaN bits.
     check_with_nan = False
 
     def __init__(self) -> None:
         from ..frameworks.onnx_runtime import OnnxRuntimeMaxPool  # imports onnx, onnxruntime
 
-        self._adapter = OnnxRuntimeMaxPool()
+        super().__init__(OnnxRuntimeMaxPool())
         self.capabilities = self._adapter.capabilities  # no backward: forward rows only
 
     def describe(self) -> str:
         runtime = self._adapter.runtime
         return f"onnxruntime {runtime.__version__} (CPU execution provider, default threads)"
-
-    def not_applicable(
-        self, input_shape: tuple[int, ...], spec: PoolSpec, dtype: np.dtype
-    ) -> str | None:
-        missing = self._adapter.capabilities.unsupported(spec, dtype, input_shape)
-        return f"outside onnxruntime's limits: {'; '.join(missing)}" if missing else None
-
-    def forward(self, x: np.ndarray, spec: PoolSpec) -> tuple[np.ndarray, np.ndarray]:
-        return self._adapter.forward(x, spec)
-
-    def backward(
-        self,
-        grad_out: np.ndarray,
-        indices: np.ndarray,
-        input_shape: Sequence[int],
-        spec: PoolSpec,
-    ) -> np.ndarray:
-        return self._adapter.backward(grad_out, indices, input_shape, spec)
 
 
 class ScipyReference(Reference):
