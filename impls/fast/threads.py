@@ -21,9 +21,12 @@ import functools
 import os
 import threading
 from collections.abc import Callable
-from concurrent.futures import Future, ThreadPoolExecutor, wait
+from typing import TYPE_CHECKING
 
 from ..spec import as_int
+
+if TYPE_CHECKING:  # imported on first use: concurrent.futures imports logging (3 ms)
+    from concurrent.futures import Future, ThreadPoolExecutor
 
 __all__ = ["check_count", "get_num_threads", "run_blocks", "run_split", "set_num_threads"]
 
@@ -75,6 +78,8 @@ class _Pool:
                 self._replace(workers)
 
     def _replace(self, size: int) -> None:
+        from concurrent.futures import ThreadPoolExecutor
+
         if self._executor is not None:
             self._executor.shutdown(wait=False)  # queued work still runs
         self._executor = (
@@ -199,6 +204,8 @@ def _run_ranges(body: Callable[[int, int], None], items: int, workers: int) -> N
     if workers == 1:
         body(0, items)
         return
+    from concurrent.futures import wait
+
     bounds = [items * part // workers for part in range(workers + 1)]
     futures = _pool.submit(body, [(bounds[part], bounds[part + 1]) for part in range(workers - 1)])
     try:
