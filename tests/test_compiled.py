@@ -263,19 +263,37 @@ def _tricky(shape: tuple[int, ...], dtype: type) -> np.ndarray:
     return x
 
 
+def _count_kernel_calls(monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    """Spy on the forward kernels; the list of those called."""
+    from impls.fast import numba_kernels as kernels  # the module the loader hands out
+
+    calls: list[str] = []
+    for name in ("pool_planes", "pool_whole_planes"):
+        kernel = getattr(kernels, name)
+
+        def spy(*args, kernel=kernel, name=name):
+            calls.append(name)
+            return kernel(*args)
+
+        monkeypatch.setattr(kernels, name, spy)
+    return calls
+
+
 @pytest.mark.parametrize("dtype", [np.float16, np.float32, np.float64, np.int8, np.uint64])
 @pytest.mark.parametrize(("shape", "spec"), CASES, ids=[str(spec) for _, spec in CASES])
 def test_the_numpy_path_gives_the_compiled_kernels_bits(monkeypatch, dtype, shape, spec):
     pytest.importorskip("numba")
     x = _tricky(shape, dtype)
     results = {}
-    for chosen in ("off", "wait"):
+    for chosen in ("wait", "off"):  # "off" once the kernels are loaded: still NumPy
         monkeypatch.setenv(compiled.ENV_VARIABLE, chosen)
         table_cache.clear()
         impl = numba_pool.NumbaMaxPool()
+        calls = _count_kernel_calls(monkeypatch)
         values, indices = impl.forward(x, spec)
         grad = np.random.default_rng(6).standard_normal(values.shape)
         results[chosen] = (values, indices, impl.backward(grad, indices, x.shape, spec))
+        assert bool(calls) == (chosen == "wait")
     whole = is_whole_plane(Geometry.of(shape, spec).compact)
     assert compiled.ready(numba_pool._forward_kernel(np.dtype(dtype), whole))  # "wait" used it
     (values, indices, grad_in), (kernel_values, kernel_indices, kernel_grad_in) = (

@@ -14,7 +14,8 @@ The environment variable ``MAXPOOL_COMPILE`` (read at every request) chooses:
 * ``background`` (the default): as above;
 * ``wait``: a call waits for its kernel, as a plain ``numba.njit`` function would
   (benchmarks and tests of the kernels themselves use it, or `wait_until_ready`);
-* ``off``: never load numba; every call takes the NumPy path.
+* ``off``: never load numba; every call takes the NumPy path, even where
+  kernels were loaded before.
 
 Processes and threads: any number of threads may ask at once; a kernel is warmed
 once. A child forked while the loader was idle starts its own loader when asked;
@@ -180,10 +181,10 @@ def kernels_for(key: Hashable, warm: Warm) -> ModuleType | None:
     Otherwise it only looks: a call served by NumPy then asks with `request`,
     once it is done, so that loading does not compete with it for the GIL.
     """
-    loader = _loader
-    if key in loader.ready:
-        return loader.module
-    if mode() == "wait":
+    loader, chosen = _loader, mode()
+    if chosen == "off":
+        return None
+    if key not in loader.ready and chosen == "wait":
         loader.request(key, warm)
         loader.wait([key], None)
     return loader.module if key in loader.ready else None
@@ -215,7 +216,7 @@ def wait_until_ready(
     for key, warm in requests:
         keys.append(key)
         request(key, warm)
-    return _loader.wait(keys, timeout)
+    return mode() != "off" and _loader.wait(keys, timeout)
 
 
 def status() -> str:
