@@ -257,7 +257,7 @@ def _pool_call(
         x,
         values,
         indices,
-        min(tables.lanes, len(x)),
+        max(1, min(tables.lanes, len(x))),  # no planes (an empty leading axis): any
         tables.axes,
         tables.sizes,
         tables.offsets,
