@@ -3,11 +3,13 @@
 The idea is that of `impls.fast.staged_running_max`, without NumPy's passes: each plane is
 copied once into padded phase buffers (`impls.fast.staging`), where every
 window offset reads one contiguous slice, and a compiled loop keeps the
-running first maximum and its window code over the offsets, in code order.
-The loops run over long contiguous rows, which LLVM vectorises; planes too
-small for that are interleaved, several to a row. Codes become the
-contract's int64 plane indices as the outputs are written, and the values
-are read back from the input at those indices. A pool whose one window is
+running first maximum over the offsets, in code order, with the selected
+element's flat offset from its window's start (its *step*). The loops run
+over long contiguous rows, which LLVM vectorises; planes too small for that
+are interleaved, several to a row. An index is its window's start plus the
+step, written without any table lookup; values are the keys turned back into
+bits, or read from the input at their index where a key stands for several
+bit patterns (signed zeros, NaN). A pool whose one window is
 the whole plane (global pooling) takes a kernel of its own: two vectorised
 passes over each plane.
 
@@ -85,6 +87,7 @@ from .table_cache import table_cache
 from .threads import run_split
 from .view_running_max import SlicedMaxPool
 from .whole_plane import is_whole_plane
+from .window_codes import code_tables
 
 __all__ = ["KernelTables", "NumbaMaxPool", "kernel_tables", "wait_until_compiled"]
 
@@ -136,8 +139,7 @@ class KernelTables:
     sizes: np.ndarray
     offsets: np.ndarray
     copy_first: bool
-    first_code: np.ndarray
-    relative: np.ndarray
+    first_step: np.ndarray
     window_start: np.ndarray
 
 
@@ -189,7 +191,8 @@ def kernel_tables(geometry: Geometry) -> KernelTables:
         for phases, index in zip(layout.axis_phases, layout.axis_phase_index, strict=True)
     ]
     buffer = np.ravel_multi_index(np.meshgrid(*step_phase, indexing="ij"), stride).reshape(-1)
-    offsets = np.stack([buffer, layout.offset_start, tables.offsets.codes()], axis=1)
+    steps = tables.relative[tables.offsets.codes()]  # flat offsets from the window start
+    offsets = np.stack([buffer, layout.offset_start, steps], axis=1)
     first = tables.offsets[0]
     return KernelTables(
         spatial=(1, 1, 1)[: 3 - geometry.spec.ndim] + geometry.spatial_shape,
@@ -198,8 +201,7 @@ def kernel_tables(geometry: Geometry) -> KernelTables:
         sizes=_frozen(sizes),
         offsets=_frozen(offsets.astype(np.int64)),
         copy_first=first.code == 0 and first.everywhere,
-        first_code=_frozen(layout.first_code.reshape(-1).astype(np.int32)),
-        relative=_frozen(tables.relative.astype(np.int64)),
+        first_step=_frozen(tables.relative[layout.first_code.reshape(-1)].astype(np.int32)),
         window_start=_frozen(tables.window_start.reshape(-1).astype(np.int64)),
     )
 
@@ -231,7 +233,12 @@ def staged_elements(geometry: Geometry) -> int:
 
 
 def _stages_within_input(geometry: Geometry) -> bool:
-    """Whether the phase buffers stay within a small multiple of plane and outputs."""
+    """Whether the phase buffers stay within a small multiple of plane and outputs, and
+    every window spans fewer than 2**31 flat positions (the kernels keep int32 steps)."""
+    if is_whole_plane(geometry):
+        return True  # the whole-plane kernel stages nothing
+    if code_tables(geometry).relative.max() >= 2**31:
+        return False
     bound = 2 * (geometry.plane_size + geometry.output_plane_size) + 4096
     return staged_elements(geometry) <= bound
 
@@ -262,8 +269,7 @@ def _pool_call(
         tables.sizes,
         tables.offsets,
         tables.copy_first,
-        tables.first_code,
-        tables.relative,
+        tables.first_step,
         tables.window_start,
         lowest,
         mask,
@@ -546,8 +552,7 @@ def _table_bytes(geometry: Geometry) -> int:
             tables.axes,
             tables.sizes,
             tables.offsets,
-            tables.first_code,
-            tables.relative,
+            tables.first_step,
             tables.window_start,
         )
     )
