@@ -34,8 +34,13 @@ NUMBA = numba_pool.NumbaMaxPool
 
 @pytest.fixture(autouse=True)
 def compiled_kernels(monkeypatch: pytest.MonkeyPatch) -> None:
-    """Every call runs the compiled kernels: it waits for them if they are not ready."""
+    """Every call runs the compiled kernels, small ones too: it waits for them if they
+    are not ready."""
     monkeypatch.setenv(compiled.ENV_VARIABLE, "wait")
+    monkeypatch.setattr(numba_pool, "GATHER_ELEMENTS", 0)
+    table_cache.clear()  # plans made under other settings
+    yield
+    table_cache.clear()
 
 
 @pytest.fixture

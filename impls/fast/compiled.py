@@ -9,13 +9,15 @@ imports numba and warms each requested kernel, one at a time, then exits; calls
 made once a kernel is ready run it. A call asks for its kernel after it is
 served, so that the loader does not compete with it for the GIL.
 
-The environment variable ``MAXPOOL_COMPILE`` (read at every request) chooses:
+The environment variable ``MAXPOOL_COMPILE`` chooses (read whenever a kernel is
+not ready, and by `impls.fast.numba_pool` when it plans a call: a change applies
+to calls planned afterwards, or to all after `impls.fast.table_cache.clear`):
 
 * ``background`` (the default): as above;
 * ``wait``: a call waits for its kernel, as a plain ``numba.njit`` function would
   (benchmarks and tests of the kernels themselves use it, or `wait_until_ready`);
-* ``off``: never load numba; every call takes the NumPy path, even where
-  kernels were loaded before.
+* ``off``: never load numba; every call planned then takes the NumPy path, even
+  where kernels were loaded before.
 
 Processes and threads: any number of threads may ask at once; a kernel is warmed
 once. A child forked while the loader was idle starts its own loader when asked;
@@ -181,10 +183,10 @@ def kernels_for(key: Hashable, warm: Warm) -> ModuleType | None:
     Otherwise it only looks: a call served by NumPy then asks with `request`,
     once it is done, so that loading does not compete with it for the GIL.
     """
-    loader, chosen = _loader, mode()
-    if chosen == "off":
-        return None
-    if key not in loader.ready and chosen == "wait":
+    loader = _loader
+    if key in loader.ready:  # the fast path of every compiled call: one set lookup
+        return loader.module
+    if mode() == "wait":
         loader.request(key, warm)
         loader.wait([key], None)
     return loader.module if key in loader.ready else None

@@ -54,11 +54,11 @@ __all__ = ["SMALL_WINDOW_ELEMENTS", "gather_plan", "is_small", "window_positions
 SMALL_WINDOW_ELEMENTS = 2048
 
 
-def is_small(geometry: Geometry) -> bool:
-    """Whether a call of this (compact) geometry is small enough to be gathered."""
-    return geometry.batch * geometry.output_plane_size * geometry.spec.window_size <= (
-        SMALL_WINDOW_ELEMENTS
-    )
+def is_small(geometry: Geometry, limit: int | None = None) -> bool:
+    """Whether a call of this (compact) geometry reads at most ``limit`` window elements
+    in all (default `SMALL_WINDOW_ELEMENTS`): small enough to be gathered."""
+    limit = SMALL_WINDOW_ELEMENTS if limit is None else limit
+    return geometry.batch * geometry.output_plane_size * geometry.spec.window_size <= limit
 
 
 @table_cache
