@@ -319,3 +319,19 @@ def test_bench_says_when_the_kernels_did_not_load(monkeypatch):
     assert row.check.passed
     assert row.note.startswith("compiled kernels did not load (")
     assert row.note.endswith("timed on the NumPy path")
+
+
+def test_small_calls_are_gathered_unless_waiting(monkeypatch):
+    pytest.importorskip("numba")
+    assert numba_pool.wait_until_compiled(["float32"], timeout=600)
+    x = np.random.default_rng(3).standard_normal((1, 1, 4, 4)).astype(np.float32)
+    spec = PoolSpec((2, 2))
+    expected = impls.get("naive").forward(x, spec)
+    for chosen, runs_kernel in (("background", False), ("wait", True)):
+        monkeypatch.setenv(compiled.ENV_VARIABLE, chosen)
+        table_cache.clear()
+        calls = _count_kernel_calls(monkeypatch)
+        values, indices = numba_pool.NumbaMaxPool().forward(x, spec)
+        assert bool(calls) == runs_kernel, chosen
+        assert_array_equal(values, expected[0])
+        assert_array_equal(indices, expected[1])

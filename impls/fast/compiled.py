@@ -14,8 +14,9 @@ not ready, and by `impls.fast.numba_pool` when it plans a call: a change applies
 to calls planned afterwards, or to all after `impls.fast.table_cache.clear`):
 
 * ``background`` (the default): as above;
-* ``wait``: a call waits for its kernel, as a plain ``numba.njit`` function would
-  (benchmarks and tests of the kernels themselves use it, or `wait_until_ready`);
+* ``wait``: a call waits for its kernel, as a plain ``numba.njit`` function would,
+  and every call runs the kernels, the smallest too (which otherwise take a
+  NumPy gather): what verifying or timing the kernels themselves needs;
 * ``off``: never load numba; every call planned then takes the NumPy path, even
   where kernels were loaded before.
 

@@ -103,7 +103,7 @@ MAX_LANES = 256
 # Calls reading at most this many window elements in all are gathered in NumPy
 # (`impls.fast.gather`) rather than passed to the kernels, whose call alone costs
 # more: measured, (1, 1, 4, 4) k2 3.7 against 6.9 µs, 256 elements 6.3 against
-# 9.8 µs, 2048 elements 18.1 against 15.9 µs.
+# 9.8 µs, 2048 elements 18.1 against 15.9 µs. Not with MAXPOOL_COMPILE=wait.
 GATHER_ELEMENTS = 1024
 
 
@@ -422,9 +422,11 @@ class NumbaMaxPool(BlockedMaxPool):
         compact = geometry.compact
         if not _stages_within_input(compact):
             return SlicedMaxPool(self.threads).forward_plan(array, geometry)
-        if compiled.mode() == "off":
+        chosen = compiled.mode()
+        if chosen == "off":
             return self.numpy_path().forward_plan(array, geometry)
-        if is_small(compact, GATHER_ELEMENTS):
+        if chosen != "wait" and is_small(compact, GATHER_ELEMENTS):
+            # (with "wait" every call runs the kernels: what verifying them needs)
             return gather_plan(compact), 3 * _window_elements(compact)
         native = array.dtype.newbyteorder("=")
         whole = is_whole_plane(compact)
