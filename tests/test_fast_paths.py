@@ -50,7 +50,6 @@ def tiny_blocks(monkeypatch: pytest.MonkeyPatch) -> None:
     """Blocks of one plane, threads for any amount of work, gradients zeroed per block."""
     monkeypatch.setattr(parallel, "BLOCK_BYTES", 1)
     monkeypatch.setattr(parallel, "MIN_BYTES_PER_THREAD", 1)
-    monkeypatch.setattr(parallel, "MIN_BYTES_PER_THREAD_COMPILED", 1)
     monkeypatch.setattr(blocked, "ZERO_IN_WORKERS_BYTES", 0)
 
 

@@ -48,7 +48,6 @@ def tiny_blocks(monkeypatch: pytest.MonkeyPatch) -> None:
     """Blocks of one plane and threads for any amount of work."""
     monkeypatch.setattr(parallel, "BLOCK_BYTES", 1)
     monkeypatch.setattr(parallel, "MIN_BYTES_PER_THREAD", 1)
-    monkeypatch.setattr(parallel, "MIN_BYTES_PER_THREAD_COMPILED", 1)
     table_cache.clear()  # plans made under other settings
     yield
     table_cache.clear()

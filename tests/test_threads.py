@@ -30,7 +30,6 @@ DEADLINE_SECONDS = 30.0
 def threads_for_tiny_inputs(monkeypatch: pytest.MonkeyPatch):
     monkeypatch.setattr(parallel, "BLOCK_BYTES", 1)
     monkeypatch.setattr(parallel, "MIN_BYTES_PER_THREAD", 1)
-    monkeypatch.setattr(parallel, "MIN_BYTES_PER_THREAD_COMPILED", 1)
     monkeypatch.setattr(gather, "SMALL_WINDOW_ELEMENTS", 0)  # small calls take the threads too
     table_cache.clear()  # plans made under other settings
     yield
@@ -85,7 +84,7 @@ from impls.fast import gather
 from impls.fast import threads as parallel
 
 sys.setswitchinterval(1e-6)
-parallel.BLOCK_BYTES = parallel.MIN_BYTES_PER_THREAD = parallel.MIN_BYTES_PER_THREAD_COMPILED = 1
+parallel.BLOCK_BYTES = parallel.MIN_BYTES_PER_THREAD = 1
 gather.SMALL_WINDOW_ELEMENTS = 0  # small calls take the threads too
 parallel.set_num_threads(16)
 spec = impls.PoolSpec((3, 3), 2, 1)

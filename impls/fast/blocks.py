@@ -180,9 +180,6 @@ class BlockedMaxPool:
     # Whether small calls take the gather of `impls.fast.gather` (the NumPy
     # implementations) rather than the worker.
     gathers_small_calls = True
-    # Whether the workers release the GIL throughout (compiled kernels): then
-    # threads pay for themselves on less work (`impls.fast.threads`).
-    releases_the_gil = False
 
     def __init__(self, threads: int | None = None) -> None:
         self.threads = None if threads is None else check_count(threads, "threads")
@@ -275,7 +272,6 @@ class BlockedMaxPool:
                 self.threads,
                 scratch_per_item=scratch,
                 scratch_budget=int(SCRATCH_FRACTION * (values.nbytes + indices.nbytes)),
-                compiled=self.releases_the_gil,
             )
             return values.reshape(out_shape), indices.reshape(out_shape)
 

@@ -394,7 +394,6 @@ class NumbaMaxPool(BlockedMaxPool):
 
     name = "numba"
     gathers_small_calls = False  # the compiled kernel is faster on small calls too
-    releases_the_gil = True
 
     def __init__(self, threads: int | None = None) -> None:
         super().__init__(threads)
@@ -448,8 +447,7 @@ class NumbaMaxPool(BlockedMaxPool):
                 compiled.request(kernel, warm)  # after the call: no competing for the GIL
                 return result
             if small is not None and (
-                whole_bytes < threads.MIN_BYTES_PER_THREAD_COMPILED
-                and whole_bytes <= threads.BLOCK_BYTES
+                whole_bytes < threads.MIN_BYTES_PER_THREAD and whole_bytes <= threads.BLOCK_BYTES
             ):
                 return small(x, kernels)  # one block on this thread: no worker to set up
             return blocked(x)
@@ -546,13 +544,7 @@ class NumbaMaxPool(BlockedMaxPool):
                     check_index_array(indices, "indices", geometry)  # raises ValueError
                     raise AssertionError("an index left its plane but passed the check")
 
-            run_split(
-                scatter,
-                geometry.batch,
-                geometry.plane_size * dtype.itemsize,
-                self.threads,
-                compiled=True,
-            )
+            run_split(scatter, geometry.batch, geometry.plane_size * dtype.itemsize, self.threads)
             return grad_in.reshape(geometry.input_shape)
 
         return run

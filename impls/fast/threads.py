@@ -33,9 +33,6 @@ __all__ = ["check_count", "get_num_threads", "run_blocks", "run_split", "set_num
 ENV_VARIABLE = "MAXPOOL_NUM_THREADS"
 # Below this many input bytes per thread, starting threads costs more than it saves.
 MIN_BYTES_PER_THREAD = 1 << 20
-# The same for compiled kernels, which hold no GIL: a thread pays for itself on
-# less work (LeNet-5's 1.2 MB pool split in two).
-MIN_BYTES_PER_THREAD_COMPILED = 256 << 10
 # Input bytes per block in `run_blocks`. Small enough that a block and its
 # scratch stay in the shared L3 cache across many passes; large enough that
 # each NumPy call runs long: with short calls, two threads spend more on
@@ -171,33 +168,25 @@ def set_num_threads(threads: int | None) -> None:
     _pool.shrink(count - 1)
 
 
-def _workers(items: int, item_bytes: int, threads: int | None, compiled: bool = False) -> int:
-    """Threads worth starting: at most ``threads``, at least one item and
-    `MIN_BYTES_PER_THREAD` each (`MIN_BYTES_PER_THREAD_COMPILED` for ``compiled`` work)."""
+def _workers(items: int, item_bytes: int, threads: int | None) -> int:
+    """Threads worth starting: at most ``threads``, at least one item and 1 MiB each."""
     wanted = get_num_threads() if threads is None else check_count(threads, "threads")
     if getattr(_worker_state, "active", False):
         return 1  # already on a worker: waiting for other workers could deadlock
-    least = MIN_BYTES_PER_THREAD_COMPILED if compiled else MIN_BYTES_PER_THREAD
-    return max(1, min(wanted, items, (items * item_bytes) // max(least, 1)))
+    return max(1, min(wanted, items, (items * item_bytes) // MIN_BYTES_PER_THREAD))
 
 
 def run_split(
-    body: Callable[[int, int], None],
-    items: int,
-    item_bytes: int,
-    threads: int | None,
-    *,
-    compiled: bool = False,
+    body: Callable[[int, int], None], items: int, item_bytes: int, threads: int | None
 ) -> None:
     """Call ``body(start, stop)`` on contiguous ranges covering ``range(items)``.
 
     Ranges run on up to ``threads`` threads (default `get_num_threads`), fewer
-    when there is too little work per thread to pay for the hand-off (less for
-    ``compiled`` bodies, which release the GIL). ``body``
+    when there is too little work per thread to pay for the hand-off. ``body``
     must only write to its own range. Exceptions propagate to the caller.
     Safe to call from several threads at once, and in a forked child.
     """
-    _run_ranges(body, items, _workers(items, item_bytes, threads, compiled))
+    _run_ranges(body, items, _workers(items, item_bytes, threads))
 
 
 def _run_ranges(body: Callable[[int, int], None], items: int, workers: int) -> None:
@@ -224,7 +213,6 @@ def run_blocks(
     *,
     scratch_per_item: int = 0,
     scratch_budget: int = 0,
-    compiled: bool = False,
 ) -> None:
     """Process ``range(items)`` in blocks, split across threads.
 
@@ -236,7 +224,7 @@ def run_blocks(
     item, would otherwise exceed ``scratch_budget`` bytes in all; always at
     least one item.
     """
-    workers = _workers(items, item_bytes, threads, compiled)
+    workers = _workers(items, item_bytes, threads)
     per_block = BLOCK_BYTES // max(item_bytes, 1)
     if scratch_per_item:
         per_block = min(per_block, scratch_budget // (workers * scratch_per_item))
