@@ -11,10 +11,8 @@ leading axes, which costs nothing.
 * `pool_planes`: the staged running maximum, for any geometry.
 * `pool_whole_planes`: the first maximum of each whole plane (global pooling),
   where the staged layout would have a single output per plane.
-* `pool_tiles_4`, `pool_tiles_2x2`, `pool_tiles_2x2x2`: windows that tile the
-  input (1-D 4, 2-D 2x2, 3-D 2x2x2, stride equal to the kernel, no padding:
-  audio, LeNet, VGG, C3D), every element of a window compared in registers,
-  no staging.
+* `pool_tiles_2x2`: 2x2 windows with stride 2 and no padding (LeNet, VGG),
+  four compares per output in registers, no staging.
 * `scatter_planes`: backward.
 
 Comparing floats as integers
@@ -64,8 +62,6 @@ __all__ = [
     "SCATTER_ELEMENTS",
     "pool_planes",
     "pool_tiles_2x2",
-    "pool_tiles_2x2x2",
-    "pool_tiles_4",
     "pool_whole_planes",
     "scatter_planes",
 ]
@@ -395,49 +391,6 @@ def pool_tiles_2x2(x, values, indices, height, width):
                 best, chosen = _consider(x, b, at + down + one, best, chosen)
                 values[b, out + np.uint64(column)] = best
                 indices[b, out + np.uint64(column)] = np.int64(chosen)
-
-
-@_jit
-def pool_tiles_2x2x2(x, values, indices, depth, height, width):
-    """`pool_tiles_2x2` for ``(n, depth * height * width)`` planes and 2x2x2 windows."""
-    layers, rows, columns = depth // 2, height // 2, width // 2
-    one, down, back = np.uint64(1), np.uint64(width), np.uint64(height * width)
-    for plane in range(x.shape[0]):
-        b = np.uint64(plane)
-        out = np.uint64(0)
-        for layer in range(layers):
-            for row in range(rows):
-                front = np.uint64((2 * layer * height + 2 * row) * width)
-                for column in range(columns):
-                    at = front + np.uint64(2 * column)
-                    best, chosen = x[b, at], at
-                    best, chosen = _consider(x, b, at + one, best, chosen)
-                    best, chosen = _consider(x, b, at + down, best, chosen)
-                    best, chosen = _consider(x, b, at + down + one, best, chosen)
-                    best, chosen = _consider(x, b, at + back, best, chosen)
-                    best, chosen = _consider(x, b, at + back + one, best, chosen)
-                    best, chosen = _consider(x, b, at + back + down, best, chosen)
-                    best, chosen = _consider(x, b, at + back + down + one, best, chosen)
-                    values[b, out] = best
-                    indices[b, out] = np.int64(chosen)
-                    out += one
-
-
-@_jit
-def pool_tiles_4(x, values, indices, length):
-    """`pool_tiles_2x2` for ``(n, length)`` rows and windows of 4 with stride 4."""
-    outputs = length // 4
-    one = np.uint64(1)
-    for plane in range(x.shape[0]):
-        b = np.uint64(plane)
-        for out in range(outputs):
-            at = np.uint64(4 * out)
-            best, chosen = x[b, at], at
-            best, chosen = _consider(x, b, at + one, best, chosen)
-            best, chosen = _consider(x, b, at + np.uint64(2), best, chosen)
-            best, chosen = _consider(x, b, at + np.uint64(3), best, chosen)
-            values[b, np.uint64(out)] = best
-            indices[b, np.uint64(out)] = np.int64(chosen)
 
 
 @_jit

@@ -249,25 +249,17 @@ def _stages_within_input(geometry: Geometry) -> bool:
     return staged_elements(geometry) <= bound
 
 
-STAGED, WHOLE = "staged planes", "whole planes"
-# Windows that tile the input, by kernel: the kernel of each, and its name.
-TILES = {(4,): "4 tiles", (2, 2): "2x2 tiles", (2, 2, 2): "2x2x2 tiles"}
-TILE_KERNELS = {
-    "4 tiles": "pool_tiles_4",
-    "2x2 tiles": "pool_tiles_2x2",
-    "2x2x2 tiles": "pool_tiles_2x2x2",
-}
+STAGED, WHOLE, TILES = "staged planes", "whole planes", "2x2 tiles"
 
 
 @dataclass(frozen=True, eq=False)
 class _Launch:
     """How the kernels run one compact geometry on one native dtype.
 
-    ``kind`` is the kernel (`STAGED`, `WHOLE` or one of `TILES`); ``read`` the
-    dtype it reads the input and writes the values as (integer keys for the
-    first two, the dtype itself for tiles); ``shape`` one plane as the kernel
-    takes it; ``tables`` the staged kernel's; ``scalars`` its ``(lowest, mask,
-    nan)``; ``spatial`` the plane's lengths (tiles).
+    ``kind`` is the kernel (`STAGED`, `WHOLE` or `TILES`); ``read`` the dtype
+    it reads the input and writes the values as (integer keys for the first
+    two, the dtype itself for tiles); ``shape`` one plane as the kernel takes
+    it; ``tables`` the staged kernel's; ``scalars`` its ``(lowest, mask, nan)``.
     """
 
     kind: str
@@ -275,34 +267,29 @@ class _Launch:
     shape: tuple[int, ...]
     tables: KernelTables | None
     scalars: tuple[Any, Any, Any]
-    spatial: tuple[int, ...]
+    plane: tuple[int, int]  # the last two spatial lengths (tiles)
 
 
-def _tiles(geometry: Geometry) -> str | None:
-    """The `TILES` kind whose windows these are (stride equal to the kernel, no padding
-    or dilation, as many windows as fit), or None."""
+def _is_2x2_tiles(geometry: Geometry) -> bool:
+    """Whether the windows are 2x2 with stride 2, no padding and no dilation."""
     spec = geometry.spec
-    kind = TILES.get(spec.kernel_size)
-    fits = (
-        spec.stride == spec.kernel_size
-        and set(spec.dilation) == {1}
+    return (
+        spec.kernel_size == (2, 2)
+        and spec.stride == (2, 2)
+        and spec.dilation == (1, 1)
         and all(begin == 0 for begin, _ in geometry.pads)
         and all(
-            out == length // k
-            for out, length, k in zip(
-                geometry.output_spatial, geometry.spatial_shape, spec.kernel_size, strict=True
-            )
+            out == length // 2
+            for out, length in zip(geometry.output_spatial, geometry.spatial_shape, strict=True)
         )
     )
-    return kind if fits else None
 
 
 def _kind(geometry: Geometry, native: np.dtype) -> str:
     if is_whole_plane(geometry):
         return WHOLE
-    tiles = _tiles(geometry)
-    if tiles is not None and not (native.kind == "f" and native.itemsize == 2):
-        return tiles  # (numba cannot compare float16: those take keys, staged)
+    if _is_2x2_tiles(geometry) and not (native.kind == "f" and native.itemsize == 2):
+        return TILES  # (numba cannot compare float16: those take keys, staged)
     return STAGED
 
 
@@ -310,13 +297,14 @@ def _launch(geometry: Geometry, native: np.dtype) -> _Launch:
     """The `_Launch` of a compact ``geometry`` on ``native`` inputs."""
     kind = _kind(geometry, native)
     plane = (geometry.plane_size,)
-    if kind in TILE_KERNELS:
-        return _Launch(kind, native, plane, None, (None, None, None), geometry.spatial_shape)
+    if kind == TILES:
+        height, width = geometry.spatial_shape
+        return _Launch(kind, native, plane, None, (None, None, None), (height, width))
     keys, scalars = _key_scalars(native)
     if kind == WHOLE:
-        return _Launch(kind, keys, plane, None, scalars, ())
+        return _Launch(kind, keys, plane, None, scalars, (0, 0))
     tables = kernel_tables(geometry)
-    return _Launch(kind, keys, tables.spatial, tables, scalars, ())
+    return _Launch(kind, keys, tables.spatial, tables, scalars, (0, 0))
 
 
 def _pool_call(
@@ -332,9 +320,8 @@ def _pool_call(
     warm-up included, passes arguments of the same numba types.
     """
     lowest, mask, nan = launch.scalars
-    tiles = TILE_KERNELS.get(launch.kind)
-    if tiles is not None:
-        getattr(kernels, tiles)(x, values, indices, *launch.spatial)
+    if launch.kind == TILES:
+        kernels.pool_tiles_2x2(x, values, indices, *launch.plane)
         return
     if launch.kind == WHOLE:
         kernels.pool_whole_planes(x, values, indices, mask, nan)
@@ -373,7 +360,7 @@ def _forward_kernel(native: np.dtype, kind: str) -> tuple[str, str]:
 _WARM_CASES = {
     STAGED: ((2, 4, 4), PoolSpec((3, 3), stride=2, padding=1)),
     WHOLE: ((2, 4, 4), PoolSpec((4, 4))),
-    **{name: ((2,) + (8,) * len(kernel), PoolSpec(kernel)) for kernel, name in TILES.items()},
+    TILES: ((2, 4, 4), PoolSpec((2, 2))),
 }
 
 
@@ -444,8 +431,8 @@ def wait_until_compiled(
     requests = []
     for native in _compiled_dtypes(dtypes):
         geometry_module.check_dtype(native, "dtype")
-        for kind in (STAGED, WHOLE, *TILE_KERNELS):
-            if kind in TILE_KERNELS and native.kind == "f" and native.itemsize == 2:
+        for kind in (STAGED, WHOLE, TILES):
+            if kind == TILES and native.kind == "f" and native.itemsize == 2:
                 continue  # float16 tiles take the staged kernel
             requests.append((_forward_kernel(native, kind), _bound(_warm_forward, native, kind)))
         if native.kind == "f" and native.itemsize == 2:
