@@ -23,6 +23,7 @@ from numpy.testing import assert_array_equal
 import impls
 from impls import PoolSpec
 from impls.fast import compiled, numba_pool, table_cache
+from impls.fast.whole_plane import is_whole_plane
 from impls.geometry import Geometry
 
 DEADLINE_SECONDS = 60.0
@@ -267,7 +268,7 @@ def _count_kernel_calls(monkeypatch: pytest.MonkeyPatch) -> list[str]:
     from impls.fast import numba_kernels as kernels  # the module the loader hands out
 
     calls: list[str] = []
-    for name in ("pool_planes", "pool_whole_planes", "pool_tiles_2x2"):
+    for name in ("pool_planes", "pool_whole_planes"):
         kernel = getattr(kernels, name)
 
         def spy(*args, kernel=kernel, name=name):
@@ -294,8 +295,8 @@ def test_the_numpy_path_gives_the_compiled_kernels_bits(monkeypatch, dtype, shap
         grad = np.random.default_rng(6).standard_normal(values.shape)
         results[chosen] = (values, indices, impl.backward(grad, indices, x.shape, spec))
         assert bool(calls) == (chosen == "wait")
-    kind = numba_pool._kind(Geometry.of(shape, spec).compact, np.dtype(dtype))
-    assert compiled.ready(numba_pool._forward_kernel(np.dtype(dtype), kind))  # "wait" used it
+    whole = is_whole_plane(Geometry.of(shape, spec).compact)
+    assert compiled.ready(numba_pool._forward_kernel(np.dtype(dtype), whole))  # "wait" used it
     (values, indices, grad_in), (kernel_values, kernel_indices, kernel_grad_in) = (
         results["off"],
         results["wait"],

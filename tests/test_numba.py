@@ -116,39 +116,6 @@ def test_not_whole_planes(shape, spec):
     assert_same_as_oracle(NUMBA(), sample(shape), spec)
 
 
-@pytest.mark.parametrize("blocks", ["one call", "blocks of one plane on threads"])
-@pytest.mark.parametrize("byte_order", ["=", ">"])
-@pytest.mark.parametrize("dtype", [np.float32, np.float64, np.int8, np.uint16, np.int64])
-@pytest.mark.parametrize(
-    ("shape", "kind"),
-    [((3, 2, 8, 10), "2x2 tiles"), ((2, 3, 9, 7), "2x2 tiles"), ((1, 1, 2, 2), "whole planes")],
-    ids=str,
-)
-def test_2x2_tiles(monkeypatch, blocks, byte_order, dtype, shape, kind):
-    # The 2x2 stride-2 kernel: odd lengths drop their last row or column.
-    if blocks != "one call":
-        monkeypatch.setattr(parallel, "BLOCK_BYTES", 1)
-        monkeypatch.setattr(parallel, "MIN_BYTES_PER_THREAD", 1)
-    spec = PoolSpec((2, 2))
-    geometry = impls.geometry.Geometry.of(shape, spec).compact
-    assert numba_pool._kind(geometry, np.dtype(dtype)) == kind
-    x = sample(shape, dtype=dtype)
-    if np.dtype(dtype).kind == "f":
-        flat = x.reshape(-1)
-        flat[::5] = -0.0  # ties with 0.0: the first zero wins, with its sign
-        flat[3::7] = np.nan
-        payload = 0x7FF0000000000123 if x.itemsize == 8 else 0x7F800123
-        flat.view(f"u{x.itemsize}")[4::9] = payload  # a signalling NaN: its bits come back
-        flat[6::11] = -np.inf
-    assert_same_as_oracle(NUMBA(threads=2), x.astype(x.dtype.newbyteorder(byte_order)), spec)
-
-
-def test_float16_2x2_tiles_take_the_staged_kernel():
-    geometry = impls.geometry.Geometry.of((2, 3, 8, 8), PoolSpec((2, 2))).compact
-    assert numba_pool._kind(geometry, np.dtype(np.float16)) == numba_pool.STAGED
-    assert_same_as_oracle(NUMBA(), sample((2, 3, 8, 8), dtype=np.float16), PoolSpec((2, 2)))
-
-
 NAN_BITS = {
     np.float16: [0x7C01, 0xFE00, 0x7E55],  # signalling, negative and payload NaN
     np.float32: [0x7F800001, 0xFFC00000, 0x7FC12345],

@@ -11,8 +11,6 @@ leading axes, which costs nothing.
 * `pool_planes`: the staged running maximum, for any geometry.
 * `pool_whole_planes`: the first maximum of each whole plane (global pooling),
   where the staged layout would have a single output per plane.
-* `pool_tiles_2x2`: 2x2 windows with stride 2 and no padding (LeNet, VGG),
-  four compares per output in registers, no staging.
 * `scatter_planes`: backward.
 
 Comparing floats as integers
@@ -58,13 +56,7 @@ from __future__ import annotations
 import numba
 import numpy as np
 
-__all__ = [
-    "SCATTER_ELEMENTS",
-    "pool_planes",
-    "pool_tiles_2x2",
-    "pool_whole_planes",
-    "scatter_planes",
-]
+__all__ = ["SCATTER_ELEMENTS", "pool_planes", "pool_whole_planes", "scatter_planes"]
 
 # Backward zeroes the gradient this many elements at a time (or one plane).
 SCATTER_ELEMENTS = 4096
@@ -350,47 +342,6 @@ def pool_whole_planes(x, values, indices, mask, nan):
                 first = min(first, i if _key(x[plane, np.uint64(i)], mask, nan) == top else size)
         indices[plane, 0] = first
         values[plane, 0] = x[plane, np.uint64(first)]
-
-
-@_inline
-def _beats(value, held):
-    """Whether ``value`` replaces ``held`` as the first maximum: strictly greater, or
-    the first NaN over a number (never a later NaN over the first). Integers: ``>``."""
-    return (held == held) & (not (value <= held))
-
-
-@_inline
-def _consider(x, plane, at, best, chosen):
-    """The first maximum so far and its position, after the element at ``at``."""
-    value = x[plane, at]
-    better = _beats(value, best)
-    return (value if better else best), (at if better else chosen)
-
-
-@_jit
-def pool_tiles_2x2(x, values, indices, height, width):
-    """Max-pool ``(n, height * width)`` planes by 2x2 windows with stride 2, no padding.
-
-    Outputs are ``(n, (height // 2) * (width // 2))``; a last odd row or column
-    belongs to no window. The four elements of a window are compared in
-    row-major order, in registers, so no staging is needed; floats are compared
-    as floats (`_beats`) and ``values`` get the selected element's own bits.
-    """
-    rows, columns = height // 2, width // 2
-    one, down = np.uint64(1), np.uint64(width)
-    for plane in range(x.shape[0]):
-        b = np.uint64(plane)
-        for row in range(rows):
-            top = np.uint64(2 * row * width)
-            out = np.uint64(row * columns)
-            for column in range(columns):
-                at = top + np.uint64(2 * column)
-                best, chosen = x[b, at], at
-                best, chosen = _consider(x, b, at + one, best, chosen)
-                best, chosen = _consider(x, b, at + down, best, chosen)
-                best, chosen = _consider(x, b, at + down + one, best, chosen)
-                values[b, out + np.uint64(column)] = best
-                indices[b, out + np.uint64(column)] = np.int64(chosen)
 
 
 @_jit

@@ -249,85 +249,23 @@ def _stages_within_input(geometry: Geometry) -> bool:
     return staged_elements(geometry) <= bound
 
 
-STAGED, WHOLE, TILES = "staged planes", "whole planes", "2x2 tiles"
-
-
-@dataclass(frozen=True, eq=False)
-class _Launch:
-    """How the kernels run one compact geometry on one native dtype.
-
-    ``kind`` is the kernel (`STAGED`, `WHOLE` or `TILES`); ``read`` the dtype
-    it reads the input and writes the values as (integer keys for the first
-    two, the dtype itself for tiles); ``shape`` one plane as the kernel takes
-    it; ``tables`` the staged kernel's; ``scalars`` its ``(lowest, mask, nan)``.
-    """
-
-    kind: str
-    read: np.dtype
-    shape: tuple[int, ...]
-    tables: KernelTables | None
-    scalars: tuple[Any, Any, Any]
-    plane: tuple[int, int]  # the last two spatial lengths (tiles)
-
-
-def _is_2x2_tiles(geometry: Geometry) -> bool:
-    """Whether the windows are 2x2 with stride 2, no padding and no dilation."""
-    spec = geometry.spec
-    return (
-        spec.kernel_size == (2, 2)
-        and spec.stride == (2, 2)
-        and spec.dilation == (1, 1)
-        and all(begin == 0 for begin, _ in geometry.pads)
-        and all(
-            out == length // 2
-            for out, length in zip(geometry.output_spatial, geometry.spatial_shape, strict=True)
-        )
-    )
-
-
-def _kind(geometry: Geometry, native: np.dtype) -> str:
-    if is_whole_plane(geometry):
-        return WHOLE
-    if _is_2x2_tiles(geometry) and not (native.kind == "f" and native.itemsize == 2):
-        return TILES  # (numba cannot compare float16: those take keys, staged)
-    return STAGED
-
-
-def _launch(geometry: Geometry, native: np.dtype) -> _Launch:
-    """The `_Launch` of a compact ``geometry`` on ``native`` inputs."""
-    kind = _kind(geometry, native)
-    plane = (geometry.plane_size,)
-    if kind == TILES:
-        height, width = geometry.spatial_shape
-        return _Launch(kind, native, plane, None, (None, None, None), (height, width))
-    keys, scalars = _key_scalars(native)
-    if kind == WHOLE:
-        return _Launch(kind, keys, plane, None, scalars, (0, 0))
-    tables = kernel_tables(geometry)
-    return _Launch(kind, keys, tables.spatial, tables, scalars, (0, 0))
-
-
 def _pool_call(
     kernels: ModuleType,
     x: np.ndarray,
     values: np.ndarray,
     indices: np.ndarray,
-    launch: _Launch,
+    tables: KernelTables | None,
+    keys: tuple[Any, Any, Any],
 ) -> None:
-    """Run the forward kernel on planes ``x`` (read-only, ``launch.read``) into output rows.
+    """Run the forward kernel on planes ``x`` (keys, read-only) into rows of the outputs.
 
     The one place that calls the forward kernels, so that every call, the
     warm-up included, passes arguments of the same numba types.
     """
-    lowest, mask, nan = launch.scalars
-    if launch.kind == TILES:
-        kernels.pool_tiles_2x2(x, values, indices, *launch.plane)
-        return
-    if launch.kind == WHOLE:
+    lowest, mask, nan = keys
+    if tables is None:  # whole planes
         kernels.pool_whole_planes(x, values, indices, mask, nan)
         return
-    tables = launch.tables
-    assert tables is not None
     kernels.pool_planes(
         x,
         values,
@@ -351,25 +289,17 @@ def _key_scalars(native: np.dtype) -> tuple[np.dtype, tuple[Any, Any, Any]]:
     return keys, (keys.type(np.iinfo(keys).min), mask, nan)
 
 
-def _forward_kernel(native: np.dtype, kind: str) -> tuple[str, str]:
-    """The `impls.fast.compiled` key of the ``kind`` forward kernel for ``native`` inputs."""
-    return (kind, native.str)
+def _forward_kernel(native: np.dtype, whole: bool) -> tuple[str, str]:
+    """The `impls.fast.compiled` key of the forward kernel for ``native`` inputs."""
+    return ("whole planes" if whole else "staged planes", native.str)
 
 
-# A tiny case of each kind, to warm its kernel: (input shape, spec).
-_WARM_CASES = {
-    STAGED: ((2, 4, 4), PoolSpec((3, 3), stride=2, padding=1)),
-    WHOLE: ((2, 4, 4), PoolSpec((4, 4))),
-    TILES: ((2, 4, 4), PoolSpec((2, 2))),
-}
-
-
-def _warm_forward(native: np.dtype, kind: str, kernels: ModuleType) -> None:
-    """Compile (or load) the ``kind`` forward kernel for ``native`` inputs: one tiny call."""
-    shape, spec = _WARM_CASES[kind]
-    geometry = Geometry.of(shape, spec).compact
-    assert _kind(geometry, native) == kind
-    _compiled_forward(geometry, native)(np.zeros(shape, dtype=native), kernels)
+def _warm_forward(native: np.dtype, whole: bool, kernels: ModuleType) -> None:
+    """Compile (or load) the forward kernel for ``native`` inputs: one call on a tiny input."""
+    spec = PoolSpec((4, 4) if whole else (2, 2))
+    geometry = Geometry.of((2, 4, 4), spec).compact
+    x = np.zeros((2, 4, 4), dtype=native)
+    _compiled_forward(geometry, native)(x, kernels)
 
 
 def _scatter_kernel(dtype: np.dtype) -> tuple[str, str]:
@@ -394,16 +324,19 @@ def _compiled_forward(geometry: Geometry, native: np.dtype) -> Any:
 
     ``geometry`` is compact; ``x`` C-contiguous, aligned, of dtype ``native``.
     """
-    launch = _launch(geometry, native)
+    keys, scalars = _key_scalars(native)
     batch, outputs = geometry.batch, geometry.output_plane_size
+    whole = is_whole_plane(geometry)
+    tables = None if whole else kernel_tables(geometry)
+    shape = (geometry.plane_size,) if tables is None else tables.spatial
     out_shape = geometry.output_shape
 
     def run(x: np.ndarray, kernels: ModuleType) -> tuple[np.ndarray, np.ndarray]:
         values = np.empty((batch, outputs), dtype=native)
         indices = np.empty((batch, outputs), dtype=np.int64)
-        source = x.reshape(batch, *launch.shape).view(launch.read)
+        source = x.reshape(batch, *shape).view(keys)
         source.flags.writeable = False  # one numba type for read-only and writable inputs
-        _pool_call(kernels, source, values.view(launch.read), indices, launch)
+        _pool_call(kernels, source, values.view(keys), indices, tables, scalars)
         return values.reshape(out_shape), indices.reshape(out_shape)
 
     return run
@@ -431,10 +364,8 @@ def wait_until_compiled(
     requests = []
     for native in _compiled_dtypes(dtypes):
         geometry_module.check_dtype(native, "dtype")
-        for kind in (STAGED, WHOLE, TILES):
-            if kind == TILES and native.kind == "f" and native.itemsize == 2:
-                continue  # float16 tiles take the staged kernel
-            requests.append((_forward_kernel(native, kind), _bound(_warm_forward, native, kind)))
+        for whole in (False, True):
+            requests.append((_forward_kernel(native, whole), _bound(_warm_forward, native, whole)))
         if native.kind == "f" and native.itemsize == 2:
             continue  # float16 gradients take the NumPy scatter
         requests.append((_scatter_kernel(native), _bound(_warm_scatter, native)))
@@ -497,9 +428,9 @@ class NumbaMaxPool(BlockedMaxPool):
             # (with "wait" every call runs the kernels: what verifying them needs)
             return gather_plan(compact), 3 * _window_elements(compact)
         native = array.dtype.newbyteorder("=")
-        kind = _kind(compact, native)
-        kernel = _forward_kernel(native, kind)
-        warm = _bound(_warm_forward, native, kind)
+        whole = is_whole_plane(compact)
+        kernel = _forward_kernel(native, whole)
+        warm = _bound(_warm_forward, native, whole)
         blocked = self.blocked_plan(array, compact)
         small = None
         if _kernel_ready(array, native):
@@ -521,7 +452,7 @@ class NumbaMaxPool(BlockedMaxPool):
                 return small(x, kernels)  # one block on this thread: no worker to set up
             return blocked(x)
 
-        held = _table_bytes(compact) if kind == STAGED else 0
+        held = 0 if whole else _table_bytes(compact)
         return run, held
 
     def forward_scratch_bytes(self, geometry: Geometry, dtype: np.dtype) -> int:
@@ -542,25 +473,28 @@ class NumbaMaxPool(BlockedMaxPool):
     ) -> BlockWorker:
         batch, outputs = geometry.batch, geometry.output_plane_size
         native = planes.dtype.newbyteorder("=")
-        launch = _launch(geometry, native)
+        keys, scalars = _key_scalars(native)
         kernels = compiled.kernels_for(
-            _forward_kernel(native, launch.kind), _bound(_warm_forward, native, launch.kind)
+            _forward_kernel(native, is_whole_plane(geometry)),
+            _bound(_warm_forward, native, is_whole_plane(geometry)),
         )
         if kernels is None:  # the plan checked; only a process forked since can differ
             raise RuntimeError(f"the compiled kernels are not ready: {compiled.status()}")
-        read, shape = launch.read, launch.shape
         index_rows = indices.reshape(batch, outputs)
         if values.dtype == native:
-            value_rows = values.reshape(batch, outputs).view(read)
+            value_rows = values.reshape(batch, outputs).view(keys)
         else:  # byte-swapped: computed natively, then copied
             native_values = np.empty((capacity, outputs), dtype=native)
+        whole = is_whole_plane(geometry)
+        tables = None if whole else kernel_tables(geometry)
+        shape = (geometry.plane_size,) if tables is None else tables.spatial
         # planes is an array of (batch, *spatial) planes, or copies blocks of them
         direct = isinstance(planes, np.ndarray) and _kernel_ready(planes, native)
         if isinstance(planes, np.ndarray) and direct:
-            source = _read_only(planes.reshape(batch, *shape).view(read))
+            source = _read_only(planes.reshape(batch, *shape).view(keys))
         else:
             copied = np.empty((capacity, *shape), dtype=native)
-            copied_read = _read_only(copied.view(read))
+            copied_keys = _read_only(copied.view(keys))
 
         def work(block: slice) -> None:
             n = block.stop - block.start
@@ -568,9 +502,9 @@ class NumbaMaxPool(BlockedMaxPool):
                 x = source[block]
             else:
                 copied[:n].reshape(n, *geometry.spatial_shape)[...] = planes[block]
-                x = copied_read[:n]
-            out = value_rows[block] if values.dtype == native else native_values[:n].view(read)
-            _pool_call(kernels, x, out, index_rows[block], launch)
+                x = copied_keys[:n]
+            out = value_rows[block] if values.dtype == native else native_values[:n].view(keys)
+            _pool_call(kernels, x, out, index_rows[block], tables, scalars)
             if values.dtype != native:
                 values.reshape(batch, outputs)[block] = native_values[:n]
 
