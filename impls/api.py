@@ -9,13 +9,12 @@ of them, which compare equal only when they build the same spec. Anything else
 
 from __future__ import annotations
 
-import os
-import threading
 from collections.abc import Sequence
 from typing import cast
 
 import numpy as np
 
+from .fast.threads import ForkSafeLock
 from .registry import resolve
 from .spec import IntOrSequence, PaddingArg, PoolSpec
 
@@ -27,16 +26,7 @@ DEFAULT_IMPL = "auto"
 # Specs kept for `max_pool`; beyond this many, the oldest goes first.
 MAX_SPECS = 256
 _specs: dict[tuple[object, ...], PoolSpec] = {}
-_specs_lock = threading.Lock()
-
-
-def _after_fork_in_child() -> None:
-    global _specs_lock
-    _specs_lock = threading.Lock()  # another thread may have held it at the fork
-
-
-if hasattr(os, "register_at_fork"):  # not on Windows
-    os.register_at_fork(after_in_child=_after_fork_in_child)
+_specs_lock = ForkSafeLock()
 
 
 def _plain(value: object) -> bool:

@@ -163,3 +163,34 @@ def test_a_call_from_a_worker_runs_on_that_worker():
 
     parallel.run_split(outer, 2, 1, threads=2)
     assert sorted(seen) == [(0, 2), (0, 4), (2, 4)]
+
+
+@pytest.mark.skipif(not hasattr(os, "fork"), reason="needs os.fork")
+@pytest.mark.parametrize("reentrant", [False, True])
+def test_a_lock_held_at_the_fork_is_free_in_the_child(reentrant):
+    lock = parallel.ForkSafeLock(reentrant=reentrant)
+    held, release = threading.Event(), threading.Event()
+
+    def hold() -> None:
+        with lock:
+            held.set()
+            release.wait(DEADLINE_SECONDS)
+
+    holder = threading.Thread(target=hold)
+    holder.start()
+    try:
+        assert held.wait(DEADLINE_SECONDS)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", DeprecationWarning)  # fork with threads (3.12+)
+            pid = os.fork()
+        if pid == 0:  # the child: never return into pytest
+            status = 1
+            try:
+                status = 0 if lock._lock.acquire(timeout=5) else 2
+            finally:
+                os._exit(status)
+        _, status = os.waitpid(pid, 0)
+        assert os.waitstatus_to_exitcode(status) == 0
+    finally:
+        release.set()
+        holder.join()

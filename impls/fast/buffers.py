@@ -34,14 +34,13 @@ from __future__ import annotations
 
 import contextlib
 import math
-import os
-import threading
 import tracemalloc
 
 import numpy as np
 from numpy.typing import DTypeLike
 
 from ..memory import physical_memory
+from .threads import ForkSafeLock
 
 __all__ = [
     "IDLE_PER_SIZE",
@@ -62,16 +61,7 @@ _idle: dict[int, list[np.ndarray]] = {}
 _idle_bytes = 0
 # Reentrant: a lease may be collected (and give its buffer back) on this very
 # thread while it holds the lock, when a garbage collection runs inside `empty`.
-_lock = threading.RLock()
-
-
-def _after_fork_in_child() -> None:
-    global _lock
-    _lock = threading.RLock()  # another thread may have held it at the fork
-
-
-if hasattr(os, "register_at_fork"):  # not on Windows
-    os.register_at_fork(after_in_child=_after_fork_in_child)
+_lock = ForkSafeLock(reentrant=True)
 
 
 def idle_budget() -> int:

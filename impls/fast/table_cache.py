@@ -17,6 +17,8 @@ call does one dictionary lookup before its kernel: see `impls.fast.blocks`.
 Examples
 --------
 >>> import numpy as np
+
+from .threads import ForkSafeLock
 >>> @table_cache
 ... def zeros(n):
 ...     return np.zeros(n)
@@ -30,14 +32,14 @@ from __future__ import annotations
 
 import dataclasses
 import functools
-import os
-import threading
 import weakref
 from collections import OrderedDict
 from collections.abc import Callable, Hashable
 from typing import Any, TypeVar
 
 import numpy as np
+
+from .threads import ForkSafeLock
 
 __all__ = [
     "BUDGET_BYTES",
@@ -58,16 +60,7 @@ T = TypeVar("T")
 
 _entries: OrderedDict[tuple[Hashable, ...], tuple[Any, int]] = OrderedDict()
 _held = 0
-_lock = threading.Lock()
-
-
-def _after_fork_in_child() -> None:
-    global _lock
-    _lock = threading.Lock()  # another thread may have held it at the fork
-
-
-if hasattr(os, "register_at_fork"):
-    os.register_at_fork(after_in_child=_after_fork_in_child)
+_lock = ForkSafeLock()
 
 
 def table_bytes(value: object) -> int:

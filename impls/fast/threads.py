@@ -28,7 +28,14 @@ from ..spec import as_int
 if TYPE_CHECKING:  # imported on first use: concurrent.futures imports logging (3 ms)
     from concurrent.futures import Future, ThreadPoolExecutor
 
-__all__ = ["check_count", "get_num_threads", "run_blocks", "run_split", "set_num_threads"]
+__all__ = [
+    "ForkSafeLock",
+    "check_count",
+    "get_num_threads",
+    "run_blocks",
+    "run_split",
+    "set_num_threads",
+]
 
 ENV_VARIABLE = "MAXPOOL_NUM_THREADS"
 # Below this many input bytes per thread, starting threads costs more than it saves.
@@ -42,6 +49,35 @@ BLOCK_BYTES = 4 << 20
 THREAD_NAME_PREFIX = "maxpool"
 
 _configured: int | None = None
+
+
+class ForkSafeLock:
+    """A lock (``with lock: ...``) that a child made with ``os.fork`` gets fresh.
+
+    Another thread may have held it at the fork, and that thread does not exist
+    in the child. ``reentrant`` makes it an `threading.RLock`.
+
+    Examples
+    --------
+    >>> lock = ForkSafeLock()
+    >>> with lock:
+    ...     pass
+    """
+
+    def __init__(self, *, reentrant: bool = False) -> None:
+        self._factory = threading.RLock if reentrant else threading.Lock
+        self._lock = self._factory()
+        if hasattr(os, "register_at_fork"):  # not on Windows
+            os.register_at_fork(after_in_child=self._renew)
+
+    def _renew(self) -> None:
+        self._lock = self._factory()
+
+    def __enter__(self) -> bool:
+        return self._lock.acquire()
+
+    def __exit__(self, *exc: object) -> None:
+        self._lock.release()
 
 
 class _Pool:
