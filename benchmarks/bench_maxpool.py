@@ -3,9 +3,14 @@
 asv imports this file from the working tree and runs it against the package
 built from each benchmarked commit, so it relies only on what every commit
 has: ``impls.names``, ``impls.get`` and ``impls.PoolSpec``. The parameters
-stay static across commits: an implementation a commit lacks, and the naive
-loops on workloads where one call would take more than a few seconds, are
-skipped by raising `NotImplementedError` in ``setup``.
+stay static across commits: an implementation a commit lacks, one whose optional
+dependency its environment lacks, and the naive loops on workloads where one
+call would take more than a few seconds, are skipped by raising
+`NotImplementedError` in ``setup``, with the reason.
+
+Compiled kernels load in the background in commits that have
+``wait_until_compiled``; ``setup`` waits for them, so that the kernels, not the
+NumPy path that serves meanwhile, are timed.
 """
 
 from __future__ import annotations
@@ -58,16 +63,39 @@ def _indices(implementation, workload_name):
     return impls.get(implementation).forward(_input(workload_name), spec)[1]
 
 
+def _why_absent(implementation):
+    """Why ``implementation`` is not registered in this commit's environment."""
+    registry = getattr(impls, "registry", None)
+    absent = getattr(registry, "absent", None)
+    if callable(absent) and implementation in absent():
+        return f"{implementation!r} is not registered here: {absent()[implementation]}"
+    builtin = getattr(registry, "BUILTIN", None)
+    optional = getattr(registry, "OPTIONAL", {})
+    if implementation in optional:
+        return f"{implementation!r} is not registered here: its optional dependency is missing"
+    if builtin is not None and implementation not in builtin:
+        return f"{implementation!r} is not in this commit"
+    return f"{implementation!r} is not registered in this environment"
+
+
+def _load_compiled(implementation, dtype):
+    """Wait for the compiled kernels the implementation runs (commits that load them late)."""
+    wait = getattr(impls.get(implementation), "wait_until_compiled", None)
+    if callable(wait) and not wait([dtype]):
+        raise NotImplementedError(f"{implementation!r}: its compiled kernels did not load")
+
+
 def _prepare(benchmark, implementation, workload_name):
     """Set the attributes every benchmark uses, or skip the parameter set."""
     if implementation not in impls.names():
-        raise NotImplementedError(f"{implementation!r} is not in this commit")
+        raise NotImplementedError(_why_absent(implementation))
     workload = workloads.by_name(workload_name)
     spec = impls.PoolSpec(**workload.spec_kwargs)
     if implementation == "naive":
         steps = workloads.naive_steps(workload.input_shape, spec)
         if steps > workloads.NAIVE_STEP_BUDGET:
             raise NotImplementedError(f"naive would visit {steps} window elements")
+    _load_compiled(implementation, workload.dtype)
     benchmark.impl = impls.get(implementation)
     benchmark.spec = spec
     benchmark.x = _input(workload_name)

@@ -1,11 +1,20 @@
-"""Conveniences for downstream code: a function and a layer class."""
+"""Conveniences for downstream code: a function and a layer class.
+
+`max_pool` is called with the same arguments again and again in a training
+loop: the `PoolSpec` it builds from them (tens of microseconds of validation)
+is kept, keyed by arguments made only of plain ints, strings, bools and tuples
+of them, which compare equal only when they build the same spec. Anything else
+(lists, NumPy integers, floats) is validated on every call.
+"""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import cast
 
 import numpy as np
 
+from .fast.threads import ForkSafeLock
 from .registry import resolve
 from .spec import IntOrSequence, PaddingArg, PoolSpec
 
@@ -13,6 +22,49 @@ __all__ = ["DEFAULT_IMPL", "MaxPool", "max_pool"]
 
 # The fastest choice for each case; see impls/fast/auto.py and docs/auto-dispatch.md.
 DEFAULT_IMPL = "auto"
+
+# Specs kept for `max_pool`; beyond this many, the oldest goes first.
+MAX_SPECS = 256
+_specs: dict[tuple[object, ...], PoolSpec] = {}
+_specs_lock = ForkSafeLock()
+
+
+def _plain(value: object) -> bool:
+    """Whether ``value`` is an exact int or str, or a tuple of plain values.
+
+    Such values are equal only if they are the same value of the same type, so
+    as a key they never let an argument that `PoolSpec` would refuse (``2.0``,
+    ``True``) stand for one it accepts.
+    """
+    kind = type(value)
+    if kind is int or kind is str:
+        return True
+    return kind is tuple and all(_plain(item) for item in cast(tuple[object, ...], value))
+
+
+def _spec(
+    kernel_size: object, stride: object, padding: object, dilation: object, ceil_mode: object
+) -> PoolSpec:
+    """`PoolSpec` of these arguments, kept when they are plain (see the module docstring)."""
+    key = (kernel_size, stride, padding, dilation, ceil_mode)
+    plain = (
+        type(ceil_mode) is bool
+        and (stride is None or _plain(stride))
+        and _plain(kernel_size)
+        and _plain(padding)
+        and _plain(dilation)
+    )
+    if plain:
+        spec = _specs.get(key)
+        if spec is not None:
+            return spec
+    spec = PoolSpec(kernel_size, stride, padding, dilation, ceil_mode)  # type: ignore[arg-type]
+    if plain:
+        with _specs_lock:
+            while len(_specs) >= MAX_SPECS:
+                del _specs[next(iter(_specs))]
+            _specs[key] = spec
+    return spec
 
 
 def max_pool(
@@ -55,7 +107,7 @@ def max_pool(
     array([[4, 5],
            [7, 8]])
     """
-    spec = PoolSpec(kernel_size, stride, padding, dilation, ceil_mode)
+    spec = _spec(kernel_size, stride, padding, dilation, ceil_mode)
     return resolve(impl).forward(x, spec)
 
 

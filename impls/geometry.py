@@ -18,6 +18,7 @@ from __future__ import annotations
 import dataclasses
 import functools
 import math
+import sys
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -202,8 +203,16 @@ def check_dtype(dtype: np.dtype, name: str) -> None:
     raise TypeError(f"{name} has dtype {dtype}; supported dtypes are {SUPPORTED_DTYPES}")
 
 
+def _is_masked(value: object) -> bool:
+    # Without importing numpy.ma (30 ms): a masked array exists only once it is imported.
+    masked = sys.modules.get("numpy.ma")
+    return masked is not None and isinstance(value, masked.MaskedArray)
+
+
 def _as_array(value: object, name: str) -> np.ndarray:
-    if isinstance(value, np.ma.MaskedArray):
+    if type(value) is np.ndarray:
+        return value
+    if _is_masked(value):
         # np.asarray would drop the mask, and a masked element could win.
         raise TypeError(
             f"{name} is a numpy.ma.MaskedArray, and masks are not supported: pass "

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import ClassVar
+
 import numpy as np
 import pytest
 from numpy.testing import assert_array_equal
@@ -75,6 +77,106 @@ class TestMaxPoolFunction:
     def test_spec_errors_surface(self):
         with pytest.raises(ValueError, match=r"stride must be >= 1"):
             max_pool(X, (2, 2), stride=0)
+
+    @pytest.mark.parametrize(
+        ("arguments", "error"),
+        [
+            ({"stride": 1.0}, TypeError),  # 1.0 == 1 and hashes alike
+            ({"stride": True}, TypeError),  # so does True
+            ({"stride": (1, True)}, TypeError),
+            ({"padding": ((0, 1.0), 0)}, TypeError),
+            ({"ceil_mode": 1}, TypeError),
+            ({"dilation": 0}, ValueError),
+        ],
+    )
+    def test_kept_specs_never_stand_for_refused_arguments(self, arguments, error):
+        accepted = {"stride": 1, "padding": ((0, 1), 0), "dilation": 1, "ceil_mode": False}
+        max_pool(X, (2, 2), **accepted)  # kept
+        with pytest.raises(error):
+            max_pool(X, (2, 2), **{**accepted, **arguments})
+
+    def test_equal_arguments_of_other_types_give_the_same_results(self):
+        expected = max_pool(X, (2, 2), stride=1, padding=1)
+        for kernel, stride in [([2, 2], np.int64(1)), ((np.int8(2), 2), [1, 1]), ((2, 2), (1, 1))]:
+            got = max_pool(X, kernel, stride=stride, padding=1)
+            assert_array_equal(got[0], expected[0])
+            assert_array_equal(got[1], expected[1])
+
+    def test_a_kept_spec_is_the_spec_of_its_arguments(self):
+        for padding in [0, 1, "same", ((1, 0), (0, 1))]:
+            for stride in [None, 1, 2]:
+                values, indices = max_pool(X, (2, 2), stride=stride, padding=padding)
+                spec = PoolSpec((2, 2), stride=stride, padding=padding)
+                expected = impls.get("naive").forward(X, spec)
+                assert_array_equal(values, expected[0])
+                assert_array_equal(indices, expected[1])
+
+
+def _channels_last(x: np.ndarray) -> np.ndarray:
+    """The same values, stored with the second axis innermost (leading axes that do not merge)."""
+    return np.ascontiguousarray(x.transpose(0, 2, 3, 1)).transpose(0, 3, 1, 2)
+
+
+class TestPlans:
+    """Repeated calls reuse what depends on their arguments alone, and nothing more."""
+
+    LAYOUTS: ClassVar = {
+        "C": lambda x: x,
+        "Fortran": np.asfortranarray,
+        "reversed": lambda x: x[::-1, :, ::-1],
+        "byte-swapped": lambda x: x.astype(x.dtype.newbyteorder(">")),
+        "read-only": lambda x: np.lib.stride_tricks.as_strided(x, writeable=False),
+        "channels last": _channels_last,
+    }
+
+    def test_keys_tell_every_layout_apart(self):
+        from impls.fast.blocks import forward_key
+
+        x = np.zeros((2, 3, 4, 5), dtype=np.float32)
+        unaligned = np.zeros(x.nbytes + 1, np.uint8)[1:].view(np.float32).reshape(x.shape)
+        keys = [forward_key(make(x), PoolSpec((2, 2))) for make in self.LAYOUTS.values()]
+        keys += [forward_key(unaligned, PoolSpec((2, 2))), forward_key(x, PoolSpec((2, 2), 1))]
+        keys += [forward_key(x.astype(np.int32), PoolSpec((2, 2)))]
+        read_only = keys.pop(4)
+        assert read_only == keys[0]  # writeability changes nothing a plan decides
+        assert len(set(keys)) == len(keys)
+        assert forward_key(x.tolist(), PoolSpec((2, 2))) is None
+        assert forward_key(x, "k2") is None
+
+    @pytest.mark.parametrize("name", ["sliced", "reshape", "separable", "auto", "numba"])
+    @pytest.mark.parametrize("size", [4, 12], ids=["small", "blocked"])
+    def test_every_layout_and_dtype_after_every_other(self, name, size):
+        if name not in impls.names():
+            pytest.skip(f"{name} is not registered here")
+        impl = impls.get(name)
+        spec = PoolSpec((3, 3), stride=2, padding=1)
+        rng = np.random.default_rng(0)
+        base = rng.integers(-9, 9, (2, 3, size, size + 1))
+        for _ in range(2):  # the second round runs on the kept plans
+            for dtype in (np.float32, np.int16, np.float64):
+                for label, make in self.LAYOUTS.items():
+                    x = make(base.astype(dtype))
+                    values, indices = impl.forward(x, spec)
+                    expected = impls.get("naive").forward(x, spec)
+                    assert values.dtype == x.dtype, label
+                    assert_array_equal(values, expected[0], err_msg=label)
+                    assert_array_equal(indices, expected[1], err_msg=label)
+                    grad = rng.standard_normal(values.shape).astype(dtype)
+                    got = impl.backward(grad, indices, x.shape, spec)
+                    want = impls.get("naive").backward(grad, indices, x.shape, spec)
+                    assert_array_equal(got, want, err_msg=label)
+
+    def test_backward_checks_every_call_even_with_a_kept_plan(self):
+        spec = PoolSpec((2, 2))
+        x = np.arange(16.0).reshape(1, 4, 4)
+        values, indices = impls.get("auto").forward(x, spec)
+        impls.get("auto").backward(np.ones(values.shape), indices, x.shape, spec)  # kept
+        bad = indices.copy()
+        bad[0, 1, 1] = 16
+        with pytest.raises(ValueError, match=r"input plane \[0, 16\)"):
+            impls.get("auto").backward(np.ones(values.shape), bad, x.shape, spec)
+        with pytest.raises(TypeError, match="input_shape must hold ints"):  # True == 1
+            impls.get("auto").backward(np.ones(values.shape), indices, (True, 4, 4), spec)
 
 
 class TestMaxPoolLayer:

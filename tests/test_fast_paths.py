@@ -2,7 +2,9 @@
 
 Blocks of several planes split across threads, NaN in only some blocks,
 signed zeros, indices that do not decode into their window, and gradients
-that are not finite. Every result is compared with the naive oracle.
+that are not finite. Every result is compared with the naive oracle, on both
+paths of a small call: gathered (`impls.fast.gather`) and the implementation's
+own running maximum.
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ import impls
 from impls import PoolSpec
 from impls.catalogue import names_in
 from impls.fast import blocks as blocked
+from impls.fast import gather, table_cache
 from impls.fast import threads as parallel
 
 # the pure-NumPy fast implementations
@@ -30,6 +33,16 @@ SPECS = [
     PoolSpec((2, 2, 3), stride=(1, 2, 2), padding=(0, 1, 1)),
 ]
 SHAPES = {1: (5, 3, 17), 2: (5, 3, 9, 11), 3: (4, 2, 5, 6, 7)}
+
+
+@pytest.fixture(autouse=True, params=["gathered", "running maximum"])
+def small_calls(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> str:
+    """Small calls gathered, or given to the implementation's own algorithm."""
+    if request.param == "running maximum":
+        monkeypatch.setattr(gather, "SMALL_WINDOW_ELEMENTS", 0)
+    table_cache.clear()  # plans made under the other setting
+    yield request.param
+    table_cache.clear()
 
 
 @pytest.fixture

@@ -1,7 +1,10 @@
 """The numba implementation: paths the conformance suite rarely reaches, threads, compiling.
 
 Skipped as a whole when numba is not installed. Every result is compared
-with the naive oracle; nothing here asserts a speed.
+with the naive oracle; nothing here asserts a speed. Calls wait for their
+kernels here (``MAXPOOL_COMPILE=wait``), so that the kernels, not the NumPy
+path that serves calls while they load, are what is tested; the loading
+itself is tested in test_compiled.py.
 """
 
 from __future__ import annotations
@@ -20,7 +23,7 @@ pytest.importorskip("numba")
 
 import impls
 from impls import PoolSpec
-from impls.fast import numba_kernels, numba_pool, table_cache
+from impls.fast import compiled, numba_kernels, numba_pool, table_cache
 from impls.fast import threads as parallel
 from impls.fast.whole_plane import is_whole_plane
 
@@ -29,11 +32,25 @@ from .test_fast_paths import SHAPES, SPECS, assert_same_as_oracle, sample
 NUMBA = numba_pool.NumbaMaxPool
 
 
+@pytest.fixture(autouse=True)
+def compiled_kernels(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Every call runs the compiled kernels, small ones too: it waits for them if they
+    are not ready."""
+    monkeypatch.setenv(compiled.ENV_VARIABLE, "wait")
+    monkeypatch.setattr(numba_pool, "GATHER_ELEMENTS", 0)
+    table_cache.clear()  # plans made under other settings
+    yield
+    table_cache.clear()
+
+
 @pytest.fixture
 def tiny_blocks(monkeypatch: pytest.MonkeyPatch) -> None:
     """Blocks of one plane and threads for any amount of work."""
     monkeypatch.setattr(parallel, "BLOCK_BYTES", 1)
     monkeypatch.setattr(parallel, "MIN_BYTES_PER_THREAD", 1)
+    table_cache.clear()  # plans made under other settings
+    yield
+    table_cache.clear()
 
 
 @pytest.fixture(params=["one plane per group", "interleaved planes"])

@@ -12,6 +12,8 @@ import subprocess
 import sys
 import textwrap
 
+import numpy as np
+
 import impls
 from impls import registry
 from tests.children import python_code
@@ -67,8 +69,27 @@ def test_registered_exactly_when_numba_imports():
     assert ("numba" in registry.absent()) == (not installed)
 
 
-def test_a_broken_dependency_is_reported(monkeypatch):
-    monkeypatch.setitem(sys.modules, "numba", None)
-    monkeypatch.setattr(importlib.util, "find_spec", lambda name: object())
-    reason = registry._absent_optional()["numba"]
-    assert reason.startswith("needs numba (installed, but importing it fails: ")
+def test_registration_does_not_import_the_dependency():
+    code = "import sys, impls; impls.names(); impls.get('auto'); print('numba' in sys.modules)"
+    done = subprocess.run(python_code(code), capture_output=True, text=True, check=True)
+    assert done.stdout.strip() == "False"
+
+
+def test_a_broken_dependency_leaves_the_numpy_path(monkeypatch):
+    # Installed but failing to import: registered (deciding would mean importing it),
+    # every call served by NumPy, and the loader's status says why.
+    from impls.fast import compiled, numba_pool
+
+    monkeypatch.setattr(compiled, "_loader", compiled._Loader())
+    monkeypatch.setitem(sys.modules, compiled.KERNELS_MODULE, None)  # importing it fails
+    monkeypatch.delenv(compiled.ENV_VARIABLE, raising=False)
+    spec = impls.PoolSpec((3, 3), stride=2, padding=1)
+    x = np.random.default_rng(0).standard_normal((2, 3, 9, 9))
+    impl = numba_pool.NumbaMaxPool()
+    expected = impls.get("naive").forward(x, spec)
+    for _ in range(2):  # before and after the loader failed
+        values, indices = impl.forward(x, spec)
+        np.testing.assert_array_equal(values, expected[0])
+        np.testing.assert_array_equal(indices, expected[1])
+        assert not numba_pool.wait_until_compiled(["float64"], timeout=60)
+    assert "the compiled kernels cannot be imported: ModuleNotFoundError" in compiled.status()

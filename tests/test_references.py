@@ -1,12 +1,15 @@
-"""The torch and scipy reference rows agree with the oracle where they apply."""
+"""The reference rows agree with the oracle where they apply, and the report says which ran."""
 
 from __future__ import annotations
+
+import json
 
 import numpy as np
 import pytest
 
 from impls import PoolSpec
 from impls.tools.quickcheck import quick_check
+from impls.tools.timing import environment
 
 SPECS = [
     PoolSpec((2, 2)),
@@ -71,3 +74,111 @@ def test_bench_measures_torch_after_torch_ran_in_this_process():
     settings = bench.Settings(warmup=0, repeats=1, time_limit=20.0)
     (row,) = bench.run([case], [bench.Candidate("torch", torch_ref)], settings)
     assert row.forward is not None, row.note
+
+
+@pytest.mark.parametrize("spec", SPECS, ids=repr)
+@pytest.mark.parametrize("dtype", ["float32", "float64", "int8"])
+def test_onnxruntime_agrees_without_nan(spec, dtype):
+    pytest.importorskip("onnxruntime")
+    pytest.importorskip("onnx")
+    from impls.tools.references import OnnxRuntimeReference
+
+    reference = OnnxRuntimeReference()
+    result = quick_check(reference, (2, 3) + (17,) * spec.ndim, spec, dtype, with_nan=False)
+    assert result.passed, result
+
+
+def test_bench_has_an_onnxruntime_row_with_values_and_indices():
+    pytest.importorskip("onnxruntime")
+    pytest.importorskip("onnx")
+    from impls.tools import bench
+    from impls.tools.references import OnnxRuntimeReference, available_references
+
+    assert "onnxruntime" in [reference.name for reference in available_references()]
+    case = bench.BenchCase.custom((2, 3, 8, 8), PoolSpec((2, 2)), "float32")
+    settings = bench.Settings(warmup=0, repeats=1, time_limit=20.0)
+    candidate = bench.Candidate("onnxruntime", OnnxRuntimeReference())
+    (row,) = bench.run([case], [candidate], settings)
+    assert row.forward is not None, row.note
+    assert row.check is not None
+    assert row.check.passed, row.check
+    assert row.backward is None  # an inference runtime
+    # int16 is outside its declared dtypes: said, not measured
+    case16 = bench.BenchCase.custom((2, 3, 8, 8), PoolSpec((2, 2)), "int16")
+    (row16,) = bench.run([case16], [candidate], settings)
+    assert row16.forward is None
+    assert "outside onnxruntime's limits: dtype int16" in row16.note
+
+
+class _Reference:
+    """A reference adapter of the tests' own: its description is all the report reads."""
+
+    name = "fakeref"
+    gives_indices = True
+    check_with_nan = False
+
+    def describe(self) -> str:
+        return "fakeref 1.0 (3 threads)"
+
+
+def _rows(with_reference: bool):
+    from impls.tools.bench import BenchCase, Candidate, Row
+    from impls.tools.quickcheck import CheckResult
+    from impls.tools.references import Reference
+    from impls.tools.timing import Timing
+
+    class Fake(_Reference, Reference):
+        pass
+
+    def timing(ms: float) -> Timing:
+        return Timing((ms / 1e3,), 1)
+
+    rows = []
+    for label in ("lenet5", "global"):
+        case = BenchCase(label, "", (2, 3, 8, 8), PoolSpec((2, 2)), "float32")
+        passed = CheckResult("pass")
+        rows += [
+            Row(case, Candidate("slow", object(), "slow"), passed, timing(3.0), timing(1.0)),
+            Row(case, Candidate("fast", object(), "fast"), passed, timing(2.0), timing(3.0)),
+            Row(case, Candidate("wrong", object(), "wrong"), CheckResult("fail"), timing(1.0)),
+        ]
+        if with_reference:
+            rows.append(Row(case, Candidate("fakeref", Fake()), passed, timing(6.0), timing(6.0)))
+    return rows
+
+
+def test_the_takeaway_names_the_fastest_and_its_ratio_to_each_reference():
+    from impls.tools.report import bench_json, bench_text
+
+    text = bench_text(_rows(with_reference=True), environment(), "How.")
+    takeaways = text[text.index("takeaways") :].splitlines()
+    assert len(takeaways) == 3  # the heading, one line per workload
+    for line, label in zip(takeaways[1:], ("lenet5", "global"), strict=True):
+        # "wrong" is faster but failed its check; "slow" wins forward + backward
+        assert line.startswith(f"  {label}: fastest forward fast (2.00 ms); ")
+        assert "fakeref* takes 3.00x its time (6.00 ms)" in line
+        assert "Forward + backward: slow (4.00 ms); fakeref* 3.00x its time" in line
+    document = json.loads(bench_json(_rows(with_reference=True), environment(), "How."))
+    forward = document["takeaways"][0]["forward"]
+    assert forward["implementation"] == "fast"
+    assert forward["reference_ratios"] == {"fakeref": pytest.approx(3.0)}
+
+
+def test_the_method_line_names_only_the_references_that_ran():
+    from impls.tools.report import bench_text
+
+    with_reference = bench_text(_rows(with_reference=True), environment(), "How.")
+    method = next(line for line in with_reference.splitlines() if line.startswith("method:"))
+    assert method.endswith("thread count: fakeref 1.0 (3 threads).")
+    without = bench_text(_rows(with_reference=False), environment(), "How.")
+    method = next(line for line in without.splitlines() if line.startswith("method:"))
+    assert method == "method: How. No reference ran."
+    assert "no reference ran" in without.splitlines()[-1]
+
+
+def test_the_methodology_names_no_library():
+    from impls.tools.timing import methodology
+
+    text = methodology(warmup=1, repeats=5, min_repeats=3, budget_seconds=3.0)
+    for library in ("torch", "onnx", "scipy"):
+        assert library not in text

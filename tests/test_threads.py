@@ -18,6 +18,7 @@ import pytest
 
 import impls
 from impls import PoolSpec
+from impls.fast import gather, table_cache
 from impls.fast import threads as parallel
 from tests.children import python_code
 
@@ -29,7 +30,10 @@ DEADLINE_SECONDS = 30.0
 def threads_for_tiny_inputs(monkeypatch: pytest.MonkeyPatch):
     monkeypatch.setattr(parallel, "BLOCK_BYTES", 1)
     monkeypatch.setattr(parallel, "MIN_BYTES_PER_THREAD", 1)
+    monkeypatch.setattr(gather, "SMALL_WINDOW_ELEMENTS", 0)  # small calls take the threads too
+    table_cache.clear()  # plans made under other settings
     yield
+    table_cache.clear()
     parallel.set_num_threads(None)
 
 
@@ -76,10 +80,12 @@ CONCURRENT_CALLERS = """
 import sys, threading
 import numpy as np
 import impls
+from impls.fast import gather
 from impls.fast import threads as parallel
 
 sys.setswitchinterval(1e-6)
 parallel.BLOCK_BYTES = parallel.MIN_BYTES_PER_THREAD = 1
+gather.SMALL_WINDOW_ELEMENTS = 0  # small calls take the threads too
 parallel.set_num_threads(16)
 spec = impls.PoolSpec((3, 3), 2, 1)
 failures = []
@@ -157,3 +163,34 @@ def test_a_call_from_a_worker_runs_on_that_worker():
 
     parallel.run_split(outer, 2, 1, threads=2)
     assert sorted(seen) == [(0, 2), (0, 4), (2, 4)]
+
+
+@pytest.mark.skipif(not hasattr(os, "fork"), reason="needs os.fork")
+@pytest.mark.parametrize("reentrant", [False, True])
+def test_a_lock_held_at_the_fork_is_free_in_the_child(reentrant):
+    lock = parallel.ForkSafeLock(reentrant=reentrant)
+    held, release = threading.Event(), threading.Event()
+
+    def hold() -> None:
+        with lock:
+            held.set()
+            release.wait(DEADLINE_SECONDS)
+
+    holder = threading.Thread(target=hold)
+    holder.start()
+    try:
+        assert held.wait(DEADLINE_SECONDS)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", DeprecationWarning)  # fork with threads (3.12+)
+            pid = os.fork()
+        if pid == 0:  # the child: never return into pytest
+            status = 1
+            try:
+                status = 0 if lock._lock.acquire(timeout=5) else 2
+            finally:
+                os._exit(status)
+        _, status = os.waitpid(pid, 0)
+        assert os.waitstatus_to_exitcode(status) == 0
+    finally:
+        release.set()
+        holder.join()

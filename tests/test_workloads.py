@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import subprocess
 from pathlib import Path
 
 import numpy as np
@@ -13,6 +14,7 @@ from benchmarks import bench_maxpool
 from impls.registry import BUILTIN
 from impls.spec import describe_spec
 from impls.tools.workloads import NAIVE_STEP_BUDGET, WORKLOADS, by_name, naive_steps, random_input
+from tests.children import python_code
 
 # The table of the issue: name -> (input shape, kernel, stride, padding).
 EXPECTED = {
@@ -80,6 +82,37 @@ class TestAsvBenchmarks:
             suite.setup("no-such-implementation", "lenet5")
         with pytest.raises(NotImplementedError, match="naive would visit"):
             suite.setup("naive", "vgg16")
+
+    def test_a_skipped_numba_says_the_true_reason(self):
+        # Without numba in the environment, numba is skipped because its dependency
+        # is missing, not because the commit lacks it (asv's environments install
+        # the numba extra: asv.conf.json).
+        code = (
+            "import sys; sys.modules['numba'] = None\n"
+            "from benchmarks import bench_maxpool\n"
+            "try:\n"
+            "    bench_maxpool.MaxPool().setup('numba', 'lenet5')\n"
+            "except NotImplementedError as err:\n"
+            "    print(err)\n"
+        )
+        done = subprocess.run(python_code(code), capture_output=True, text=True, check=True)
+        reason = done.stdout.strip()
+        assert reason.startswith("'numba' is not registered here: needs numba (not installed)")
+        assert "not in this commit" not in reason
+
+    def test_asv_installs_the_numba_extra(self):
+        config = (Path(__file__).resolve().parent.parent / "asv.conf.json").read_text("utf-8")
+        assert "{wheel_file}[numba]" in config
+
+    def test_compiled_kernels_are_loaded_before_timing(self, monkeypatch):
+        if "numba" not in impls.names():
+            pytest.skip("numba is not installed")
+        from impls.fast import compiled
+
+        monkeypatch.delenv(compiled.ENV_VARIABLE, raising=False)  # background loading
+        suite = bench_maxpool.MaxPool()
+        suite.setup("numba", "lenet5")
+        assert compiled.ready(("staged planes", "<f4"))
 
     def test_every_benchmark_runs_on_the_smallest_workload(self):
         forward = bench_maxpool.MaxPool()

@@ -7,9 +7,12 @@ private paths, `whole_plane` (global pooling) and `van_herk` (large stride-1
 windows).
 
 Their machinery: `blocks` (blocks of planes over threads, the shared
-backward), `threads` (the thread pool and thread count), `planes` (inputs
-whose leading axes do not merge), `window_codes` (the compact argmax codes
-and their tables), `staging` (phase-split buffers), `table_cache` (the
-byte-bounded cache of per-geometry tables) and `numba_kernels` (compiled
-loops).
+backward, the plans that repeated calls reuse), `threads` (the thread pool and
+thread count), `planes` (inputs whose leading axes do not merge),
+`window_codes` (the compact argmax codes and their tables), `staging`
+(phase-split buffers), `gather` (small calls in four NumPy calls),
+`buffers` (large outputs in recycled memory), `table_cache` (the
+byte-bounded cache of per-geometry tables, and the plan caches),
+`numba_kernels` (compiled loops) and `compiled` (loading them in the
+background).
 """

@@ -15,7 +15,9 @@ every rule still picks the measured winner.
 
 Cost
 ----
-That of the chosen implementation, plus choosing: a few microseconds.
+That of the chosen implementation. The choice is made once per plan (per
+spec, shape, dtype and layout: `impls.fast.blocks`); a repeated call goes
+straight to the chosen implementation's plan.
 
 Examples
 --------
@@ -31,15 +33,16 @@ array([[ 5.,  7.],
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 
 import numpy as np
+from numpy.typing import DTypeLike
 
-from ..geometry import Geometry, geometry_for_shape, prepare_forward
+from ..geometry import Geometry, geometry_for_shape
 from ..registry import BUILTIN, OPTIONAL, get
 from ..spec import PoolSpec
-from .blocks import BlockedMaxPool
+from .blocks import BackwardPlan, BlockedMaxPool, ForwardPlan
 from .van_herk import VanHerkMaxPool
 from .whole_plane import WholePlaneMaxPool, is_whole_plane
 
@@ -209,6 +212,13 @@ class AutoMaxPool(BlockedMaxPool):
             if name in PRIVATE_PATHS or (name in BUILTIN and (compiled or name not in OPTIONAL))
         }
 
+    def wait_until_compiled(
+        self, dtypes: Iterable[DTypeLike], timeout: float | None = None
+    ) -> bool:
+        """Wait for the compiled kernels where numba is registered (True at once elsewhere)."""
+        compiled = self._impls.get("numba")
+        return True if compiled is None else compiled.wait_until_compiled(dtypes, timeout)
+
     def rule(self, case: DispatchCase) -> Rule:
         """The first rule of `RULES` that applies to ``case`` and whose implementation
         is registered."""
@@ -228,21 +238,17 @@ class AutoMaxPool(BlockedMaxPool):
         geometry = geometry_for_shape(tuple(x_shape), spec)
         return self.rule(DispatchCase.of(geometry.compact)).forward
 
-    def forward(self, x: object, spec: PoolSpec) -> tuple[np.ndarray, np.ndarray]:
-        """Pool ``x`` with the forward implementation chosen for its case."""
-        array, geometry = prepare_forward(x, spec)
+    def forward_plan(self, array: np.ndarray, geometry: Geometry) -> tuple[ForwardPlan, int]:
+        """The plan of the implementation chosen for this case: a repeated call goes
+        straight to it."""
         rule = self.rule(DispatchCase.of(geometry.compact))
-        return self._impls[rule.forward].forward(array, spec)
+        return self._impls[rule.forward].forward_plan(array, geometry)
 
-    def backward(
-        self,
-        grad_out: object,
-        indices: object,
-        input_shape: Sequence[int],
-        spec: PoolSpec,
-    ) -> np.ndarray:
-        """Add each ``grad_out`` element to the input element its index names."""
+    def backward_plan(
+        self, grad: np.ndarray, indices: np.ndarray, geometry: Geometry
+    ) -> BackwardPlan:
+        """The compiled scatter where numba is registered, else the shared NumPy one."""
         compiled = self._impls.get("numba")
         if compiled is not None:
-            return compiled.backward(grad_out, indices, input_shape, spec)
-        return super().backward(grad_out, indices, input_shape, spec)
+            return compiled.backward_plan(grad, indices, geometry)
+        return super().backward_plan(grad, indices, geometry)

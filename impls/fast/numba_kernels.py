@@ -44,7 +44,11 @@ Forward table layout
     (inner lengths of the wide layout, whose outer length is ``O0``).
 ``offsets`` : int64 ``(n, 3)``
     Per window offset reading some input, in code order: phase buffer, flat
-    start of its view, code.
+    start of its view, and its element's flat offset from the window's start
+    in the plane (the *step*), which the running maximum keeps.
+``first_step`` : int32, the wide layout
+    The step of each window's first in-bounds element (where the running
+    maximum starts from ``lowest``).
 """
 
 from __future__ import annotations
@@ -179,31 +183,34 @@ def _stage(x, first, planes, lanes, axes, buffers, mask, nan):
 
 
 @_inline
-def _running_max(buffers, offsets, copy_first, first_code, lowest, best, code):
+def _running_max(buffers, offsets, copy_first, first_step, lowest, best, step):
     """First maximum of the keys over the window offsets, in code order.
 
-    ``best`` and ``code`` hold the wide layout times the lanes; the
-    comparison is strict, so the first maximum stays.
+    ``best`` and ``step`` hold the wide layout times the lanes; ``step`` is the
+    selected element's flat offset from its window's start (the offsets'
+    third column), so that writing the indices needs no table. The comparison
+    is strict, so the first maximum stays.
     """
     length = best.shape[0]
-    wide = first_code.shape[0]
+    wide = first_step.shape[0]
     lanes = length // wide
     first = 0
     if copy_first:
         phase, start = np.uint64(offsets[0, 0]), offsets[0, 1] * lanes
+        held = np.int32(offsets[0, 2])
         for i in range(length):
             best[np.uint64(i)] = buffers[phase, np.uint64(start + i)]
-            code[np.uint64(i)] = 0
+            step[np.uint64(i)] = held
         first = 1
     elif lanes == 1:
         for i in range(length):
             best[np.uint64(i)] = lowest
-            code[np.uint64(i)] = first_code[np.uint64(i)]
+            step[np.uint64(i)] = first_step[np.uint64(i)]
     else:
         for position in range(wide):
             for i in range(position * lanes, (position + 1) * lanes):
                 best[np.uint64(i)] = lowest
-                code[np.uint64(i)] = first_code[np.uint64(position)]
+                step[np.uint64(i)] = first_step[np.uint64(position)]
     for number in range(first, offsets.shape[0]):
         phase, start = np.uint64(offsets[number, 0]), offsets[number, 1] * lanes
         candidate = np.int32(offsets[number, 2])
@@ -212,7 +219,7 @@ def _running_max(buffers, offsets, copy_first, first_code, lowest, best, code):
             held = best[np.uint64(i)]
             greater = key > held
             best[np.uint64(i)] = key if greater else held
-            code[np.uint64(i)] = candidate if greater else code[np.uint64(i)]
+            step[np.uint64(i)] = candidate if greater else step[np.uint64(i)]
 
 
 @_inline
@@ -224,17 +231,16 @@ def _bits(key, mask):
 
 
 @_inline
-def _write_outputs(
-    best, code, first, planes, sizes, relative, window_start, flat, values, indices, mask
-):
+def _write_outputs(best, step, first, planes, sizes, window_start, flat, values, indices, mask):
     """Write indices and values into rows ``first ..`` of the outputs.
 
-    Values come from the keys, except for keys that stand for several bit
-    patterns (signed zeros, NaN payloads): those are read from the input
-    (``flat``, ``(n, plane)``) at their index.
+    An index is its window's start plus the selected step. Values come from
+    the keys, except for keys that stand for several bit patterns (signed
+    zeros, NaN payloads): those are read from the input (``flat``,
+    ``(n, plane)``) at their index.
     """
     o0, o1, o2, w1, w2 = sizes[1], sizes[2], sizes[3], sizes[4], sizes[5]
-    lanes = code.shape[0] // (o0 * w1 * w2)
+    lanes = step.shape[0] // (o0 * w1 * w2)
     for lane in range(planes):
         row = np.uint64(first + lane)
         out = 0
@@ -246,8 +252,8 @@ def _write_outputs(
                 wide = (a * w1 + b) * w2
                 if lanes == 1:
                     for c in range(o2):
-                        step = relative[np.uint64(code[np.uint64(wide + c)])]
-                        indices[row, np.uint64(out + c)] = window_start[np.uint64(out + c)] + step
+                        at = np.uint64(out + c)
+                        indices[row, at] = window_start[at] + step[np.uint64(wide + c)]
                     for c in range(o2):
                         key = best[np.uint64(wide + c)]
                         values[row, np.uint64(out + c)] = _bits(key, mask)
@@ -256,10 +262,10 @@ def _write_outputs(
                 else:
                     for c in range(o2):
                         position = np.uint64((wide + c) * lanes + lane)
-                        step = relative[np.uint64(code[position])]
-                        indices[row, np.uint64(out + c)] = window_start[np.uint64(out + c)] + step
+                        at = np.uint64(out + c)
+                        indices[row, at] = window_start[at] + step[position]
                         key = best[position]
-                        values[row, np.uint64(out + c)] = _bits(key, mask)
+                        values[row, at] = _bits(key, mask)
                         if mask is not None:
                             ambiguous |= (key == 0) | (key == mask)
                 out += o2
@@ -282,8 +288,7 @@ def pool_planes(
     sizes,
     offsets,
     copy_first,
-    first_code,
-    relative,
+    first_step,
     window_start,
     lowest,
     mask,
@@ -299,18 +304,16 @@ def pool_planes(
     """
     total = x.shape[0]
     flat = x.reshape((total, x.shape[1] * x.shape[2] * x.shape[3]))
-    wide = first_code.shape[0]
+    wide = first_step.shape[0]
     phases = axes[0, 3] * axes[1, 3] * axes[2, 3]
     buffers = np.full((phases, sizes[0] * lanes), lowest, dtype=x.dtype)
     best = np.empty(wide * lanes, dtype=x.dtype)
-    code = np.empty(wide * lanes, dtype=np.int32)
+    step = np.empty(wide * lanes, dtype=np.int32)
     for first in range(0, total, lanes):
         planes = min(lanes, total - first)
         _stage(x, first, planes, lanes, axes, buffers, mask, nan)
-        _running_max(buffers, offsets, copy_first, first_code, lowest, best, code)
-        _write_outputs(
-            best, code, first, planes, sizes, relative, window_start, flat, values, indices, mask
-        )
+        _running_max(buffers, offsets, copy_first, first_step, lowest, best, step)
+        _write_outputs(best, step, first, planes, sizes, window_start, flat, values, indices, mask)
 
 
 @_jit
@@ -318,8 +321,8 @@ def pool_whole_planes(x, values, indices, mask, nan):
     """The first maximum of each row of ``x`` (``(n, P)``): its element and index.
 
     Two vectorised passes per row: the largest key, then the first position
-    holding it (a minimum over positions). ``values`` and ``indices`` are
-    ``(n, 1)``.
+    holding it (a minimum over positions), found by its bits where only one
+    bit pattern has that key. ``values`` and ``indices`` are ``(n, 1)``.
     """
     size = x.shape[1]
     for row in range(x.shape[0]):
@@ -328,8 +331,15 @@ def pool_whole_planes(x, values, indices, mask, nan):
         for i in range(size):
             top = max(top, _key(x[plane, np.uint64(i)], mask, nan))
         first = size
-        for i in range(size):
-            first = min(first, i if _key(x[plane, np.uint64(i)], mask, nan) == top else size)
+        if mask is None or (top != 0 and top != mask):
+            # One bit pattern has this key (only zeros and NaN share theirs):
+            # compare the bits themselves, without computing keys again.
+            target = _bits(top, mask)
+            for i in range(size):
+                first = min(first, i if x[plane, np.uint64(i)] == target else size)
+        else:
+            for i in range(size):
+                first = min(first, i if _key(x[plane, np.uint64(i)], mask, nan) == top else size)
         indices[plane, 0] = first
         values[plane, 0] = x[plane, np.uint64(first)]
 

@@ -3,11 +3,13 @@
 The idea is that of `impls.fast.staged_running_max`, without NumPy's passes: each plane is
 copied once into padded phase buffers (`impls.fast.staging`), where every
 window offset reads one contiguous slice, and a compiled loop keeps the
-running first maximum and its window code over the offsets, in code order.
-The loops run over long contiguous rows, which LLVM vectorises; planes too
-small for that are interleaved, several to a row. Codes become the
-contract's int64 plane indices as the outputs are written, and the values
-are read back from the input at those indices. A pool whose one window is
+running first maximum over the offsets, in code order, with the selected
+element's flat offset from its window's start (its *step*). The loops run
+over long contiguous rows, which LLVM vectorises; planes too small for that
+are interleaved, several to a row. An index is its window's start plus the
+step, written without any table lookup; values are the keys turned back into
+bits, or read from the input at their index where a key stands for several
+bit patterns (signed zeros, NaN). A pool whose one window is
 the whole plane (global pooling) takes a kernel of its own: two vectorised
 passes over each plane.
 
@@ -39,12 +41,15 @@ their maxima and codes (under 1 MB on the standard workloads), and a block
 of planes (4 MB) for inputs copied a block at a time. Backward
 O(B*(P + O)), no extra memory.
 
-The first call with a new dtype compiles the kernels: about 4 s for the
-forward kernel in a fresh environment (2 cores), 0.2 s for the global-pool
-kernel and 0.15 s for backward. numba caches them on disk, next to this
-module (or under ``NUMBA_CACHE_DIR``); in a new process the first call then
-takes about 0.2 s (numba sets up its compiler), each further dtype or kernel
-a few milliseconds. Importing numba adds about 0.1 s to ``import impls``.
+No call waits for the compiler. The kernels of a dtype are loaded in the
+background (`impls.fast.compiled`) the first time a call needs them: about 4 s
+to compile the forward kernel in a fresh environment (2 cores), 0.2 s for the
+global-pool kernel and 0.15 s for backward, after which numba caches them on
+disk, next to `impls.fast.numba_kernels` (or under ``NUMBA_CACHE_DIR``); in a
+new process, about 0.2 s to import numba and load them from that cache. Until
+they are ready, calls take the pure-NumPy path `impls.fast.auto` would take
+without numba, which gives the same values and indices bit for bit.
+``import impls`` never imports numba.
 
 Examples
 --------
@@ -63,23 +68,29 @@ array([[4, 5],
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
+from types import ModuleType
+from typing import Any
 
 import numpy as np
+from numpy.typing import DTypeLike
 
-from ..geometry import Geometry, check_index_array, prepare_backward, prepare_forward
+from .. import geometry as geometry_module
+from ..geometry import Geometry, check_index_array
 from ..spec import PoolSpec
-from . import numba_kernels
-from .blocks import BlockedMaxPool, BlockWorker
+from . import buffers, compiled, threads
+from .blocks import BackwardPlan, BlockedMaxPool, BlockWorker, ForwardPlan
+from .gather import gather_plan, is_small
 from .planes import PlaneSource
 from .staging import staged_layout
 from .table_cache import table_cache
 from .threads import run_split
 from .view_running_max import SlicedMaxPool
 from .whole_plane import is_whole_plane
+from .window_codes import code_tables
 
-__all__ = ["KernelTables", "NumbaMaxPool", "kernel_tables"]
+__all__ = ["KernelTables", "NumbaMaxPool", "kernel_tables", "wait_until_compiled"]
 
 # Planes whose wide layout (the positions a pass runs over) is shorter than
 # this are interleaved in the staged buffers, enough of them for passes of
@@ -89,6 +100,11 @@ __all__ = ["KernelTables", "NumbaMaxPool", "kernel_tables"]
 MIN_PASS_LENGTH = 1024
 INTERLEAVED_PASS_LENGTH = 8192
 MAX_LANES = 256
+# Calls reading at most this many window elements in all are gathered in NumPy
+# (`impls.fast.gather`) rather than passed to the kernels, whose call alone costs
+# more: measured, (1, 1, 4, 4) k2 3.7 against 6.9 µs, 256 elements 6.3 against
+# 9.8 µs, 2048 elements 18.1 against 15.9 µs. Not with MAXPOOL_COMPILE=wait.
+GATHER_ELEMENTS = 1024
 
 
 def _kernel_ready(array: np.ndarray, dtype: np.dtype) -> bool:
@@ -129,8 +145,7 @@ class KernelTables:
     sizes: np.ndarray
     offsets: np.ndarray
     copy_first: bool
-    first_code: np.ndarray
-    relative: np.ndarray
+    first_step: np.ndarray
     window_start: np.ndarray
 
 
@@ -182,7 +197,8 @@ def kernel_tables(geometry: Geometry) -> KernelTables:
         for phases, index in zip(layout.axis_phases, layout.axis_phase_index, strict=True)
     ]
     buffer = np.ravel_multi_index(np.meshgrid(*step_phase, indexing="ij"), stride).reshape(-1)
-    offsets = np.stack([buffer, layout.offset_start, tables.offsets.codes()], axis=1)
+    steps = tables.relative[tables.offsets.codes()]  # flat offsets from the window start
+    offsets = np.stack([buffer, layout.offset_start, steps], axis=1)
     first = tables.offsets[0]
     return KernelTables(
         spatial=(1, 1, 1)[: 3 - geometry.spec.ndim] + geometry.spatial_shape,
@@ -191,8 +207,7 @@ def kernel_tables(geometry: Geometry) -> KernelTables:
         sizes=_frozen(sizes),
         offsets=_frozen(offsets.astype(np.int64)),
         copy_first=first.code == 0 and first.everywhere,
-        first_code=_frozen(layout.first_code.reshape(-1).astype(np.int32)),
-        relative=_frozen(tables.relative.astype(np.int64)),
+        first_step=_frozen(tables.relative[layout.first_code.reshape(-1)].astype(np.int32)),
         window_start=_frozen(tables.window_start.reshape(-1).astype(np.int64)),
     )
 
@@ -224,13 +239,152 @@ def staged_elements(geometry: Geometry) -> int:
 
 
 def _stages_within_input(geometry: Geometry) -> bool:
-    """Whether the phase buffers stay within a small multiple of plane and outputs."""
+    """Whether the phase buffers stay within a small multiple of plane and outputs, and
+    every window spans fewer than 2**31 flat positions (the kernels keep int32 steps)."""
+    if is_whole_plane(geometry):
+        return True  # the whole-plane kernel stages nothing
+    if code_tables(geometry).relative.max() >= 2**31:
+        return False
     bound = 2 * (geometry.plane_size + geometry.output_plane_size) + 4096
     return staged_elements(geometry) <= bound
 
 
+def _pool_call(
+    kernels: ModuleType,
+    x: np.ndarray,
+    values: np.ndarray,
+    indices: np.ndarray,
+    tables: KernelTables | None,
+    keys: tuple[Any, Any, Any],
+) -> None:
+    """Run the forward kernel on planes ``x`` (keys, read-only) into rows of the outputs.
+
+    The one place that calls the forward kernels, so that every call, the
+    warm-up included, passes arguments of the same numba types.
+    """
+    lowest, mask, nan = keys
+    if tables is None:  # whole planes
+        kernels.pool_whole_planes(x, values, indices, mask, nan)
+        return
+    kernels.pool_planes(
+        x,
+        values,
+        indices,
+        max(1, min(tables.lanes, len(x))),  # no planes (an empty leading axis): any
+        tables.axes,
+        tables.sizes,
+        tables.offsets,
+        tables.copy_first,
+        tables.first_step,
+        tables.window_start,
+        lowest,
+        mask,
+        nan,
+    )
+
+
+def _key_scalars(native: np.dtype) -> tuple[np.dtype, tuple[Any, Any, Any]]:
+    """The key dtype of ``native``, and the ``(lowest, mask, nan)`` scalars its kernels take."""
+    keys, mask, nan = _keys(native)
+    return keys, (keys.type(np.iinfo(keys).min), mask, nan)
+
+
+def _forward_kernel(native: np.dtype, whole: bool) -> tuple[str, str]:
+    """The `impls.fast.compiled` key of the forward kernel for ``native`` inputs."""
+    return ("whole planes" if whole else "staged planes", native.str)
+
+
+def _warm_forward(native: np.dtype, whole: bool, kernels: ModuleType) -> None:
+    """Compile (or load) the forward kernel for ``native`` inputs: one call on a tiny input."""
+    spec = PoolSpec((4, 4) if whole else (2, 2))
+    geometry = Geometry.of((2, 4, 4), spec).compact
+    x = np.zeros((2, 4, 4), dtype=native)
+    _compiled_forward(geometry, native)(x, kernels)
+
+
+def _scatter_kernel(dtype: np.dtype) -> tuple[str, str]:
+    return ("scatter", dtype.str)
+
+
+def _warm_scatter(dtype: np.dtype, kernels: ModuleType) -> None:
+    """Compile (or load) the backward kernel for ``dtype`` gradients."""
+    grad = np.zeros((2, 3), dtype=dtype)
+    indices = np.zeros((2, 3), dtype=np.int64)
+    _scatter_call(kernels, _read_only(grad), _read_only(indices), np.empty((2, 5), dtype))
+
+
+def _scatter_call(
+    kernels: ModuleType, grad: np.ndarray, indices: np.ndarray, grad_in: np.ndarray
+) -> int:
+    return int(kernels.scatter_planes(grad, indices, grad_in))
+
+
+def _compiled_forward(geometry: Geometry, native: np.dtype) -> Any:
+    """``run(x, kernels)``: the compiled forward of a kernel-ready input, on this thread.
+
+    ``geometry`` is compact; ``x`` C-contiguous, aligned, of dtype ``native``.
+    """
+    keys, scalars = _key_scalars(native)
+    batch, outputs = geometry.batch, geometry.output_plane_size
+    whole = is_whole_plane(geometry)
+    tables = None if whole else kernel_tables(geometry)
+    shape = (geometry.plane_size,) if tables is None else tables.spatial
+    out_shape = geometry.output_shape
+
+    def run(x: np.ndarray, kernels: ModuleType) -> tuple[np.ndarray, np.ndarray]:
+        values = np.empty((batch, outputs), dtype=native)
+        indices = np.empty((batch, outputs), dtype=np.int64)
+        source = x.reshape(batch, *shape).view(keys)
+        source.flags.writeable = False  # one numba type for read-only and writable inputs
+        _pool_call(kernels, source, values.view(keys), indices, tables, scalars)
+        return values.reshape(out_shape), indices.reshape(out_shape)
+
+    return run
+
+
+def _compiled_dtypes(dtypes: Iterable[DTypeLike]) -> list[np.dtype]:
+    return [np.dtype(dtype).newbyteorder("=") for dtype in dtypes]
+
+
+def wait_until_compiled(
+    dtypes: Iterable[DTypeLike] = ("float32",), timeout: float | None = None
+) -> bool:
+    """Load (compiling where needed) the kernels for ``dtypes`` now, and wait for them.
+
+    Forward kernels for inputs of each dtype and the backward kernel for
+    gradients of each dtype. Returns whether they are ready: False where numba
+    is absent or fails to import, with ``MAXPOOL_COMPILE=off``, or after
+    ``timeout`` seconds.
+
+    Examples
+    --------
+    >>> wait_until_compiled(["float32"], timeout=600)  # doctest: +SKIP
+    True
+    """
+    requests = []
+    for native in _compiled_dtypes(dtypes):
+        geometry_module.check_dtype(native, "dtype")
+        for whole in (False, True):
+            requests.append((_forward_kernel(native, whole), _bound(_warm_forward, native, whole)))
+        if native.kind == "f" and native.itemsize == 2:
+            continue  # float16 gradients take the NumPy scatter
+        requests.append((_scatter_kernel(native), _bound(_warm_scatter, native)))
+    return compiled.wait_until_ready(requests, timeout)
+
+
+def _bound(function: Any, *arguments: Any) -> compiled.Warm:
+    def warm(kernels: ModuleType) -> None:
+        function(*arguments, kernels)
+
+    return warm
+
+
 class NumbaMaxPool(BlockedMaxPool):
     """Max pooling by compiled loops over staged planes, threaded over planes.
+
+    Until the kernels for a call's dtype are loaded (in the background, see
+    `impls.fast.compiled`), the call takes the pure-NumPy path; the results
+    are the same bit for bit.
 
     Parameters
     ----------
@@ -239,17 +393,67 @@ class NumbaMaxPool(BlockedMaxPool):
     """
 
     name = "numba"
+    gathers_small_calls = False  # the compiled kernel is faster on small calls too
 
-    def forward(self, x: object, spec: PoolSpec) -> tuple[np.ndarray, np.ndarray]:
-        """Pool ``x`` over its trailing axes; return ``(values, indices)``.
+    def __init__(self, threads: int | None = None) -> None:
+        super().__init__(threads)
+        self._numpy: BlockedMaxPool | None = None
 
-        Windows spread over a region much larger than the input (see
-        `staged_elements`) go to `impls.fast.view_running_max`, which reads them in place.
+    def wait_until_compiled(
+        self, dtypes: Iterable[DTypeLike], timeout: float | None = None
+    ) -> bool:
+        """Load this implementation's kernels for ``dtypes`` now; see the module function."""
+        return wait_until_compiled(dtypes, timeout)
+
+    def numpy_path(self) -> BlockedMaxPool:
+        """What serves calls whose kernels are not ready: auto without numba."""
+        if self._numpy is None:
+            from .auto import AutoMaxPool  # auto imports the registry, which lists this class
+
+            self._numpy = AutoMaxPool(self.threads, compiled=False)
+        return self._numpy
+
+    def forward_plan(self, array: np.ndarray, geometry: Geometry) -> tuple[ForwardPlan, int]:
+        """Windows spread over a region much larger than the input (see
+        `staged_elements`) go to `impls.fast.view_running_max`, which reads them
+        in place; every other call to the compiled kernels, once they are ready.
         """
-        array, geometry = prepare_forward(x, spec)
-        if not _stages_within_input(geometry.compact):
-            return SlicedMaxPool(self.threads).forward(array, spec)
-        return super().forward(array, spec)
+        compact = geometry.compact
+        if not _stages_within_input(compact):
+            return SlicedMaxPool(self.threads).forward_plan(array, geometry)
+        chosen = compiled.mode()
+        if chosen == "off":
+            return self.numpy_path().forward_plan(array, geometry)
+        if chosen != "wait" and is_small(compact, GATHER_ELEMENTS):
+            # (with "wait" every call runs the kernels: what verifying them needs)
+            return gather_plan(compact), 3 * _window_elements(compact)
+        native = array.dtype.newbyteorder("=")
+        whole = is_whole_plane(compact)
+        kernel = _forward_kernel(native, whole)
+        warm = _bound(_warm_forward, native, whole)
+        blocked = self.blocked_plan(array, compact)
+        small = None
+        if _kernel_ready(array, native):
+            small = _compiled_forward(compact, native)
+        whole_bytes = compact.batch * compact.plane_size * array.itemsize
+        fallback: list[ForwardPlan] = []
+
+        def run(x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+            kernels = compiled.kernels_for(kernel, warm)
+            if kernels is None:
+                if not fallback:
+                    fallback.append(self.numpy_path().forward_plan(x, geometry)[0])
+                result = fallback[0](x)
+                compiled.request(kernel, warm)  # after the call: no competing for the GIL
+                return result
+            if small is not None and (
+                whole_bytes < threads.MIN_BYTES_PER_THREAD and whole_bytes <= threads.BLOCK_BYTES
+            ):
+                return small(x, kernels)  # one block on this thread: no worker to set up
+            return blocked(x)
+
+        held = 0 if whole else _table_bytes(compact)
+        return run, held
 
     def forward_scratch_bytes(self, geometry: Geometry, dtype: np.dtype) -> int:
         # Nothing per plane of a block that would call for smaller blocks: the
@@ -269,8 +473,13 @@ class NumbaMaxPool(BlockedMaxPool):
     ) -> BlockWorker:
         batch, outputs = geometry.batch, geometry.output_plane_size
         native = planes.dtype.newbyteorder("=")
-        keys, mask, nan = _keys(native)
-        lowest = keys.type(np.iinfo(keys).min)  # below every key: the padding
+        keys, scalars = _key_scalars(native)
+        kernels = compiled.kernels_for(
+            _forward_kernel(native, is_whole_plane(geometry)),
+            _bound(_warm_forward, native, is_whole_plane(geometry)),
+        )
+        if kernels is None:  # the plan checked; only a process forked since can differ
+            raise RuntimeError(f"the compiled kernels are not ready: {compiled.status()}")
         index_rows = indices.reshape(batch, outputs)
         if values.dtype == native:
             value_rows = values.reshape(batch, outputs).view(keys)
@@ -295,55 +504,65 @@ class NumbaMaxPool(BlockedMaxPool):
                 copied[:n].reshape(n, *geometry.spatial_shape)[...] = planes[block]
                 x = copied_keys[:n]
             out = value_rows[block] if values.dtype == native else native_values[:n].view(keys)
-            if tables is None:  # whole planes
-                numba_kernels.pool_whole_planes(x, out, index_rows[block], mask, nan)
-            else:
-                numba_kernels.pool_planes(
-                    x,
-                    out,
-                    index_rows[block],
-                    min(tables.lanes, n),
-                    tables.axes,
-                    tables.sizes,
-                    tables.offsets,
-                    tables.copy_first,
-                    tables.first_code,
-                    tables.relative,
-                    tables.window_start,
-                    lowest,
-                    mask,
-                    nan,
-                )
+            _pool_call(kernels, x, out, index_rows[block], tables, scalars)
             if values.dtype != native:
                 values.reshape(batch, outputs)[block] = native_values[:n]
 
         return work
 
-    def backward(
-        self,
-        grad_out: object,
-        indices: object,
-        input_shape: Sequence[int],
-        spec: PoolSpec,
-    ) -> np.ndarray:
-        """Add each ``grad_out`` element to the input element its index names."""
-        grad, index_array, geometry = prepare_backward(
-            grad_out, indices, input_shape, spec, in_plane=False
-        )
+    def backward_plan(
+        self, grad: np.ndarray, indices: np.ndarray, geometry: Geometry
+    ) -> BackwardPlan:
+        """The compiled scatter, once ready; float16 and byte-swapped gradients, which
+        numba cannot add, and calls made before then take the NumPy scatter."""
+        numpy_plan = super().backward_plan(grad, indices, geometry)
         if grad.dtype == np.float16 or not grad.dtype.isnative:  # numba cannot add these
-            return super().backward(grad, index_array, input_shape, spec)
+            return numpy_plan
+        if compiled.mode() == "off":
+            return numpy_plan
+        kernel = _scatter_kernel(grad.dtype)
+        warm = _bound(_warm_scatter, grad.dtype)
         rows = (geometry.batch, geometry.output_plane_size)
-        grad_rows = _kernel_input(grad.reshape(rows), grad.dtype)
-        index_rows = _kernel_input(index_array.reshape(rows), np.dtype(np.int64))
-        grad_in = np.empty((geometry.batch, geometry.plane_size), dtype=grad.dtype)
+        grad_shape = (geometry.batch, geometry.plane_size)
+        dtype, int64 = grad.dtype, np.dtype(np.int64)
 
-        def scatter(start: int, stop: int) -> None:
-            outside = numba_kernels.scatter_planes(
-                grad_rows[start:stop], index_rows[start:stop], grad_in[start:stop]
-            )
-            if outside >= 0:
-                check_index_array(index_array, "indices", geometry)  # raises ValueError
-                raise AssertionError("an index left its plane but passed the check")
+        def run(grad_out: np.ndarray, indices: np.ndarray) -> np.ndarray:
+            kernels = compiled.kernels_for(kernel, warm)
+            if kernels is None:
+                grad_in = numpy_plan(grad_out, indices)
+                compiled.request(kernel, warm)  # after the call: no competing for the GIL
+                return grad_in
+            grad_rows = _kernel_input(grad_out.reshape(rows), dtype)
+            index_rows = _kernel_input(indices.reshape(rows), int64)
+            grad_in = buffers.empty(grad_shape, dtype)
 
-        run_split(scatter, geometry.batch, geometry.plane_size * grad.itemsize, self.threads)
-        return grad_in.reshape(geometry.input_shape)
+            def scatter(start: int, stop: int) -> None:
+                outside = _scatter_call(
+                    kernels, grad_rows[start:stop], index_rows[start:stop], grad_in[start:stop]
+                )
+                if outside >= 0:
+                    check_index_array(indices, "indices", geometry)  # raises ValueError
+                    raise AssertionError("an index left its plane but passed the check")
+
+            run_split(scatter, geometry.batch, geometry.plane_size * dtype.itemsize, self.threads)
+            return grad_in.reshape(geometry.input_shape)
+
+        return run
+
+
+def _window_elements(geometry: Geometry) -> int:
+    return geometry.batch * geometry.output_plane_size * geometry.spec.window_size
+
+
+def _table_bytes(geometry: Geometry) -> int:
+    tables = kernel_tables(geometry)
+    return sum(
+        array.nbytes
+        for array in (
+            tables.axes,
+            tables.sizes,
+            tables.offsets,
+            tables.first_step,
+            tables.window_start,
+        )
+    )

@@ -9,9 +9,16 @@ This one holds at most `BUDGET_BYTES` of arrays over all the cached functions
 together, dropping the least recently used tables first, and never keeps a
 table larger than a quarter of the budget.
 
+A `PlanCache` keeps, per implementation, what a call decided from the
+arguments alone (spec, shape, dtype, strides, alignment), so that a repeated
+call does one dictionary lookup before its kernel: see `impls.fast.blocks`.
+`clear` empties those too.
+
 Examples
 --------
 >>> import numpy as np
+
+from .threads import ForkSafeLock
 >>> @table_cache
 ... def zeros(n):
 ...     return np.zeros(n)
@@ -25,15 +32,25 @@ from __future__ import annotations
 
 import dataclasses
 import functools
-import os
-import threading
+import weakref
 from collections import OrderedDict
 from collections.abc import Callable, Hashable
 from typing import Any, TypeVar
 
 import numpy as np
 
-__all__ = ["BUDGET_BYTES", "clear", "held_bytes", "table_bytes", "table_cache"]
+from .threads import ForkSafeLock
+
+__all__ = [
+    "BUDGET_BYTES",
+    "MAX_PLANS",
+    "PLAN_BYTES",
+    "PlanCache",
+    "clear",
+    "held_bytes",
+    "table_bytes",
+    "table_cache",
+]
 
 BUDGET_BYTES = 64 << 20
 # Tables above this are rebuilt on every call rather than evict everything else.
@@ -43,16 +60,7 @@ T = TypeVar("T")
 
 _entries: OrderedDict[tuple[Hashable, ...], tuple[Any, int]] = OrderedDict()
 _held = 0
-_lock = threading.Lock()
-
-
-def _after_fork_in_child() -> None:
-    global _lock
-    _lock = threading.Lock()  # another thread may have held it at the fork
-
-
-if hasattr(os, "register_at_fork"):
-    os.register_at_fork(after_in_child=_after_fork_in_child)
+_lock = ForkSafeLock()
 
 
 def table_bytes(value: object) -> int:
@@ -78,11 +86,66 @@ def held_bytes() -> int:
 
 
 def clear() -> None:
-    """Drop every cached table."""
+    """Drop every cached table, and every plan of every `PlanCache`."""
     global _held
     with _lock:
         _entries.clear()
         _held = 0
+        caches = list(_plan_caches)
+    for cache in caches:
+        cache.clear()
+
+
+# Plans per implementation and direction; the oldest goes first beyond this.
+MAX_PLANS = 64
+# A plan holding more bytes of tables than this is rebuilt on every call
+# (from the tables `table_cache` keeps), rather than kept out of the budget.
+PLAN_BYTES = 1 << 20
+
+_plan_caches: weakref.WeakSet[PlanCache] = weakref.WeakSet()
+
+
+class PlanCache:
+    """What repeated calls reuse, by the key of their arguments; see the module docstring.
+
+    Lookups take no lock (one ``dict.get``, atomic in CPython); stores do. At
+    most `MAX_PLANS` plans, each holding at most `PLAN_BYTES` of tables.
+
+    Examples
+    --------
+    >>> plans = PlanCache()
+    >>> plans.put(("spec", (2, 3)), "plan", held_bytes=0)
+    >>> plans.get(("spec", (2, 3)))
+    'plan'
+    >>> clear(); plans.get(("spec", (2, 3))) is None
+    True
+    """
+
+    def __init__(self) -> None:
+        self._plans: dict[Hashable, Any] = {}
+        with _lock:
+            _plan_caches.add(self)
+
+    def get(self, key: Hashable) -> Any:
+        """The plan stored under ``key``, or None."""
+        return self._plans.get(key)
+
+    def put(self, key: Hashable, plan: Any, held_bytes: int) -> None:
+        """Keep ``plan`` under ``key`` unless it holds more than `PLAN_BYTES`."""
+        if held_bytes > PLAN_BYTES:
+            return
+        with _lock:
+            while len(self._plans) >= MAX_PLANS:
+                del self._plans[next(iter(self._plans))]
+            self._plans[key] = plan
+
+    def clear(self) -> None:
+        """Drop every plan."""
+        with _lock:
+            self._plans.clear()
+
+    def __len__(self) -> int:
+        return len(self._plans)
 
 
 def table_cache(function: Callable[..., T]) -> Callable[..., T]:

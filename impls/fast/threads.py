@@ -21,11 +21,21 @@ import functools
 import os
 import threading
 from collections.abc import Callable
-from concurrent.futures import Future, ThreadPoolExecutor, wait
+from typing import TYPE_CHECKING
 
 from ..spec import as_int
 
-__all__ = ["get_num_threads", "run_blocks", "run_split", "set_num_threads"]
+if TYPE_CHECKING:  # imported on first use: concurrent.futures imports logging (3 ms)
+    from concurrent.futures import Future, ThreadPoolExecutor
+
+__all__ = [
+    "ForkSafeLock",
+    "check_count",
+    "get_num_threads",
+    "run_blocks",
+    "run_split",
+    "set_num_threads",
+]
 
 ENV_VARIABLE = "MAXPOOL_NUM_THREADS"
 # Below this many input bytes per thread, starting threads costs more than it saves.
@@ -39,6 +49,35 @@ BLOCK_BYTES = 4 << 20
 THREAD_NAME_PREFIX = "maxpool"
 
 _configured: int | None = None
+
+
+class ForkSafeLock:
+    """A lock (``with lock: ...``) that a child made with ``os.fork`` gets fresh.
+
+    Another thread may have held it at the fork, and that thread does not exist
+    in the child. ``reentrant`` makes it an `threading.RLock`.
+
+    Examples
+    --------
+    >>> lock = ForkSafeLock()
+    >>> with lock:
+    ...     pass
+    """
+
+    def __init__(self, *, reentrant: bool = False) -> None:
+        self._factory = threading.RLock if reentrant else threading.Lock
+        self._lock = self._factory()
+        if hasattr(os, "register_at_fork"):  # not on Windows
+            os.register_at_fork(after_in_child=self._renew)
+
+    def _renew(self) -> None:
+        self._lock = self._factory()
+
+    def __enter__(self) -> bool:
+        return self._lock.acquire()
+
+    def __exit__(self, *exc: object) -> None:
+        self._lock.release()
 
 
 class _Pool:
@@ -72,6 +111,8 @@ class _Pool:
                 self._replace(workers)
 
     def _replace(self, size: int) -> None:
+        from concurrent.futures import ThreadPoolExecutor
+
         if self._executor is not None:
             self._executor.shutdown(wait=False)  # queued work still runs
         self._executor = (
@@ -108,7 +149,8 @@ def _machine_threads() -> int:
         return os.cpu_count() or 1
 
 
-def _check_count(threads: object, name: str) -> int:
+def check_count(threads: object, name: str) -> int:
+    """``threads`` as a positive int; `TypeError` or `ValueError` naming ``name`` otherwise."""
     count = as_int(threads, name)
     if count < 1:
         raise ValueError(f"{name} must be a positive int, got {count}")
@@ -128,7 +170,7 @@ def get_num_threads() -> int:
     from_env = os.environ.get(ENV_VARIABLE)
     if from_env:
         try:
-            return _check_count(int(from_env), ENV_VARIABLE)
+            return check_count(int(from_env), ENV_VARIABLE)
         except ValueError:
             raise ValueError(f"{ENV_VARIABLE} must be a positive int, got {from_env!r}") from None
     return _machine_threads()
@@ -154,7 +196,7 @@ def set_num_threads(threads: int | None) -> None:
     >>> set_num_threads(None)
     """
     global _configured
-    _configured = None if threads is None else _check_count(threads, "threads")
+    _configured = None if threads is None else check_count(threads, "threads")
     try:
         count = get_num_threads()
     except ValueError:
@@ -164,7 +206,7 @@ def set_num_threads(threads: int | None) -> None:
 
 def _workers(items: int, item_bytes: int, threads: int | None) -> int:
     """Threads worth starting: at most ``threads``, at least one item and 1 MiB each."""
-    wanted = get_num_threads() if threads is None else _check_count(threads, "threads")
+    wanted = get_num_threads() if threads is None else check_count(threads, "threads")
     if getattr(_worker_state, "active", False):
         return 1  # already on a worker: waiting for other workers could deadlock
     return max(1, min(wanted, items, (items * item_bytes) // MIN_BYTES_PER_THREAD))
@@ -187,6 +229,8 @@ def _run_ranges(body: Callable[[int, int], None], items: int, workers: int) -> N
     if workers == 1:
         body(0, items)
         return
+    from concurrent.futures import wait
+
     bounds = [items * part // workers for part in range(workers + 1)]
     futures = _pool.submit(body, [(bounds[part], bounds[part + 1]) for part in range(workers - 1)])
     try:

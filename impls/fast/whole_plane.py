@@ -32,7 +32,7 @@ from __future__ import annotations
 import numpy as np
 
 from ..geometry import Geometry
-from .blocks import BlockedMaxPool, BlockWorker
+from .blocks import BlockedMaxPool, BlockWorker, ForwardPlan
 from .planes import PlaneSource
 
 __all__ = ["WholePlaneMaxPool", "is_whole_plane"]
@@ -68,6 +68,11 @@ class WholePlaneMaxPool(BlockedMaxPool):
     """
 
     name = "wholeplane"
+
+    def forward_plan(self, array: np.ndarray, geometry: Geometry) -> tuple[ForwardPlan, int]:
+        if not is_whole_plane(geometry.compact):
+            raise ValueError(f"{self.name} needs one window over the whole plane, got {geometry}")
+        return super().forward_plan(array, geometry)
 
     def forward_worker(
         self,

@@ -259,26 +259,45 @@ def _first_call(case: BenchCase, candidate: Candidate, x: np.ndarray) -> float |
         return None
 
 
+def _wait_until_compiled(case: BenchCase, candidate: Candidate) -> str:
+    """Let an implementation that loads compiled kernels in the background finish loading
+    those of this case (input and gradient dtypes), so that they are what is checked
+    and timed; a note if they did not load."""
+    wait = getattr(candidate.impl, "wait_until_compiled", None)
+    if candidate.is_reference or not callable(wait):
+        return ""
+    dtype = np.dtype(case.dtype)
+    grad_dtype = Capabilities.of(candidate.impl).gradient_dtype(dtype)
+    if wait([dtype, grad_dtype]):
+        return ""
+    from ..fast import compiled
+
+    return f"compiled kernels did not load ({compiled.status()}): timed on the NumPy path"
+
+
 def measure(case: BenchCase, candidate: Candidate, settings: Settings, x: np.ndarray) -> Row:
     """Time the first call, check, then time forward and backward of ``candidate`` on ``x``.
 
     ``x`` is the case's input. The first call is timed on its own, as it pays
-    for compiling or filling caches; it counts as a warm-up call, and so does
-    the next, which runs under `tracemalloc` to measure the peak extra memory.
+    for filling caches; it counts as a warm-up call, and so does the next,
+    which runs under `tracemalloc` to measure the peak extra memory. Compiled
+    kernels, which the first call does not wait for, are loaded before the
+    check and the timed calls (`impls.fast.blocks.BlockedMaxPool.wait_until_compiled`).
     """
     reason = skip_reason(case, candidate)
     if reason is not None:
         return Row(case, candidate, note=reason)
     first_call = _first_call(case, candidate, x)
+    unloaded = _wait_until_compiled(case, candidate)
     check = _check(case, candidate)
     if check.status in ("error", "unsupported"):
         return Row(case, candidate, check, note=f"not timed: {check}", first_call=first_call)
     try:
         forward_time, backward_time, peak = _time(case, candidate, settings, x)
     except Exception as err:  # e.g. out of memory on the full input: report, go on
-        note = f"not timed: {type(err).__name__}: {err}"
+        note = "; ".join(filter(None, [unloaded, f"not timed: {type(err).__name__}: {err}"]))
         return Row(case, candidate, check, note=note, first_call=first_call)
-    return Row(case, candidate, check, forward_time, backward_time, peak, first_call=first_call)
+    return Row(case, candidate, check, forward_time, backward_time, peak, unloaded, first_call)
 
 
 def measure_isolated(

@@ -1,4 +1,4 @@
-"""Reference rows for ``maxpool bench``: PyTorch and SciPy, when installed.
+"""Reference rows for ``maxpool bench``: PyTorch, ONNX Runtime and SciPy, when installed.
 
 They are measured beside the project's implementations to give a sense of
 scale, not offered as implementations: `recommend` never picks them. Each
@@ -12,6 +12,14 @@ its library's semantics match the contract (`Reference.not_applicable`).
   have the contract's format, but in a window holding several NaN it
   selects the last, so it is checked without NaN. Runs on torch's default
   thread count.
+- ``onnxruntime``: the adapter that ``maxpool verify onnxruntime`` runs
+  (`impls.frameworks.onnx_runtime`): a one-node ONNX ``MaxPool`` model with both
+  outputs on the CPU execution provider, within its declared limits
+  (float16/32/64, int8 and uint8; padding smaller than the kernel). Values and
+  indices (converted from ONNX's format); an inference runtime, so no
+  backward. It does not select the first NaN of a window, so it is checked
+  without NaN. Runs on ONNX Runtime's default thread count. Needs the ``onnx``
+  package too, to build the model.
 - ``scipy.ndimage``: ``maximum_filter`` over the padded input, sampled at the
   window centres with the stride. Values only: no indices, no backward. It
   does not propagate NaN consistently, so it is checked without NaN.
@@ -31,13 +39,20 @@ from __future__ import annotations
 
 import importlib.util
 from collections.abc import Sequence
+from typing import Any
 
 import numpy as np
 
 from ..geometry import lowest_value
 from ..spec import PoolSpec
 
-__all__ = ["Reference", "ScipyReference", "TorchReference", "available_references"]
+__all__ = [
+    "OnnxRuntimeReference",
+    "Reference",
+    "ScipyReference",
+    "TorchReference",
+    "available_references",
+]
 
 
 class Reference:
@@ -62,30 +77,23 @@ class Reference:
         raise NotImplementedError
 
 
-class TorchReference(Reference):
-    """PyTorch's max pooling through its verify adapter (`impls.frameworks.pytorch`)."""
+class _AdapterReference(Reference):
+    """A reference that runs one of the verify adapters of `impls.frameworks`."""
 
-    name = "torch"
     gives_indices = True
-    # torch selects the last NaN of a window, not the first.
-    check_with_nan = False
 
-    def __init__(self) -> None:
-        from ..frameworks.pytorch import TorchMaxPool  # imports torch
-
-        self._adapter = TorchMaxPool()
-
-    def describe(self) -> str:
-        return self._adapter.describe()
+    def __init__(self, adapter: Any) -> None:
+        self._adapter = adapter
 
     def not_applicable(
         self, input_shape: tuple[int, ...], spec: PoolSpec, dtype: np.dtype
     ) -> str | None:
         missing = self._adapter.capabilities.unsupported(spec, dtype, input_shape)
-        return f"outside torch's limits: {'; '.join(missing)}" if missing else None
+        return f"outside {self.name}'s limits: {'; '.join(missing)}" if missing else None
 
     def forward(self, x: np.ndarray, spec: PoolSpec) -> tuple[np.ndarray, np.ndarray]:
-        return self._adapter.forward(x, spec)
+        values, indices = self._adapter.forward(x, spec)
+        return values, indices
 
     def backward(
         self,
@@ -94,7 +102,43 @@ class TorchReference(Reference):
         input_shape: Sequence[int],
         spec: PoolSpec,
     ) -> np.ndarray:
-        return self._adapter.backward(grad_out, indices, input_shape, spec)
+        grad: np.ndarray = self._adapter.backward(grad_out, indices, input_shape, spec)
+        return grad
+
+
+class TorchReference(_AdapterReference):
+    """PyTorch's max pooling through its verify adapter (`impls.frameworks.pytorch`)."""
+
+    name = "torch"
+    # torch selects the last NaN of a window, not the first.
+    check_with_nan = False
+
+    def __init__(self) -> None:
+        from ..frameworks.pytorch import TorchMaxPool  # imports torch
+
+        super().__init__(TorchMaxPool())
+
+    def describe(self) -> str:
+        description: str = self._adapter.describe()
+        return description
+
+
+class OnnxRuntimeReference(_AdapterReference):
+    """ONNX Runtime's ``MaxPool`` through its verify adapter (`impls.frameworks.onnx_runtime`)."""
+
+    name = "onnxruntime"
+    # ONNX Runtime lets a number win over NaN, and returns other NaN bits.
+    check_with_nan = False
+
+    def __init__(self) -> None:
+        from ..frameworks.onnx_runtime import OnnxRuntimeMaxPool  # imports onnx, onnxruntime
+
+        super().__init__(OnnxRuntimeMaxPool())
+        self.capabilities = self._adapter.capabilities  # no backward: forward rows only
+
+    def describe(self) -> str:
+        runtime = self._adapter.runtime
+        return f"onnxruntime {runtime.__version__} (CPU execution provider, default threads)"
 
 
 class ScipyReference(Reference):
@@ -141,7 +185,7 @@ class ScipyReference(Reference):
 
 
 def available_references() -> list[Reference]:
-    """The references whose libraries are installed, torch first.
+    """The references whose libraries are installed: torch, onnxruntime, scipy.ndimage.
 
     Examples
     --------
@@ -151,6 +195,8 @@ def available_references() -> list[Reference]:
     found: list[Reference] = []
     if importlib.util.find_spec("torch") is not None:
         found.append(TorchReference())
+    if all(importlib.util.find_spec(name) is not None for name in ("onnx", "onnxruntime")):
+        found.append(OnnxRuntimeReference())
     if importlib.util.find_spec("scipy") is not None:
         found.append(ScipyReference())
     return found

@@ -79,6 +79,112 @@ def _table(header: Sequence[str], body: Sequence[Sequence[str]], right: set[int]
     return [fmt(header), *(fmt(line) for line in body)]
 
 
+def _references_ran(rows: Sequence[Row]) -> list[Any]:
+    """The reference adapters measured in ``rows`` (timed or checked), in order of first row."""
+    seen: dict[str, Any] = {}
+    for row in rows:
+        if row.candidate.is_reference and (row.forward is not None or row.check is not None):
+            seen.setdefault(row.candidate.impl.name, row.candidate.impl)
+    return list(seen.values())
+
+
+def _method(methodology: str, rows: Sequence[Row]) -> str:
+    """The methodology, with the references that ran (and only those) named at the end."""
+    references = _references_ran(rows)
+    if not references:
+        return f"{methodology} No reference ran."
+    described = ", ".join(reference.describe() for reference in references)
+    return (
+        f"{methodology} References (rows marked *), each on its library's default "
+        f"thread count: {described}."
+    )
+
+
+def _times(reference: Timing, fastest: Timing) -> str:
+    return f"{reference.median / fastest.median:.2f}x its time ({reference.median * 1e3:.2f} ms)"
+
+
+def _takeaway(case_rows: Sequence[Row]) -> dict[str, Any]:
+    """The fastest implementation of one case, forward and forward + backward, against
+    each reference that was timed: the data of one takeaway line."""
+    passed = [
+        row
+        for row in case_rows
+        if not row.candidate.is_reference
+        and row.forward is not None
+        and row.check is not None
+        and row.check.passed
+    ]
+    references = [row for row in case_rows if row.candidate.is_reference and row.forward]
+    summary: dict[str, Any] = {"workload": case_rows[0].case.label, "forward": None}
+    if not passed:
+        return summary
+    fastest = min(passed, key=lambda row: row.forward.median if row.forward else 0.0)
+    assert fastest.forward is not None
+    summary["forward"] = {
+        "implementation": fastest.candidate.label,
+        "ms": fastest.forward.median * 1e3,
+        "reference_ratios": {
+            row.candidate.label: row.forward.median / fastest.forward.median
+            for row in references
+            if row.forward is not None
+        },
+        "text": [_times(row.forward, fastest.forward) for row in references if row.forward],
+        "references": [row.candidate.label for row in references],
+    }
+    trained = [row for row in passed if row.total_seconds is not None]
+    trained_references = [row for row in references if row.total_seconds is not None]
+    if trained and trained_references:
+        best = min(trained, key=lambda row: row.total_seconds or 0.0)
+        summary["training"] = {
+            "implementation": best.candidate.label,
+            "ms": (best.total_seconds or 0.0) * 1e3,
+            "reference_ratios": {
+                row.candidate.label: (row.total_seconds or 0.0) / (best.total_seconds or 1.0)
+                for row in trained_references
+            },
+        }
+    return summary
+
+
+def _cases(rows: Sequence[Row]) -> list[list[Row]]:
+    grouped: dict[int, list[Row]] = {}
+    for row in rows:
+        grouped.setdefault(id(row.case), []).append(row)
+    return list(grouped.values())
+
+
+def _takeaway_lines(rows: Sequence[Row]) -> list[str]:
+    lines = ["takeaways (fastest implementation that passed its check; * references):"]
+    for case_rows in _cases(rows):
+        summary = _takeaway(case_rows)
+        forward = summary["forward"]
+        label = summary["workload"]
+        if forward is None:
+            lines.append(f"  {label}: no implementation passed its check and was timed")
+            continue
+        line = f"  {label}: fastest forward {forward['implementation']} ({forward['ms']:.2f} ms)"
+        if forward["references"]:
+            compared = "; ".join(
+                f"{name}* takes {text}"
+                for name, text in zip(forward["references"], forward["text"], strict=True)
+            )
+            line += f"; {compared}"
+        else:
+            line += "; no reference ran"
+        training = summary.get("training")
+        if training:
+            ratios = ", ".join(
+                f"{name}* {ratio:.2f}x" for name, ratio in training["reference_ratios"].items()
+            )
+            line += (
+                f". Forward + backward: {training['implementation']} "
+                f"({training['ms']:.2f} ms); {ratios} its time"
+            )
+        lines.append(line)
+    return lines
+
+
 def _environment_lines(environment: dict[str, Any], methodology: str) -> list[str]:
     versions = [f"Python {environment['python']}", f"NumPy {environment['numpy']}"]
     for library, label in (("scipy", "SciPy"), ("torch", "torch")):
@@ -150,12 +256,13 @@ def bench_text(rows: Sequence[Row], environment: dict[str, Any], methodology: st
                 _check_cell(row),
             ]
         )
-    lines = _environment_lines(environment, methodology) + [""]
+    lines = _environment_lines(environment, _method(methodology, rows)) + [""]
     lines += _table(header, body, right={4, 5, 6, 7, 8})
     lines += [
         "",
-        "first call: the first forward call on the case in this process (compiling or "
-        "caching included); forward, backward: steady state. x out: peak extra memory / "
+        "first call: the first forward call on the case in this process (filling caches "
+        "included; compiled kernels load in the background meanwhile); forward, backward: "
+        "steady state. x out: peak extra memory / "
         "bytes of values + int64 indices. check: quick conformance check against naive "
         "on a reduced input of the same case (ties, signed zeros, NaN, -inf): values bit "
         "for bit, indices, backward.",
@@ -165,6 +272,7 @@ def bench_text(rows: Sequence[Row], environment: dict[str, Any], methodology: st
     notes = _notes(rows)
     if notes:
         lines += ["notes:", *notes]
+    lines += _takeaway_lines(rows)
     return "\n".join(lines)
 
 
@@ -227,12 +335,23 @@ def row_to_dict(row: Row) -> dict[str, Any]:
 
 def bench_json(rows: Sequence[Row], environment: dict[str, Any], methodology: str) -> str:
     """The ``maxpool bench --json`` document."""
+    takeaways = []
+    for case_rows in _cases(rows):
+        summary = _takeaway(case_rows)
+        if summary["forward"] is not None:
+            summary["forward"] = {
+                key: value
+                for key, value in summary["forward"].items()
+                if key not in ("text", "references")
+            }
+        takeaways.append(summary)
     document = {
         "schema": BENCH_SCHEMA,
         "environment": environment,
-        "methodology": methodology,
+        "methodology": _method(methodology, rows),
         "rows": [row_to_dict(row) for row in rows],
         "not_registered": absent(),
+        "takeaways": takeaways,
     }
     return json.dumps(document, indent=2)
 

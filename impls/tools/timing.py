@@ -27,6 +27,7 @@ True
 from __future__ import annotations
 
 import datetime
+import functools
 import importlib.metadata
 import math
 import os
@@ -47,6 +48,7 @@ __all__ = [
     "THREAD_ENV_VARS",
     "Timing",
     "calls_per_sample",
+    "copy_bandwidth",
     "environment",
     "methodology",
     "peak_extra_bytes",
@@ -255,6 +257,27 @@ def time_rounds(
     }
 
 
+def copy_bandwidth(megabytes: int = 256, repeats: int = 7) -> float:
+    """Bytes per second moved by one `numpy.copyto` (read plus write), median of single copies.
+
+    The scripts' copy floor: the time to read and write a workload's bytes at
+    this rate. One call on one thread, into a target touched beforehand (no
+    page faults), of a ``megabytes`` array, far larger than the caches.
+
+    Examples
+    --------
+    >>> copy_bandwidth(megabytes=1, repeats=1) > 0
+    True
+    """
+    import numpy as np  # the timing loop itself needs no NumPy
+
+    source = np.ones(megabytes << 18, dtype=np.float32)
+    target = np.zeros_like(source)  # touched by the warm-up copy, before timing
+    copies = {"copy": [functools.partial(np.copyto, target, source)]}
+    (timing,) = time_rounds(copies, rounds=repeats, min_sample_seconds=0)["copy"]
+    return 2 * source.nbytes / timing.median
+
+
 def peak_extra_bytes(func: Callable[[], T]) -> tuple[T, int]:
     """Call ``func()`` under `tracemalloc`; return its result and the peak extra bytes.
 
@@ -338,14 +361,15 @@ def methodology(*, warmup: int, repeats: int, min_repeats: int, budget_seconds: 
         f"{min(min_repeats, repeats)}; no new repeat after {budget_seconds:g} s), "
         f"after {warmup} untimed warm-up call(s); a repeat runs the call enough "
         f"times to last at least {MIN_SAMPLE_SECONDS * 1000:g} ms. The first "
-        "forward call on each case, which pays for compiling or filling caches, "
-        "is timed on its own and counts as a warm-up call. Clock: "
+        "forward call on each case, which pays for filling caches, is timed on "
+        "its own and counts as a warm-up call; it never waits for compiled kernels "
+        "(the pure-NumPy path serves until they are loaded, in the background), "
+        "and the check and the timed calls run once they are. Clock: "
         f"time.perf_counter, wall time, in one process. {', '.join(single)} "
         f"run on one thread; {', '.join(threaded)} split the "
         f"leading axes over {get_num_threads()} threads (impls.set_num_threads, "
-        "MAXPOOL_NUM_THREADS); torch uses its default thread count. Peak extra "
-        "memory: tracemalloc peak during the second (warm-up) forward call minus "
-        "the memory in use before it: outputs "
-        "included, input excluded; not available for torch, whose allocator "
+        "MAXPOOL_NUM_THREADS). Peak extra memory: tracemalloc peak during the "
+        "second (warm-up) forward call minus the memory in use before it: outputs "
+        "included, input excluded; not available for references, whose allocators "
         "tracemalloc does not see."
     )

@@ -1,0 +1,337 @@
+"""The background loader of the compiled kernels, and the NumPy path that serves meanwhile.
+
+The loader's mechanics are tested with warm-ups of the tests' own (no numba
+needed): a warm-up blocked on an event stands for a compilation in progress.
+The NumPy path is compared bit for bit with the compiled kernels where numba
+is installed. Nothing here asserts a time.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import threading
+import time
+import warnings
+from concurrent.futures import ThreadPoolExecutor
+from types import ModuleType
+
+import numpy as np
+import pytest
+from numpy.testing import assert_array_equal
+
+import impls
+from impls import PoolSpec
+from impls.fast import compiled, numba_pool, table_cache
+from impls.fast.whole_plane import is_whole_plane
+from impls.geometry import Geometry
+
+DEADLINE_SECONDS = 60.0
+
+
+@pytest.fixture
+def loader(monkeypatch: pytest.MonkeyPatch) -> compiled._Loader:
+    """A loader of its own for the test, in background mode, that imports no numba."""
+    fresh = compiled._Loader()
+    fresh.module = ModuleType("fake kernels")  # never imports impls.fast.numba_kernels
+    monkeypatch.setattr(compiled, "_loader", fresh)
+    monkeypatch.delenv(compiled.ENV_VARIABLE, raising=False)
+    return fresh
+
+
+class Gate:
+    """A warm-up that waits for ``open`` and counts its calls: a compilation in progress."""
+
+    def __init__(self) -> None:
+        self.opened = threading.Event()
+        self.started = threading.Event()
+        self.calls = 0
+        self.timed_out = False
+
+    def __call__(self, kernels: ModuleType) -> None:
+        self.calls += 1
+        self.started.set()
+        if not self.opened.wait(DEADLINE_SECONDS):
+            self.timed_out = True
+            raise TimeoutError("the test never opened the gate")
+
+
+def test_a_call_does_not_wait_for_its_kernel(loader):
+    gate = Gate()
+    assert compiled.kernels_for("k", gate) is None  # looks only
+    assert not gate.started.is_set()
+    compiled.request("k", gate)  # returns while the warm-up is blocked
+    assert gate.started.wait(DEADLINE_SECONDS)
+    compiled.request("k", gate)  # being warmed: not queued again
+    assert compiled.kernels_for("k", gate) is None
+    gate.opened.set()
+    assert compiled.wait_until_ready([("k", gate)], timeout=DEADLINE_SECONDS)
+    assert compiled.kernels_for("k", gate) is loader.module
+    assert gate.calls == 1
+
+
+def test_wait_mode_waits(loader, monkeypatch):
+    monkeypatch.setenv(compiled.ENV_VARIABLE, "wait")
+    gate = Gate()
+    gate.opened.set()
+    assert compiled.kernels_for("k", gate) is loader.module
+
+
+def test_off_mode_never_loads(loader, monkeypatch):
+    monkeypatch.setenv(compiled.ENV_VARIABLE, "off")
+    gate = Gate()
+    compiled.request("k", gate)
+    assert compiled.kernels_for("k", gate) is None
+    assert not compiled.wait_until_ready([("k", gate)], timeout=1)
+    assert gate.calls == 0
+
+
+def test_a_bad_mode_is_refused(loader, monkeypatch):
+    monkeypatch.setenv(compiled.ENV_VARIABLE, "soon")
+    with pytest.raises(ValueError, match="MAXPOOL_COMPILE must be one of"):
+        compiled.request("k", Gate())
+
+
+def test_a_failed_warm_up_is_reported_and_not_retried(loader):
+    calls = []
+
+    def failing(kernels: ModuleType) -> None:
+        calls.append(1)
+        raise RuntimeError("no LLVM today")
+
+    assert not compiled.wait_until_ready([("k", failing)], timeout=DEADLINE_SECONDS)
+    assert compiled.kernels_for("k", failing) is None
+    assert not compiled.wait_until_ready([("k", failing)], timeout=DEADLINE_SECONDS)
+    assert calls == [1]
+    assert "RuntimeError: no LLVM today" in compiled.status()
+
+
+def test_many_threads_ask_at_once_and_each_kernel_is_warmed_once(loader):
+    gates = {key: Gate() for key in range(3)}
+    barrier = threading.Barrier(8)
+
+    def ask(number: int) -> object:
+        barrier.wait()
+        key = number % 3
+        compiled.request(key, gates[key])
+        assert compiled.wait_until_ready([(key, gates[key])], timeout=DEADLINE_SECONDS)
+        return compiled.kernels_for(key, gates[key])
+
+    with ThreadPoolExecutor(8) as pool:
+        futures = [pool.submit(ask, number) for number in range(8)]
+        for gate in gates.values():
+            gate.opened.set()
+        results = [future.result(timeout=DEADLINE_SECONDS) for future in futures]
+    assert all(result is loader.module for result in results)
+    assert [gate.calls for gate in gates.values()] == [1, 1, 1]
+    assert loader.thread is None  # the loader exits once it has nothing to do
+
+
+def _in_child(body) -> int:
+    """Run ``body()`` in a forked child; its exit status (0: it returned True)."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", DeprecationWarning)  # fork with threads (3.12+)
+        pid = os.fork()
+    if pid == 0:  # pragma: no cover - the child reports through its exit status
+        status = 1
+        try:
+            status = 0 if body() else 2
+        finally:
+            os._exit(status)
+    deadline = time.monotonic() + DEADLINE_SECONDS
+    while time.monotonic() < deadline:
+        done, status = os.waitpid(pid, os.WNOHANG)
+        if done:
+            return os.waitstatus_to_exitcode(status)
+        time.sleep(0.02)
+    os.kill(pid, signal.SIGKILL)
+    os.waitpid(pid, 0)
+    pytest.fail("the forked child hung")
+
+
+@pytest.mark.skipif(not hasattr(os, "fork"), reason="needs os.fork")
+def test_a_child_forked_while_loading_serves_numpy(loader):
+    gate = Gate()
+    compiled.request("k", gate)
+    assert gate.started.wait(DEADLINE_SECONDS)  # the loader is busy: numba's locks may be held
+    x = np.random.default_rng(0).standard_normal((2, 3, 8, 8))
+    spec = PoolSpec((3, 3), stride=2, padding=1)
+    expected = impls.get("naive").forward(x, spec)
+
+    def child() -> bool:
+        # Nothing more is loaded here, and nothing waits for the parent's loader.
+        assert compiled.kernels_for("k", gate) is None
+        assert not compiled.wait_until_ready([("other", Gate())], timeout=DEADLINE_SECONDS)
+        assert "forked while the compiled kernels were loading" in compiled.status()
+        values, indices = numba_pool.NumbaMaxPool().forward(x, spec)
+        return np.array_equal(values, expected[0]) and np.array_equal(indices, expected[1])
+
+    try:
+        assert _in_child(child) == 0
+    finally:
+        gate.opened.set()
+    assert compiled.wait_until_ready([("k", gate)], timeout=DEADLINE_SECONDS)
+
+
+@pytest.mark.skipif(not hasattr(os, "fork"), reason="needs os.fork")
+def test_a_child_forked_while_idle_loads_on_its_own(loader):
+    ready = Gate()
+    ready.opened.set()
+    assert compiled.wait_until_ready([("ready", ready)], timeout=DEADLINE_SECONDS)
+
+    def child() -> bool:
+        fresh = Gate()
+        fresh.opened.set()
+        assert compiled.kernels_for("ready", ready) is not None  # kept from the parent
+        return compiled.wait_until_ready([("new", fresh)], timeout=DEADLINE_SECONDS)
+
+    assert _in_child(child) == 0
+
+
+def test_numba_serves_numpy_while_its_kernel_loads(loader, monkeypatch):
+    gate = Gate()
+    monkeypatch.setattr(numba_pool, "_warm_forward", lambda native, whole, kernels: gate(kernels))
+    x = np.random.default_rng(1).standard_normal((3, 2, 9, 9)).astype(np.float32)
+    spec = PoolSpec((3, 3), stride=2, padding=1)
+    try:
+        values, indices = numba_pool.NumbaMaxPool().forward(x, spec)  # the warm-up is blocked
+        assert gate.started.wait(DEADLINE_SECONDS)
+    finally:
+        gate.opened.set()
+    assert not gate.timed_out  # the call returned while the warm-up waited
+    expected = impls.get("naive").forward(x, spec)
+    assert_array_equal(values, expected[0])
+    assert_array_equal(indices, expected[1])
+
+
+def test_threads_calling_while_the_real_kernels_load(monkeypatch):
+    # A fresh loader in background mode: the first calls take the NumPy path,
+    # later ones the kernels, with every thread seeing the right results throughout.
+    pytest.importorskip("numba")
+    monkeypatch.setattr(compiled, "_loader", compiled._Loader())
+    monkeypatch.delenv(compiled.ENV_VARIABLE, raising=False)
+    spec = PoolSpec((2, 3), stride=(1, 2), padding=(1, 1))
+    rng = np.random.default_rng(2)
+    inputs = [
+        rng.integers(-5, 6, (3, 4, 10, 11)).astype(dtype)
+        for dtype in (np.float32, np.float64, np.int16, np.uint8)
+    ]
+    expected = [impls.get("naive").forward(x, spec) for x in inputs]
+    impl = numba_pool.NumbaMaxPool()
+    barrier = threading.Barrier(8)
+
+    def work(number: int) -> int:
+        barrier.wait()
+        x, (values, indices) = inputs[number % 4], expected[number % 4]
+        for _ in range(40):
+            got = impl.forward(x, spec)
+            assert_array_equal(got[0], values)
+            assert_array_equal(got[1], indices)
+        return number
+
+    with ThreadPoolExecutor(8) as pool:
+        assert sorted(pool.map(work, range(8))) == list(range(8))
+    assert numba_pool.wait_until_compiled(["float32", "float64", "int16", "uint8"], timeout=600)
+
+
+# The NumPy path against the compiled kernels, bit for bit.
+
+NAN_BITS = {
+    np.float16: [0x7C01, 0xFE00],
+    np.float32: [0x7F800001, 0xFFC00000],
+    np.float64: [0x7FF0000000000001, 0xFFF8000000000000],
+}
+CASES = [
+    ((3, 4, 9, 10), PoolSpec((2, 2))),
+    ((3, 4, 9, 10), PoolSpec((3, 3), stride=2, padding=1)),
+    ((2, 3, 20), PoolSpec((4,), stride=4)),
+    ((2, 2, 4, 6, 6), PoolSpec((2, 2, 2))),
+    ((4, 3, 7, 7), PoolSpec((7, 7))),  # whole planes
+    ((2, 8, 12, 12), PoolSpec((5, 5), stride=1, padding=2)),
+]
+
+
+def _tricky(shape: tuple[int, ...], dtype: type) -> np.ndarray:
+    rng = np.random.default_rng(5)
+    x = rng.integers(-3, 4, shape).astype(dtype)
+    if np.dtype(dtype).kind == "f":
+        flat = x.reshape(-1)
+        flat[::7] = -0.0
+        bits = np.dtype(f"u{np.dtype(dtype).itemsize}")
+        flat.view(bits)[3::11] = NAN_BITS[dtype][0]
+        flat.view(bits)[5::13] = NAN_BITS[dtype][1]
+    return x
+
+
+def _count_kernel_calls(monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    """Spy on the forward kernels; the list of those called."""
+    from impls.fast import numba_kernels as kernels  # the module the loader hands out
+
+    calls: list[str] = []
+    for name in ("pool_planes", "pool_whole_planes"):
+        kernel = getattr(kernels, name)
+
+        def spy(*args, kernel=kernel, name=name):
+            calls.append(name)
+            return kernel(*args)
+
+        monkeypatch.setattr(kernels, name, spy)
+    return calls
+
+
+@pytest.mark.parametrize("dtype", [np.float16, np.float32, np.float64, np.int8, np.uint64])
+@pytest.mark.parametrize(("shape", "spec"), CASES, ids=[str(spec) for _, spec in CASES])
+def test_the_numpy_path_gives_the_compiled_kernels_bits(monkeypatch, dtype, shape, spec):
+    pytest.importorskip("numba")
+    monkeypatch.setattr(numba_pool, "GATHER_ELEMENTS", 0)  # small calls to the kernels too
+    x = _tricky(shape, dtype)
+    results = {}
+    for chosen in ("wait", "off"):  # "off" once the kernels are loaded: still NumPy
+        monkeypatch.setenv(compiled.ENV_VARIABLE, chosen)
+        table_cache.clear()
+        impl = numba_pool.NumbaMaxPool()
+        calls = _count_kernel_calls(monkeypatch)
+        values, indices = impl.forward(x, spec)
+        grad = np.random.default_rng(6).standard_normal(values.shape)
+        results[chosen] = (values, indices, impl.backward(grad, indices, x.shape, spec))
+        assert bool(calls) == (chosen == "wait")
+    whole = is_whole_plane(Geometry.of(shape, spec).compact)
+    assert compiled.ready(numba_pool._forward_kernel(np.dtype(dtype), whole))  # "wait" used it
+    (values, indices, grad_in), (kernel_values, kernel_indices, kernel_grad_in) = (
+        results["off"],
+        results["wait"],
+    )
+    assert values.dtype == kernel_values.dtype
+    assert_array_equal(values.view(np.uint8), kernel_values.view(np.uint8))
+    assert_array_equal(indices, kernel_indices)
+    assert_array_equal(grad_in, kernel_grad_in)
+
+
+def test_bench_says_when_the_kernels_did_not_load(monkeypatch):
+    from impls.tools import bench
+
+    monkeypatch.setenv(compiled.ENV_VARIABLE, "off")
+    case = bench.BenchCase.custom((2, 3, 8, 8), PoolSpec((2, 2)), "float32")
+    candidate = bench.Candidate("numba", numba_pool.NumbaMaxPool(), "numba")
+    row = bench.measure(case, candidate, bench.Settings(warmup=0, repeats=1), case.make_input())
+    assert row.forward is not None
+    assert row.check is not None
+    assert row.check.passed
+    assert row.note.startswith("compiled kernels did not load (")
+    assert row.note.endswith("timed on the NumPy path")
+
+
+def test_small_calls_are_gathered_unless_waiting(monkeypatch):
+    pytest.importorskip("numba")
+    assert numba_pool.wait_until_compiled(["float32"], timeout=600)
+    x = np.random.default_rng(3).standard_normal((1, 1, 4, 4)).astype(np.float32)
+    spec = PoolSpec((2, 2))
+    expected = impls.get("naive").forward(x, spec)
+    for chosen, runs_kernel in (("background", False), ("wait", True)):
+        monkeypatch.setenv(compiled.ENV_VARIABLE, chosen)
+        table_cache.clear()
+        calls = _count_kernel_calls(monkeypatch)
+        values, indices = numba_pool.NumbaMaxPool().forward(x, spec)
+        assert bool(calls) == runs_kernel, chosen
+        assert_array_equal(values, expected[0])
+        assert_array_equal(indices, expected[1])
