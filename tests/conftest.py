@@ -6,6 +6,11 @@ implementations; entry points that installed packages register are left to
 
 With ``CI=true``, the session refuses to start unless ``impls`` was imported
 from site-packages: CI tests the installed package, never the checkout.
+
+The compiled kernels are waited for (``MAXPOOL_COMPILE=wait``, unless set), so
+that the conformance tests of ``numba`` and ``auto`` judge the kernels, not the
+NumPy path that serves calls while they load; tests of the loading itself set
+the mode they test.
 """
 
 from __future__ import annotations
@@ -16,7 +21,9 @@ from pathlib import Path
 
 import pytest
 
-import impls
+os.environ.setdefault("MAXPOOL_COMPILE", "wait")
+
+import impls  # after the mode is set
 
 pytest_plugins = ["impls.conformance.plugin"]
 
