@@ -327,7 +327,9 @@ def build_parser() -> argparse.ArgumentParser:
     _pooling_options(bench_parser)
     _measurement_options(bench_parser)
     bench_parser.add_argument(
-        "--no-references", action="store_true", help="leave out the torch and scipy rows"
+        "--no-references",
+        action="store_true",
+        help="leave out the reference rows (torch, onnxruntime, scipy)",
     )
     recommend_parser = commands.add_parser(
         "recommend",
