@@ -31,6 +31,7 @@ from typing import Any
 
 import numpy as np
 
+from impls.frameworks._arrays import native_copy
 from impls.protocol import Capabilities
 from impls.spec import PoolSpec
 
@@ -86,9 +87,7 @@ class MaxPoolLayer:
         self._values: Any = None
 
     def _tensor(self, array: np.ndarray) -> Any:
-        """A tinygrad tensor holding a copy of ``array`` (native byte order, C order)."""
-        native = np.array(array, dtype=array.dtype.newbyteorder("="), order="C", copy=True)
-        return self.tensor_type(native)
+        return self.tensor_type(native_copy(array))
 
     def forward(self, x: np.ndarray) -> np.ndarray:
         self._input = self._tensor(x)
