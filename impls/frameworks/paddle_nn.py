@@ -1,19 +1,22 @@
 """PaddlePaddle's max pooling with its mask, verified as a layer that reports its indices.
 
 Forward is ``paddle.nn.functional.max_pool1d/2d/3d(..., return_mask=True)``
-on ``(N, C, *spatial)`` (other leading axes are reshaped to two), whose mask
+on ``(planes, 1, *spatial)`` (every leading axis goes into the batch, and the
+results come back in the caller's leading axes, with the pooled lengths Paddle
+gives), whose mask
 is already the contract's index (the flat index into each unpadded plane, as
 int32: widened to int64); backward is Paddle's autograd, ``paddle.grad``
-with ``grad_outputs``. Explicit padding goes as one pad per axis (the form
-``return_mask`` takes); the contract's ``"same"`` goes as Paddle's
-``"SAME"``, which puts the odd unit of padding at the end, as the contract
-does (Paddle without a mask gives ``[5, 2, 3, 4, 4]`` for ``[5, 1, 2, 3, 4]``,
-kernel 2, stride 1, as ``naive`` does). Runs on the CPU.
+with ``grad_outputs``. Padding goes as one pad per axis, the only form
+``return_mask`` takes; ``"same"`` and ``"same_lower"`` go as their resolved
+pads, where those are the same on both sides. Paddle's own ``"SAME"`` is not
+used: with ``return_mask=True`` it is ignored (the output is VALID's; where
+the kernel is longer than the input, the process dies with SIGSEGV), while
+without a mask it puts the odd unit of padding at the end, as the contract
+does. Runs on the CPU.
 
 Paddle's limits, declared: float32 and float64 (its CPU kernel with a mask
 has no other dtype); no dilation (Paddle's max pooling has none); padding the
-same on both sides of an axis, or ``"same"`` (``return_mask`` takes no
-per-side pads).
+same on both sides of each axis (``return_mask`` takes no per-side pads).
 
 Paddle's C++ fatal-signal handler is switched off with
 ``paddle.disable_signal_handler()``: after a heap corruption it hangs instead
@@ -30,37 +33,22 @@ Examples
 
 from __future__ import annotations
 
+import math
 import warnings
 from typing import Any
 
 import numpy as np
 
 from impls.frameworks._arrays import native_copy
-from impls.limits import Limit
+from impls.limits import symmetric_padding
 from impls.protocol import Capabilities
 from impls.spec import PoolSpec
 
 __all__ = ["CAPABILITIES", "MaskedMaxPoolLayer", "adapter"]
 
 
-def _one_pad_per_axis(spec: PoolSpec, input_shape: tuple[int, ...]) -> str | None:
-    if spec.padding == "same":
-        return None
-    spatial = tuple(input_shape)[len(input_shape) - spec.ndim :]
-    for axis, (begin, end) in enumerate(spec.pads(spatial)):
-        if begin != end:
-            return f"padding {(begin, end)} on axis {axis} differs between its two sides"
-    return None
-
-
-one_pad_per_axis = Limit(
-    "one_pad_per_axis",
-    "explicit padding that differs between the two sides of an axis ('same' is kept)",
-    _one_pad_per_axis,
-)
-
 CAPABILITIES = Capabilities(
-    dtypes=("float32", "float64"), dilation=False, supports=one_pad_per_axis
+    dtypes=("float32", "float64"), dilation=False, supports=symmetric_padding
 )
 
 
@@ -84,14 +72,14 @@ class MaskedMaxPoolLayer:
             2: functional.max_pool2d,
             3: functional.max_pool3d,
         }[spec.ndim]
-        spatial = input_shape[len(input_shape) - spec.ndim :]
-        padding: str | list[int] = (
-            "SAME" if spec.padding == "same" else [begin for begin, _ in spec.pads(spatial)]
-        )
+        split = len(input_shape) - spec.ndim
+        spatial = tuple(input_shape[split:])
+        self.lead = tuple(input_shape[:split])
+        self.paddle_shape = (math.prod(self.lead), 1) + spatial
         self.options: dict[str, Any] = {
             "kernel_size": list(spec.kernel_size),
             "stride": list(spec.stride),
-            "padding": padding,
+            "padding": [begin for begin, _ in spec.pads(spatial)],
             "ceil_mode": spec.ceil_mode,
             "return_mask": True,
         }
@@ -99,16 +87,23 @@ class MaskedMaxPoolLayer:
         self._input: Any = None
         self._values: Any = None
 
+    def _callers(self, array: np.ndarray) -> np.ndarray:
+        """``array``, shaped like Paddle's result, in the caller's leading axes."""
+        return array.reshape(self.lead + array.shape[2:])
+
     def forward(self, x: np.ndarray) -> np.ndarray:
-        self._input = self.paddle.to_tensor(native_copy(x), stop_gradient=False)
+        planes = native_copy(x).reshape(self.paddle_shape)
+        self._input = self.paddle.to_tensor(planes, stop_gradient=False)
         self._values, mask = self.pool(self._input, **self.options)
-        self.indices = mask.numpy().astype(np.int64)
-        return np.asarray(self._values.numpy())
+        self.indices = self._callers(mask.numpy().astype(np.int64))
+        return self._callers(np.asarray(self._values.numpy()))
 
     def backward(self, grad_out: np.ndarray) -> np.ndarray:
-        grad = self.paddle.to_tensor(native_copy(grad_out))
-        (grad_in,) = self.paddle.grad([self._values], [self._input], [grad])
-        return np.asarray(grad_in.numpy())
+        grad = native_copy(grad_out).reshape(tuple(self._values.shape))
+        (grad_in,) = self.paddle.grad(
+            [self._values], [self._input], [self.paddle.to_tensor(grad)]
+        )
+        return self._callers(np.asarray(grad_in.numpy()))
 
 
 def _indices(layer: MaskedMaxPoolLayer, x: np.ndarray, values: np.ndarray) -> np.ndarray:
@@ -125,7 +120,6 @@ def adapter() -> Any:
     return from_layer(
         MaskedMaxPoolLayer,
         name="paddle",
-        leading_axes=2,
         indices=_indices,
         capabilities=CAPABILITIES,
     )

@@ -1,0 +1,195 @@
+"""The TensorFlow, Paddle and tinygrad adapters: conversions that add no deviation of their own.
+
+Inside each framework's declared limits, on inputs without ties, NaN or
+``-inf`` (where the frameworks deviate), each adapter must give `naive`'s
+values and indices bit for bit and its gradient; the cases cover the
+conversions the adapters make: leading axes (none, one, several, an empty
+one), padding forms (``"same"`` with an odd unit, per-side pads), memory
+layouts (negative strides, byte-swapped data) and dtypes. Each framework's
+tests are skipped where it is not installed (CI installs tinygrad only).
+
+The deviations docs/frameworks.md lists are confirmed here by calling each
+framework directly, without the adapter or the harness.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+
+import impls
+from impls import PoolSpec
+from impls.frameworks import available, framework
+
+NEEDS = {
+    "tensorflow": "needs tensorflow (pip install tensorflow-cpu)",
+    "paddle": "needs paddle (pip install paddlepaddle)",
+    "tinygrad": "needs tinygrad (pip install tinygrad; its CPU device needs clang)",
+}
+
+
+def needs(name: str) -> pytest.MarkDecorator:
+    return pytest.mark.skipif(not available(name), reason=NEEDS[name])
+
+
+# (spec, input shape, dtype) inside each framework's declared limits, chosen to exercise
+# each conversion the adapter makes.
+CASES = {
+    "tensorflow": [
+        (PoolSpec((3, 3), stride=2, padding=1), (2, 3, 7, 7), "float32"),
+        (PoolSpec((3,), padding=((2, 0),)), (2, 3, 4, 5), "float64"),  # per side, 3 leading
+        (PoolSpec((3, 2), stride=(1, 2), padding="same"), (5, 6), "float16"),  # odd unit
+        (PoolSpec((3, 3, 2), stride=2, padding="same"), (1, 5, 6, 5), "float32"),
+        (PoolSpec((2,), padding="same_lower"), (3,), "float32"),
+        (PoolSpec((2, 2), stride=1), (0, 4, 4), "float32"),  # an empty leading axis
+        (PoolSpec((2,)), (3, 8), ">f8"),  # byte-swapped
+    ],
+    "paddle": [
+        (PoolSpec((3, 3), stride=2, padding=1), (2, 3, 7, 7), "float32"),
+        (PoolSpec((2,), ceil_mode=True), (4, 7), "float64"),  # one leading axis
+        (PoolSpec((2, 2, 2)), (2, 1, 2, 4, 5, 4), "float32"),  # three leading axes
+        (PoolSpec((3,), padding=2), (2, 5), "float64"),  # padding above half the kernel
+        (PoolSpec((2, 3), stride=1, padding=(1, 0)), (6, 5), "float32"),  # no leading axis
+        (PoolSpec((2,)), (3, 8), ">f4"),  # byte-swapped
+    ],
+    "tinygrad": [
+        (PoolSpec((3, 3), stride=2, padding=1), (2, 3, 7, 7), "float32"),
+        (PoolSpec((2, 3), padding=((2, 0), (0, 1))), (5, 6), "float32"),  # per side, per axis
+        (PoolSpec((2,), ceil_mode=True), (4, 7), "float64"),
+        (PoolSpec((2, 2, 2), dilation=(1, 2, 1)), (1, 4, 5, 4), "float16"),
+        (PoolSpec((3, 2), padding="same_lower"), (5, 7), "float32"),
+        (PoolSpec((2,)), (3, 8), ">i2"),  # byte-swapped integers: forward only
+    ],
+}
+
+
+def distinct(shape: tuple[int, ...], dtype: str) -> np.ndarray:
+    """Distinct values (no ties), as a view with negative strides on the last axis."""
+    values = np.random.default_rng(0).permutation(max(math.prod(shape), 1))[: math.prod(shape)]
+    return (values - values.size // 2).astype(dtype).reshape(shape)[..., ::-1]
+
+
+def cases(name: str) -> list[object]:
+    return [
+        pytest.param(name, spec, shape, dtype, marks=needs(name), id=f"{name}-{i}")
+        for i, (spec, shape, dtype) in enumerate(CASES[name])
+    ]
+
+
+@pytest.mark.parametrize(
+    ("name", "spec", "shape", "dtype"),
+    cases("tensorflow") + cases("paddle") + cases("tinygrad"),
+)
+def test_the_adapter_matches_the_oracle_inside_its_limits(name, spec, shape, dtype):
+    pool = framework(name)
+    naive = impls.get("naive")
+    x = distinct(shape, dtype)
+    before = x.copy()
+    values, indices = pool.forward(x, spec)
+    expected_values, expected_indices = naive.forward(x, spec)
+    assert values.dtype == expected_values.dtype.newbyteorder("=")
+    np.testing.assert_array_equal(values, expected_values)
+    np.testing.assert_array_equal(indices, expected_indices)
+    assert indices.dtype == np.int64
+    if x.dtype.kind == "f":
+        grad = distinct(values.shape, dtype)
+        np.testing.assert_array_equal(
+            pool.backward(grad, indices, shape, spec),
+            naive.backward(grad, indices, shape, spec),
+        )
+    np.testing.assert_array_equal(x, before)
+
+
+# -- declared limits, as the frameworks refuse them --------------------------------------
+
+
+@needs("tensorflow")
+def test_tensorflow_limits_are_tensorflows_own():
+    pool = framework("tensorflow")
+    caps = pool.capabilities
+    assert not caps.dilation
+    assert not caps.ceil_mode
+    assert caps.dtypes == ("float16", "float32", "float64")
+    assert not caps.limit(PoolSpec((2,), padding=2), (5,))  # TensorFlow: pad < window
+    assert not caps.limit(PoolSpec((2, 2, 2), padding=1), (4, 4, 4))  # max_pool3d: strings
+    assert caps.limit(PoolSpec((2, 2, 2), padding="same"), (3, 3, 3))
+    with pytest.raises(NotImplementedError, match="MaxPool3D has no float64"):
+        pool.forward(np.zeros((2, 2, 2)), PoolSpec((2, 2, 2)))
+    tf = _tensorflow()
+    with pytest.raises(tf.errors.InvalidArgumentError, match="smaller than the window"):
+        tf.nn.max_pool1d(tf.zeros((1, 5, 1)), 2, 2, [[0, 0], [2, 2], [0, 0]])
+    with pytest.raises(tf.errors.NotFoundError):
+        tf.nn.max_pool3d(tf.zeros((1, 2, 2, 2, 1), tf.float16), 2, 2, "VALID")
+
+
+@needs("paddle")
+def test_paddle_limits_are_paddles_own():
+    caps = framework("paddle").capabilities
+    assert not caps.dilation
+    assert caps.dtypes == ("float32", "float64")
+    assert not caps.limit(PoolSpec((3,), padding=((1, 0),)), (5,))
+    assert caps.limit(PoolSpec((3,), stride=1, padding="same"), (6,))  # pads (1, 1)
+    assert not caps.limit(PoolSpec((2,), stride=1, padding="same"), (6,))  # pads (0, 1)
+    paddle, functional = _paddle()
+    with pytest.raises(RuntimeError, match="float16"):
+        functional.max_pool1d(paddle.zeros((1, 1, 4), "float16"), 2, return_mask=True)
+    with pytest.raises(ValueError, match="Paddings size"):
+        functional.max_pool1d(paddle.zeros((1, 1, 4)), 2, padding=[1, 0], return_mask=True)
+
+
+@needs("tinygrad")
+def test_tinygrad_has_no_integer_gradients():
+    pool = framework("tinygrad")
+    x = np.arange(6, dtype=np.int32)
+    spec = PoolSpec((2,))
+    values, indices = pool.forward(x, spec)
+    np.testing.assert_array_equal(values, [1, 3, 5])
+    with pytest.raises(NotImplementedError, match="integer"):
+        pool.backward(np.ones(3, np.int32), indices, x.shape, spec)
+
+
+@needs("tinygrad")
+def test_a_missing_compiler_is_a_usage_error(monkeypatch):
+    monkeypatch.setenv("DEV", "CPU")
+    monkeypatch.setenv("CC", "no-such-compiler-here")
+    with pytest.raises(ValueError, match="no-such-compiler-here.*DEV=PYTHON"):
+        framework("tinygrad")
+
+
+# -- "same": which side takes the odd unit -----------------------------------------------
+
+
+@needs("tensorflow")
+def test_tensorflow_same_puts_the_odd_unit_at_the_end_as_the_contract_does():
+    tf = _tensorflow()
+    x = np.array([5.0, 1.0, 2.0, 3.0, 4.0], np.float32)
+    got = tf.nn.max_pool1d(tf.constant(x.reshape(1, 5, 1)), 2, 1, "SAME").numpy().ravel()
+    expected, _ = impls.get("naive").forward(x, PoolSpec((2,), stride=1, padding="same"))
+    np.testing.assert_array_equal(got, expected)  # [5, 2, 3, 4, 4]; at the start: [5, 5, ...]
+
+
+@needs("paddle")
+def test_paddle_same_without_a_mask_puts_the_odd_unit_at_the_end():
+    paddle, functional = _paddle()
+    x = np.array([5.0, 1.0, 2.0, 3.0, 4.0], np.float32)
+    got = functional.max_pool1d(paddle.to_tensor(x.reshape(1, 1, 5)), 2, 1, padding="SAME")
+    expected, _ = impls.get("naive").forward(x, PoolSpec((2,), stride=1, padding="same"))
+    np.testing.assert_array_equal(got.numpy().ravel(), expected)
+
+
+# -- the deviations docs/frameworks.md lists, by calling each framework directly ----------
+
+
+def _tensorflow():
+    from impls.frameworks.tensorflow_nn import _import_tensorflow
+
+    return _import_tensorflow()
+
+
+def _paddle():
+    from impls.frameworks.paddle_nn import _import_paddle
+
+    paddle = _import_paddle()
+    return paddle, paddle.nn.functional
