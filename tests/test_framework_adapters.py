@@ -15,6 +15,7 @@ framework directly, without the adapter or the harness.
 from __future__ import annotations
 
 import math
+import subprocess
 
 import numpy as np
 import pytest
@@ -22,6 +23,7 @@ import pytest
 import impls
 from impls import PoolSpec
 from impls.frameworks import available, framework
+from tests.children import python_code
 
 NEEDS = {
     "tensorflow": "needs tensorflow (pip install tensorflow-cpu)",
@@ -40,7 +42,7 @@ CASES = {
     "tensorflow": [
         (PoolSpec((3, 3), stride=2, padding=1), (2, 3, 7, 7), "float32"),
         (PoolSpec((3,), padding=((2, 0),)), (2, 3, 4, 5), "float64"),  # per side, 3 leading
-        (PoolSpec((3, 2), stride=(1, 2), padding="same"), (5, 6), "float16"),  # odd unit
+        (PoolSpec((2, 3), stride=1, padding="same"), (5, 6), "float16"),  # odd unit on axis 0
         (PoolSpec((3, 3, 2), stride=2, padding="same"), (1, 5, 6, 5), "float32"),
         (PoolSpec((2,), padding="same_lower"), (3,), "float32"),
         (PoolSpec((2, 2), stride=1), (0, 4, 4), "float32"),  # an empty leading axis
@@ -180,6 +182,114 @@ def test_paddle_same_without_a_mask_puts_the_odd_unit_at_the_end():
 
 
 # -- the deviations docs/frameworks.md lists, by calling each framework directly ----------
+
+
+def _tf_pool(x: np.ndarray, kernel: int, padding: object = "VALID", ndim: int = 1):
+    """TensorFlow's values and gradient (of ones) for a 1-D ``x``, pooled over ``ndim`` axes."""
+    tf = _tensorflow()
+    shape = (1,) * ndim + x.shape + (1,)
+    pool = {1: tf.nn.max_pool1d, 3: tf.nn.max_pool3d}[ndim]
+    window = [1] * (ndim - 1) + [kernel]
+    tensor = tf.constant(x.reshape(shape))
+    with tf.GradientTape() as tape:
+        tape.watch(tensor)
+        values = pool(tensor, window, window, padding)
+    grad = tape.gradient(values, tensor, output_gradients=tf.ones_like(values))
+    return values.numpy().ravel(), grad.numpy().ravel()
+
+
+@needs("tensorflow")
+def test_by_hand_tensorflow_drops_nan_and_its_gradient_goes_to_a_first_nan():
+    values, grad = _tf_pool(np.array([np.nan, 5.0], np.float32), 2)
+    np.testing.assert_array_equal(values, [5.0])
+    np.testing.assert_array_equal(grad, [1.0, 0.0])  # to the NaN: forward returned the 5
+    values, _ = _tf_pool(np.array([1.0, np.nan, 3.0, np.nan], np.float32), 4)
+    np.testing.assert_array_equal(values, [3.0])
+    values, _ = _tf_pool(np.array([np.nan], np.float32), 1)  # NaN alone
+    np.testing.assert_array_equal(values, [np.finfo(np.float32).min])
+
+
+@needs("tensorflow")
+def test_by_hand_tensorflow_gives_all_minus_inf_windows_the_lowest_finite_number():
+    values, grad = _tf_pool(np.array([-np.inf, -np.inf], np.float32), 2)
+    np.testing.assert_array_equal(values, [np.finfo(np.float32).min])
+    np.testing.assert_array_equal(grad, [1.0, 0.0])
+    padded = [[0, 0], [1, 1], [0, 0]]
+    values, _ = _tf_pool(np.array([-np.inf], np.float16), 2, padded)
+    np.testing.assert_array_equal(values, [np.finfo(np.float16).min])
+    values, grad = _tf_pool(np.array([-np.inf, -np.inf], np.float32), 2, ndim=3)
+    np.testing.assert_array_equal(values, [np.finfo(np.float32).min])
+    np.testing.assert_array_equal(grad, [0.0, 0.0])  # lost
+
+
+@needs("tensorflow")
+def test_by_hand_tensorflow_3d_gradient_goes_to_every_tied_maximum_and_never_to_inf():
+    _, grad = _tf_pool(np.array([1.0, 2.0, 2.0, 0.0], np.float32), 4, ndim=3)
+    np.testing.assert_array_equal(grad, [0.0, 1.0, 1.0, 0.0])
+    _, grad = _tf_pool(np.array([1.0, 2.0, 2.0, 0.0], np.float32), 4)  # 1-D: the first
+    np.testing.assert_array_equal(grad, [0.0, 1.0, 0.0, 0.0])
+    values, grad = _tf_pool(np.array([-1.0, np.inf], np.float32), 2, ndim=3)
+    np.testing.assert_array_equal(values, [np.inf])
+    np.testing.assert_array_equal(grad, [0.0, 0.0])
+
+
+def _paddle_pool(x: np.ndarray, kernel: int, **options: object):
+    """Paddle's values and mask for a 1-D ``x`` (as ``(1, 1, L)``)."""
+    paddle, functional = _paddle()
+    tensor = paddle.to_tensor(x.reshape(1, 1, -1))
+    values, mask = functional.max_pool1d(tensor, kernel, return_mask=True, **options)
+    return values.numpy().ravel(), mask.numpy().ravel()
+
+
+@needs("paddle")
+def test_by_hand_paddle_drops_nan_and_gives_index_minus_one_to_lowest_maxima():
+    lowest = np.finfo(np.float32).min
+    values, mask = _paddle_pool(np.array([1.0, np.nan, 3.0, np.nan], np.float32), 4)
+    np.testing.assert_array_equal(values, [3.0])
+    np.testing.assert_array_equal(mask, [2])
+    values, mask = _paddle_pool(np.array([np.nan], np.float32), 1)  # NaN alone
+    np.testing.assert_array_equal(values, [lowest])
+    np.testing.assert_array_equal(mask, [-1])
+    values, mask = _paddle_pool(np.array([-np.inf, -np.inf], np.float32), 2, padding=1)
+    np.testing.assert_array_equal(values, [lowest, lowest])
+    np.testing.assert_array_equal(mask, [-1, -1])
+    values, mask = _paddle_pool(np.array([lowest, 1.0], np.float32), 2, stride=1, padding=1)
+    np.testing.assert_array_equal(mask, [-1, 1, 1])
+
+
+@needs("paddle")
+def test_by_hand_paddle_ceil_mode_keeps_a_window_past_the_end():
+    values, mask = _paddle_pool(np.array([-1.0, 0.0], np.float32), 1, stride=2, ceil_mode=True)
+    np.testing.assert_array_equal(values, [-1.0, np.finfo(np.float32).min])
+    np.testing.assert_array_equal(mask, [0, -1])
+    assert PoolSpec((1,), stride=2, ceil_mode=True).output_shape((2,)) == (1,)
+
+
+@needs("paddle")
+def test_by_hand_paddle_ignores_same_when_it_returns_a_mask():
+    values, _ = _paddle_pool(np.array([5.0, 1.0, 2.0, 3.0, 4.0], np.float32), 2, stride=1,
+                             padding="SAME")  # fmt: skip
+    np.testing.assert_array_equal(values, [5.0, 2.0, 3.0, 4.0])  # VALID's; "same" has 5
+
+
+@needs("paddle")
+@pytest.mark.parametrize("fill", ["-float('inf')", "float('nan')"])
+def test_by_hand_paddle_backward_of_an_index_minus_one_kills_the_process(fill):
+    """All -inf and all NaN windows get index -1, whose backward corrupts the heap."""
+    code = (
+        "import numpy as np\n"
+        "from impls.frameworks.paddle_nn import _import_paddle\n"
+        "paddle = _import_paddle()\n"
+        f"x = paddle.to_tensor(np.full((1, 1, 2), {fill}, np.float32), stop_gradient=False)\n"
+        "values, mask = paddle.nn.functional.max_pool1d(x, 2, return_mask=True)\n"
+        "paddle.grad([values], [x], [paddle.ones_like(values)])\n"
+        "print('survived')\n"
+    )
+    result = subprocess.run(
+        python_code(code), capture_output=True, text=True, timeout=120, check=False
+    )
+    assert result.returncode != 0, result.stdout
+    assert "survived" not in result.stdout
 
 
 def _tensorflow():
