@@ -156,7 +156,7 @@ def test_tinygrad_has_no_integer_gradients():
 def test_a_missing_compiler_is_a_usage_error(monkeypatch):
     monkeypatch.setenv("DEV", "CPU")
     monkeypatch.setenv("CC", "no-such-compiler-here")
-    with pytest.raises(ValueError, match="no-such-compiler-here.*DEV=PYTHON"):
+    with pytest.raises(ValueError, match=r"no-such-compiler-here.*DEV=PYTHON"):
         framework("tinygrad")
 
 

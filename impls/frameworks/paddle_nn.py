@@ -100,9 +100,7 @@ class MaskedMaxPoolLayer:
 
     def backward(self, grad_out: np.ndarray) -> np.ndarray:
         grad = native_copy(grad_out).reshape(tuple(self._values.shape))
-        (grad_in,) = self.paddle.grad(
-            [self._values], [self._input], [self.paddle.to_tensor(grad)]
-        )
+        (grad_in,) = self.paddle.grad([self._values], [self._input], [self.paddle.to_tensor(grad)])
         return self._callers(np.asarray(grad_in.numpy()))
 
 
