@@ -58,7 +58,7 @@ CASES = {
     ],
     "tinygrad": [
         (PoolSpec((3, 3), stride=2, padding=1), (2, 3, 7, 7), "float32"),
-        (PoolSpec((2, 3), padding=((2, 0), (0, 1))), (5, 6), "float32"),  # per side, per axis
+        (PoolSpec((3, 2), stride=(2, 1), padding=((2, 0), (0, 1))), (5, 6), "float32"),  # sides
         (PoolSpec((2,), ceil_mode=True), (4, 7), "float64"),
         (PoolSpec((2, 2, 2), dilation=(1, 2, 1)), (1, 4, 5, 4), "float16"),
         (PoolSpec((3, 2), padding="same_lower"), (5, 7), "float32"),
@@ -290,6 +290,45 @@ def test_by_hand_paddle_backward_of_an_index_minus_one_kills_the_process(fill):
     )
     assert result.returncode != 0, result.stdout
     assert "survived" not in result.stdout
+
+
+def _tinygrad_pool(x: np.ndarray, kernel: int, padding: int = 0):
+    """tinygrad's values, indices and gradient (of ones) for a 1-D ``x``."""
+    from impls.frameworks.tinygrad_tensor import device
+
+    device()  # DEV=CPU unless set, before tinygrad is imported
+    from tinygrad import Tensor
+
+    tensor = Tensor(x)
+    values, indices = tensor.max_pool2d((kernel,), padding=padding, return_indices=True)
+    read = values.numpy(), indices.numpy()
+    (grad,) = values.gradient(tensor, gradient=Tensor(np.ones(values.shape, x.dtype)))
+    return read + (grad.numpy(),)
+
+
+@needs("tinygrad")
+def test_by_hand_tinygrad_splits_the_gradient_between_tied_maxima_and_padding():
+    values, indices, grad = _tinygrad_pool(np.array([1.0, 2.0, 2.0, 0.0], np.float32), 4)
+    np.testing.assert_array_equal(indices, [1])  # forward selects the first
+    np.testing.assert_array_equal(grad, [0.0, 0.5, 0.5, 0.0])
+    _, _, grad = _tinygrad_pool(np.array([-0.0, 0.0], np.float32), 2)  # a signed-zero tie
+    np.testing.assert_array_equal(grad, [0.5, 0.5])
+    # Padding is the dtype's minimum, -inf, which ties with an all -inf window.
+    values, indices, grad = _tinygrad_pool(np.array([-np.inf, -np.inf], np.float32), 2, 1)
+    np.testing.assert_array_equal(values, [-np.inf, -np.inf])
+    np.testing.assert_array_equal(indices, [0, 1])
+    np.testing.assert_array_equal(grad, [0.5, 0.5])  # half of each gradient is lost
+
+
+@needs("tinygrad")
+def test_by_hand_tinygrad_nan_wins_only_first_and_then_has_no_index():
+    values, indices, grad = _tinygrad_pool(np.array([np.nan, 5.0], np.float32), 2)
+    assert np.isnan(values).all()
+    np.testing.assert_array_equal(indices, [2])  # the plane's size: outside the plane
+    assert np.isnan(grad).all()
+    values, indices, _ = _tinygrad_pool(np.array([5.0, np.nan], np.float32), 2)
+    np.testing.assert_array_equal(values, [5.0])  # a later NaN is dropped
+    np.testing.assert_array_equal(indices, [0])
 
 
 def _tensorflow():
