@@ -24,11 +24,13 @@ of ending the process, and the harness must see a crash as a crash.
 
 Examples
 --------
+Paddle drops NaN (a deviation: the contract selects the first NaN, index 1):
+
 >>> import numpy as np
 >>> from impls import PoolSpec
 >>> pool = adapter()  # doctest: +SKIP
->>> pool.forward(np.array([[1.0, 3.0, 2.0]]), PoolSpec((2,), stride=1))  # doctest: +SKIP
-(array([[3., 3.]]), array([[1, 1]]))
+>>> pool.forward(np.array([1.0, np.nan, 3.0, np.nan]), PoolSpec((4,)))  # doctest: +SKIP
+(array([3.]), array([2]))
 """
 
 from __future__ import annotations

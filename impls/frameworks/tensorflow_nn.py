@@ -25,11 +25,14 @@ padding smaller than the kernel, and in 3-D none but ``"same"``
 
 Examples
 --------
+``"same"`` as TensorFlow's ``"SAME"``, the odd unit of padding at the end:
+
 >>> import numpy as np
 >>> from impls import PoolSpec
 >>> pool = adapter()  # doctest: +SKIP
->>> pool.forward(np.array([[1.0, 3.0, 2.0]]), PoolSpec((2,), stride=1))  # doctest: +SKIP
-(array([[3., 3.]]), array([[1, 1]]))
+>>> x = np.array([5.0, 1.0, 2.0, 3.0, 4.0], np.float32)
+>>> pool.forward(x, PoolSpec((2,), stride=1, padding="same"))  # doctest: +SKIP
+(array([5., 2., 3., 4., 4.], dtype=float32), array([0, 2, 3, 4, 4]))
 """
 
 from __future__ import annotations

@@ -16,11 +16,18 @@ refuses integer tensors: a backward on integers is skipped, not failed).
 
 Examples
 --------
+Forward selects the first of tied maxima, backward splits the gradient
+between them (a deviation):
+
 >>> import numpy as np
 >>> from impls import PoolSpec
->>> pool = adapter()  # doctest: +SKIP
->>> pool.forward(np.array([[1.0, 3.0, 2.0]]), PoolSpec((2,), stride=1))  # doctest: +SKIP
-(array([[3., 3.]]), array([[1, 1]]))
+>>> pool, spec = adapter(), PoolSpec((4,))  # doctest: +SKIP
+>>> x = np.array([1.0, 2.0, 2.0, 0.0], np.float32)
+>>> values, indices = pool.forward(x, spec)  # doctest: +SKIP
+>>> indices  # doctest: +SKIP
+array([1])
+>>> pool.backward(np.ones(1, np.float32), indices, (4,), spec)  # doctest: +SKIP
+array([0. , 0.5, 0.5, 0. ], dtype=float32)
 """
 
 from __future__ import annotations
