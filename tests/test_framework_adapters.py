@@ -331,6 +331,58 @@ def test_by_hand_tinygrad_nan_wins_only_first_and_then_has_no_index():
     np.testing.assert_array_equal(indices, [0])
 
 
+# A float16 window of 2x4x4 holding 37 and five NaN (found by `maxpool verify tinygrad`).
+NAN_WINDOW = np.array(
+    [
+        [
+            [-20.0, 15.0, -4.0, -22.0, 17.0],
+            [np.nan, 34.0, 2.0, 24.0, -21.0],
+            [-17.0, np.nan, 1.0, 27.0, 20.0],
+            [-10.0, -2.0, 11.0, 8.0, -34.0],
+            [30.0, -18.0, 12.0, -15.0, 28.0],
+        ],
+        [
+            [np.nan, 10.0, 23.0, -13.0, 31.0],
+            [-23.0, -3.0, 29.0, -12.0, -28.0],
+            [np.nan, 37.0, 18.0, -7.0, -37.0],
+            [-14.0, 6.0, -30.0, np.nan, 19.0],
+            [-19.0, 7.0, -33.0, -16.0, 0.0],
+        ],
+        [
+            [-8.0, -36.0, -26.0, -25.0, 26.0],
+            [25.0, -32.0, 3.0, -27.0, 21.0],
+            [-29.0, np.nan, 33.0, 36.0, 16.0],
+            [13.0, -35.0, 5.0, 14.0, -1.0],
+            [32.0, -5.0, 4.0, 9.0, 22.0],
+        ],
+    ],
+    dtype=np.float16,
+)
+NAN_BITS = {
+    (0, 1, 0): 0x7F24,
+    (0, 2, 1): 0x7EBC,
+    (1, 0, 0): 0x7E4A,
+    (1, 2, 0): 0x7E38,
+    (1, 3, 3): 0xFE16,
+    (2, 2, 1): 0x7E68,
+}
+
+
+@needs("tinygrad")
+def test_by_hand_tinygrad_reduction_in_parts_misses_the_largest_number_near_nan():
+    from impls.frameworks.tinygrad_tensor import device
+
+    device()
+    from tinygrad import Tensor
+
+    x = NAN_WINDOW.copy()
+    for position, pattern in NAN_BITS.items():
+        x.view(np.uint16)[position] = pattern
+    values = Tensor(x).max_pool2d((2, 4, 4)).numpy()
+    assert np.nanmax(x[:2, :4, :4]) == 37.0
+    np.testing.assert_array_equal(values.ravel(), [29.0])  # neither NaN nor the largest number
+
+
 def _tensorflow():
     from impls.frameworks.tensorflow_nn import _import_tensorflow
 
