@@ -37,8 +37,10 @@ Examples
 
 from __future__ import annotations
 
+import importlib.util
 import math
 import os
+import sys
 from typing import Any
 
 import numpy as np
@@ -77,6 +79,12 @@ CAPABILITIES = Capabilities(
 def _import_tensorflow() -> Any:
     # TensorFlow's C++ logging (oneDNN notices, CPU features) would fill the reports.
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    if "tensorflow" not in sys.modules and importlib.util.find_spec("paddle") is not None:
+        # A process that imports tensorflow and then paddle dies with SIGSEGV (TensorFlow
+        # 2.21, Paddle 3.3.1); the other order works, so Paddle, where installed, comes first.
+        from impls.frameworks.paddle_nn import _import_paddle
+
+        _import_paddle()
     import tensorflow
 
     return tensorflow
