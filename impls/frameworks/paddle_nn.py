@@ -3,10 +3,9 @@
 Forward is ``paddle.nn.functional.max_pool1d/2d/3d(..., return_mask=True)``
 on ``(planes, 1, *spatial)`` (every leading axis goes into the batch, and the
 results come back in the caller's leading axes, with the pooled lengths Paddle
-gives), whose mask
-is already the contract's index (the flat index into each unpadded plane, as
-int32: widened to int64); backward is Paddle's autograd, ``paddle.grad``
-with ``grad_outputs``. Padding goes as one pad per axis, the only form
+gives), whose mask is already the contract's index (the flat index into each
+unpadded plane, as int32: widened to int64); backward is Paddle's autograd,
+``paddle.grad`` with ``grad_outputs``. Padding goes as one pad per axis, the only form
 ``return_mask`` takes; ``"same"`` and ``"same_lower"`` go as their resolved
 pads, where those are the same on both sides. Paddle's own ``"SAME"`` is not
 used: with ``return_mask=True`` it is ignored (the output is VALID's; where
