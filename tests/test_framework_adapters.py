@@ -331,7 +331,6 @@ def test_by_hand_tinygrad_nan_wins_only_first_and_then_has_no_index():
     np.testing.assert_array_equal(indices, [0])
 
 
-
 @needs("tinygrad")
 def test_by_hand_tinygrad_gives_minus_zero_where_a_negative_gradient_does_not_go():
     from impls.frameworks.tinygrad_tensor import device
@@ -344,6 +343,7 @@ def test_by_hand_tinygrad_gives_minus_zero_where_a_negative_gradient_does_not_go
     (grad,) = values.gradient(tensor, gradient=Tensor(np.array([-1.0], np.float32)))
     np.testing.assert_array_equal(grad.numpy(), [0.0, -1.0])
     assert np.signbit(grad.numpy()[0])  # -0.0: the mask's zero times -1
+
 
 # A float16 window of 2x4x4 holding 37 and five NaN (found by `maxpool verify tinygrad`).
 NAN_WINDOW = np.array(
