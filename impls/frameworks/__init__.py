@@ -13,16 +13,23 @@ contract, and ``maxpool bench`` can time it beside the implementations here.
   in ONNX Runtime on the CPU; no backward (`impls.frameworks.onnx_runtime`);
 - ``jax``: ``jax.lax.reduce_window`` with ``max`` and its ``jax.vjp``, on the
   CPU (`impls.frameworks.jax_lax`), verified as a layer: JAX has no indices,
-  so the harness works them out from the gradient.
+  so the harness works them out from the gradient;
+- ``tensorflow``: ``tf.nn.max_pool1d/2d/3d`` and ``tf.GradientTape``, on the
+  CPU (`impls.frameworks.tensorflow_nn`), verified as a layer like JAX;
+- ``paddle``: ``paddle.nn.functional.max_pool1d/2d/3d(..., return_mask=True)``
+  and ``paddle.grad``, on the CPU (`impls.frameworks.paddle_nn`), its mask
+  read as the indices;
+- ``tinygrad``: ``Tensor.max_pool2d(..., return_indices=True)`` and its
+  autograd, on tinygrad's ``CPU`` device (`impls.frameworks.tinygrad_tensor`).
 
 Examples
 --------
 >>> FRAMEWORKS
-('torch', 'onnxruntime', 'jax')
+('torch', 'onnxruntime', 'jax', 'tensorflow', 'paddle', 'tinygrad')
 >>> framework("caffe")
 Traceback (most recent call last):
 ...
-ValueError: unknown framework 'caffe'; known: torch, onnxruntime, jax
+ValueError: unknown framework 'caffe'; known: torch, onnxruntime, jax, tensorflow, paddle, tinygrad
 """
 
 from __future__ import annotations
@@ -39,9 +46,19 @@ _ADAPTERS = {
     "torch": ("impls.frameworks.pytorch", "torch==2.13.0"),
     "onnxruntime": ("impls.frameworks.onnx_runtime", "onnx onnxruntime"),
     "jax": ("impls.frameworks.jax_lax", "jax"),
+    "tensorflow": ("impls.frameworks.tensorflow_nn", "tensorflow-cpu"),
+    "paddle": ("impls.frameworks.paddle_nn", "paddlepaddle"),
+    "tinygrad": ("impls.frameworks.tinygrad_tensor", "tinygrad"),
 }
 FRAMEWORKS: tuple[str, ...] = tuple(_ADAPTERS)
-_REQUIRED = {"torch": ("torch",), "onnxruntime": ("onnx", "onnxruntime"), "jax": ("jax",)}
+_REQUIRED = {
+    "torch": ("torch",),
+    "onnxruntime": ("onnx", "onnxruntime"),
+    "jax": ("jax",),
+    "tensorflow": ("tensorflow",),
+    "paddle": ("paddle",),
+    "tinygrad": ("tinygrad",),
+}
 
 
 def available(name: str) -> bool:
