@@ -95,7 +95,10 @@ def test_a_segfault_is_a_crashed_row_and_the_report_is_complete(tmp_path):
 
 def test_a_hard_exit_is_a_crashed_row(tmp_path):
     report_path = tmp_path / "report.json"
-    result = verify("tests.targets.crashing:ExitsOnThreeAxes", "--json", str(report_path))
+    # The ci profile: derandomized, and time enough for each row to draw a 3-D case.
+    result = verify(
+        "tests.targets.crashing:ExitsOnThreeAxes", "--profile", "ci", "--json", str(report_path)
+    )
     assert result.returncode == 1, result.stdout + result.stderr
     by_name = rows(json.loads(report_path.read_text()))
     assert by_name["matches_naive_forward"]["status"] == "crashed"
