@@ -436,10 +436,12 @@ class Float64Values(TextbookMaxPool):
 
 
 class ReducedValues(TextbookMaxPool):
-    """Values come from a max reduction of each window, not from the selected element.
+    """Values come from arithmetic on the window, not from the selected element.
 
-    Equal in value, but not bit for bit: the reduction may keep either of 0.0
-    and -0.0, and any NaN of the window rather than the first.
+    Equal in value, but not bit for bit: ``max + 0`` turns -0.0 into 0.0 and
+    every NaN into the canonical one, as a reduction followed by arithmetic
+    does (a plain ``max`` reduction keeps either zero and any NaN, depending on
+    how SIMD code reads the memory: no test could rely on it).
     """
 
     named = "bits"
@@ -450,6 +452,9 @@ class ReducedValues(TextbookMaxPool):
     def select(self, windows, inside):
         chosen = super().select(windows, inside)
         reduced = np.where(inside, windows, lowest_value(windows.dtype)).max(axis=1)
+        if reduced.dtype.kind == "f":
+            reduced = reduced + reduced.dtype.type(0)
+            reduced[np.isnan(reduced)] = np.nan
         # Write the reduction where the selected element sits, so forward returns it.
         windows[np.arange(len(windows)), chosen] = reduced
         return chosen

@@ -49,6 +49,7 @@ __all__ = [
     "LAST_TIE",
     "NAN_GRADIENTS",
     "OVERWRITES",
+    "SIGNED_ZERO",
     "SPLITS_TIES",
     "UNEXPLAINED",
     "WHOLE_TO_EVERY_TIE",
@@ -73,6 +74,7 @@ DROPS_NAN_WINDOW = (
     "the gradient of a window holding NaN reaches no element "
     "(the contract sends it to the first NaN)"
 )
+SIGNED_ZERO = "returns -0.0 where the contract's sum of gradients is +0.0 (the other signed zero)"
 # What is said where no pattern fits: what was seen, no guess.
 UNEXPLAINED = "gradients differ from the sum of the gradients routed to each element"
 
@@ -228,7 +230,8 @@ def gradient_bugs(
     call = _Call(x, spec, grad, got, routing)
     differ = ~((call.got == call.expected) | (np.isnan(call.got) & np.isnan(call.expected)))
     if not differ.any():
-        return []
+        zeros = (call.got == 0) & (np.signbit(call.got) != np.signbit(call.expected))
+        return [SIGNED_ZERO] if zeros.any() else []
     in_nan_windows = np.zeros_like(differ)
     rows, outputs = np.nonzero(np.isnan(call.windows).any(axis=-1))
     for b, o in zip(rows, outputs, strict=True):

@@ -159,8 +159,16 @@ class LayerImpl:
         values = self._forward(layer, seen)
         split = x.ndim - spec.ndim
         out_shape = x.shape[:split] + spec.output_shape(x.shape[split:])
-        layer_out = layer_shape[: len(layer_shape) - spec.ndim] + out_shape[split:]
-        fits = isinstance(values, np.ndarray) and values.shape == layer_out
+        layer_lead = layer_shape[: len(layer_shape) - spec.ndim]
+        fits = isinstance(values, np.ndarray) and values.shape == layer_lead + out_shape[split:]
+        if (
+            not fits
+            and isinstance(values, np.ndarray)
+            and values.shape[: len(layer_lead)] == layer_lead
+        ):
+            # Pooled lengths of its own (off by one, say): shown in the caller's leading
+            # axes, so that the report names the lengths, not the axes the adapter added.
+            values = values.reshape(x.shape[:split] + values.shape[len(layer_lead) :])
         return layer, values, seen, out_shape, fits
 
     def forward_values(self, x: object, spec: PoolSpec) -> Any:
@@ -527,14 +535,12 @@ class LayerImpl:
                     if receipts[b, k] == 0:
                         lost.append(int(b) * outputs + int(o))
                     else:
-                        defects[int(b) * outputs + int(o)] = (
-                            f"backward sends one output's gradient to {receipts[b, k]} input "
-                            "elements, not to the one it selected"
-                        )
+                        defects[int(b) * outputs + int(o)] = _SCATTERED
         return lost
 
 
 _LOST = "backward sends an output's gradient to no input element"
+_SCATTERED = "backward sends one output's gradient to several input elements"
 _LOST_INTO_PADDING = "backward sends an output's gradient to no input element (into padding?)"
 
 

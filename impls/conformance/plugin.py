@@ -32,6 +32,7 @@ import pytest
 from hypothesis import settings
 
 from impls import Capabilities, MaxPoolImpl
+from impls.frameworks import FRAMEWORKS
 from impls.registry import BUILTIN
 
 from . import profiles
@@ -81,8 +82,8 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         metavar="TARGET",
         help=(
             "implementation to verify: a registered name, 'package.module:attribute', "
-            "'path/to/file.py:attribute', or torch, onnxruntime, jax (repeatable; default: "
-            "this package's built-in implementations)"
+            f"'path/to/file.py:attribute', or a framework ({', '.join(FRAMEWORKS)}) "
+            "(repeatable; default: this package's built-in implementations)"
         ),
     )
     group.addoption(

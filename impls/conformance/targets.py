@@ -10,8 +10,9 @@ A target is one of:
   relative to the working directory of whoever names the target: see
   `absolute_target`, which ``maxpool verify`` applies before its children,
   running elsewhere, load it);
-- a framework: ``torch``, ``onnxruntime`` or ``jax`` (see `impls.frameworks`),
-  when that library is installed.
+- a framework: ``torch``, ``onnxruntime``, ``jax``, ``tensorflow``,
+  ``paddle`` or ``tinygrad`` (`impls.frameworks.FRAMEWORKS`), when that
+  library is installed.
 
 Examples
 --------

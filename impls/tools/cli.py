@@ -51,6 +51,7 @@ from typing import Any, NoReturn
 import numpy as np
 
 from .. import __version__
+from ..frameworks import FRAMEWORKS
 from ..memory import check_fits
 from ..protocol import CONTRACT_DTYPES
 from ..registry import names
@@ -264,7 +265,7 @@ def _verify_options(commands: Any) -> None:
         nargs="+",
         metavar="TARGET",
         help="a registered name, package.module:attribute, path/to/file.py:attribute, "
-        "or a framework: torch, onnxruntime, jax",
+        "or a framework: " + ", ".join(FRAMEWORKS),
     )
     verify_parser.add_argument(
         "--profile",
