@@ -26,8 +26,9 @@ cases as Python), `layers` and `indices` (layer classes), `targets` (what
 TARGET may be), `plugin`, `suite` and `child` (pytest, and the child process
 ``maxpool verify`` runs it in), `record` (what the child leaves behind),
 `verify` and `report` (``maxpool verify``), `profiles` (examples and time
-per profile), `resources` (bounding a call's memory), `values` (bug-provoking inputs and bitwise comparison,
-without Hypothesis: the quick check of ``maxpool bench`` uses them).
+per profile), `resources` (bounding a call's memory), `values`
+(bug-provoking inputs and bitwise comparison, without Hypothesis: the quick
+check of ``maxpool bench`` uses them).
 Submodules are imported on first use, so importing this package costs
 nothing until a name is used.
 

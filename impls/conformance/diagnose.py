@@ -340,14 +340,14 @@ def selection_kind(
 ) -> str:
     """Which selection bug picking ``got`` instead of ``expected`` at one ``position`` shows."""
     lead = x.ndim - spec.ndim
-    members, padded = window_of(x.shape[lead:], spec, position[lead:])
+    members, _ = window_of(x.shape[lead:], spec, position[lead:])
     plane = _plane_of(x, spec, position)
     values = plane[members]
     if got not in members:
-        if x.dtype.kind == "f" and padded and np.all(values == -np.inf):
-            return "in an all -inf window, selects padding instead of the window's first element"
         if not 0 <= got < plane.size:
             return "an index lies outside the plane"
+        if x.dtype.kind == "f" and np.all(values == -np.inf):
+            return "in an all -inf window, selects an element outside it instead of its first"
         return "an index names an element outside its window"
     chosen = plane[got]
     if x.dtype.kind == "f" and np.isnan(values).any():

@@ -43,7 +43,7 @@ from .checks import (
     routed_forward,
     window_table,
 )
-from .diagnose import fail, failure, index_kind, value_kind
+from .diagnose import ConformanceFailure, fail, failure, index_kind, value_kind
 from .gradients import UNEXPLAINED, scatter_add
 from .resources import bounded
 from .strategies import (
@@ -1010,9 +1010,11 @@ def _run_call(
             return "result", call.run(impl)
         except allowed as error:
             return "error", error
-        except UnsatisfiedAssumption:
-            raise
+        except (UnsatisfiedAssumption, ConformanceFailure):
+            raise  # a skipped call; or the time limit, or a named crash of the target
         except Exception as error:
+            if str(getattr(error, "kind", "")).startswith("crashes"):
+                raise
             names = " and ".join(kind.__name__ for kind in allowed)
             kind = f"{type(error).__name__} escapes a call with bad arguments"
             raise failure(kind)(f"{kind}: {error}; only {names} may [{context}]") from error
