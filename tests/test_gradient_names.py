@@ -11,10 +11,13 @@ import pytest
 
 from impls import PoolSpec
 from impls.conformance.gradients import (
+    DROPS_INF,
     DROPS_NAN_WINDOW,
     LAST_TIE,
     NAN_GRADIENTS,
+    NAN_TO_NUMBER,
     OVERWRITES,
+    SIGNED_ZERO,
     SPLITS_TIES,
     UNEXPLAINED,
     WHOLE_TO_EVERY_TIE,
@@ -22,7 +25,7 @@ from impls.conformance.gradients import (
     gradient_bugs,
 )
 
-NAN = np.nan
+NAN, INF = np.nan, np.inf
 TILES = PoolSpec((2, 2))  # 2x2 windows, stride 2
 # Windows of a 2x4 plane: {0, 1, 4, 5} and {2, 3, 6, 7}.
 TIED = np.array([[5.0, 5.0, 1.0, 2.0], [0.0, 5.0, 3.0, 0.0]])
@@ -100,3 +103,23 @@ def test_distinct_labels_fit_their_dtype():
     assert labels.dtype == np.int8
     np.testing.assert_array_equal(labels[1], np.arange(1, 10).reshape(3, 3))
     assert distinct_labels(np.zeros((20, 20), dtype=np.int8), 2) is None  # 210 > 127
+
+
+def test_a_nan_window_routed_to_its_largest_number_is_named():
+    x = np.array([[1.0, NAN, 1.0, 2.0], [4.0, 0.0, 3.0, 0.0]])
+    routing = np.array([[1, 6]])  # the first NaN; the 3
+    got = np.array([[0, 0, 0, 0], [4.0, 0, 2.0, 0]])  # the 4 took the NaN window's gradient
+    assert gradient_bugs(x, TILES, GRAD, got, routing) == [NAN_TO_NUMBER]
+
+
+def test_infinite_maxima_dropped_are_told_from_dropped_columns():
+    x = np.array([[1.0, 2.0, INF, 0.0]])  # 1x4, windows of (1, 2): {0, 1} and {2, 3}
+    spec = PoolSpec((1, 2))
+    got = np.array([[0.0, 5.0, 0.0, 0.0]])  # the +inf window's gradient is lost
+    grad = np.array([[5.0, 3.0]])
+    assert gradient_bugs(x, spec, grad, got, np.array([[1, 2]])) == [DROPS_INF[np.inf]]
+
+
+def test_minus_zero_gradients_are_named():
+    got = np.array([[4.0, -0.0, 0, 0], [0, 0, 2.0, 0]])
+    assert gradient_bugs(TIED, TILES, GRAD, got, TIED_ROUTING) == [SIGNED_ZERO]

@@ -315,8 +315,10 @@ def index_kind(x: np.ndarray, spec: PoolSpec, got: np.ndarray, expected: np.ndar
     kind = kinds[0]
     if kind not in _WEAK and len(set(kinds)) == 1:
         return kind  # decided by the values themselves at every difference: ties, NaN, -inf
-    if len(differ) < 2:
-        return kind  # one index alone cannot tell a systematic mistake from a coincidence
+    if len(differ) < 2 or len({int(got[p]) for p in positions}) == 1:
+        # One index alone cannot tell a systematic mistake from a coincidence; one
+        # value at every difference is a sentinel (-1, the plane's size), not a format.
+        return kind
     mask = got != expected
     if x.dtype.name in CONTRACT_DTYPES:
         for mistake, _, predicted in _mistaken_geometry(x, spec):

@@ -45,9 +45,12 @@ from impls import PoolSpec
 from .windows import window_table
 
 __all__ = [
+    "DROPS_INF",
     "DROPS_NAN_WINDOW",
     "LAST_TIE",
+    "NAN_ELSEWHERE",
     "NAN_GRADIENTS",
+    "NAN_TO_NUMBER",
     "OVERWRITES",
     "SIGNED_ZERO",
     "SPLITS_TIES",
@@ -74,6 +77,14 @@ DROPS_NAN_WINDOW = (
     "the gradient of a window holding NaN reaches no element "
     "(the contract sends it to the first NaN)"
 )
+NAN_TO_NUMBER = (
+    "a window holding NaN sends its gradient to its largest number, not to its first NaN"
+)
+NAN_ELSEWHERE = "a window holding NaN sends its gradient elsewhere than to its first NaN"
+DROPS_INF = {
+    np.inf: "the gradient of a window whose maximum is +inf reaches no element",
+    -np.inf: "the gradient of a window whose maximum is -inf reaches no element",
+}
 SIGNED_ZERO = "returns -0.0 where the contract's sum of gradients is +0.0 (the other signed zero)"
 # What is said where no pattern fits: what was seen, no guess.
 UNEXPLAINED = "gradients differ from the sum of the gradients routed to each element"
@@ -126,7 +137,9 @@ class _Call:
         self.routing = np.asarray(routing, dtype=np.int64).reshape(self.batch, -1)
         self.expected = self.predict("first", None, "add")
 
-    def spread(self, ties: str) -> tuple[np.ndarray, np.ndarray]:
+    def spread(
+        self, ties: str, routing: np.ndarray | None = None
+    ) -> tuple[np.ndarray, np.ndarray]:
         """``(elements, weights)``, (batch, outputs, K) each: where gradients go under ``ties``.
 
         ``"first"`` is the routing given (any in-plane indices, K = 1); the
@@ -134,7 +147,8 @@ class _Call:
         backward, under which a window holding NaN matches nothing.
         """
         if ties == "first":
-            return self.routing[..., np.newaxis], np.ones(self.routing.shape + (1,))
+            routed = self.routing if routing is None else routing
+            return routed[..., np.newaxis], np.ones(routed.shape + (1,))
         elements = np.broadcast_to(np.where(self.inside, self.flat, 0), self.windows.shape)
         with np.errstate(invalid="ignore", divide="ignore"):
             top = self.windows.max(axis=-1, keepdims=True)  # NaN where the window holds NaN
@@ -148,7 +162,13 @@ class _Call:
         np.put_along_axis(chosen, last[..., np.newaxis], 1.0, axis=-1)
         return elements, chosen * mask.any(axis=-1, keepdims=True)
 
-    def predict(self, ties: str, dropped: np.ndarray | None, assign: str) -> np.ndarray:
+    def predict(
+        self,
+        ties: str,
+        dropped: np.ndarray | None,
+        assign: str,
+        routing: np.ndarray | None = None,
+    ) -> np.ndarray:
         """Backward's result (batch, plane) under a tie rule, dropped outputs and an assignment.
 
         ``assign`` is ``"add"`` (the contract), or ``"last"``: where several
@@ -157,7 +177,7 @@ class _Call:
         assignment, does).
         """
         grad = self.grad if dropped is None else np.where(dropped, 0.0, self.grad)
-        elements, weights = self.spread(ties)
+        elements, weights = self.spread(ties, routing)
         with np.errstate(invalid="ignore"):
             contributions = grad[..., np.newaxis] * weights
         rows = np.broadcast_to(np.arange(self.batch)[:, None, None], contributions.shape)
@@ -173,6 +193,33 @@ class _Call:
     def shared(self) -> bool:
         """Whether two outputs of a plane route to one element (where overwriting can show)."""
         return any(len(np.unique(r)) < len(r) for r in self.routing)
+
+    def nan_windows(self) -> np.ndarray:
+        """(batch, outputs): the windows that hold NaN."""
+        return np.asarray(np.isnan(self.windows).any(axis=-1))
+
+    def largest_numbers(self) -> np.ndarray:
+        """(batch, outputs): each window's first largest number (NaN left out)."""
+        numbers = np.where(np.isnan(self.windows), -np.inf, self.windows)
+        first = numbers.argmax(axis=-1)
+        return np.take_along_axis(np.broadcast_to(self.flat, numbers.shape), first[..., None], -1)[
+            ..., 0
+        ]
+
+    def dropped_outputs(self) -> Iterator[tuple[str, np.ndarray]]:
+        """Sets of outputs whose gradient hand-written backward may lose, each with its name.
+
+        Windows whose maximum is +inf or -inf (a comparison that never holds
+        for them), then bands of trailing outputs (a loop bound read from the
+        wrong axis).
+        """
+        with np.errstate(invalid="ignore"):
+            top = self.windows.max(axis=-1)
+        for infinity, name in DROPS_INF.items():
+            windows = top == infinity
+            if windows.any():
+                yield name, windows
+        yield from self.dropped_bands()
 
     def dropped_bands(self) -> Iterator[tuple[str, np.ndarray]]:
         """Each band of trailing outputs (the last rows, columns...) that a loop bound may skip."""
@@ -197,7 +244,7 @@ def _fits(predicted: np.ndarray, got: np.ndarray, where: np.ndarray) -> bool:
 def _explained(call: _Call, where: np.ndarray) -> list[str] | None:
     """The fewest bugs whose prediction is backward's result wherever ``where`` holds."""
     ties = list(_TIES)
-    bands: list[tuple[str | None, np.ndarray | None]] = [(None, None), *call.dropped_bands()]
+    bands: list[tuple[str | None, np.ndarray | None]] = [(None, None), *call.dropped_outputs()]
     assigns = ["add", "last"] if call.shared() else ["add"]
     combos = []
     for tie, (band_name, band), assign in itertools.product(ties, bands, assigns):
@@ -232,8 +279,9 @@ def gradient_bugs(
     if not differ.any():
         zeros = (call.got == 0) & (np.signbit(call.got) != np.signbit(call.expected))
         return [SIGNED_ZERO] if zeros.any() else []
+    nan_outputs = call.nan_windows()
     in_nan_windows = np.zeros_like(differ)
-    rows, outputs = np.nonzero(np.isnan(call.windows).any(axis=-1))
+    rows, outputs = np.nonzero(nan_outputs)
     for b, o in zip(rows, outputs, strict=True):
         in_nan_windows[b, call.flat[o][call.inside[o]]] = True
     kinds = []
@@ -242,8 +290,15 @@ def gradient_bugs(
         if not (got_nan <= in_nan_windows).all():
             return ["backward returns NaN gradients where the contract's are numbers"]
         kinds.append(NAN_GRADIENTS)
-    elif (differ & in_nan_windows & (call.got == 0)).any():
-        kinds.append(DROPS_NAN_WINDOW)
+    elif (differ & in_nan_windows).any():
+        # Where the gradient of a window holding NaN goes, predicted, on those windows.
+        to_numbers = np.where(nan_outputs, call.largest_numbers(), call.routing)
+        if _fits(call.predict("first", nan_outputs, "add"), call.got, in_nan_windows):
+            kinds.append(DROPS_NAN_WINDOW)
+        elif _fits(call.predict("first", None, "add", to_numbers), call.got, in_nan_windows):
+            kinds.append(NAN_TO_NUMBER)
+        else:
+            kinds.append(NAN_ELSEWHERE)
     outside = ~in_nan_windows
     if (differ & outside).any():
         found = _explained(call, outside)

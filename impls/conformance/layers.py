@@ -336,7 +336,8 @@ class LayerImpl:
 
         A first guess costs no backward call: an output whose value (bit for
         bit) is one element of its window stands for that element. Outputs
-        whose windows tie are probed: outputs whose windows cannot overlap are
+        whose windows tie, or whose value is no element of the window, are
+        probed: outputs whose windows cannot overlap are
         probed together, each with its own label, and each gets the element
         its label lands on. One more probe, with every output labelled, checks
         that backward sends the gradients where the guesses say; where it does
@@ -351,10 +352,10 @@ class LayerImpl:
         indices, count = self._guess(seen, values, spec)
         guessed = indices.copy()
         outputs = count.shape[1]
-        for b, o in zip(*np.nonzero(count == 0), strict=True):
-            defects[int(b) * outputs + int(o)] = "returns a value that is no element of its window"
         agrees, _ = self._routes_as_guessed(seen, spec, out, indices)
-        to_probe = count > 1 if agrees else np.ones_like(count, dtype=bool)
+        # Outputs of no single element (ties, or a value no element has: forward's bug,
+        # for the forward checks) are probed: their index is where backward sends them.
+        to_probe = count != 1 if agrees else np.ones_like(count, dtype=bool)
         named: str | None = None
         if to_probe.any():
             scattered = set(defects)

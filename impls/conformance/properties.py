@@ -31,6 +31,7 @@ from .checks import (
     assert_forward_matches,
     assert_identical,
     backward_probe,
+    bits,
     checked_backward,
     checked_forward,
     contract_forward,
@@ -43,7 +44,14 @@ from .checks import (
     routed_forward,
     window_table,
 )
-from .diagnose import ConformanceFailure, fail, failure, index_kind, value_kind
+from .diagnose import (
+    ConformanceFailure,
+    fail,
+    failure,
+    index_kind,
+    value_kind,
+    values_kind,
+)
 from .gradients import UNEXPLAINED, scatter_add
 from .resources import bounded
 from .strategies import (
@@ -357,21 +365,16 @@ def values_are_the_input_at_indices(impl: MaxPoolImpl, case: Case) -> None:
     context = _context(impl, case)
     values, indices = checked_forward(impl, case.x, case.spec, context)
     assert indices is not None  # this property sees forward's indices (Property.view)
+    kind = "values are not the input elements their indices name"
     if derives_indices(impl):
-        # The indices are backward's: the elements they name must hold the window's
-        # maximum, whatever forward's values (the forward checks judge those).
+        # The indices are where backward sends each gradient: the elements they name
+        # must hold the window's maximum, whatever forward's values (forward's to judge).
         values = contract_forward(case.x, case.spec)[0]
+        kind = "backward sends a gradient to an element that is not its window's maximum"
     planes = _planes(case.x, case.ndim)
     picked = np.take_along_axis(planes, indices.reshape(planes.shape[0], -1), axis=1)
     picked = picked.reshape(values.shape)
-    assert_identical(
-        values,
-        picked,
-        "values",
-        context,
-        "x[indices]",
-        lambda position: "values are not the input elements their indices name",
-    )
+    assert_identical(values, picked, "values", context, "x[indices]", lambda position: kind)
 
 
 _declare(
@@ -480,11 +483,22 @@ def pooling_is_separable(impl: MaxPoolImpl, case: Case) -> None:
     """
     context = _context(impl, case)
     values, _ = checked_forward(impl, case.x, case.spec, context, need_indices=False)
+    calls = [(case.x, case.spec, values)]
     staged = case.x
     for spec in reversed(_one_axis_specs(case.spec, case.spatial_shape)):
         where = f"{context}, stage {spec!r}"
-        staged, _ = checked_forward(impl, staged, spec, where, need_indices=False)
-    explain = explain_values(values, staged)
+        pooled, _ = checked_forward(impl, staged, spec, where, need_indices=False)
+        calls.append((staged, spec, pooled))
+        staged = pooled
+
+    def explain(position: tuple[int, ...]) -> str:
+        # Both sides are the implementation's: name the first call that breaks the contract.
+        for x, spec, got in calls:
+            expected = contract_forward(x, spec)[0]
+            if got.shape == expected.shape and not np.array_equal(bits(got), bits(expected)):
+                return values_kind(x, spec, got, expected)
+        return "pooling all axes at once gives another result than one axis at a time"
+
     assert_identical(values, staged, "values", context, "axis-by-axis pooling", explain)
 
 
