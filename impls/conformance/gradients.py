@@ -48,7 +48,6 @@ __all__ = [
     "DROPS_INF",
     "DROPS_NAN_WINDOW",
     "LAST_TIE",
-    "NAN_ELSEWHERE",
     "NAN_GRADIENTS",
     "NAN_TO_NUMBER",
     "OVERWRITES",
@@ -78,9 +77,9 @@ DROPS_NAN_WINDOW = (
     "(the contract sends it to the first NaN)"
 )
 NAN_TO_NUMBER = (
-    "a window holding NaN sends its gradient to its largest number, not to its first NaN"
+    "a window holding NaN sends its gradient where a running maximum ends (NaN wins only "
+    "where it comes first), not to its first NaN"
 )
-NAN_ELSEWHERE = "a window holding NaN sends its gradient elsewhere than to its first NaN"
 DROPS_INF = {
     np.inf: "the gradient of a window whose maximum is +inf reaches no element",
     -np.inf: "the gradient of a window whose maximum is -inf reaches no element",
@@ -90,6 +89,12 @@ SIGNED_ZERO = "returns -0.0 where the contract's sum of gradients is +0.0 (the o
 UNEXPLAINED = "gradients differ from the sum of the gradients routed to each element"
 
 _TIES = {"first": None, "split": SPLITS_TIES, "every": WHOLE_TO_EVERY_TIE, "last": LAST_TIE}
+_NAN_RULES = {
+    "contract": None,
+    "drop": DROPS_NAN_WINDOW,
+    "running": NAN_TO_NUMBER,
+    "nan": NAN_GRADIENTS,
+}
 _AXIS_NAMES = {1: ("positions",), 2: ("rows", "columns"), 3: ("planes", "rows", "columns")}
 
 
@@ -130,46 +135,87 @@ class _Call:
         flat, inside = window_table(self.spatial, spec)
         self.flat = flat.reshape(-1, flat.shape[-1])  # (outputs, K)
         self.inside = inside.reshape(-1, inside.shape[-1])
+        self.elements = np.broadcast_to(
+            np.where(self.inside, self.flat, 0), (self.batch,) + self.flat.shape
+        )
         values = planes[:, np.where(self.inside, self.flat, 0)].astype(np.float64)
         self.windows = np.where(self.inside, values, -np.inf)  # (batch, outputs, K)
+        self.nan = np.asarray(np.isnan(self.windows).any(axis=-1))  # (batch, outputs)
         self.grad = grad.astype(np.float64).reshape(self.batch, -1)  # (batch, outputs)
         self.got = np.asarray(got).astype(np.float64).reshape(self.batch, self.plane_size)
         self.routing = np.asarray(routing, dtype=np.int64).reshape(self.batch, -1)
-        self.expected = self.predict("first", None, "add")
+        self.expected = self.predict("first", "contract", None, "add")
 
-    def spread(
-        self, ties: str, routing: np.ndarray | None = None
-    ) -> tuple[np.ndarray, np.ndarray]:
-        """``(elements, weights)``, (batch, outputs, K) each: where gradients go under ``ties``.
+    # -- where each output's gradient goes, under a rule ----------------------------
 
-        ``"first"`` is the routing given (any in-plane indices, K = 1); the
-        others follow the mask ``window == window.max()`` of hand-written
-        backward, under which a window holding NaN matches nothing.
+    def _one_hot(self, targets: np.ndarray) -> np.ndarray:
+        """Weights (batch, outputs, K): 1 at the window slot of each output's target element."""
+        return ((self.elements == targets[..., np.newaxis]) & self.inside) * 1.0
+
+    def _mask(self) -> np.ndarray:
+        """``window == window.max()``, as hand-written backward builds it: NaN matches nothing."""
+        with np.errstate(invalid="ignore"):
+            top = self.windows.max(axis=-1, keepdims=True)
+            return (self.windows == top) & self.inside
+
+    def _running_maximum(self) -> np.ndarray:
+        """(batch, outputs): where ``best = first; if v > best: best = v`` ends in each window.
+
+        NaN compares false: it wins only where it comes first.
         """
+        best = np.full(self.nan.shape, np.nan)
+        chosen = self.routing.copy()
+        started = np.zeros(self.nan.shape, dtype=bool)
+        for k in range(self.windows.shape[-1]):
+            value, inside = self.windows[..., k], self.inside[:, k]
+            with np.errstate(invalid="ignore"):
+                take = inside & (~started | (value > best))
+            best = np.where(take, value, best)
+            chosen = np.where(take, self.elements[..., k], chosen)
+            started |= inside
+        return chosen
+
+    def spread(self, ties: str, nan_rule: str) -> tuple[np.ndarray, np.ndarray]:
+        """``(elements, weights)``, (batch, outputs, K) each: where gradients go.
+
+        ``ties`` rules the windows without NaN: ``"first"`` is the routing
+        given (any in-plane indices); the others follow the mask of hand-written
+        backward. ``nan_rule`` rules the windows holding NaN: ``"contract"``
+        (the routing given), ``"drop"`` (nowhere), ``"running"`` (where a
+        running maximum ends) or ``"nan"`` (NaN to every element).
+        """
+        if ties == "first" and (nan_rule == "contract" or not self.nan.any()):
+            return self.routing[..., np.newaxis], np.ones(self.routing.shape + (1,))
         if ties == "first":
-            routed = self.routing if routing is None else routing
-            return routed[..., np.newaxis], np.ones(routed.shape + (1,))
-        elements = np.broadcast_to(np.where(self.inside, self.flat, 0), self.windows.shape)
-        with np.errstate(invalid="ignore", divide="ignore"):
-            top = self.windows.max(axis=-1, keepdims=True)  # NaN where the window holds NaN
-            mask = (self.windows == top) & self.inside
-            if ties == "split":
-                return elements, mask / mask.sum(axis=-1, keepdims=True)
-        if ties == "every":
-            return elements, mask * 1.0
-        last = mask.shape[-1] - 1 - mask[..., ::-1].argmax(axis=-1)
-        chosen = np.zeros(mask.shape)
-        np.put_along_axis(chosen, last[..., np.newaxis], 1.0, axis=-1)
-        return elements, chosen * mask.any(axis=-1, keepdims=True)
+            weights = self._one_hot(self.routing)
+        elif ties == "split":
+            mask = self._mask()
+            with np.errstate(invalid="ignore", divide="ignore"):
+                weights = mask / mask.sum(axis=-1, keepdims=True)
+        elif ties == "every":
+            weights = self._mask() * 1.0
+        else:  # "last"
+            mask = self._mask()
+            last = mask.shape[-1] - 1 - mask[..., ::-1].argmax(axis=-1)
+            weights = np.zeros(mask.shape)
+            np.put_along_axis(weights, last[..., np.newaxis], 1.0, axis=-1)
+            weights *= mask.any(axis=-1, keepdims=True)
+        if self.nan.any():
+            if nan_rule == "contract":
+                in_nan = self._one_hot(self.routing)
+            elif nan_rule == "running":
+                in_nan = self._one_hot(self._running_maximum())
+            elif nan_rule == "nan":
+                in_nan = np.where(self.inside, np.nan, 0.0) * np.ones(weights.shape)
+            else:  # "drop"
+                in_nan = np.zeros(weights.shape)
+            weights = np.where(self.nan[..., np.newaxis], in_nan, weights)
+        return self.elements, weights
 
     def predict(
-        self,
-        ties: str,
-        dropped: np.ndarray | None,
-        assign: str,
-        routing: np.ndarray | None = None,
+        self, ties: str, nan_rule: str, dropped: np.ndarray | None, assign: str
     ) -> np.ndarray:
-        """Backward's result (batch, plane) under a tie rule, dropped outputs and an assignment.
+        """Backward's result (batch, plane) under the rules, dropped outputs and an assignment.
 
         ``assign`` is ``"add"`` (the contract), or ``"last"``: where several
         outputs reach one element, the last one in row-major output order
@@ -177,7 +223,7 @@ class _Call:
         assignment, does).
         """
         grad = self.grad if dropped is None else np.where(dropped, 0.0, self.grad)
-        elements, weights = self.spread(ties, routing)
+        elements, weights = self.spread(ties, nan_rule)
         with np.errstate(invalid="ignore"):
             contributions = grad[..., np.newaxis] * weights
         rows = np.broadcast_to(np.arange(self.batch)[:, None, None], contributions.shape)
@@ -194,18 +240,6 @@ class _Call:
         """Whether two outputs of a plane route to one element (where overwriting can show)."""
         return any(len(np.unique(r)) < len(r) for r in self.routing)
 
-    def nan_windows(self) -> np.ndarray:
-        """(batch, outputs): the windows that hold NaN."""
-        return np.asarray(np.isnan(self.windows).any(axis=-1))
-
-    def largest_numbers(self) -> np.ndarray:
-        """(batch, outputs): each window's first largest number (NaN left out)."""
-        numbers = np.where(np.isnan(self.windows), -np.inf, self.windows)
-        first = numbers.argmax(axis=-1)
-        return np.take_along_axis(np.broadcast_to(self.flat, numbers.shape), first[..., None], -1)[
-            ..., 0
-        ]
-
     def dropped_outputs(self) -> Iterator[tuple[str, np.ndarray]]:
         """Sets of outputs whose gradient hand-written backward may lose, each with its name.
 
@@ -219,10 +253,6 @@ class _Call:
             windows = top == infinity
             if windows.any():
                 yield name, windows
-        yield from self.dropped_bands()
-
-    def dropped_bands(self) -> Iterator[tuple[str, np.ndarray]]:
-        """Each band of trailing outputs (the last rows, columns...) that a loop bound may skip."""
         names = _AXIS_NAMES.get(len(self.out), ())
         positions = np.indices(self.out).reshape(len(self.out), -1)
         for axis, length in enumerate(self.out):
@@ -232,30 +262,36 @@ class _Call:
                 yield f"the gradient of the last output {along} reaches no element", band
 
 
-def _fits(predicted: np.ndarray, got: np.ndarray, where: np.ndarray) -> bool:
-    """Whether ``predicted`` equals ``got`` (to rounding; NaN to NaN) wherever ``where`` holds."""
-    a, b = predicted[where], got[where]
-    if not np.array_equal(np.isnan(a), np.isnan(b)):
+def _fits(predicted: np.ndarray, got: np.ndarray) -> bool:
+    """Whether ``predicted`` equals ``got`` everywhere, to rounding (NaN to NaN)."""
+    if not np.array_equal(np.isnan(predicted), np.isnan(got)):
         return False
-    finite = ~np.isnan(a)
-    return bool(np.allclose(a[finite], b[finite], rtol=2e-3, atol=0))
+    finite = ~np.isnan(predicted)
+    return bool(np.allclose(predicted[finite], got[finite], rtol=2e-3, atol=0))
 
 
-def _explained(call: _Call, where: np.ndarray) -> list[str] | None:
-    """The fewest bugs whose prediction is backward's result wherever ``where`` holds."""
-    ties = list(_TIES)
-    bands: list[tuple[str | None, np.ndarray | None]] = [(None, None), *call.dropped_outputs()]
+def _explained(call: _Call) -> list[str] | None:
+    """The fewest bugs whose prediction is backward's result, named; None if none fits."""
+    nan_rules = ["contract", "drop", "running", "nan"] if call.nan.any() else ["contract"]
+    dropped: list[tuple[str | None, np.ndarray | None]] = [(None, None), *call.dropped_outputs()]
     assigns = ["add", "last"] if call.shared() else ["add"]
     combos = []
-    for tie, (band_name, band), assign in itertools.product(ties, bands, assigns):
-        names = [_TIES[tie], band_name, OVERWRITES if assign != "add" else None]
+    for tie, nan_rule, (drop_name, drop), assign in itertools.product(
+        _TIES, nan_rules, dropped, assigns
+    ):
+        names = [
+            _TIES[tie],
+            _NAN_RULES[nan_rule],
+            drop_name,
+            OVERWRITES if assign != "add" else None,
+        ]
         found = [name for name in names if name is not None]
         if found:
-            combos.append((len(found), found, tie, band, assign))
+            combos.append((len(found), found, tie, nan_rule, drop, assign))
     combos.sort(key=lambda combo: combo[0])
-    for _, found, tie, band, assign in combos:
-        if _fits(call.predict(tie, band, assign), call.got, where):
-            return list(dict.fromkeys(found))
+    for _, found, tie, nan_rule, drop, assign in combos:
+        if _fits(call.predict(tie, nan_rule, drop, assign), call.got):
+            return found
     return None
 
 
@@ -270,46 +306,23 @@ def gradient_bugs(
 
     ``x`` is forward's input, ``spec`` the call's, ``grad`` the ``grad_out``
     given to backward, ``got`` what it returned (shaped like ``x``) and
-    ``routing`` the in-plane indices the contract routes by. Bugs come most
-    telling first; where no pattern fits, one plain description of what
-    differs.
+    ``routing`` the in-plane indices the contract routes by. The fewest bugs
+    that account for the whole result; where no pattern fits, one plain
+    description of what differs.
     """
     call = _Call(x, spec, grad, got, routing)
     differ = ~((call.got == call.expected) | (np.isnan(call.got) & np.isnan(call.expected)))
     if not differ.any():
         zeros = (call.got == 0) & (np.signbit(call.got) != np.signbit(call.expected))
         return [SIGNED_ZERO] if zeros.any() else []
-    nan_outputs = call.nan_windows()
-    in_nan_windows = np.zeros_like(differ)
-    rows, outputs = np.nonzero(nan_outputs)
-    for b, o in zip(rows, outputs, strict=True):
-        in_nan_windows[b, call.flat[o][call.inside[o]]] = True
-    kinds = []
-    got_nan = np.isnan(call.got) & ~np.isnan(call.expected) & differ
-    if got_nan.any():
-        if not (got_nan <= in_nan_windows).all():
-            return ["backward returns NaN gradients where the contract's are numbers"]
-        kinds.append(NAN_GRADIENTS)
-    elif (differ & in_nan_windows).any():
-        # Where the gradient of a window holding NaN goes, predicted, on those windows.
-        to_numbers = np.where(nan_outputs, call.largest_numbers(), call.routing)
-        if _fits(call.predict("first", nan_outputs, "add"), call.got, in_nan_windows):
-            kinds.append(DROPS_NAN_WINDOW)
-        elif _fits(call.predict("first", None, "add", to_numbers), call.got, in_nan_windows):
-            kinds.append(NAN_TO_NUMBER)
-        else:
-            kinds.append(NAN_ELSEWHERE)
-    outside = ~in_nan_windows
-    if (differ & outside).any():
-        found = _explained(call, outside)
-        if found is None:
-            found = [_plain(call, differ & outside)]
-        kinds += found
-    return kinds
+    return _explained(call) or [_plain(call, differ)]
 
 
 def _plain(call: _Call, differ: np.ndarray) -> str:
     """What differs, said plainly: gradient missing, or where none belongs, or other values."""
+    unexpected_nan = np.isnan(call.got) & ~np.isnan(call.expected)
+    if unexpected_nan.any():
+        return "backward returns NaN gradients where the contract's are numbers"
     if (call.got[differ] == 0).all():
         return "a selected element receives no gradient"
     if (call.expected[differ] == 0).all():
