@@ -19,6 +19,7 @@ from impls.conformance.gradients import (
     OVERWRITES,
     SIGNED_ZERO,
     SPLITS_TIES,
+    SPLITS_WITH_PADDING,
     UNEXPLAINED,
     WHOLE_TO_EVERY_TIE,
     distinct_labels,
@@ -125,3 +126,19 @@ def test_infinite_maxima_dropped_are_told_from_dropped_columns():
 def test_minus_zero_gradients_are_named():
     got = np.array([[4.0, -0.0, 0, 0], [0, 0, 2.0, 0]])
     assert gradient_bugs(TIED, TILES, GRAD, got, TIED_ROUTING) == [SIGNED_ZERO]
+
+
+def test_a_split_with_padding_in_an_all_minus_inf_window_is_named():
+    """An all -inf window with one padded slot: the padding takes a third of 3."""
+    x = np.array([-INF, -INF])
+    spec = PoolSpec((3,), padding=1)  # one window: [pad, -inf, -inf]
+    got = np.array([1.0, 1.0])
+    assert gradient_bugs(x, spec, np.array([3.0]), got, np.array([0])) == [SPLITS_WITH_PADDING]
+
+
+def test_infinite_windows_of_both_signs_dropped_are_named_together():
+    x = np.array([[INF, 1.0, -INF, -INF]])
+    spec = PoolSpec((1, 2))
+    got = np.zeros((1, 4))
+    kinds = gradient_bugs(x, spec, np.array([[5.0, 3.0]]), got, np.array([[0, 2]]))
+    assert set(kinds) == set(DROPS_INF.values())

@@ -53,6 +53,7 @@ __all__ = [
     "OVERWRITES",
     "SIGNED_ZERO",
     "SPLITS_TIES",
+    "SPLITS_WITH_PADDING",
     "UNEXPLAINED",
     "WHOLE_TO_EVERY_TIE",
     "distinct_labels",
@@ -65,6 +66,10 @@ OVERWRITES = "overlapping windows overwrite the gradient instead of adding it"
 SPLITS_TIES = (
     "splits an output's gradient equally among the tied maxima of its window "
     "(the contract sends it all to the first)"
+)
+SPLITS_WITH_PADDING = (
+    "splits an output's gradient equally among the tied maxima of its window, padding "
+    "included: an all -inf window loses the share of its padding"
 )
 WHOLE_TO_EVERY_TIE = (
     "sends an output's whole gradient to every tied maximum of its window "
@@ -88,7 +93,13 @@ SIGNED_ZERO = "returns -0.0 where the contract's sum of gradients is +0.0 (the o
 # What is said where no pattern fits: what was seen, no guess.
 UNEXPLAINED = "gradients differ from the sum of the gradients routed to each element"
 
-_TIES = {"first": None, "split": SPLITS_TIES, "every": WHOLE_TO_EVERY_TIE, "last": LAST_TIE}
+_TIES = {
+    "first": None,
+    "split": SPLITS_TIES,
+    "every": WHOLE_TO_EVERY_TIE,
+    "last": LAST_TIE,
+    "split_padded": SPLITS_WITH_PADDING,
+}
 _NAN_RULES = {
     "contract": None,
     "drop": DROPS_NAN_WINDOW,
@@ -194,6 +205,13 @@ class _Call:
                 weights = mask / mask.sum(axis=-1, keepdims=True)
         elif ties == "every":
             weights = self._mask() * 1.0
+        elif ties == "split_padded":
+            # Padding counts as -inf here: it ties with an all -inf window, and takes
+            # its share, which no element receives.
+            with np.errstate(invalid="ignore", divide="ignore"):
+                top = self.windows.max(axis=-1, keepdims=True)
+                tied = self.windows == top
+                weights = np.where(self.inside, tied / tied.sum(axis=-1, keepdims=True), 0.0)
         else:  # "last"
             mask = self._mask()
             last = mask.shape[-1] - 1 - mask[..., ::-1].argmax(axis=-1)
@@ -240,26 +258,32 @@ class _Call:
         """Whether two outputs of a plane route to one element (where overwriting can show)."""
         return any(len(np.unique(r)) < len(r) for r in self.routing)
 
-    def dropped_outputs(self) -> Iterator[tuple[str, np.ndarray]]:
-        """Sets of outputs whose gradient hand-written backward may lose, each with its name.
+    def dropped_outputs(self) -> Iterator[tuple[tuple[str, ...], np.ndarray]]:
+        """Sets of outputs whose gradient hand-written backward may lose, with their names.
 
-        Windows whose maximum is +inf or -inf (a comparison that never holds
-        for them), then bands of trailing outputs (a loop bound read from the
-        wrong axis).
+        Windows whose maximum is +inf, or -inf, or either (a comparison that
+        never holds for them); then bands of trailing outputs (a loop bound
+        read from the wrong axis), where a band holds a window of finite
+        maximum: a band of infinite ones is told by their values, not their
+        place.
         """
         with np.errstate(invalid="ignore"):
             top = self.windows.max(axis=-1)
-        for infinity, name in DROPS_INF.items():
-            windows = top == infinity
-            if windows.any():
-                yield name, windows
+        infinite = {name: top == infinity for infinity, name in DROPS_INF.items()}
+        present = {name: windows for name, windows in infinite.items() if windows.any()}
+        for name, windows in present.items():
+            yield (name,), windows
+        if len(present) == 2:
+            yield tuple(present), np.logical_or(*present.values())
+        finite = np.isfinite(top)
         names = _AXIS_NAMES.get(len(self.out), ())
         positions = np.indices(self.out).reshape(len(self.out), -1)
         for axis, length in enumerate(self.out):
             along = names[axis] if axis < len(names) else f"positions along pooled axis {axis}"
             for count in range(1, length):
                 band = positions[axis] >= length - count
-                yield f"the gradient of the last output {along} reaches no element", band
+                if (finite & band).any():
+                    yield (f"the gradient of the last output {along} reaches no element",), band
 
 
 def _fits(predicted: np.ndarray, got: np.ndarray) -> bool:
@@ -273,16 +297,19 @@ def _fits(predicted: np.ndarray, got: np.ndarray) -> bool:
 def _explained(call: _Call) -> list[str] | None:
     """The fewest bugs whose prediction is backward's result, named; None if none fits."""
     nan_rules = ["contract", "drop", "running", "nan"] if call.nan.any() else ["contract"]
-    dropped: list[tuple[str | None, np.ndarray | None]] = [(None, None), *call.dropped_outputs()]
+    dropped: list[tuple[tuple[str, ...], np.ndarray | None]] = [
+        ((), None),
+        *call.dropped_outputs(),
+    ]
     assigns = ["add", "last"] if call.shared() else ["add"]
     combos = []
-    for tie, nan_rule, (drop_name, drop), assign in itertools.product(
+    for tie, nan_rule, (drop_names, drop), assign in itertools.product(
         _TIES, nan_rules, dropped, assigns
     ):
         names = [
             _TIES[tie],
             _NAN_RULES[nan_rule],
-            drop_name,
+            *drop_names,
             OVERWRITES if assign != "add" else None,
         ]
         found = [name for name in names if name is not None]

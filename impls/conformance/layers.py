@@ -374,12 +374,8 @@ class LayerImpl:
                 # padding (as JAX does for NaN windows): both leave one label where the
                 # guesses expect two. The peak goes where this output's value was.
                 element = int(guessed[key // outputs, key % outputs])
-                if self._overwrites(seen.shape, seen.dtype, spec, element):
-                    defects[key] = OVERWRITES
-                elif _has_padding(spec, seen.shape[split:]):
-                    defects[key] = _LOST_INTO_PADDING
-                else:
-                    defects[key] = _LOST
+                overwrites = self._overwrites(seen.shape, seen.dtype, spec, element)
+                defects[key] = OVERWRITES if overwrites else _LOST
         return indices
 
     def _name_the_bug(self, seen: np.ndarray, spec: PoolSpec, out: tuple[int, ...]) -> str | None:
@@ -542,11 +538,6 @@ class LayerImpl:
 
 _LOST = "backward sends an output's gradient to no input element"
 _SCATTERED = "backward sends one output's gradient to several input elements"
-_LOST_INTO_PADDING = "backward sends an output's gradient to no input element (into padding?)"
-
-
-def _has_padding(spec: PoolSpec, spatial: tuple[int, ...]) -> bool:
-    return any(begin or end for begin, end in spec.pads(spatial))
 
 
 def _decoy(seen: np.ndarray, spec: PoolSpec) -> np.ndarray | None:
