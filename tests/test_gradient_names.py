@@ -54,6 +54,17 @@ def test_tie_rules_are_named(got, kind):
     assert gradient_bugs(TIED, TILES, GRAD, np.array(got), TIED_ROUTING) == [kind]
 
 
+@pytest.mark.parametrize("dtype", [np.uint64, np.int64])
+def test_ties_are_exact_for_64_bit_integers(dtype):
+    # Distinct integers near the top of the type round to one float64: they must not
+    # seem tied. Windows {0, 1, 4, 5} and {2, 3, 6, 7}; the first holds two tied maxima.
+    top = int(np.iinfo(dtype).max)
+    x = np.array([[top, top, top - 9, top - 7], [top - 3, top - 1, top - 8, top - 6]], dtype)
+    routing = np.array([[0, 7]])
+    got = np.array([[4.0, 4.0, 0, 0], [0, 0, 0, 2.0]])  # 4 to both tops, 2 to top - 6 alone
+    assert gradient_bugs(x, TILES, GRAD, got, routing) == [WHOLE_TO_EVERY_TIE]
+
+
 def test_a_nan_window_sending_nan_everywhere_is_named_beside_the_split():
     x = np.array([[NAN, 5.0, 1.0, 2.0], [0.0, 5.0, 3.0, 3.0]])
     routing = np.array([[0, 6]])

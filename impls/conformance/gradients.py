@@ -149,7 +149,7 @@ class _Call:
         self.elements = np.broadcast_to(
             np.where(self.inside, self.flat, 0), (self.batch,) + self.flat.shape
         )
-        values = planes[:, np.where(self.inside, self.flat, 0)].astype(np.float64)
+        values = _comparable(planes[:, np.where(self.inside, self.flat, 0)])
         self.windows = np.where(self.inside, values, -np.inf)  # (batch, outputs, K)
         self.nan = np.asarray(np.isnan(self.windows).any(axis=-1))  # (batch, outputs)
         self.grad = grad.astype(np.float64).reshape(self.batch, -1)  # (batch, outputs)
@@ -284,6 +284,18 @@ class _Call:
                 band = positions[axis] >= length - count
                 if (finite & band).any():
                     yield (f"the gradient of the last output {along} reaches no element",), band
+
+
+def _comparable(values: np.ndarray) -> np.ndarray:
+    """``values`` as float64 that order and tie exactly as the values do.
+
+    Floats convert exactly. Integers are replaced by their ranks: 64-bit ones
+    near their extremes would round together in float64 and seem tied.
+    """
+    if values.dtype.kind == "f":
+        return values.astype(np.float64)
+    ranks = np.unique(values, return_inverse=True)[1]
+    return ranks.reshape(values.shape).astype(np.float64)
 
 
 def _fits(predicted: np.ndarray, got: np.ndarray) -> bool:
