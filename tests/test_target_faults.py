@@ -14,8 +14,9 @@ from hypothesis import Phase, settings
 import impls
 from impls import Capabilities
 from impls.conformance import from_layer
+from impls.conformance.fixed import CHECKS, GROUPS
 from impls.conformance.properties import BY_NAME
-from impls.conformance.runner import run_property
+from impls.conformance.runner import run_checks, run_property
 
 QUICK = settings(max_examples=5, database=None, derandomize=True, phases=[Phase.generate])
 NAIVE = impls.get("naive")
@@ -87,6 +88,23 @@ def test_a_keyboard_interrupt_from_the_target_is_its_crash():
 )
 def test_wrong_return_types_of_forward_are_named(impl, kind):
     assert _kinds(impl, "matches_naive_forward") == ("failed", [kind])
+
+
+@pytest.mark.parametrize(
+    ("impl", "failing", "kind"),
+    [
+        (ReturnsLists(), "forward", "forward returns values that are not an ndarray"),
+        (BackwardReturnsNone(), "backward", "backward does not return an ndarray"),
+    ],
+)
+def test_the_fixed_checks_name_wrong_return_types_too(impl, failing, kind):
+    for group, claim in GROUPS.items():
+        outcome = run_checks(impl, group, CHECKS[group], claim=claim)
+        kinds = {failure.kind for failure in outcome.failures}
+        if outcome.half == failing:
+            assert kinds == {kind}, group
+        elif claim != "validation":  # the target does not claim validation
+            assert outcome.status == "passed", (group, kinds)
 
 
 def test_backward_returning_none_fails_backward_only():

@@ -67,6 +67,7 @@ __all__ = [
     "assert_forward_matches",
     "assert_identical",
     "backward_probe",
+    "backward_result",
     "bits",
     "checked_backward",
     "checked_forward",
@@ -77,6 +78,7 @@ __all__ = [
     "explain_gradients",
     "explain_values",
     "flat_targets",
+    "forward_result",
     "impl_label",
     "name_gradient_bugs",
     "routed_forward",
@@ -359,8 +361,9 @@ def explain_gradients(
     return explain
 
 
-def _result_of_forward(result: object, context: str) -> tuple[np.ndarray, np.ndarray | None]:
-    """``(values, indices)`` out of what forward returned, or a failure naming what it is."""
+def forward_result(result: object, context: str) -> tuple[np.ndarray, np.ndarray | None]:
+    """``(values, indices)`` out of what forward returned, or a failure naming what it is
+    where it is no pair of ndarrays (indices may be None)."""
     __tracebackhide__ = True
     if not (isinstance(result, tuple) and len(result) == 2):
         returned = type(result).__name__
@@ -407,7 +410,7 @@ def checked_forward(
         if not isinstance(values, np.ndarray) or values.shape != shape:
             _skip_case(impl, "forward's values are malformed (the forward checks report them)")
     else:
-        values, indices = _result_of_forward(result, context)
+        values, indices = forward_result(result, context)
     for what, array in (("values", values), ("indices", indices)):
         if array is not None and array.shape != shape:
             wrong = shape_kind(array.shape, shape, spec)
@@ -519,6 +522,20 @@ def _skip_case(impl: object, reason: str) -> NoReturn:
     raise SKIPPED(reason)
 
 
+def backward_result(result: object, context: str) -> np.ndarray:
+    """What backward returned, or a failure naming what it is where it is no ndarray."""
+    __tracebackhide__ = True
+    if not isinstance(result, np.ndarray):
+        what = type(result).__name__
+        if isinstance(result, tuple):
+            what = f"a tuple of {len(result)}"
+        fail(
+            "backward does not return an ndarray",
+            f"backward returned {what}, not an ndarray [{context}]",
+        )
+    return result
+
+
 def checked_backward(
     impl: MaxPoolImpl,
     grad_out: np.ndarray,
@@ -534,15 +551,7 @@ def checked_backward(
     to the values.
     """
     __tracebackhide__ = True
-    grad_in = impl.backward(grad_out, indices, input_shape, spec)
-    if not isinstance(grad_in, np.ndarray):
-        what = type(grad_in).__name__
-        if isinstance(grad_in, tuple):
-            what = f"a tuple of {len(grad_in)}"
-        fail(
-            "backward does not return an ndarray",
-            f"backward returned {what}, not an ndarray [{context}]",
-        )
+    grad_in = backward_result(impl.backward(grad_out, indices, input_shape, spec), context)
     if grad_in.shape != input_shape:
         fail(
             "backward returns another shape than the input's",
