@@ -22,6 +22,7 @@ from impls.conformance.gradients import (
     SPLITS_WITH_PADDING,
     UNEXPLAINED,
     WHOLE_TO_EVERY_TIE,
+    ZERO_PADDING_WINS,
     distinct_labels,
     gradient_bugs,
 )
@@ -153,3 +154,30 @@ def test_infinite_windows_of_both_signs_dropped_are_named_together():
     got = np.zeros((1, 4))
     kinds = gradient_bugs(x, spec, np.array([[5.0, 3.0]]), got, np.array([[0, 2]]))
     assert set(kinds) == set(DROPS_INF.values())
+
+
+def test_zero_padding_that_wins_is_named_where_the_call_pads():
+    # Windows [pad, -3], [-1, 2], [-5, pad]: padded with zeros, the first and the last
+    # pick their padding, and their gradients (1 and 4) are lost.
+    x = np.array([-3.0, -1.0, 2.0, -5.0])
+    spec = PoolSpec((2,), padding=1)
+    got = np.array([0.0, 0.0, 2.0, 0.0])
+    assert gradient_bugs(x, spec, np.array([1.0, 2.0, 4.0]), got, np.array([0, 2, 3])) == [
+        ZERO_PADDING_WINS
+    ]
+    # Without padding, nothing is said of it: the same loss is a band of outputs.
+    no_padding = gradient_bugs(x, PoolSpec((2,)), np.array([2.0, 4.0]), got, np.array([1, 2]))
+    assert ZERO_PADDING_WINS not in no_padding
+
+
+def test_a_running_maximum_with_ge_is_named_with_the_last_tie():
+    # best = first; if v >= best: best = v. Window [2, nan, 2]: NaN never compares true,
+    # so the gradient goes to the last 2; window [4, 4]: to the last 4.
+    x = np.array([2.0, NAN, 2.0, 4.0, 4.0, 0.0])
+    spec = PoolSpec((3,))
+    routing = np.array([1, 3])  # the contract: the NaN, and the first 4
+    got = np.array([0.0, 0.0, 3.0, 0.0, 5.0, 0.0])
+    assert set(gradient_bugs(x, spec, np.array([3.0, 5.0]), got, routing)) == {
+        LAST_TIE,
+        NAN_TO_NUMBER,
+    }

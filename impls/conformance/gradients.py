@@ -11,7 +11,8 @@ prediction is backward's result exactly:
   whole to each of them, or to the last of them (the mask
   ``window == window.max()`` that hand-written backward builds);
 - outputs dropped: the gradient of the last rows or columns of outputs
-  reaching no element (a loop bound read from the wrong axis);
+  reaching no element (a loop bound read from the wrong axis), or of windows
+  whose zero padding wins the maximum (the input padded with zeros);
 - overwriting: where several windows route to one element, one gradient
   replacing the others instead of adding to them;
 - NaN: NaN gradients out of a window that holds NaN, or its gradient
@@ -56,6 +57,7 @@ __all__ = [
     "SPLITS_WITH_PADDING",
     "UNEXPLAINED",
     "WHOLE_TO_EVERY_TIE",
+    "ZERO_PADDING_WINS",
     "distinct_labels",
     "gradient_bug",
     "gradient_bugs",
@@ -89,6 +91,10 @@ DROPS_INF = {
     np.inf: "the gradient of a window whose maximum is +inf reaches no element",
     -np.inf: "the gradient of a window whose maximum is -inf reaches no element",
 }
+ZERO_PADDING_WINS = (
+    "zero padding wins the maximum: the gradient of a window whose elements are all below "
+    "zero goes into the padding, and is lost"
+)
 SIGNED_ZERO = "returns -0.0 where the contract's sum of gradients is +0.0 (the other signed zero)"
 # What is said where no pattern fits: what was seen, no guess.
 UNEXPLAINED = "gradients differ from the sum of the gradients routed to each element"
@@ -104,6 +110,7 @@ _NAN_RULES = {
     "contract": None,
     "drop": DROPS_NAN_WINDOW,
     "running": NAN_TO_NUMBER,
+    "running_last": NAN_TO_NUMBER,
     "nan": NAN_GRADIENTS,
 }
 _AXIS_NAMES = {1: ("positions",), 2: ("rows", "columns"), 3: ("planes", "rows", "columns")}
@@ -149,7 +156,8 @@ class _Call:
         self.elements = np.broadcast_to(
             np.where(self.inside, self.flat, 0), (self.batch,) + self.flat.shape
         )
-        values = _comparable(planes[:, np.where(self.inside, self.flat, 0)])
+        self.raw = planes[:, np.where(self.inside, self.flat, 0)]  # (batch, outputs, K)
+        values = _comparable(self.raw)
         self.windows = np.where(self.inside, values, -np.inf)  # (batch, outputs, K)
         self.nan = np.asarray(np.isnan(self.windows).any(axis=-1))  # (batch, outputs)
         self.grad = grad.astype(np.float64).reshape(self.batch, -1)  # (batch, outputs)
@@ -169,8 +177,9 @@ class _Call:
             top = self.windows.max(axis=-1, keepdims=True)
             return (self.windows == top) & self.inside
 
-    def _running_maximum(self) -> np.ndarray:
-        """(batch, outputs): where ``best = first; if v > best: best = v`` ends in each window.
+    def _running_maximum(self, last: bool = False) -> np.ndarray:
+        """(batch, outputs): where ``best = first; if v > best: best = v`` ends in each window
+        (``v >= best`` with ``last``: the last of tied numbers).
 
         NaN compares false: it wins only where it comes first.
         """
@@ -180,7 +189,8 @@ class _Call:
         for k in range(self.windows.shape[-1]):
             value, inside = self.windows[..., k], self.inside[:, k]
             with np.errstate(invalid="ignore"):
-                take = inside & (~started | (value > best))
+                beats = (value >= best) if last else (value > best)
+                take = inside & (~started | beats)
             best = np.where(take, value, best)
             chosen = np.where(take, self.elements[..., k], chosen)
             started |= inside
@@ -192,8 +202,9 @@ class _Call:
         ``ties`` rules the windows without NaN: ``"first"`` is the routing
         given (any in-plane indices); the others follow the mask of hand-written
         backward. ``nan_rule`` rules the windows holding NaN: ``"contract"``
-        (the routing given), ``"drop"`` (nowhere), ``"running"`` (where a
-        running maximum ends) or ``"nan"`` (NaN to every element).
+        (the routing given), ``"drop"`` (nowhere), ``"running"`` or
+        ``"running_last"`` (where a running maximum ends, with ``>`` or ``>=``)
+        or ``"nan"`` (NaN to every element).
         """
         if ties == "first" and (nan_rule == "contract" or not self.nan.any()):
             return self.routing[..., np.newaxis], np.ones(self.routing.shape + (1,))
@@ -221,8 +232,8 @@ class _Call:
         if self.nan.any():
             if nan_rule == "contract":
                 in_nan = self._one_hot(self.routing)
-            elif nan_rule == "running":
-                in_nan = self._one_hot(self._running_maximum())
+            elif nan_rule in ("running", "running_last"):
+                in_nan = self._one_hot(self._running_maximum(last=nan_rule == "running_last"))
             elif nan_rule == "nan":
                 in_nan = np.where(self.inside, np.nan, 0.0) * np.ones(weights.shape)
             else:  # "drop"
@@ -275,6 +286,14 @@ class _Call:
             yield (name,), windows
         if len(present) == 2:
             yield tuple(present), np.logical_or(*present.values())
+        if not self.inside.all():
+            # Padding with zeros (np.pad's default) and taking the first maximum.
+            padded = np.where(self.inside, self.raw, np.zeros((), self.raw.dtype))
+            chosen = padded.argmax(axis=-1)[..., np.newaxis]
+            inside = np.broadcast_to(self.inside, padded.shape)
+            into_padding = ~np.take_along_axis(inside, chosen, axis=-1)[..., 0]
+            if into_padding.any():
+                yield (ZERO_PADDING_WINS,), into_padding
         finite = np.isfinite(top)
         names = _AXIS_NAMES.get(len(self.out), ())
         positions = np.indices(self.out).reshape(len(self.out), -1)
@@ -308,7 +327,7 @@ def _fits(predicted: np.ndarray, got: np.ndarray) -> bool:
 
 def _explained(call: _Call) -> list[str] | None:
     """The fewest bugs whose prediction is backward's result, named; None if none fits."""
-    nan_rules = ["contract", "drop", "running", "nan"] if call.nan.any() else ["contract"]
+    nan_rules = list(_NAN_RULES) if call.nan.any() else ["contract"]
     dropped: list[tuple[tuple[str, ...], np.ndarray | None]] = [
         ((), None),
         *call.dropped_outputs(),
@@ -328,10 +347,22 @@ def _explained(call: _Call) -> list[str] | None:
         if found:
             combos.append((len(found), found, tie, nan_rule, drop, assign))
     combos.sort(key=lambda combo: combo[0])
-    for _, found, tie, nan_rule, drop, assign in combos:
+    fitting: list[list[str]] = []
+    for count, found, tie, nan_rule, drop, assign in combos:
+        if fitting and count > len(fitting[0]):
+            break
         if _fits(call.predict(tie, nan_rule, drop, assign), call.got):
-            return found
-    return None
+            fitting.append(found)
+    if not fitting:
+        return None
+    # A gradient lost where a window that zero padding wins overlaps an earlier one fits
+    # both overwriting and the padding: this call cannot tell them apart, so it names
+    # neither. (Elsewhere the first fit in the order above is named: overwriting before
+    # a band of outputs dropped, the commoner bug where both fit.)
+    named = {name for found in fitting for name in found}
+    if {OVERWRITES, ZERO_PADDING_WINS} <= named:
+        return None
+    return fitting[0]
 
 
 def gradient_bugs(
