@@ -113,14 +113,18 @@ def test_backward_returning_none_fails_backward_only():
     assert (status, kinds) == ("failed", ["backward does not return an ndarray"])
 
 
+class ValuesLayer:
+    """A layer whose forward returns naive's values; each test gives it a backward."""
+
+    def __init__(self, spec):
+        self.spec = spec
+
+    def forward(self, x):
+        return NAIVE.forward(x, self.spec)[0]
+
+
 def test_a_layer_whose_backward_returns_none_keeps_its_forward():
-    class Layer:
-        def __init__(self, spec):
-            self.spec = spec
-
-        def forward(self, x):
-            return NAIVE.forward(x, self.spec)[0]
-
+    class Layer(ValuesLayer):
         def backward(self, grad):
             return None
 
@@ -148,13 +152,7 @@ def test_a_layer_is_named_by_its_class():
 def test_forward_checks_never_call_a_layers_backward():
     calls = []
 
-    class Layer:
-        def __init__(self, spec):
-            self.spec = spec
-
-        def forward(self, x):
-            return NAIVE.forward(x, self.spec)[0]
-
+    class Layer(ValuesLayer):
         def backward(self, grad):
             calls.append(grad)
             return np.zeros(1)
