@@ -39,7 +39,6 @@ Examples
 from __future__ import annotations
 
 import os
-import signal
 import subprocess
 import sys
 import tempfile
@@ -50,7 +49,7 @@ from pathlib import Path
 from typing import Any
 
 from impls.tools.loadcheck import LOAD_TIME_LIMIT, LoadCheck, check_target, child_environment
-from impls.tools.processes import StopSignals, Subreaper, end_group, wait_for
+from impls.tools.processes import StopSignals, Subreaper, end_group, signal_name, wait_for
 
 from .child import PARENT, WATCHED
 from .fixed import GROUPS
@@ -189,13 +188,6 @@ def _environment(profile: str) -> dict[str, str]:
     return env
 
 
-def _signal_name(returncode: int) -> str:
-    try:
-        return signal.Signals(-returncode).name
-    except ValueError:
-        return f"signal {-returncode}"
-
-
 def _crash_note(returncode: int | None, processes: int, pytest_status: int | None) -> str:
     if processes > 1:  # an xdist worker died; its own status is not known here
         return "the worker process died in the middle of the check"
@@ -204,11 +196,13 @@ def _crash_note(returncode: int | None, processes: int, pytest_status: int | Non
     if pytest_status is not None:
         return f"the check ended without an outcome (pytest ended with status {pytest_status})"
     if returncode is not None and returncode < 0:
-        return f"the process died with {_signal_name(returncode)}"
+        return f"the process died with {signal_name(-returncode)}"
     return f"the process exited with status {returncode} in the middle of the check"
 
 
-def _crash_outcome(row: str, note: str, last_case: object, target: str) -> Outcome:
+def _crash_outcome(
+    row: str, note: str, last_case: object, target: str, indices_from_backward: bool
+) -> Outcome:
     example = ""
     if isinstance(last_case, Case):
         example = case_snippet(last_case, row, target)
@@ -219,7 +213,8 @@ def _crash_outcome(row: str, note: str, last_case: object, target: str) -> Outco
     elif last_case is not None:
         note += f" on {last_case}"
     failure = Failure(f"crashes: {note.split(' on ')[0]}", note, example)
-    return Outcome(row, "crashed", [failure], note=note, half=row_half(row))
+    half = row_half(row, indices_from_backward)
+    return Outcome(row, "crashed", [failure], note=note, half=half)
 
 
 def _outcome(row: str, data: dict[str, Any]) -> Outcome:
@@ -244,14 +239,6 @@ def _alive(pid: int) -> bool:
     except PermissionError:
         return True
     return True
-
-
-def _last_line(path: Path) -> str:
-    try:
-        lines = path.read_text(encoding="utf-8", errors="replace").strip().splitlines()
-    except OSError:
-        return ""
-    return lines[-1].strip() if lines else ""
 
 
 class _Run:
@@ -297,8 +284,12 @@ class _Run:
     def _finished(self) -> dict[str, dict[str, Any]]:
         return {self.seen.row(n): data for n, data in self.seen.outcomes.items()}
 
+    def _done(self) -> set[str]:
+        """The rows with an outcome: finished, crashed or given up."""
+        return set(self._finished()) | set(self.crashed) | set(self.not_run)
+
     def _remaining(self) -> list[str]:
-        done = set(self._finished()) | set(self.crashed) | set(self.not_run)
+        done = self._done()
         return [row for row in self.rows if row not in done]
 
     def _announce(self, row: str, text: str) -> None:
@@ -320,8 +311,7 @@ class _Run:
         if row not in self.rows or row in self.crashed or row in self._finished():
             return
         last = self.seen.last_case(int(self.seen.started[nodeid]["pid"]))
-        self.crashed[row] = _crash_outcome(row, note, last, self.resolved)
-        self.crashed[row].half = row_half(row, self.derived)
+        self.crashed[row] = _crash_outcome(row, note, last, self.resolved, self.derived)
         self._announce(row, f"crashed ({note})")
 
     def _give_up(self, note: str) -> None:
@@ -364,7 +354,7 @@ class _Run:
             command.append(f"--maxpool-deadline={self.deadline!r}")
         if self.processes > 1:
             command += ["-p", "xdist.plugin", "-n", str(self.processes)]
-        done_rows = set(self._finished()) | set(self.crashed) | set(self.not_run)
+        done_rows = self._done()
         for nodeid in sorted(set(self.seen.started) | set(self.seen.outcomes)):
             if self.seen.row(nodeid) in done_rows:
                 command += ["--deselect", nodeid]
@@ -413,15 +403,15 @@ class _Run:
         elif pytest_status is not None:
             reason = f"pytest ended with status {pytest_status} without running a check"
         elif status is not None and status < 0:
-            reason = f"the pytest child died with {_signal_name(status)} before running a check"
+            reason = f"the pytest child died with {signal_name(-status)} before running a check"
         else:
             reason = f"the pytest child exited with status {status} before running a check"
-        last = _last_line(output)
-        self.not_judged = reason + (f": {last}" if last else "")
         try:
             text = output.read_text(encoding="utf-8", errors="replace").strip()
         except OSError:
             text = ""
+        last = text.splitlines()[-1].strip() if text else ""
+        self.not_judged = reason + (f": {last}" if last else "")
         if text:
             self.notes.append(text[-3000:])
         self._give_up(reason)

@@ -27,7 +27,6 @@ from __future__ import annotations
 import contextlib
 import json
 import os
-import signal
 import subprocess
 import sys
 import tempfile
@@ -38,7 +37,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from ..conformance.targets import absolute_target
-from .processes import StopSignals, Subreaper, end_group, wait_for
+from .processes import StopSignals, Subreaper, end_group, signal_name, wait_for
 
 __all__ = ["LOAD_TIME_LIMIT", "LoadCheck", "check_target", "child_environment", "one_line"]
 
@@ -167,11 +166,7 @@ def _wait(child: subprocess.Popen[bytes], time_limit: float, stop: StopSignals |
 
 def _ending(status: int | None) -> str:
     if status is not None and status < 0:
-        try:
-            name = signal.Signals(-status).name
-        except ValueError:
-            name = f"signal {-status}"
-        return f"the process died with {name} while loading it"
+        return f"the process died with {signal_name(-status)} while loading it"
     return f"the process exited with status {status} while loading it, before it was checked"
 
 

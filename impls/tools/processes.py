@@ -48,6 +48,7 @@ __all__ = [
     "Subreaper",
     "die_with_parent",
     "end_group",
+    "signal_name",
     "wait_for",
 ]
 
@@ -88,6 +89,14 @@ def _is_subreaper() -> bool:
     return int(result) == 0 and flag.value != 0
 
 
+def signal_name(signum: int) -> str:
+    """``"SIGTERM"`` for 15, or ``"signal N"`` for a number without a name here."""
+    try:
+        return signal.Signals(signum).name
+    except ValueError:
+        return f"signal {signum}"
+
+
 class Stopped(BaseException):
     """The command was asked to stop by ``signum`` (SIGTERM, SIGHUP or SIGINT).
 
@@ -101,10 +110,7 @@ class Stopped(BaseException):
 
     @property
     def name(self) -> str:
-        try:
-            return signal.Signals(self.signum).name
-        except ValueError:
-            return f"signal {self.signum}"
+        return signal_name(self.signum)
 
     @property
     def exit_status(self) -> int:
