@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import math
 import re
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from typing import Any, NoReturn
 
 import numpy as np
@@ -41,7 +41,7 @@ from .diagnose import (
     values_kind,
 )
 from .gradients import UNEXPLAINED, distinct_labels, gradient_bugs
-from .windows import contract_forward, window_table
+from .windows import contract_forward, flat_targets, window_table
 
 
 def _skipped() -> type[Exception]:
@@ -325,14 +325,6 @@ def explain_values(got: np.ndarray, expected: np.ndarray) -> Explain:
         return value_kind(got[position], expected[position], expected.dtype)
 
     return explain
-
-
-def flat_targets(indices: np.ndarray, input_shape: Sequence[int], pooled_axes: int) -> np.ndarray:
-    """Each index (in-plane, the contract's format) as a position in the whole flattened input."""
-    plane = math.prod(input_shape[len(input_shape) - pooled_axes :])
-    batch = math.prod(input_shape[: len(input_shape) - pooled_axes])
-    per_plane = np.asarray(indices).reshape(batch, -1)
-    return (per_plane + np.arange(batch)[:, np.newaxis] * plane).ravel()
 
 
 def explain_gradients(

@@ -43,7 +43,7 @@ import numpy as np
 
 from impls import PoolSpec
 
-from .windows import window_table
+from .windows import flat_targets, window_table
 
 __all__ = [
     "DROPS_INF",
@@ -123,10 +123,7 @@ def scatter_add(
 
     ``routing`` holds in-plane indices (the contract's format), shaped like ``grad``.
     """
-    plane = math.prod(input_shape[len(input_shape) - pooled_axes :])
-    batch = math.prod(input_shape[: len(input_shape) - pooled_axes])
-    per_plane = np.asarray(routing, dtype=np.int64).reshape(batch, -1)
-    targets = (per_plane + np.arange(batch)[:, np.newaxis] * plane).ravel()
+    targets = flat_targets(np.asarray(routing, dtype=np.int64), input_shape, pooled_axes)
     total = np.bincount(
         targets, weights=grad.astype(np.float64).ravel(), minlength=math.prod(input_shape)
     )
@@ -153,16 +150,16 @@ class _Call:
         flat, inside = window_table(self.spatial, spec)
         self.flat = flat.reshape(-1, flat.shape[-1])  # (outputs, K)
         self.inside = inside.reshape(-1, inside.shape[-1])
-        self.elements = np.broadcast_to(
-            np.where(self.inside, self.flat, 0), (self.batch,) + self.flat.shape
-        )
-        self.raw = planes[:, np.where(self.inside, self.flat, 0)]  # (batch, outputs, K)
+        in_plane = np.where(self.inside, self.flat, 0)  # padding slots read element 0
+        self.elements = np.broadcast_to(in_plane, (self.batch,) + self.flat.shape)
+        self.raw = planes[:, in_plane]  # (batch, outputs, K)
         values = _comparable(self.raw)
         self.windows = np.where(self.inside, values, -np.inf)  # (batch, outputs, K)
         self.nan = np.asarray(np.isnan(self.windows).any(axis=-1))  # (batch, outputs)
         self.grad = grad.astype(np.float64).reshape(self.batch, -1)  # (batch, outputs)
         self.got = np.asarray(got).astype(np.float64).reshape(self.batch, self.plane_size)
         self.routing = np.asarray(routing, dtype=np.int64).reshape(self.batch, -1)
+        self._spreads: dict[tuple[str, str], tuple[np.ndarray, np.ndarray]] = {}
         self.expected = self.predict("first", "contract", None, "add")
 
     # -- where each output's gradient goes, under a rule ----------------------------
@@ -252,7 +249,9 @@ class _Call:
         assignment, does).
         """
         grad = self.grad if dropped is None else np.where(dropped, 0.0, self.grad)
-        elements, weights = self.spread(ties, nan_rule)
+        if (ties, nan_rule) not in self._spreads:  # the same for every dropped set and assign
+            self._spreads[ties, nan_rule] = self.spread(ties, nan_rule)
+        elements, weights = self._spreads[ties, nan_rule]
         with np.errstate(invalid="ignore"):
             contributions = grad[..., np.newaxis] * weights
         rows = np.broadcast_to(np.arange(self.batch)[:, None, None], contributions.shape)

@@ -1,10 +1,10 @@
 """The reference geometry and selection rule, written from the contract alone.
 
-`window_table` lists every window's elements and `contract_forward` applies the
+`window_table` lists every window's elements, `contract_forward` applies the
 selection rule (first maximum in row-major window order, NaN above everything,
-padding never), both from the formulas of docs/contract.md and independently of
-the package's own helpers, so that they can judge any implementation,
-``naive`` included.
+padding never) and `flat_targets` places in-plane indices in the whole input, all
+from the formulas of docs/contract.md and independently of the package's own
+helpers, so that they can judge any implementation, ``naive`` included.
 
 Examples
 --------
@@ -26,7 +26,7 @@ import numpy as np
 
 from impls import CONTRACT_DTYPES, PoolSpec
 
-__all__ = ["contract_forward", "window_table"]
+__all__ = ["contract_forward", "flat_targets", "window_table"]
 
 
 def window_table(spatial: Sequence[int], spec: PoolSpec) -> tuple[np.ndarray, np.ndarray]:
@@ -84,3 +84,11 @@ def contract_forward(x: np.ndarray, spec: PoolSpec) -> tuple[np.ndarray, np.ndar
     indices = np.take_along_axis(np.broadcast_to(flat, windows.shape), position, axis=-1)[..., 0]
     out_shape = lead + flat.shape[:-1]
     return values.reshape(out_shape), indices.reshape(out_shape).astype(np.int64)
+
+
+def flat_targets(indices: np.ndarray, input_shape: Sequence[int], pooled_axes: int) -> np.ndarray:
+    """Each index (in-plane, the contract's format) as a position in the whole flattened input."""
+    plane = math.prod(input_shape[len(input_shape) - pooled_axes :])
+    batch = math.prod(input_shape[: len(input_shape) - pooled_axes])
+    per_plane = np.asarray(indices).reshape(batch, -1)
+    return (per_plane + np.arange(batch)[:, np.newaxis] * plane).ravel()

@@ -17,8 +17,6 @@ call does one dictionary lookup before its kernel: see `impls.fast.blocks`.
 Examples
 --------
 >>> import numpy as np
-
-from .threads import ForkSafeLock
 >>> @table_cache
 ... def zeros(n):
 ...     return np.zeros(n)
