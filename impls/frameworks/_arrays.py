@@ -1,10 +1,13 @@
-"""Array conversions the adapters share: what a framework's tensor constructor can take."""
+"""What the adapters share: the arrays a framework's tensor constructor can take, and the
+indices a layer keeps from its forward."""
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 
-__all__ = ["native_copy"]
+__all__ = ["kept_indices", "native_copy"]
 
 
 def native_copy(array: object) -> np.ndarray:
@@ -23,3 +26,12 @@ def native_copy(array: object) -> np.ndarray:
     """
     array = np.asarray(array)
     return np.array(array, dtype=array.dtype.newbyteorder("="), order="C", copy=True)
+
+
+def kept_indices(layer: Any, x: np.ndarray, values: np.ndarray) -> np.ndarray:
+    """The indices ``layer`` kept from its forward (``layer.indices``), already in the
+    contract's format: the ``indices`` reader of `impls.conformance.from_layer` for
+    frameworks that return them (Paddle's mask, tinygrad's indices)."""
+    assert layer.indices is not None, "forward runs before the indices are read"
+    indices: np.ndarray = layer.indices
+    return indices

@@ -40,7 +40,7 @@ from typing import Any
 
 import numpy as np
 
-from impls.frameworks._arrays import native_copy
+from impls.frameworks._arrays import kept_indices, native_copy
 from impls.limits import symmetric_padding
 from impls.protocol import Capabilities
 from impls.spec import PoolSpec
@@ -105,12 +105,6 @@ class MaskedMaxPoolLayer:
         return self._callers(np.asarray(grad_in.numpy()))
 
 
-def _indices(layer: MaskedMaxPoolLayer, x: np.ndarray, values: np.ndarray) -> np.ndarray:
-    """Paddle's mask: already the contract's format."""
-    assert layer.indices is not None, "forward runs before the indices are read"
-    return layer.indices
-
-
 def adapter() -> Any:
     """The Paddle adapter: `MaskedMaxPoolLayer` through `impls.conformance.from_layer`."""
     from impls.conformance.layers import from_layer
@@ -119,6 +113,6 @@ def adapter() -> Any:
     return from_layer(
         MaskedMaxPoolLayer,
         name="paddle",
-        indices=_indices,
+        indices=kept_indices,
         capabilities=CAPABILITIES,
     )

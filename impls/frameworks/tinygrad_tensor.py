@@ -38,7 +38,7 @@ from typing import Any
 
 import numpy as np
 
-from impls.frameworks._arrays import native_copy
+from impls.frameworks._arrays import kept_indices, native_copy
 from impls.protocol import Capabilities
 from impls.spec import PoolSpec
 
@@ -112,15 +112,11 @@ class MaxPoolLayer:
         return np.asarray(grad_in.numpy())
 
 
-def _indices(layer: MaxPoolLayer, x: np.ndarray, values: np.ndarray) -> np.ndarray:
-    """tinygrad's own indices: already the contract's format."""
-    assert layer.indices is not None, "forward runs before the indices are read"
-    return layer.indices
-
-
 def adapter() -> Any:
     """The tinygrad adapter: `MaxPoolLayer` through `impls.conformance.from_layer`."""
     _check_compiler(device())
     from impls.conformance.layers import from_layer
 
-    return from_layer(MaxPoolLayer, name="tinygrad", indices=_indices, capabilities=CAPABILITIES)
+    return from_layer(
+        MaxPoolLayer, name="tinygrad", indices=kept_indices, capabilities=CAPABILITIES
+    )
