@@ -395,7 +395,8 @@ def checked_forward(
     split = x.ndim - spec.ndim
     shape = x.shape[:split] + spec.output_shape(x.shape[split:])
     indices: np.ndarray | None
-    if derives_indices(impl) and isinstance(result, tuple) and result[-1] is not None:
+    worked_out = derives_indices(impl) and isinstance(result, tuple) and result[-1] is not None
+    if worked_out:
         # Indices worked out from backward, for a check of backward's: forward's values
         # are the forward checks' to judge, and without them no index can be worked out.
         values, indices = result[0], result[1]
@@ -408,7 +409,7 @@ def checked_forward(
             wrong = shape_kind(array.shape, shape, spec)
             fail(wrong, f"{wrong}: {what} have shape {array.shape}, the contract gives {shape} "
                  f"[{context}]")  # fmt: skip
-    if derives_indices(impl) and indices is not None:
+    if worked_out:
         pass  # the values' dtype too is the forward checks' to judge
     elif values.dtype != x.dtype:
         defer(

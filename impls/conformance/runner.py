@@ -437,11 +437,11 @@ def run_property(
             leaves = _flatten(error)
             for leaf in [error, *leaves]:
                 leaf._maxpool_case = case  # type: ignore[attr-defined]  # read back by getattr
-            for leaf in leaves:
-                kind = _describe(leaf)[0]
+            kinds = [_describe(leaf)[0] for leaf in leaves]
+            for kind, leaf in zip(kinds, leaves, strict=True):
                 if kind not in smallest or _size(case) < smallest[kind][0]:
                     smallest[kind] = (_size(case), leaf, case)
-            new = [leaf for leaf in leaves if _describe(leaf)[0] not in known]
+            new = [leaf for kind, leaf in zip(kinds, leaves, strict=True) if kind not in known]
             if len(new) == len(leaves):
                 raise
         # Outside the handler: the bugs not found yet, alone (a known one makes no failure).
