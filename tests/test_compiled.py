@@ -23,7 +23,6 @@ from numpy.testing import assert_array_equal
 import impls
 from impls import PoolSpec
 from impls.fast import compiled, numba_pool, table_cache
-from impls.fast.whole_plane import is_whole_plane
 from impls.geometry import Geometry
 
 DEADLINE_SECONDS = 60.0
@@ -190,7 +189,7 @@ def test_a_child_forked_while_idle_loads_on_its_own(loader):
 
 def test_numba_serves_numpy_while_its_kernel_loads(loader, monkeypatch):
     gate = Gate()
-    monkeypatch.setattr(numba_pool, "_warm_forward", lambda native, whole, kernels: gate(kernels))
+    monkeypatch.setattr(numba_pool, "_warm_forward", lambda native, kind, kernels: gate(kernels))
     x = np.random.default_rng(1).standard_normal((3, 2, 9, 9)).astype(np.float32)
     spec = PoolSpec((3, 3), stride=2, padding=1)
     try:
@@ -248,6 +247,8 @@ CASES = [
     ((2, 2, 4, 6, 6), PoolSpec((2, 2, 2))),
     ((4, 3, 7, 7), PoolSpec((7, 7))),  # whole planes
     ((2, 8, 12, 12), PoolSpec((5, 5), stride=1, padding=2)),
+    ((2, 3, 4, 129), PoolSpec((2, 2))),  # in place: rows of 64 outputs
+    ((2, 3, 4 * 70), PoolSpec((4,))),
 ]
 
 
@@ -268,7 +269,7 @@ def _count_kernel_calls(monkeypatch: pytest.MonkeyPatch) -> list[str]:
     from impls.fast import numba_kernels as kernels  # the module the loader hands out
 
     calls: list[str] = []
-    for name in ("pool_planes", "pool_whole_planes"):
+    for name in ("pool_planes", "pool_rows", "pool_whole_planes"):
         kernel = getattr(kernels, name)
 
         def spy(*args, kernel=kernel, name=name):
@@ -295,8 +296,8 @@ def test_the_numpy_path_gives_the_compiled_kernels_bits(monkeypatch, dtype, shap
         grad = np.random.default_rng(6).standard_normal(values.shape)
         results[chosen] = (values, indices, impl.backward(grad, indices, x.shape, spec))
         assert bool(calls) == (chosen == "wait")
-    whole = is_whole_plane(Geometry.of(shape, spec).compact)
-    assert compiled.ready(numba_pool._forward_kernel(np.dtype(dtype), whole))  # "wait" used it
+    kind = numba_pool._kind(numba_pool._tables(Geometry.of(shape, spec).compact, np.dtype(dtype)))
+    assert compiled.ready(numba_pool._forward_kernel(np.dtype(dtype), kind))  # "wait" used it
     (values, indices, grad_in), (kernel_values, kernel_indices, kernel_grad_in) = (
         results["off"],
         results["wait"],

@@ -1,6 +1,6 @@
 """The compiled loops behind `impls.fast.numba_pool`.
 
-Three kernels, ``@numba.njit(nogil=True, cache=True)``: they release the GIL,
+Four kernels, ``@numba.njit(nogil=True, cache=True)``: they release the GIL,
 so the library's own thread pool (`impls.fast.threads`) runs them on several
 threads at once, and they are compiled once per dtype and then loaded from
 the on-disk cache. They know nothing of `PoolSpec`: the caller hands them the
@@ -9,6 +9,9 @@ builds them), with every geometry seen as 3-D: 1-D and 2-D pools have unit
 leading axes, which costs nothing.
 
 * `pool_planes`: the staged running maximum, for any geometry.
+* `pool_rows`: windows that tile the innermost axis in groups of 2 to 4
+  elements (stride equal to the kernel, no padding or gap along it), read in
+  place: no staging copy, one pass per window row.
 * `pool_whole_planes`: the first maximum of each whole plane (global pooling),
   where the staged layout would have a single output per plane.
 * `scatter_planes`: backward.
@@ -29,6 +32,22 @@ a negative-index fix-up to every signed index, which keeps LLVM from
 vectorising the loops. numba compiles one version per array type, layout and
 writeability included: the caller hands every array C-contiguous (inputs
 read-only, outputs writable), so each key dtype compiles once.
+
+Comparing in place
+------------------
+`pool_rows` compares the elements themselves, as NumPy would: an element
+is later's first maximum when it is greater, or a NaN where the maximum so
+far is not, so ties, signed zeros and NaN keep the first element, whose bits
+are returned as they are. numba cannot compute with float16: those inputs
+take `pool_planes`.
+
+Row table layout
+----------------
+``axes`` : int64 ``(3, 6)``
+    Per axis: the input length, the outputs, the kernel, the stride, the
+    dilation and the begin padding (unit axes: ``1, 1, 1, 1, 1, 0``). Along
+    the innermost axis the kernel equals the stride, without dilation or
+    padding, and every window lies inside the input.
 
 Forward table layout
 --------------------
@@ -56,7 +75,7 @@ from __future__ import annotations
 import numba
 import numpy as np
 
-__all__ = ["SCATTER_ELEMENTS", "pool_planes", "pool_whole_planes", "scatter_planes"]
+__all__ = ["SCATTER_ELEMENTS", "pool_planes", "pool_rows", "pool_whole_planes", "scatter_planes"]
 
 # Backward zeroes the gradient this many elements at a time (or one plane).
 SCATTER_ELEMENTS = 4096
@@ -314,6 +333,146 @@ def pool_planes(
         _stage(x, first, planes, lanes, axes, buffers, mask, nan)
         _running_max(buffers, offsets, copy_first, first_step, lowest, best, step)
         _write_outputs(best, step, first, planes, sizes, window_start, flat, values, indices, mask)
+
+
+@_inline
+def _later(element, top, chosen, candidate):
+    """The first maximum of ``top`` (at ``chosen``) and a later ``element`` (at ``candidate``).
+
+    The later element wins when greater, or when it is a NaN and ``top`` is
+    not (integers are never NaN: the test compiles away).
+    """
+    wins = (element > top) | ((element != element) & (top == top))
+    return (element if wins else top), (candidate if wins else chosen)
+
+
+@_inline
+def _group_top(x, plane, i0, i1, read, width, candidate):
+    """The first maximum of ``x[plane, i0, i1, read:read + width]`` and its step.
+
+    ``candidate`` is the first element's step; ``width`` (2 to 4) is a
+    constant where this is inlined, so the loop of the caller has no inner
+    loop left and vectorises.
+    """
+    top, chosen = x[plane, i0, i1, read], candidate
+    if width >= 2:
+        element = x[plane, i0, i1, read + np.uint64(1)]
+        top, chosen = _later(element, top, chosen, candidate + np.int32(1))
+    if width >= 3:
+        element = x[plane, i0, i1, read + np.uint64(2)]
+        top, chosen = _later(element, top, chosen, candidate + np.int32(2))
+    if width >= 4:
+        element = x[plane, i0, i1, read + np.uint64(3)]
+        top, chosen = _later(element, top, chosen, candidate + np.int32(3))
+    return top, chosen
+
+
+@_inline
+def _window_row(
+    x, plane, i0, i1, width, candidate, best, step, values, indices, out, base, first, last
+):
+    """Fold input row ``x[plane, i0, i1]`` into the windows of one output row.
+
+    Output ``c`` reads elements ``c * width ...``; ``first`` (no maximum yet)
+    and ``last`` (write the outputs, from position ``out``, indices from the
+    window start ``base``) are constants where this is inlined, which leaves
+    one branch-free loop each.
+    """
+    for c in range(best.shape[0]):
+        at = np.uint64(c)
+        read = np.uint64(width * c)
+        top, chosen = _group_top(x, plane, i0, i1, read, width, candidate)
+        if not first:
+            top, chosen = _later(top, best[at], step[at], chosen)
+        if last:
+            position = np.uint64(out + c)
+            indices[plane, position] = base + width * c + chosen
+            values[plane, position] = top
+        else:
+            best[at] = top
+            step[at] = chosen
+
+
+@_inline
+def _output_row(x, plane, rows, i0s, i1s, steps, width, best, step, values, indices, out, base):
+    """One output row from its ``rows`` window rows, in code order (see `pool_rows`)."""
+    if rows == 1:
+        _window_row(
+            x, plane, i0s[0], i1s[0], width, steps[0], best, step, values, indices, out, base,
+            True, True,
+        )  # fmt: skip
+        return
+    _window_row(
+        x, plane, i0s[0], i1s[0], width, steps[0], best, step, values, indices, out, base,
+        True, False,
+    )  # fmt: skip
+    for r in range(1, rows - 1):
+        _window_row(
+            x, plane, i0s[r], i1s[r], width, steps[r], best, step, values, indices, out, base,
+            False, False,
+        )  # fmt: skip
+    last = rows - 1
+    _window_row(
+        x, plane, i0s[last], i1s[last], width, steps[last], best, step, values, indices, out,
+        base, False, True,
+    )  # fmt: skip
+
+
+@_jit
+def pool_rows(x, values, indices, axes):
+    """Max-pool planes ``x`` (``(n, D, H, W)``, native dtype) whose windows tile ``W``.
+
+    ``axes`` is the row table (see the module docstring). Each output row is
+    folded from its window rows (the in-bounds ``(d, h)`` kernel positions,
+    in code order): per window row, one loop over the outputs takes the
+    first maximum of each group of ``width`` elements and folds it into the
+    maxima so far, kept per output with the selected element's step. The
+    first window row starts them, the last writes values and indices, so a
+    2x2 pool makes two passes and no other. ``values`` and ``indices`` are
+    ``(n, outputs per plane)``.
+    """
+    length0, length1, length2 = axes[0, 0], axes[1, 0], axes[2, 0]
+    outputs0, outputs1, outputs2 = axes[0, 1], axes[1, 1], axes[2, 1]
+    kernel0, kernel1, width = axes[0, 2], axes[1, 2], axes[2, 2]
+    best = np.empty(outputs2, dtype=x.dtype)
+    step = np.empty(outputs2, dtype=np.int32)
+    i0s = np.empty(kernel0 * kernel1, dtype=np.uint64)
+    i1s = np.empty(kernel0 * kernel1, dtype=np.uint64)
+    steps = np.empty(kernel0 * kernel1, dtype=np.int32)
+    for p in range(x.shape[0]):
+        plane = np.uint64(p)
+        out = 0
+        for a0 in range(outputs0):
+            start0 = a0 * axes[0, 3] - axes[0, 5]
+            for a1 in range(outputs1):
+                start1 = a1 * axes[1, 3] - axes[1, 5]
+                rows = 0
+                for k0 in range(kernel0):
+                    i0 = start0 + k0 * axes[0, 4]
+                    if i0 < 0 or i0 >= length0:
+                        continue
+                    for k1 in range(kernel1):
+                        i1 = start1 + k1 * axes[1, 4]
+                        if i1 < 0 or i1 >= length1:
+                            continue
+                        i0s[rows], i1s[rows] = i0, i1
+                        steps[rows] = (k0 * axes[0, 4] * length1 + k1 * axes[1, 4]) * length2
+                        rows += 1
+                base = (start0 * length1 + start1) * length2
+                # A constant width per branch: the inner loops vectorise.
+                if width == 2:
+                    _output_row(
+                        x, plane, rows, i0s, i1s, steps, 2, best, step, values, indices, out, base
+                    )
+                elif width == 3:
+                    _output_row(
+                        x, plane, rows, i0s, i1s, steps, 3, best, step, values, indices, out, base
+                    )
+                else:
+                    _output_row(
+                        x, plane, rows, i0s, i1s, steps, 4, best, step, values, indices, out, base
+                    )
+                out += outputs2
 
 
 @_jit

@@ -100,6 +100,14 @@ __all__ = ["KernelTables", "NumbaMaxPool", "kernel_tables", "wait_until_compiled
 MIN_PASS_LENGTH = 1024
 INTERLEAVED_PASS_LENGTH = 8192
 MAX_LANES = 256
+# Windows that tile the innermost axis in groups of 2 to 4 elements take
+# `numba_kernels.pool_rows` where an output row has at least this many
+# outputs: read in place, no staging copy (measured, 2 threads, float32:
+# VGG-16 29 -> 23 ms, audio 19 -> 9.5 ms); shorter rows take the staged
+# kernel, whose interleaved planes pay a loop set-up per many planes, not per
+# row (LeNet-5's 14 outputs: ... ms in place against ... ms staged).
+MIN_ROW_OUTPUTS = 64
+ROW_WIDTHS = (2, 3, 4)
 # Calls reading at most this many window elements in all are gathered in NumPy
 # (`impls.fast.gather`) rather than passed to the kernels, whose call alone costs
 # more: measured, (1, 1, 4, 4) k2 3.7 against 6.9 µs, 256 elements 6.3 against
@@ -212,6 +220,87 @@ def kernel_tables(geometry: Geometry) -> KernelTables:
     )
 
 
+@dataclass(frozen=True, eq=False)
+class RowTables:
+    """What `numba_kernels.pool_rows` reads of one geometry: its ``(3, 6)`` row table.
+
+    ``spatial`` is the spatial shape seen as 3-D.
+    """
+
+    spatial: tuple[int, ...]
+    axes: np.ndarray
+
+
+@table_cache
+def row_tables(geometry: Geometry) -> RowTables | None:
+    """The `RowTables` of a compact ``geometry``, or None where `pool_rows` cannot take it.
+
+    It takes windows that tile the innermost axis (stride equal to a kernel
+    of `ROW_WIDTHS`, no dilation or padding, every window inside the input)
+    in output rows of at least `MIN_ROW_OUTPUTS`, where every window reads
+    some input row. O(K) in the kernel size K.
+    """
+    return _row_tables(geometry, MIN_ROW_OUTPUTS)
+
+
+def _row_tables(geometry: Geometry, min_outputs: int) -> RowTables | None:
+    spec = geometry.spec
+    kernel, stride, begin = spec.kernel_size[-1], spec.stride[-1], geometry.pads[-1][0]
+    length, outputs = geometry.spatial_shape[-1], geometry.output_spatial[-1]
+    if kernel not in ROW_WIDTHS or stride != kernel or spec.dilation[-1] != 1 or begin != 0:
+        return None
+    if outputs < min_outputs or outputs * kernel > length:
+        return None
+    axes = np.array([(1, 1, 1, 1, 1, 0)] * 3, dtype=np.int64)
+    first_axis = 3 - spec.ndim
+    for axis in range(spec.ndim):
+        axes[first_axis + axis] = (
+            geometry.spatial_shape[axis],
+            geometry.output_spatial[axis],
+            spec.kernel_size[axis],
+            spec.stride[axis],
+            spec.dilation[axis],
+            geometry.pads[axis][0],
+        )
+    for axis_length, axis_outputs, size, step, gap, pad in axes[:2]:
+        starts = np.arange(axis_outputs) * step - pad
+        positions = starts[:, None] + np.arange(size) * gap
+        if not ((positions >= 0) & (positions < axis_length)).any(axis=1).all():
+            return None  # a window of padding only: the staged kernel knows what to do
+    length1, length2 = int(axes[1, 0]), int(axes[2, 0])
+    span0, span1 = (int(axes[axis, 2] - 1) * int(axes[axis, 4]) for axis in (0, 1))
+    if (span0 * length1 + span1) * length2 + kernel >= 2**31:
+        return None  # the kernel keeps int32 steps
+    return RowTables(
+        spatial=(1, 1, 1)[: 3 - spec.ndim] + geometry.spatial_shape, axes=_frozen(axes)
+    )
+
+
+Tables = KernelTables | RowTables | None  # None: whole planes
+
+
+def _pools_rows(geometry: Geometry, native: np.dtype) -> bool:
+    """Whether `pool_rows` pools a compact ``geometry`` of ``native`` inputs."""
+    # numba cannot compare float16 in place
+    return native != np.float16 and row_tables(geometry) is not None
+
+
+def _tables(geometry: Geometry, native: np.dtype) -> Tables:
+    """The tables of the kernel that pools a compact ``geometry`` of ``native`` inputs."""
+    if is_whole_plane(geometry):
+        return None
+    if _pools_rows(geometry, native):
+        return row_tables(geometry)
+    return kernel_tables(geometry)
+
+
+def _kind(tables: Tables) -> str:
+    """The name of the kernel that reads ``tables``."""
+    if tables is None:
+        return "whole planes"
+    return "rows" if isinstance(tables, RowTables) else "staged planes"
+
+
 def _keys(dtype: np.dtype) -> tuple[np.dtype, object, object]:
     """The dtype the kernels read a native ``dtype`` as, and its ``mask`` and ``nan``.
 
@@ -254,10 +343,11 @@ def _pool_call(
     x: np.ndarray,
     values: np.ndarray,
     indices: np.ndarray,
-    tables: KernelTables | None,
+    tables: Tables,
     keys: tuple[Any, Any, Any],
 ) -> None:
-    """Run the forward kernel on planes ``x`` (keys, read-only) into rows of the outputs.
+    """Run the forward kernel on planes ``x`` (read-only; keys, but native for the
+    row kernel: `_source_dtype`) into rows of the outputs.
 
     The one place that calls the forward kernels, so that every call, the
     warm-up included, passes arguments of the same numba types.
@@ -265,6 +355,9 @@ def _pool_call(
     lowest, mask, nan = keys
     if tables is None:  # whole planes
         kernels.pool_whole_planes(x, values, indices, mask, nan)
+        return
+    if isinstance(tables, RowTables):
+        kernels.pool_rows(x, values, indices, tables.axes)
         return
     kernels.pool_planes(
         x,
@@ -289,17 +382,30 @@ def _key_scalars(native: np.dtype) -> tuple[np.dtype, tuple[Any, Any, Any]]:
     return keys, (keys.type(np.iinfo(keys).min), mask, nan)
 
 
-def _forward_kernel(native: np.dtype, whole: bool) -> tuple[str, str]:
-    """The `impls.fast.compiled` key of the forward kernel for ``native`` inputs."""
-    return ("whole planes" if whole else "staged planes", native.str)
+def _source_dtype(native: np.dtype, tables: Tables) -> np.dtype:
+    """The dtype the kernel of ``tables`` reads ``native`` inputs and writes values as."""
+    return native if isinstance(tables, RowTables) else _keys(native)[0]
 
 
-def _warm_forward(native: np.dtype, whole: bool, kernels: ModuleType) -> None:
-    """Compile (or load) the forward kernel for ``native`` inputs: one call on a tiny input."""
-    spec = PoolSpec((4, 4) if whole else (2, 2))
-    geometry = Geometry.of((2, 4, 4), spec).compact
+def _forward_kernel(native: np.dtype, kind: str) -> tuple[str, str]:
+    """The `impls.fast.compiled` key of the forward kernel ``kind`` for ``native`` inputs."""
+    return (kind, native.str)
+
+
+# A tiny call of each kernel, on tables built for it whatever the thresholds.
+_WARM_SHAPES = {"whole planes": (4, 4), "staged planes": (2, 2), "rows": (2, 2)}
+
+
+def _warm_forward(native: np.dtype, kind: str, kernels: ModuleType) -> None:
+    """Compile (or load) the forward kernel ``kind`` for ``native`` inputs: one tiny call."""
+    geometry = Geometry.of((2, 4, 4), PoolSpec(_WARM_SHAPES[kind])).compact
+    tables: Tables = None
+    if kind == "rows":
+        tables = _row_tables(geometry, 1)
+    elif kind == "staged planes":
+        tables = kernel_tables(geometry)
     x = np.zeros((2, 4, 4), dtype=native)
-    _compiled_forward(geometry, native)(x, kernels)
+    _compiled_forward(geometry, native, tables)(x, kernels)
 
 
 def _scatter_kernel(dtype: np.dtype) -> tuple[str, str]:
@@ -319,24 +425,24 @@ def _scatter_call(
     return int(kernels.scatter_planes(grad, indices, grad_in))
 
 
-def _compiled_forward(geometry: Geometry, native: np.dtype) -> Any:
+def _compiled_forward(geometry: Geometry, native: np.dtype, tables: Tables) -> Any:
     """``run(x, kernels)``: the compiled forward of a kernel-ready input, on this thread.
 
-    ``geometry`` is compact; ``x`` C-contiguous, aligned, of dtype ``native``.
+    ``geometry`` is compact, ``tables`` its kernel's; ``x`` C-contiguous,
+    aligned, of dtype ``native``.
     """
-    keys, scalars = _key_scalars(native)
+    _, scalars = _key_scalars(native)
+    source_dtype = _source_dtype(native, tables)
     batch, outputs = geometry.batch, geometry.output_plane_size
-    whole = is_whole_plane(geometry)
-    tables = None if whole else kernel_tables(geometry)
     shape = (geometry.plane_size,) if tables is None else tables.spatial
     out_shape = geometry.output_shape
 
     def run(x: np.ndarray, kernels: ModuleType) -> tuple[np.ndarray, np.ndarray]:
         values = np.empty((batch, outputs), dtype=native)
         indices = np.empty((batch, outputs), dtype=np.int64)
-        source = x.reshape(batch, *shape).view(keys)
+        source = x.reshape(batch, *shape).view(source_dtype)
         source.flags.writeable = False  # one numba type for read-only and writable inputs
-        _pool_call(kernels, source, values.view(keys), indices, tables, scalars)
+        _pool_call(kernels, source, values.view(source_dtype), indices, tables, scalars)
         return values.reshape(out_shape), indices.reshape(out_shape)
 
     return run
@@ -364,8 +470,9 @@ def wait_until_compiled(
     requests = []
     for native in _compiled_dtypes(dtypes):
         geometry_module.check_dtype(native, "dtype")
-        for whole in (False, True):
-            requests.append((_forward_kernel(native, whole), _bound(_warm_forward, native, whole)))
+        kinds = ["staged planes", "whole planes"] + ["rows"] * (native != np.float16)
+        for kind in kinds:
+            requests.append((_forward_kernel(native, kind), _bound(_warm_forward, native, kind)))
         if native.kind == "f" and native.itemsize == 2:
             continue  # float16 gradients take the NumPy scatter
         requests.append((_scatter_kernel(native), _bound(_warm_scatter, native)))
@@ -419,22 +526,22 @@ class NumbaMaxPool(BlockedMaxPool):
         in place; every other call to the compiled kernels, once they are ready.
         """
         compact = geometry.compact
-        if not _stages_within_input(compact):
+        native = array.dtype.newbyteorder("=")
+        if not _pools_rows(compact, native) and not _stages_within_input(compact):
             return SlicedMaxPool(self.threads).forward_plan(array, geometry)
+        tables = _tables(compact, native)
         chosen = compiled.mode()
         if chosen == "off":
             return self.numpy_path().forward_plan(array, geometry)
         if chosen != "wait" and is_small(compact, GATHER_ELEMENTS):
             # (with "wait" every call runs the kernels: what verifying them needs)
             return gather_plan(compact), 3 * _window_elements(compact)
-        native = array.dtype.newbyteorder("=")
-        whole = is_whole_plane(compact)
-        kernel = _forward_kernel(native, whole)
-        warm = _bound(_warm_forward, native, whole)
+        kernel = _forward_kernel(native, _kind(tables))
+        warm = _bound(_warm_forward, native, _kind(tables))
         blocked = self.blocked_plan(array, compact)
         small = None
         if _kernel_ready(array, native):
-            small = _compiled_forward(compact, native)
+            small = _compiled_forward(compact, native, tables)
         whole_bytes = compact.batch * compact.plane_size * array.itemsize
         fallback: list[ForwardPlan] = []
 
@@ -452,7 +559,7 @@ class NumbaMaxPool(BlockedMaxPool):
                 return small(x, kernels)  # one block on this thread: no worker to set up
             return blocked(x)
 
-        held = 0 if whole else _table_bytes(compact)
+        held = 0 if tables is None else _table_bytes(tables)
         return run, held
 
     def forward_scratch_bytes(self, geometry: Geometry, dtype: np.dtype) -> int:
@@ -473,10 +580,11 @@ class NumbaMaxPool(BlockedMaxPool):
     ) -> BlockWorker:
         batch, outputs = geometry.batch, geometry.output_plane_size
         native = planes.dtype.newbyteorder("=")
-        keys, scalars = _key_scalars(native)
+        _, scalars = _key_scalars(native)
+        tables = _tables(geometry, native)
+        keys = _source_dtype(native, tables)
         kernels = compiled.kernels_for(
-            _forward_kernel(native, is_whole_plane(geometry)),
-            _bound(_warm_forward, native, is_whole_plane(geometry)),
+            _forward_kernel(native, _kind(tables)), _bound(_warm_forward, native, _kind(tables))
         )
         if kernels is None:  # the plan checked; only a process forked since can differ
             raise RuntimeError(f"the compiled kernels are not ready: {compiled.status()}")
@@ -485,8 +593,6 @@ class NumbaMaxPool(BlockedMaxPool):
             value_rows = values.reshape(batch, outputs).view(keys)
         else:  # byte-swapped: computed natively, then copied
             native_values = np.empty((capacity, outputs), dtype=native)
-        whole = is_whole_plane(geometry)
-        tables = None if whole else kernel_tables(geometry)
         shape = (geometry.plane_size,) if tables is None else tables.spatial
         # planes is an array of (batch, *spatial) planes, or copies blocks of them
         direct = isinstance(planes, np.ndarray) and _kernel_ready(planes, native)
@@ -554,8 +660,9 @@ def _window_elements(geometry: Geometry) -> int:
     return geometry.batch * geometry.output_plane_size * geometry.spec.window_size
 
 
-def _table_bytes(geometry: Geometry) -> int:
-    tables = kernel_tables(geometry)
+def _table_bytes(tables: KernelTables | RowTables) -> int:
+    if isinstance(tables, RowTables):
+        return tables.axes.nbytes
     return sum(
         array.nbytes
         for array in (
