@@ -17,6 +17,8 @@ from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from numpy.testing import assert_array_equal
 
 pytest.importorskip("numba")
@@ -344,3 +346,98 @@ def test_recommend_names_the_extra_it_needs(capsys):
 )
 def test_auto_follows_its_compiled_rules(shape, spec, chosen):
     assert impls.get("auto").choose(shape, spec) == chosen
+
+
+@pytest.fixture
+def short_rows(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The in-place kernel takes rows of any length."""
+    monkeypatch.setattr(numba_pool, "MIN_ROW_OUTPUTS", 1)
+    table_cache.clear()
+    yield
+    table_cache.clear()
+
+
+def _kernel_of(shape: tuple[int, ...], spec: PoolSpec, dtype: type) -> str:
+    compact = impls.geometry.Geometry.of(shape, spec).compact
+    return numba_pool._kind(numba_pool._tables(compact, np.dtype(dtype)))
+
+
+def _ties_and_nan(shape: tuple[int, ...], dtype: type, seed: int = 0) -> np.ndarray:
+    """Few distinct values (ties everywhere); floats with signed zeros and NaN of every kind."""
+    x = sample(shape, dtype=dtype, seed=seed)
+    if np.dtype(dtype).kind == "f":
+        flat = x.reshape(-1)
+        flat[::5] = -0.0
+        flat[1::7] = 0.0
+        bits = flat.view(f"u{np.dtype(dtype).itemsize}")
+        for start, pattern in enumerate(NAN_BITS[dtype]):
+            bits[start * 3 :: 17] = pattern
+    return x
+
+
+IN_PLACE = [
+    ((3, 2, 6, 9), PoolSpec((2, 2))),  # a leftover column
+    ((2, 3, 7, 12), PoolSpec((3, 3), padding=(1, 0))),  # padding across rows only
+    ((2, 2, 9, 16), PoolSpec((3, 4), stride=(2, 4), dilation=(2, 1))),
+    ((3, 2, 31), PoolSpec((3,))),
+    ((2, 2, 4, 5, 8), PoolSpec((2, 3, 2), stride=(1, 2, 2), padding=(1, 1, 0))),
+    ((1, 1, 1, 9), PoolSpec((1, 4))),  # one window row
+]
+
+
+@pytest.mark.usefixtures("short_rows")
+@pytest.mark.parametrize("dtype", [np.float32, np.float64, np.int8, np.uint64])
+@pytest.mark.parametrize(("shape", "spec"), IN_PLACE, ids=[str(s) for _, s in IN_PLACE])
+def test_windows_that_tile_the_rows_are_read_in_place(shape, spec, dtype):
+    assert _kernel_of(shape, spec, dtype) == "rows"
+    assert_same_as_oracle(NUMBA(threads=2), _ties_and_nan(shape, dtype), spec)
+
+
+@pytest.mark.usefixtures("short_rows")
+@pytest.mark.parametrize(
+    ("shape", "spec", "dtype"),
+    [
+        ((2, 3, 6, 8), PoolSpec((2, 2)), np.float16),  # numba cannot compare float16
+        ((2, 3, 6, 8), PoolSpec((2, 2), padding=(0, 1)), np.float32),  # padded along rows
+        ((2, 3, 6, 8), PoolSpec((2, 2), stride=(2, 1)), np.float32),  # overlapping
+        ((2, 3, 6, 8), PoolSpec((2, 2), dilation=(1, 2)), np.float32),  # gaps
+        ((2, 3, 6, 15), PoolSpec((5, 5)), np.float32),  # groups of 5
+        ((2, 3, 6, 9), PoolSpec((2, 2), ceil_mode=True), np.float32),  # a partial window
+    ],
+)
+def test_other_windows_are_staged(shape, spec, dtype):
+    assert _kernel_of(shape, spec, dtype) != "rows"
+    assert_same_as_oracle(NUMBA(), _ties_and_nan(shape, dtype), spec)
+
+
+def test_short_rows_are_staged():
+    # Without the fixture: LeNet-5's rows of 14 outputs interleave planes instead.
+    assert _kernel_of((64, 6, 28, 28), PoolSpec((2, 2)), np.float32) == "staged planes"
+    assert _kernel_of((16, 64, 224, 224), PoolSpec((2, 2)), np.float32) == "rows"
+
+
+@pytest.mark.usefixtures("short_rows")
+@settings(max_examples=60, deadline=None)
+@given(
+    dimensions=st.integers(1, 3),
+    width=st.sampled_from(numba_pool.ROW_WIDTHS),
+    data=st.data(),
+)
+def test_in_place_rows_agree_with_the_oracle(dimensions, width, data):
+    outer = [
+        data.draw(st.tuples(st.integers(1, 3), st.integers(1, 2), st.integers(1, 2)))
+        for _ in range(dimensions - 1)
+    ]  # kernel, stride, dilation per outer axis
+    pads = [data.draw(st.integers(0, (k - 1) * d // 2)) for k, _, d in outer]
+    spatial = [data.draw(st.integers((k - 1) * d + 1, 7)) for k, _, d in outer]
+    spatial.append(width * data.draw(st.integers(2, 9)) + data.draw(st.integers(0, width - 1)))
+    spec = PoolSpec(
+        tuple(k for k, _, _ in outer) + (width,),
+        stride=tuple(s for _, s, _ in outer) + (width,),
+        padding=tuple(pads) + (0,),
+        dilation=tuple(d for _, _, d in outer) + (1,),
+    )
+    dtype = data.draw(st.sampled_from([np.float32, np.float64, np.int16, np.uint32]))
+    shape = (2, 3, *spatial)
+    assert _kernel_of(shape, spec, dtype) == "rows"
+    assert_same_as_oracle(NUMBA(threads=2), _ties_and_nan(shape, dtype, seed=len(spatial)), spec)
