@@ -410,10 +410,17 @@ def test_other_windows_are_staged(shape, spec, dtype):
     assert_same_as_oracle(NUMBA(), _ties_and_nan(shape, dtype), spec)
 
 
-def test_short_rows_are_staged():
-    # Without the fixture: LeNet-5's rows of 14 outputs interleave planes instead.
-    assert _kernel_of((64, 6, 28, 28), PoolSpec((2, 2)), np.float32) == "staged planes"
-    assert _kernel_of((16, 64, 224, 224), PoolSpec((2, 2)), np.float32) == "rows"
+@pytest.mark.parametrize(
+    ("shape", "kernel"),
+    [
+        ((64, 6, 28, 28), "staged planes"),  # LeNet-5: rows of 14 outputs
+        ((4, 64, 16, 56, 56), "rows"),  # C3D: 28 outputs
+        ((16, 64, 224, 224), "rows"),  # VGG-16: 112 outputs
+    ],
+)
+def test_rows_long_enough_are_read_in_place(shape, kernel):
+    spec = PoolSpec((2,) * (len(shape) - 2))
+    assert _kernel_of(shape, spec, np.float32) == kernel
 
 
 @pytest.mark.usefixtures("short_rows")

@@ -101,12 +101,15 @@ MIN_PASS_LENGTH = 1024
 INTERLEAVED_PASS_LENGTH = 8192
 MAX_LANES = 256
 # Windows that tile the innermost axis in groups of 2 to 4 elements take
-# `numba_kernels.pool_rows` where an output row has at least this many
-# outputs: read in place, no staging copy (measured, 2 threads, float32:
-# VGG-16 29 -> 23 ms, audio 19 -> 9.5 ms); shorter rows take the staged
-# kernel, whose interleaved planes pay a loop set-up per many planes, not per
-# row (LeNet-5's 14 outputs: ... ms in place against ... ms staged).
-MIN_ROW_OUTPUTS = 64
+# `numba_kernels.pool_rows`, which reads them in place, without the staging
+# copy, where output rows are long enough for its loops: a loop set-up per
+# window row. Measured (2 threads, float32, k2 s2 on 16 MB inputs, ratio of
+# its time to the staged kernel's, side by side): rows of 14 outputs 1.61,
+# 16 1.27-1.37, 20 0.96-0.99, 24 0.77, 28 0.66, 32 1.12-1.17, 40 1.04-1.08,
+# 56 0.94-0.97, 112 0.79, 200 0.65; on the workloads, VGG-16 (112) 0.68,
+# audio 0.61, C3D (28) 0.81. One threshold, not a rule fitted to each length:
+# rows of 32 to 40 outputs lose up to 17%.
+MIN_ROW_OUTPUTS = 20
 ROW_WIDTHS = (2, 3, 4)
 # Calls reading at most this many window elements in all are gathered in NumPy
 # (`impls.fast.gather`) rather than passed to the kernels, whose call alone costs
@@ -236,20 +239,23 @@ def row_tables(geometry: Geometry) -> RowTables | None:
     """The `RowTables` of a compact ``geometry``, or None where `pool_rows` cannot take it.
 
     It takes windows that tile the innermost axis (stride equal to a kernel
-    of `ROW_WIDTHS`, no dilation or padding, every window inside the input)
-    in output rows of at least `MIN_ROW_OUTPUTS` (the contract sees that
-    every window reads some input row).
+    of `ROW_WIDTHS`, no dilation or padding, every window inside the input;
+    the contract sees that every window reads some input row) in output rows
+    of at least `MIN_ROW_OUTPUTS`.
     """
-    return _row_tables(geometry, MIN_ROW_OUTPUTS)
+    if geometry.output_spatial[-1] < MIN_ROW_OUTPUTS:
+        return None
+    return _row_tables(geometry)
 
 
-def _row_tables(geometry: Geometry, min_outputs: int) -> RowTables | None:
+def _row_tables(geometry: Geometry) -> RowTables | None:
+    """The `RowTables` of any compact ``geometry`` `pool_rows` can read, else None."""
     spec = geometry.spec
     kernel, stride, begin = spec.kernel_size[-1], spec.stride[-1], geometry.pads[-1][0]
     length, outputs = geometry.spatial_shape[-1], geometry.output_spatial[-1]
     if kernel not in ROW_WIDTHS or stride != kernel or spec.dilation[-1] != 1 or begin != 0:
         return None
-    if outputs < min_outputs or outputs * kernel > length:
+    if outputs * kernel > length:
         return None
     axes = np.array([(1, 1, 1, 1, 1, 0)] * 3, dtype=np.int64)
     first_axis = 3 - spec.ndim
@@ -396,7 +402,7 @@ def _warm_forward(native: np.dtype, kind: str, kernels: ModuleType) -> None:
     geometry = Geometry.of((2, 4, 4), PoolSpec(_WARM_SHAPES[kind])).compact
     tables: Tables = None
     if kind == "rows":
-        tables = _row_tables(geometry, 1)
+        tables = _row_tables(geometry)
     elif kind == "staged planes":
         tables = kernel_tables(geometry)
     x = np.zeros((2, 4, 4), dtype=native)
