@@ -269,7 +269,9 @@ def _count_kernel_calls(monkeypatch: pytest.MonkeyPatch) -> list[str]:
     from impls.fast import numba_kernels as kernels  # the module the loader hands out
 
     calls: list[str] = []
-    for name in ("pool_planes", "pool_rows", "pool_whole_planes"):
+    names = ["pool_planes", "pool_whole_planes"]
+    names += ["pool_rows_{}_{}".format(*group) for group in numba_pool.ROW_GROUPS]
+    for name in names:
         kernel = getattr(kernels, name)
 
         def spy(*args, kernel=kernel, name=name):

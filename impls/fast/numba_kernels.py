@@ -1,6 +1,6 @@
 """The compiled loops behind `impls.fast.numba_pool`.
 
-Four kernels, ``@numba.njit(nogil=True, cache=True)``: they release the GIL,
+Seven kernels, ``@numba.njit(nogil=True, cache=True)``: they release the GIL,
 so the library's own thread pool (`impls.fast.threads`) runs them on several
 threads at once, and they are compiled once per dtype and then loaded from
 the on-disk cache. They know nothing of `PoolSpec`: the caller hands them the
@@ -9,9 +9,10 @@ builds them), with every geometry seen as 3-D: 1-D and 2-D pools have unit
 leading axes, which costs nothing.
 
 * `pool_planes`: the staged running maximum, for any geometry.
-* `pool_rows`: windows that tile the innermost axis in groups of 2 to 4
-  elements (stride equal to the kernel, no padding or gap along it), read in
-  place: no staging copy, one pass per window row.
+* `pool_rows_2_2`, `pool_rows_3_3`, `pool_rows_4_4`, `pool_rows_3_2`:
+  windows read in place, without a staging copy, one pass per window row,
+  where the kernel and stride along the innermost axis are those two numbers,
+  without dilation there.
 * `pool_whole_planes`: the first maximum of each whole plane (global pooling),
   where the staged layout would have a single output per plane.
 * `scatter_planes`: backward.
@@ -35,7 +36,7 @@ read-only, outputs writable), so each key dtype compiles once.
 
 Comparing in place
 ------------------
-`pool_rows` compares the elements themselves, as NumPy would: an element
+The row kernels compare the elements themselves, as NumPy would: an element
 is later's first maximum when it is greater, or a NaN where the maximum so
 far is not, so ties, signed zeros and NaN keep the first element, whose bits
 are returned as they are. numba cannot compute with float16: those inputs
@@ -45,9 +46,8 @@ Row table layout
 ----------------
 ``axes`` : int64 ``(3, 6)``
     Per axis: the input length, the outputs, the kernel, the stride, the
-    dilation and the begin padding (unit axes: ``1, 1, 1, 1, 1, 0``). Along
-    the innermost axis the kernel equals the stride, without dilation or
-    padding, and every window lies inside the input.
+    dilation and the begin padding (unit axes: ``1, 1, 1, 1, 1, 0``). The
+    contract sees that every window reads some input element along each axis.
 
 Forward table layout
 --------------------
@@ -75,7 +75,16 @@ from __future__ import annotations
 import numba
 import numpy as np
 
-__all__ = ["SCATTER_ELEMENTS", "pool_planes", "pool_rows", "pool_whole_planes", "scatter_planes"]
+__all__ = [
+    "SCATTER_ELEMENTS",
+    "pool_planes",
+    "pool_rows_2_2",
+    "pool_rows_3_2",
+    "pool_rows_3_3",
+    "pool_rows_4_4",
+    "pool_whole_planes",
+    "scatter_planes",
+]
 
 # Backward zeroes the gradient this many elements at a time (or one plane).
 SCATTER_ELEMENTS = 4096
@@ -368,25 +377,44 @@ def _group_top(x, plane, i0, i1, read, width, candidate):
 
 
 @_inline
+def _edge_group_top(x, plane, i0, i1, start, width, candidate):
+    """`_group_top` of a group that starts before the row or ends after it.
+
+    Only the elements inside the row count; the contract sees that there is
+    one.
+    """
+    length = x.shape[3]
+    first = max(0, -start)
+    top = x[plane, i0, i1, np.uint64(start + first)]
+    chosen = np.int32(candidate + first)
+    for k in range(first + 1, min(width, length - start)):
+        element = x[plane, i0, i1, np.uint64(start + k)]
+        top, chosen = _later(element, top, chosen, np.int32(candidate + k))
+    return top, chosen
+
+
+@_inline
 def _window_row(
-    x, plane, i0, i1, width, candidate, best, step, values, indices, out, base, first, last
-):
+    x, plane, i0, i1, width, split, begin, inside, candidate, best, step, values, indices,
+    out, base, first, last,
+):  # fmt: skip
     """Fold input row ``x[plane, i0, i1]`` into the windows of one output row.
 
-    Output ``c`` reads elements ``c * width ...``; ``first`` (no maximum yet)
-    and ``last`` (write the outputs, from position ``out``, indices from the
-    window start ``base``) are constants where this is inlined, which leaves
-    one branch-free loop each.
+    Output ``c`` reads the ``width`` elements from ``split * c - begin``; this
+    folds the outputs ``inside`` (a range), whose groups lie in the row.
+    ``first`` (no maximum yet) and ``last`` (write the outputs, from position
+    ``out``, indices from ``base``), ``width`` and ``split`` are constants
+    where this is inlined, which leaves one branch-free loop.
     """
-    for c in range(best.shape[0]):
+    for c in inside:
         at = np.uint64(c)
-        read = np.uint64(width * c)
+        read = np.uint64(split * c - begin)
         top, chosen = _group_top(x, plane, i0, i1, read, width, candidate)
         if not first:
             top, chosen = _later(top, best[at], step[at], chosen)
         if last:
             position = np.uint64(out + c)
-            indices[plane, position] = base + width * c + chosen
+            indices[plane, position] = base + split * c + chosen
             values[plane, position] = top
         else:
             best[at] = top
@@ -394,46 +422,60 @@ def _window_row(
 
 
 @_inline
-def _output_row(x, plane, rows, i0s, i1s, steps, width, best, step, values, indices, out, base):
-    """One output row from its ``rows`` window rows, in code order (see `pool_rows`)."""
+def _edge_outputs(
+    x, plane, rows, i0s, i1s, steps, width, split, begin, inside, outputs, values, indices,
+    out, base,
+):  # fmt: skip
+    """The outputs of one output row before and after those ``inside``, whole."""
+    for edge in range(outputs - len(inside)):
+        c = edge if edge < inside.start else inside.stop + edge - inside.start
+        start = split * c - begin
+        top, chosen = _edge_group_top(x, plane, i0s[0], i1s[0], start, width, steps[0])
+        for r in range(1, rows):
+            row_top, row_chosen = _edge_group_top(x, plane, i0s[r], i1s[r], start, width, steps[r])
+            top, chosen = _later(row_top, top, chosen, row_chosen)
+        position = np.uint64(out + c)
+        indices[plane, position] = base + split * c + chosen
+        values[plane, position] = top
+
+
+@_inline
+def _output_row(
+    x, plane, rows, i0s, i1s, steps, width, split, begin, inside, best, step, values,
+    indices, out, base,
+):  # fmt: skip
+    """The outputs ``inside`` of one output row from its ``rows`` window rows, in code order."""
     if rows == 1:
         _window_row(
-            x, plane, i0s[0], i1s[0], width, steps[0], best, step, values, indices, out, base,
-            True, True,
+            x, plane, i0s[0], i1s[0], width, split, begin, inside, steps[0], best, step,
+            values, indices, out, base, True, True,
         )  # fmt: skip
         return
     _window_row(
-        x, plane, i0s[0], i1s[0], width, steps[0], best, step, values, indices, out, base,
-        True, False,
+        x, plane, i0s[0], i1s[0], width, split, begin, inside, steps[0], best, step,
+        values, indices, out, base, True, False,
     )  # fmt: skip
     for r in range(1, rows - 1):
         _window_row(
-            x, plane, i0s[r], i1s[r], width, steps[r], best, step, values, indices, out, base,
-            False, False,
+            x, plane, i0s[r], i1s[r], width, split, begin, inside, steps[r], best, step,
+            values, indices, out, base, False, False,
         )  # fmt: skip
     last = rows - 1
     _window_row(
-        x, plane, i0s[last], i1s[last], width, steps[last], best, step, values, indices, out,
-        base, False, True,
+        x, plane, i0s[last], i1s[last], width, split, begin, inside, steps[last], best, step,
+        values, indices, out, base, False, True,
     )  # fmt: skip
 
 
-@_jit
-def pool_rows(x, values, indices, axes):
-    """Max-pool planes ``x`` (``(n, D, H, W)``, native dtype) whose windows tile ``W``.
-
-    ``axes`` is the row table (see the module docstring). Each output row is
-    folded from its window rows (the in-bounds ``(d, h)`` kernel positions,
-    in code order): per window row, one loop over the outputs takes the
-    first maximum of each group of ``width`` elements and folds it into the
-    maxima so far, kept per output with the selected element's step. The
-    first window row starts them, the last writes values and indices, so a
-    2x2 pool makes two passes and no other. ``values`` and ``indices`` are
-    ``(n, outputs per plane)``.
-    """
+@_inline
+def _pool_rows(x, values, indices, axes, width, split):
+    """`pool_rows_2_2` and the others, for constant ``width`` and ``split``."""
     length0, length1, length2 = axes[0, 0], axes[1, 0], axes[2, 0]
     outputs0, outputs1, outputs2 = axes[0, 1], axes[1, 1], axes[2, 1]
-    kernel0, kernel1, width = axes[0, 2], axes[1, 2], axes[2, 2]
+    kernel0, kernel1, begin = axes[0, 2], axes[1, 2], axes[2, 5]
+    # The outputs whose groups lie inside the row: the loops without bounds checks.
+    low = min(outputs2, max(0, -(-begin // split)))
+    inside = range(low, max(low, min(outputs2, (length2 - width + begin) // split + 1)))
     best = np.empty(outputs2, dtype=x.dtype)
     step = np.empty(outputs2, dtype=np.int32)
     i0s = np.empty(kernel0 * kernel1, dtype=np.uint64)
@@ -458,21 +500,52 @@ def pool_rows(x, values, indices, axes):
                         i0s[rows], i1s[rows] = i0, i1
                         steps[rows] = (k0 * axes[0, 4] * length1 + k1 * axes[1, 4]) * length2
                         rows += 1
-                base = (start0 * length1 + start1) * length2
-                # A constant width per branch: the inner loops vectorise.
-                if width == 2:
-                    _output_row(
-                        x, plane, rows, i0s, i1s, steps, 2, best, step, values, indices, out, base
-                    )
-                elif width == 3:
-                    _output_row(
-                        x, plane, rows, i0s, i1s, steps, 3, best, step, values, indices, out, base
-                    )
-                else:
-                    _output_row(
-                        x, plane, rows, i0s, i1s, steps, 4, best, step, values, indices, out, base
-                    )
+                base = (start0 * length1 + start1) * length2 - begin
+                _output_row(
+                    x, plane, rows, i0s, i1s, steps, width, split, begin, inside, best, step,
+                    values, indices, out, base,
+                )  # fmt: skip
+                _edge_outputs(
+                    x, plane, rows, i0s, i1s, steps, width, split, begin, inside, outputs2,
+                    values, indices, out, base,
+                )  # fmt: skip
                 out += outputs2
+
+
+# One kernel per (kernel, stride) pair along the innermost axis, each compiled
+# when first needed: the pair is a constant in its loops, which vectorise.
+# Each max-pools planes ``x`` (``(n, D, H, W)``, native dtype) by rows read in
+# place, ``axes`` the row table (see the module docstring). Each output row is
+# folded from its window rows (the in-bounds ``(d, h)`` kernel positions, in
+# code order): per window row, one loop over the outputs takes the first
+# maximum of each output's group of elements and folds it into the maxima so
+# far, kept per output with the selected element's step. The first window row
+# starts them, the last writes values and indices, so a 2x2 pool makes two
+# passes and no other. ``values`` and ``indices`` are ``(n, outputs per plane)``.
+
+
+@_jit
+def pool_rows_2_2(x, values, indices, axes):
+    """`_pool_rows` for groups of 2 elements, 2 apart."""
+    _pool_rows(x, values, indices, axes, 2, 2)
+
+
+@_jit
+def pool_rows_3_3(x, values, indices, axes):
+    """`_pool_rows` for groups of 3 elements, 3 apart."""
+    _pool_rows(x, values, indices, axes, 3, 3)
+
+
+@_jit
+def pool_rows_4_4(x, values, indices, axes):
+    """`_pool_rows` for groups of 4 elements, 4 apart."""
+    _pool_rows(x, values, indices, axes, 4, 4)
+
+
+@_jit
+def pool_rows_3_2(x, values, indices, axes):
+    """`_pool_rows` for groups of 3 elements, 2 apart (the ResNet stem's)."""
+    _pool_rows(x, values, indices, axes, 3, 2)
 
 
 @_jit

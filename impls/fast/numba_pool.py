@@ -101,7 +101,7 @@ MIN_PASS_LENGTH = 1024
 INTERLEAVED_PASS_LENGTH = 8192
 MAX_LANES = 256
 # Windows that tile the innermost axis in groups of 2 to 4 elements take
-# `numba_kernels.pool_rows`, which reads them in place, without the staging
+# the row kernels of `numba_kernels`, which read them in place, without the staging
 # copy, where output rows are long enough for its loops: a loop set-up per
 # window row. Measured (2 threads, float32, k2 s2 on 16 MB inputs, ratio of
 # its time to the staged kernel's, side by side): rows of 14 outputs 1.61,
@@ -110,7 +110,8 @@ MAX_LANES = 256
 # audio 0.61, C3D (28) 0.81. One threshold, not a rule fitted to each length:
 # rows of 32 to 40 outputs lose up to 17%.
 MIN_ROW_OUTPUTS = 20
-ROW_WIDTHS = (2, 3, 4)
+# (kernel, stride) along the innermost axis that the row kernels are compiled for.
+ROW_GROUPS = ((2, 2), (3, 3), (4, 4), (3, 2))
 # Calls reading at most this many window elements in all are gathered in NumPy
 # (`impls.fast.gather`) rather than passed to the kernels, whose call alone costs
 # more: measured, (1, 1, 4, 4) k2 3.7 against 6.9 µs, 256 elements 6.3 against
@@ -225,23 +226,24 @@ def kernel_tables(geometry: Geometry) -> KernelTables:
 
 @dataclass(frozen=True, eq=False)
 class RowTables:
-    """What `numba_kernels.pool_rows` reads of one geometry: its ``(3, 6)`` row table.
+    """What a row kernel of `numba_kernels` reads of one geometry: its ``(3, 6)`` row table.
 
-    ``spatial`` is the spatial shape seen as 3-D.
+    ``spatial`` is the spatial shape seen as 3-D; ``group`` the kernel and
+    stride along the innermost axis, which name the kernel.
     """
 
     spatial: tuple[int, ...]
+    group: tuple[int, int]
     axes: np.ndarray
 
 
 @table_cache
 def row_tables(geometry: Geometry) -> RowTables | None:
-    """The `RowTables` of a compact ``geometry``, or None where `pool_rows` cannot take it.
+    """The `RowTables` of a compact ``geometry``, or None where no row kernel takes it.
 
-    It takes windows that tile the innermost axis (stride equal to a kernel
-    of `ROW_WIDTHS`, no dilation or padding, every window inside the input;
-    the contract sees that every window reads some input row) in output rows
-    of at least `MIN_ROW_OUTPUTS`.
+    It takes windows whose kernel and stride along the innermost axis are
+    one of `ROW_GROUPS`, without dilation there (padding and partial windows
+    allowed), in output rows of at least `MIN_ROW_OUTPUTS`.
     """
     if geometry.output_spatial[-1] < MIN_ROW_OUTPUTS:
         return None
@@ -249,13 +251,10 @@ def row_tables(geometry: Geometry) -> RowTables | None:
 
 
 def _row_tables(geometry: Geometry) -> RowTables | None:
-    """The `RowTables` of any compact ``geometry`` `pool_rows` can read, else None."""
+    """The `RowTables` of any compact ``geometry`` a row kernel can read, else None."""
     spec = geometry.spec
-    kernel, stride, begin = spec.kernel_size[-1], spec.stride[-1], geometry.pads[-1][0]
-    length, outputs = geometry.spatial_shape[-1], geometry.output_spatial[-1]
-    if kernel not in ROW_WIDTHS or stride != kernel or spec.dilation[-1] != 1 or begin != 0:
-        return None
-    if outputs * kernel > length:
+    kernel, stride = spec.kernel_size[-1], spec.stride[-1]
+    if (kernel, stride) not in ROW_GROUPS or spec.dilation[-1] != 1:
         return None
     axes = np.array([(1, 1, 1, 1, 1, 0)] * 3, dtype=np.int64)
     first_axis = 3 - spec.ndim
@@ -273,7 +272,9 @@ def _row_tables(geometry: Geometry) -> RowTables | None:
     if (span0 * length1 + span1) * length2 + kernel >= 2**31:
         return None  # the kernel keeps int32 steps
     return RowTables(
-        spatial=(1, 1, 1)[: 3 - spec.ndim] + geometry.spatial_shape, axes=_frozen(axes)
+        spatial=(1, 1, 1)[: 3 - spec.ndim] + geometry.spatial_shape,
+        group=(kernel, stride),
+        axes=_frozen(axes),
     )
 
 
@@ -281,7 +282,7 @@ Tables = KernelTables | RowTables | None  # None: whole planes
 
 
 def _pools_rows(geometry: Geometry, native: np.dtype) -> bool:
-    """Whether `pool_rows` pools a compact ``geometry`` of ``native`` inputs."""
+    """Whether a row kernel pools a compact ``geometry`` of ``native`` inputs."""
     # numba cannot compare float16 in place
     return native != np.float16 and row_tables(geometry) is not None
 
@@ -299,7 +300,13 @@ def _kind(tables: Tables) -> str:
     """The name of the kernel that reads ``tables``."""
     if tables is None:
         return "whole planes"
-    return "rows" if isinstance(tables, RowTables) else "staged planes"
+    if isinstance(tables, RowTables):
+        return _row_kind(*tables.group)
+    return "staged planes"
+
+
+def _row_kind(kernel: int, stride: int) -> str:
+    return f"rows {kernel}/{stride}"
 
 
 def _keys(dtype: np.dtype) -> tuple[np.dtype, object, object]:
@@ -358,7 +365,7 @@ def _pool_call(
         kernels.pool_whole_planes(x, values, indices, mask, nan)
         return
     if isinstance(tables, RowTables):
-        kernels.pool_rows(x, values, indices, tables.axes)
+        getattr(kernels, "pool_rows_{}_{}".format(*tables.group))(x, values, indices, tables.axes)
         return
     kernels.pool_planes(
         x,
@@ -393,19 +400,23 @@ def _forward_kernel(native: np.dtype, kind: str) -> tuple[str, str]:
     return (kind, native.str)
 
 
-# A tiny call of each kernel, on tables built for it whatever the thresholds.
-_WARM_SHAPES = {"whole planes": (4, 4), "staged planes": (2, 2), "rows": (2, 2)}
-
-
 def _warm_forward(native: np.dtype, kind: str, kernels: ModuleType) -> None:
-    """Compile (or load) the forward kernel ``kind`` for ``native`` inputs: one tiny call."""
-    geometry = Geometry.of((2, 4, 4), PoolSpec(_WARM_SHAPES[kind])).compact
+    """Compile (or load) the forward kernel ``kind`` for ``native`` inputs: one tiny call
+    on tables built for it, whatever the thresholds."""
+    shape = (2, 4, 12)
     tables: Tables = None
-    if kind == "rows":
-        tables = _row_tables(geometry)
+    if kind == "whole planes":
+        geometry = Geometry.of(shape, PoolSpec((4, 12))).compact
     elif kind == "staged planes":
+        geometry = Geometry.of(shape, PoolSpec((2, 2))).compact
         tables = kernel_tables(geometry)
-    x = np.zeros((2, 4, 4), dtype=native)
+    else:
+        kernel, stride = (int(number) for number in kind.split()[1].split("/"))
+        geometry = Geometry.of(shape, PoolSpec((2, kernel), stride=(2, stride))).compact
+        tables = _row_tables(geometry)
+        if tables is None or _kind(tables) != kind:
+            raise AssertionError(f"no tables for the kernel {kind!r}")
+    x = np.zeros(shape, dtype=native)
     _compiled_forward(geometry, native, tables)(x, kernels)
 
 
@@ -471,7 +482,9 @@ def wait_until_compiled(
     requests = []
     for native in _compiled_dtypes(dtypes):
         geometry_module.check_dtype(native, "dtype")
-        kinds = ["staged planes", "whole planes"] + ["rows"] * (native != np.float16)
+        kinds = ["staged planes", "whole planes"]
+        if native != np.float16:
+            kinds += [_row_kind(*group) for group in ROW_GROUPS]
         for kind in kinds:
             requests.append((_forward_kernel(native, kind), _bound(_warm_forward, native, kind)))
         if native.kind == "f" and native.itemsize == 2:
