@@ -350,8 +350,9 @@ def test_auto_follows_its_compiled_rules(shape, spec, chosen):
 
 @pytest.fixture
 def short_rows(monkeypatch: pytest.MonkeyPatch) -> None:
-    """The in-place kernel takes rows of any length."""
+    """The row kernels take rows of any length and windows of any overlap."""
     monkeypatch.setattr(numba_pool, "MIN_ROW_OUTPUTS", 1)
+    monkeypatch.setattr(numba_pool, "MAX_ROW_OVERLAP", 1 << 30)
     table_cache.clear()
     yield
     table_cache.clear()
@@ -412,15 +413,16 @@ def test_other_windows_are_staged(shape, spec, dtype):
 
 
 @pytest.mark.parametrize(
-    ("shape", "kernel"),
+    ("shape", "spec", "kernel"),
     [
-        ((64, 6, 28, 28), "staged planes"),  # LeNet-5: rows of 14 outputs
-        ((4, 64, 16, 56, 56), "rows 2/2"),  # C3D: 28 outputs
-        ((16, 64, 224, 224), "rows 2/2"),  # VGG-16: 112 outputs
+        ((64, 6, 28, 28), PoolSpec((2, 2)), "staged planes"),  # LeNet-5: rows of 14 outputs
+        ((4, 64, 16, 56, 56), PoolSpec((2, 2, 2)), "rows 2/2"),  # C3D: 28 outputs
+        ((16, 64, 224, 224), PoolSpec((2, 2)), "rows 2/2"),  # VGG-16: 112 outputs
+        ((32, 64, 16000), PoolSpec((3,), 2, 1), "rows 3/2"),  # 3 elements per 2
+        ((32, 64, 112, 112), PoolSpec((3, 3), 2, 1), "staged planes"),  # ResNet-50: 9 per 4
     ],
 )
-def test_rows_long_enough_are_read_in_place(shape, kernel):
-    spec = PoolSpec((2,) * (len(shape) - 2))
+def test_long_rows_of_little_overlap_are_read_in_place(shape, spec, kernel):
     assert _kernel_of(shape, spec, np.float32) == kernel
 
 

@@ -395,18 +395,18 @@ def _edge_group_top(x, plane, i0, i1, start, width, candidate):
 
 @_inline
 def _window_row(
-    x, plane, i0, i1, width, split, begin, inside, candidate, best, step, values, indices,
+    x, plane, i0, i1, width, split, begin, low, high, candidate, best, step, values, indices,
     out, base, first, last,
 ):  # fmt: skip
     """Fold input row ``x[plane, i0, i1]`` into the windows of one output row.
 
     Output ``c`` reads the ``width`` elements from ``split * c - begin``; this
-    folds the outputs ``inside`` (a range), whose groups lie in the row.
+    folds the outputs ``low`` to ``high - 1``, whose groups lie in the row.
     ``first`` (no maximum yet) and ``last`` (write the outputs, from position
     ``out``, indices from ``base``), ``width`` and ``split`` are constants
     where this is inlined, which leaves one branch-free loop.
     """
-    for c in inside:
+    for c in range(low, high):
         at = np.uint64(c)
         read = np.uint64(split * c - begin)
         top, chosen = _group_top(x, plane, i0, i1, read, width, candidate)
@@ -423,12 +423,12 @@ def _window_row(
 
 @_inline
 def _edge_outputs(
-    x, plane, rows, i0s, i1s, steps, width, split, begin, inside, outputs, values, indices,
+    x, plane, rows, i0s, i1s, steps, width, split, begin, low, high, outputs, values, indices,
     out, base,
 ):  # fmt: skip
-    """The outputs of one output row before and after those ``inside``, whole."""
-    for edge in range(outputs - len(inside)):
-        c = edge if edge < inside.start else inside.stop + edge - inside.start
+    """The outputs of one output row before ``low`` and from ``high``, whole."""
+    for edge in range(outputs - (high - low)):
+        c = edge if edge < low else high + edge - low
         start = split * c - begin
         top, chosen = _edge_group_top(x, plane, i0s[0], i1s[0], start, width, steps[0])
         for r in range(1, rows):
@@ -441,28 +441,29 @@ def _edge_outputs(
 
 @_inline
 def _output_row(
-    x, plane, rows, i0s, i1s, steps, width, split, begin, inside, best, step, values,
+    x, plane, rows, i0s, i1s, steps, width, split, begin, low, high, best, step, values,
     indices, out, base,
 ):  # fmt: skip
-    """The outputs ``inside`` of one output row from its ``rows`` window rows, in code order."""
+    """Outputs ``low`` to ``high - 1`` of one output row from its ``rows`` window rows, in
+    code order."""
     if rows == 1:
         _window_row(
-            x, plane, i0s[0], i1s[0], width, split, begin, inside, steps[0], best, step,
+            x, plane, i0s[0], i1s[0], width, split, begin, low, high, steps[0], best, step,
             values, indices, out, base, True, True,
         )  # fmt: skip
         return
     _window_row(
-        x, plane, i0s[0], i1s[0], width, split, begin, inside, steps[0], best, step,
+        x, plane, i0s[0], i1s[0], width, split, begin, low, high, steps[0], best, step,
         values, indices, out, base, True, False,
     )  # fmt: skip
     for r in range(1, rows - 1):
         _window_row(
-            x, plane, i0s[r], i1s[r], width, split, begin, inside, steps[r], best, step,
+            x, plane, i0s[r], i1s[r], width, split, begin, low, high, steps[r], best, step,
             values, indices, out, base, False, False,
         )  # fmt: skip
     last = rows - 1
     _window_row(
-        x, plane, i0s[last], i1s[last], width, split, begin, inside, steps[last], best, step,
+        x, plane, i0s[last], i1s[last], width, split, begin, low, high, steps[last], best, step,
         values, indices, out, base, False, True,
     )  # fmt: skip
 
@@ -475,7 +476,7 @@ def _pool_rows(x, values, indices, axes, width, split):
     kernel0, kernel1, begin = axes[0, 2], axes[1, 2], axes[2, 5]
     # The outputs whose groups lie inside the row: the loops without bounds checks.
     low = min(outputs2, max(0, -(-begin // split)))
-    inside = range(low, max(low, min(outputs2, (length2 - width + begin) // split + 1)))
+    high = max(low, min(outputs2, (length2 - width + begin) // split + 1))
     best = np.empty(outputs2, dtype=x.dtype)
     step = np.empty(outputs2, dtype=np.int32)
     i0s = np.empty(kernel0 * kernel1, dtype=np.uint64)
@@ -502,11 +503,12 @@ def _pool_rows(x, values, indices, axes, width, split):
                         rows += 1
                 base = (start0 * length1 + start1) * length2 - begin
                 _output_row(
-                    x, plane, rows, i0s, i1s, steps, width, split, begin, inside, best, step,
+                    x, plane, rows, i0s, i1s, steps, width, split, begin, low, high, best, step,
                     values, indices, out, base,
                 )  # fmt: skip
-                _edge_outputs(
-                    x, plane, rows, i0s, i1s, steps, width, split, begin, inside, outputs2,
+                if high - low < outputs2:
+                    _edge_outputs(
+                    x, plane, rows, i0s, i1s, steps, width, split, begin, low, high, outputs2,
                     values, indices, out, base,
                 )  # fmt: skip
                 out += outputs2

@@ -68,6 +68,7 @@ array([[4, 5],
 
 from __future__ import annotations
 
+import math
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from types import ModuleType
@@ -100,16 +101,21 @@ __all__ = ["KernelTables", "NumbaMaxPool", "kernel_tables", "wait_until_compiled
 MIN_PASS_LENGTH = 1024
 INTERLEAVED_PASS_LENGTH = 8192
 MAX_LANES = 256
-# Windows that tile the innermost axis in groups of 2 to 4 elements take
-# the row kernels of `numba_kernels`, which read them in place, without the staging
-# copy, where output rows are long enough for its loops: a loop set-up per
-# window row. Measured (2 threads, float32, k2 s2 on 16 MB inputs, ratio of
-# its time to the staged kernel's, side by side): rows of 14 outputs 1.61,
-# 16 1.27-1.37, 20 0.96-0.99, 24 0.77, 28 0.66, 32 1.12-1.17, 40 1.04-1.08,
-# 56 0.94-0.97, 112 0.79, 200 0.65; on the workloads, VGG-16 (112) 0.68,
-# audio 0.61, C3D (28) 0.81. One threshold, not a rule fitted to each length:
-# rows of 32 to 40 outputs lose up to 17%.
+# Windows whose kernel and stride along the innermost axis are one of
+# ROW_GROUPS take the row kernels of `numba_kernels`, which read them in place,
+# without the staging copy, where output rows are long enough for their loops
+# (a loop set-up per window row) and windows overlap little (they read each
+# element once per window that holds it, where staging reads it once).
+# Measured, ratio of their time to the staged kernel's, side by side (2
+# threads, float32, k2 s2 on 16 MB inputs): rows of 14 outputs 1.61, 16
+# 1.27-1.37, 20 0.96-0.99, 24 0.77, 28 0.66, 32 1.12-1.17, 40 1.04-1.08, 56
+# 0.94-0.97, 112 0.79, 200 0.65; on the workloads, VGG-16 (112) 0.68-0.82,
+# audio 0.61, C3D (28) 0.81; windows of 4 elements per 2 input elements (k2
+# s(1, 2)) 0.83, 3 per 2 (k3 s2 p1, 1-D) 0.55, 9 per 9 (k3 s3) 0.72, but 9 per
+# 4 (the ResNet-50 stem, k3 s2 p1) 1.38-1.58. One threshold each, not a rule
+# fitted to each length: rows of 32 to 40 outputs lose up to 17%.
 MIN_ROW_OUTPUTS = 20
+MAX_ROW_OVERLAP = 2  # window elements per input element the windows step over
 # (kernel, stride) along the innermost axis that the row kernels are compiled for.
 ROW_GROUPS = ((2, 2), (3, 3), (4, 4), (3, 2))
 # Calls reading at most this many window elements in all are gathered in NumPy
@@ -243,9 +249,13 @@ def row_tables(geometry: Geometry) -> RowTables | None:
 
     It takes windows whose kernel and stride along the innermost axis are
     one of `ROW_GROUPS`, without dilation there (padding and partial windows
-    allowed), in output rows of at least `MIN_ROW_OUTPUTS`.
+    allowed), in output rows of at least `MIN_ROW_OUTPUTS`, that overlap at
+    most `MAX_ROW_OVERLAP` times.
     """
+    spec = geometry.spec
     if geometry.output_spatial[-1] < MIN_ROW_OUTPUTS:
+        return None
+    if spec.window_size > MAX_ROW_OVERLAP * math.prod(spec.stride):
         return None
     return _row_tables(geometry)
 
