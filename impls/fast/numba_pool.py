@@ -13,6 +13,12 @@ bit patterns (signed zeros, NaN). A pool whose one window is
 the whole plane (global pooling) takes a kernel of its own: two vectorised
 passes over each plane.
 
+Windows that step along the rows in small groups (kernel and stride 2 and 2,
+3 and 3, 4 and 4 or 3 and 2 along the innermost axis, as in VGG, C3D or a
+1-D audio pool) skip the staging copy: a row kernel reads them in place, one
+pass per window row, comparing the elements themselves (`row_tables` says
+where, measured; float16, which numba cannot compare, is always staged).
+
 * Floats are compared as integer keys that order as the contract does (NaN
   above everything, ``-0.0`` equal to ``0.0``; see `impls.fast.numba_kernels`):
   no NaN test in the loops, and float16, which numba cannot compute with,
@@ -34,17 +40,19 @@ Cost
 ----
 With ``B`` planes of ``P`` elements, ``O`` outputs per plane and ``K``
 window elements: forward one staging copy of the input (B*P) and O(B*O*K)
-vectorised compare-and-select steps (global pooling: two passes over B*P);
-about 2-3x the time to copy the input and outputs on the large standard
-workloads. Extra memory per thread: the phase buffers of a few planes and
+vectorised compare-and-select steps (global pooling: two passes over B*P;
+rows read in place: O(B*O*K) steps and no copy); 1.4-3x the time to read the
+input and write the outputs at the bandwidth of one copy on the large
+standard workloads. Extra memory per thread: the phase buffers of a few planes and
 their maxima and codes (under 1 MB on the standard workloads), and a block
 of planes (4 MB) for inputs copied a block at a time. Backward
 O(B*(P + O)), no extra memory.
 
 No call waits for the compiler. The kernels of a dtype are loaded in the
-background (`impls.fast.compiled`) the first time a call needs them: about 4 s
-to compile the forward kernel in a fresh environment (2 cores), 0.2 s for the
-global-pool kernel and 0.15 s for backward, after which numba caches them on
+background (`impls.fast.compiled`) the first time a call needs them: about 5 s
+to compile the staged forward kernel in a fresh environment (2 cores), as much
+for each row kernel (only those the calls need), 0.4 s for the global-pool
+kernel and 0.15 s for backward, after which numba caches them on
 disk, next to `impls.fast.numba_kernels` (or under ``NUMBA_CACHE_DIR``); in a
 new process, about 0.2 s to import numba and load them from that cache. Until
 they are ready, calls take the pure-NumPy path `impls.fast.auto` would take
