@@ -31,7 +31,8 @@ Four parts, each printed as a Markdown table:
 ``cold``
     Fresh processes with an empty numba cache (``NUMBA_CACHE_DIR`` a new
     temporary directory): the first call of a dtype, against the pure-NumPy
-    path's first call; the seconds until the compiled kernels were ready; and a
+    path's first call; the seconds until the compiled kernels that call runs were
+    ready; and a
     first float64 call made while another thread keeps calling on float32.
 
 Children run without ``PYTHONDONTWRITEBYTECODE``, as an installed package
@@ -188,7 +189,7 @@ if busy == "busy":
 ready = None
 if "numba" in impls.names():
     from impls.fast.numba_pool import wait_until_compiled
-    if wait_until_compiled([dtype]):
+    if wait_until_compiled([dtype], shape=x.shape, spec=spec):
         ready = time.perf_counter() - before
 print(json.dumps({
     "numpy_import": numpy_done - start,

@@ -335,9 +335,9 @@ def test_bench_says_when_the_kernels_did_not_load(monkeypatch):
 
 def test_small_calls_are_gathered_unless_waiting(monkeypatch):
     pytest.importorskip("numba")
-    assert numba_pool.wait_until_compiled(["float32"], timeout=600)
     x = np.random.default_rng(3).standard_normal((1, 1, 4, 4)).astype(np.float32)
     spec = PoolSpec((2, 2))
+    assert numba_pool.wait_until_compiled(["float32"], timeout=600, shape=x.shape, spec=spec)
     expected = impls.get("naive").forward(x, spec)
     for chosen, runs_kernel in (("background", False), ("wait", True)):
         monkeypatch.setenv(compiled.ENV_VARIABLE, chosen)
@@ -347,3 +347,33 @@ def test_small_calls_are_gathered_unless_waiting(monkeypatch):
         assert bool(calls) == runs_kernel, chosen
         assert_array_equal(values, expected[0])
         assert_array_equal(indices, expected[1])
+
+
+@pytest.mark.parametrize(
+    ("shape", "spec", "dtype", "forward"),
+    [
+        ((64, 6, 28, 28), PoolSpec((2, 2)), "float32", ["staged planes"]),
+        ((16, 64, 224, 224), PoolSpec((2, 2)), "float64", ["rows 2/2"]),
+        ((16, 64, 224, 224), PoolSpec((2, 2)), "float16", ["staged planes"]),
+        ((32, 2048, 7, 7), PoolSpec((7, 7)), "int8", ["whole planes"]),
+    ],
+)
+def test_waiting_for_one_call_asks_for_its_kernels_alone(monkeypatch, shape, spec, dtype, forward):
+    asked = []
+
+    def spy(requests, timeout=None):
+        asked.extend(key for key, _ in requests)
+        return True
+
+    monkeypatch.setattr(compiled, "wait_until_ready", spy)
+    assert numba_pool.wait_until_compiled([dtype], shape=shape, spec=spec)
+    native = np.dtype(dtype).str
+    backward = [] if dtype == "float16" else [("scatter", native)]
+    assert asked == [(kind, native) for kind in forward] + backward
+    asked.clear()
+    assert numba_pool.wait_until_compiled([dtype])  # every kernel
+    rows = [] if dtype == "float16" else [f"rows {k}/{s}" for k, s in numba_pool.ROW_GROUPS]
+    kinds = ["staged planes", "whole planes", *rows]
+    assert asked == [(kind, native) for kind in kinds] + backward
+    with pytest.raises(TypeError, match="shape and spec together"):
+        numba_pool.wait_until_compiled([dtype], shape=shape)

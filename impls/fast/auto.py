@@ -213,11 +213,18 @@ class AutoMaxPool(BlockedMaxPool):
         }
 
     def wait_until_compiled(
-        self, dtypes: Iterable[DTypeLike], timeout: float | None = None
+        self,
+        dtypes: Iterable[DTypeLike],
+        timeout: float | None = None,
+        *,
+        shape: Sequence[int] | None = None,
+        spec: PoolSpec | None = None,
     ) -> bool:
         """Wait for the compiled kernels where numba is registered (True at once elsewhere)."""
         compiled = self._impls.get("numba")
-        return True if compiled is None else compiled.wait_until_compiled(dtypes, timeout)
+        if compiled is None:
+            return True
+        return compiled.wait_until_compiled(dtypes, timeout, shape=shape, spec=spec)
 
     def rule(self, case: DispatchCase) -> Rule:
         """The first rule of `RULES` that applies to ``case`` and whose implementation

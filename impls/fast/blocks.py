@@ -187,9 +187,15 @@ class BlockedMaxPool:
         self._backward_plans = PlanCache()
 
     def wait_until_compiled(
-        self, dtypes: Iterable[DTypeLike], timeout: float | None = None
+        self,
+        dtypes: Iterable[DTypeLike],
+        timeout: float | None = None,
+        *,
+        shape: Sequence[int] | None = None,
+        spec: PoolSpec | None = None,
     ) -> bool:
-        """Wait until the compiled kernels this runs on ``dtypes`` are loaded; whether they are.
+        """Wait until the compiled kernels this runs on ``dtypes`` are loaded (those calls
+        on an input of ``shape`` with ``spec`` run, where given); whether they are.
 
         Calls never wait for them (`impls.fast.compiled`); benchmarks do, to time
         the kernels rather than the NumPy path that serves meanwhile. True at

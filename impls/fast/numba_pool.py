@@ -483,32 +483,54 @@ def _compiled_dtypes(dtypes: Iterable[DTypeLike]) -> list[np.dtype]:
 
 
 def wait_until_compiled(
-    dtypes: Iterable[DTypeLike] = ("float32",), timeout: float | None = None
+    dtypes: Iterable[DTypeLike] = ("float32",),
+    timeout: float | None = None,
+    *,
+    shape: Sequence[int] | None = None,
+    spec: PoolSpec | None = None,
 ) -> bool:
     """Load (compiling where needed) the kernels for ``dtypes`` now, and wait for them.
 
     Forward kernels for inputs of each dtype and the backward kernel for
-    gradients of each dtype. Returns whether they are ready: False where numba
-    is absent or fails to import, with ``MAXPOOL_COMPILE=off``, or after
-    ``timeout`` seconds.
+    gradients of each dtype: all of them, about 30 s per dtype to compile in
+    a fresh environment, or, given an input ``shape`` and its ``spec``, the
+    forward kernel calls on that input run and the backward kernel. Returns
+    whether they are ready: False where numba is absent or fails to import,
+    with ``MAXPOOL_COMPILE=off``, or after ``timeout`` seconds.
 
     Examples
     --------
-    >>> wait_until_compiled(["float32"], timeout=600)  # doctest: +SKIP
+    >>> wait_until_compiled(["float32"], shape=(64, 6, 28, 28), spec=PoolSpec((2, 2)))
+    ... # doctest: +SKIP
     True
     """
+    compact = None
+    if shape is not None or spec is not None:
+        if shape is None or spec is None:
+            raise TypeError("wait_until_compiled takes shape and spec together, or neither")
+        compact = Geometry.of(tuple(shape), spec).compact
     requests = []
     for native in _compiled_dtypes(dtypes):
         geometry_module.check_dtype(native, "dtype")
-        kinds = ["staged planes", "whole planes"]
-        if native != np.float16:
-            kinds += [_row_kind(*group) for group in ROW_GROUPS]
-        for kind in kinds:
+        for kind in _forward_kinds(native, compact):
             requests.append((_forward_kernel(native, kind), _bound(_warm_forward, native, kind)))
         if native.kind == "f" and native.itemsize == 2:
             continue  # float16 gradients take the NumPy scatter
         requests.append((_scatter_kernel(native), _bound(_warm_scatter, native)))
     return compiled.wait_until_ready(requests, timeout)
+
+
+def _forward_kinds(native: np.dtype, geometry: Geometry | None) -> list[str]:
+    """The forward kernels calls on ``native`` inputs of a compact ``geometry`` run (None:
+    any geometry)."""
+    if geometry is None:
+        kinds = ["staged planes", "whole planes"]
+        if native != np.float16:
+            kinds += [_row_kind(*group) for group in ROW_GROUPS]
+        return kinds
+    if not _pools_rows(geometry, native) and not _stages_within_input(geometry):
+        return []  # read in place by `impls.fast.view_running_max`
+    return [_kind(_tables(geometry, native))]
 
 
 def _bound(function: Any, *arguments: Any) -> compiled.Warm:
@@ -539,10 +561,16 @@ class NumbaMaxPool(BlockedMaxPool):
         self._numpy: BlockedMaxPool | None = None
 
     def wait_until_compiled(
-        self, dtypes: Iterable[DTypeLike], timeout: float | None = None
+        self,
+        dtypes: Iterable[DTypeLike],
+        timeout: float | None = None,
+        *,
+        shape: Sequence[int] | None = None,
+        spec: PoolSpec | None = None,
     ) -> bool:
-        """Load this implementation's kernels for ``dtypes`` now; see the module function."""
-        return wait_until_compiled(dtypes, timeout)
+        """Load this implementation's kernels for ``dtypes`` now (those calls on an input
+        of ``shape`` with ``spec`` run, where given); see the module function."""
+        return wait_until_compiled(dtypes, timeout, shape=shape, spec=spec)
 
     def numpy_path(self) -> BlockedMaxPool:
         """What serves calls whose kernels are not ready: auto without numba."""

@@ -268,7 +268,7 @@ def _wait_until_compiled(case: BenchCase, candidate: Candidate) -> str:
         return ""
     dtype = np.dtype(case.dtype)
     grad_dtype = Capabilities.of(candidate.impl).gradient_dtype(dtype)
-    if wait([dtype, grad_dtype]):
+    if wait([dtype, grad_dtype], shape=case.input_shape, spec=case.spec):
         return ""
     from ..fast import compiled
 
