@@ -602,7 +602,8 @@ class NumbaMaxPool(BlockedMaxPool):
         small = None
         if _kernel_ready(array, native):
             small = _compiled_forward(compact, native, tables)
-        whole_bytes = compact.batch * compact.plane_size * array.itemsize
+        plane_bytes = compact.plane_size * array.itemsize
+        whole_bytes = compact.batch * plane_bytes
         fallback: list[ForwardPlan] = []
 
         def run(x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -613,8 +614,10 @@ class NumbaMaxPool(BlockedMaxPool):
                 result = fallback[0](x)
                 compiled.request(kernel, warm)  # after the call: no competing for the GIL
                 return result
-            if small is not None and (
-                whole_bytes < threads.MIN_BYTES_PER_THREAD and whole_bytes <= threads.BLOCK_BYTES
+            if (
+                small is not None
+                and whole_bytes <= threads.BLOCK_BYTES
+                and threads.worker_count(compact.batch, plane_bytes, self.threads) == 1
             ):
                 return small(x, kernels)  # one block on this thread: no worker to set up
             return blocked(x)

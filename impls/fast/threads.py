@@ -35,6 +35,7 @@ __all__ = [
     "run_blocks",
     "run_split",
     "set_num_threads",
+    "worker_count",
 ]
 
 ENV_VARIABLE = "MAXPOOL_NUM_THREADS"
@@ -204,7 +205,7 @@ def set_num_threads(threads: int | None) -> None:
     _pool.shrink(count - 1)
 
 
-def _workers(items: int, item_bytes: int, threads: int | None) -> int:
+def worker_count(items: int, item_bytes: int, threads: int | None) -> int:
     """Threads worth starting: at most ``threads``, at least one item and 1 MiB each."""
     wanted = get_num_threads() if threads is None else check_count(threads, "threads")
     if getattr(_worker_state, "active", False):
@@ -222,7 +223,7 @@ def run_split(
     must only write to its own range. Exceptions propagate to the caller.
     Safe to call from several threads at once, and in a forked child.
     """
-    _run_ranges(body, items, _workers(items, item_bytes, threads))
+    _run_ranges(body, items, worker_count(items, item_bytes, threads))
 
 
 def _run_ranges(body: Callable[[int, int], None], items: int, workers: int) -> None:
@@ -260,7 +261,7 @@ def run_blocks(
     item, would otherwise exceed ``scratch_budget`` bytes in all; always at
     least one item.
     """
-    workers = _workers(items, item_bytes, threads)
+    workers = worker_count(items, item_bytes, threads)
     per_block = BLOCK_BYTES // max(item_bytes, 1)
     if scratch_per_item:
         per_block = min(per_block, scratch_budget // (workers * scratch_per_item))
