@@ -168,10 +168,14 @@ def _unaligned(x: np.ndarray) -> np.ndarray:
     ],
     ids=["byte-swapped", "unaligned", "fortran", "negative strides"],
 )
-@pytest.mark.usefixtures("tiny_blocks")
-def test_inputs_copied_a_block_at_a_time(layout):
+@pytest.mark.parametrize("kernel", ["staged planes", "rows 3/2"])
+@pytest.mark.usefixtures("tiny_blocks", "short_rows")
+def test_inputs_copied_a_block_at_a_time(layout, kernel):
     x = layout(sample((3, 5, 9), dtype=np.float32))
     spec = PoolSpec((3,), stride=2, padding=1)
+    if kernel == "staged planes":
+        spec = PoolSpec((3,), stride=1, padding=1)
+    assert _kernel_of(x.shape, spec, x.dtype.newbyteorder("=")) == kernel
     values, indices = NUMBA(threads=2).forward(x, spec)
     expected_values, expected_indices = impls.get("naive").forward(np.asarray(x), spec)
     assert values.dtype == x.dtype
@@ -253,9 +257,13 @@ class TestThreads:
             impls.set_num_threads(None)
 
     @pytest.mark.usefixtures("tiny_blocks")
-    def test_concurrent_calls_from_many_threads(self):
+    @pytest.mark.parametrize("kernel", ["staged planes", "rows 3/2"])
+    def test_concurrent_calls_from_many_threads(self, request, kernel):
+        if kernel.startswith("rows"):
+            request.getfixturevalue("short_rows")
         rng = np.random.default_rng(3)
         spec = PoolSpec((3, 3), stride=2, padding=1)
+        assert _kernel_of((4, 3, 11, 10), spec, np.float32) == kernel
         inputs = [rng.integers(-5, 6, (4, 3, 11, 10)).astype(np.float32) for _ in range(8)]
         expected = [impls.get("naive").forward(x, spec) for x in inputs]
         impl = NUMBA(threads=2)
