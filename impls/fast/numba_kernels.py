@@ -516,6 +516,8 @@ def _pool_rows(x, values, indices, axes, width, split):
 
 # One kernel per (kernel, stride) pair along the innermost axis, each compiled
 # when first needed: the pair is a constant in its loops, which vectorise.
+# Four plain module-level functions, not made by a factory: numba caches
+# module-level functions on disk, and the four bodies are one call each.
 # Each max-pools planes ``x`` (``(n, D, H, W)``, native dtype) by rows read in
 # place, ``axes`` the row table (see the module docstring). Each output row is
 # folded from its window rows (the in-bounds ``(d, h)`` kernel positions, in
@@ -546,7 +548,7 @@ def pool_rows_4_4(x, values, indices, axes):
 
 @_jit
 def pool_rows_3_2(x, values, indices, axes):
-    """`_pool_rows` for groups of 3 elements, 2 apart (the ResNet stem's)."""
+    """`_pool_rows` for groups of 3 elements, 2 apart."""
     _pool_rows(x, values, indices, axes, 3, 2)
 
 
