@@ -412,18 +412,7 @@ def values_kind(
     x: np.ndarray, spec: PoolSpec, values: np.ndarray, expected_values: np.ndarray
 ) -> str:
     """Which bug forward's ``values`` (without indices) instead of the contract's show."""
-    unsigned = _unsigned(x.dtype)
-    mask = values.view(unsigned) != expected_values.view(unsigned)
-    differ = np.argwhere(mask)
-    geometry = _geometry_kind(x, spec, values, None, mask)
-    if geometry is not None and len(differ) > 1:
-        return geometry
-    padded = _padding_kind(x, spec, values, differ)
-    if padded is not None:
-        return padded
-    first = tuple(int(i) for i in differ[0])
-    padding = has_padding(x, spec)
-    return value_kind(values[first].item(), expected_values[first].item(), x.dtype, padding)
+    return _forward_kind(x, spec, values, expected_values, None, None)
 
 
 def forward_kind(
@@ -439,10 +428,22 @@ def forward_kind(
     then what the first differing value shows (`value_kind`).
     """
     (values, indices), (expected_values, expected_indices) = got, expected
+    return _forward_kind(x, spec, values, expected_values, indices, expected_indices)
+
+
+def _forward_kind(
+    x: np.ndarray,
+    spec: PoolSpec,
+    values: np.ndarray,
+    expected_values: np.ndarray,
+    indices: np.ndarray | None,
+    expected_indices: np.ndarray | None,
+) -> str:
+    """`forward_kind`, and `values_kind` where ``indices`` are None."""
     unsigned = _unsigned(x.dtype)
-    mask = (values.view(unsigned) != expected_values.view(unsigned)) | (
-        indices != expected_indices
-    )
+    mask = values.view(unsigned) != expected_values.view(unsigned)
+    if indices is not None:
+        mask |= indices != expected_indices
     differ = np.argwhere(mask)
     geometry = _geometry_kind(x, spec, values, indices, mask)
     if geometry is not None and len(differ) > 1:
@@ -452,16 +453,18 @@ def forward_kind(
         return padding
     first = tuple(int(i) for i in differ[0])
     got_value, expected_value = values[first].item(), expected_values[first].item()
-    same_number = got_value == expected_value or (
-        got_value != got_value and expected_value != expected_value
-    )
-    other_bits = values.view(unsigned)[first] != expected_values.view(unsigned)[first]
-    same_index = indices[first] == expected_indices[first]
-    if x.dtype.kind == "f" and same_number and other_bits and same_index:
-        return value_kind(got_value, expected_value, x.dtype)  # the other signed zero, NaN bits
-    kind = index_kind(x, spec, indices, expected_indices)
-    if kind is not None:
-        return kind
+    if indices is not None and expected_indices is not None:
+        same_number = got_value == expected_value or (
+            got_value != got_value and expected_value != expected_value
+        )
+        other_bits = values.view(unsigned)[first] != expected_values.view(unsigned)[first]
+        same_index = indices[first] == expected_indices[first]
+        if x.dtype.kind == "f" and same_number and other_bits and same_index:
+            # the other signed zero, or other NaN bits
+            return value_kind(got_value, expected_value, x.dtype)
+        kind = index_kind(x, spec, indices, expected_indices)
+        if kind is not None:
+            return kind
     return value_kind(got_value, expected_value, x.dtype, has_padding(x, spec))
 
 
