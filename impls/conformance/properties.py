@@ -174,9 +174,14 @@ class Property:
 
         ``"forward"``, ``"backward"`` or ``"validation"``.
         """
+        return self.half_for(derives_indices(impl))
+
+    def half_for(self, indices_from_backward: bool) -> str:
+        """The half this property judges on an implementation whose indices are
+        (``indices_from_backward``) or are not worked out through its backward."""
         if self.claim is not None:
             return self.claim
-        return "backward" if self.uses_indices and derives_indices(impl) else "forward"
+        return "backward" if self.uses_indices and indices_from_backward else "forward"
 
     @property
     def view(self) -> str | None:

@@ -56,7 +56,7 @@ from .fixed import GROUPS
 from .properties import PROPERTIES
 from .record import Progress, read
 from .reproduce import call_snippet, case_snippet
-from .runner import Failure, Outcome
+from .runner import Failure, Outcome, group_half
 from .strategies import Call, Case
 
 __all__ = [
@@ -100,11 +100,8 @@ def row_half(row: str, indices_from_backward: bool = False) -> str:
     worked out from it (``indices_from_backward``).
     """
     if row in GROUPS:
-        return GROUPS[row] or "forward"
-    prop = next(p for p in PROPERTIES if p.name == row)
-    if prop.claim is not None:
-        return prop.claim
-    return "backward" if prop.uses_indices and indices_from_backward else "forward"
+        return group_half(GROUPS[row])[0]
+    return next(p for p in PROPERTIES if p.name == row).half_for(indices_from_backward)
 
 
 def load_time_limit(timeout: float) -> float:
