@@ -43,7 +43,7 @@ import numpy as np
 
 from impls import PoolSpec
 
-from .windows import flat_targets, window_table
+from .windows import flat_targets, gather_windows
 
 __all__ = [
     "DROPS_INF",
@@ -146,13 +146,8 @@ class _Call:
         self.out = spec.output_shape(self.spatial)
         self.batch = math.prod(x.shape[:lead])
         self.plane_size = math.prod(self.spatial)
-        planes = np.ascontiguousarray(x).reshape(self.batch, self.plane_size)
-        flat, inside = window_table(self.spatial, spec)
-        self.flat = flat.reshape(-1, flat.shape[-1])  # (outputs, K)
-        self.inside = inside.reshape(-1, inside.shape[-1])
-        in_plane = np.where(self.inside, self.flat, 0)  # padding slots read element 0
+        self.raw, in_plane, self.flat, self.inside = gather_windows(x, spec)  # (batch, outputs, K)
         self.elements = np.broadcast_to(in_plane, (self.batch,) + self.flat.shape)
-        self.raw = planes[:, in_plane]  # (batch, outputs, K)
         values = _comparable(self.raw)
         self.windows = np.where(self.inside, values, -np.inf)  # (batch, outputs, K)
         self.nan = np.asarray(np.isnan(self.windows).any(axis=-1))  # (batch, outputs)

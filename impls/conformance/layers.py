@@ -54,7 +54,7 @@ from .checks import bits, window_table
 from .diagnose import fail
 from .gradients import OVERWRITES, UNEXPLAINED, distinct_labels, gradient_bug
 from .indices import IndexReader
-from .windows import contract_forward
+from .windows import contract_forward, gather_windows
 
 __all__ = ["SHARES_STATE", "LayerImpl", "from_layer"]
 
@@ -406,14 +406,8 @@ class LayerImpl:
         for bit, or, where none does, as a number (the other signed zero,
         another NaN; the properties report the value itself).
         """
-        split = seen.ndim - spec.ndim
-        spatial = seen.shape[split:]
-        batch = math.prod(seen.shape[:split])
-        planes = seen.reshape(batch, math.prod(spatial))
-        flat, inside = window_table(spatial, spec)
-        flat, inside = flat.reshape(-1, flat.shape[-1]), inside.reshape(-1, inside.shape[-1])
-        windows = planes[:, np.where(inside, flat, 0)]  # (batch, outputs, window)
-        chosen = values.reshape(batch, flat.shape[0], 1)
+        windows, _, flat, inside = gather_windows(seen, spec)  # (batch, outputs, window)
+        chosen = values.reshape(windows.shape[0], flat.shape[0], 1)
         equal = (bits(windows) == bits(chosen)) & inside
         if values.dtype.kind == "f":
             alike = (windows == chosen) | (np.isnan(windows) & np.isnan(chosen))

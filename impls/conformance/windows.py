@@ -21,12 +21,13 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
+from typing import NamedTuple
 
 import numpy as np
 
 from impls import CONTRACT_DTYPES, PoolSpec
 
-__all__ = ["contract_forward", "flat_targets", "window_table"]
+__all__ = ["Windows", "contract_forward", "flat_targets", "gather_windows", "window_table"]
 
 
 def window_table(spatial: Sequence[int], spec: PoolSpec) -> tuple[np.ndarray, np.ndarray]:
@@ -56,19 +57,35 @@ def window_table(spatial: Sequence[int], spec: PoolSpec) -> tuple[np.ndarray, np
     return flat.reshape(out + (-1,)), inside.reshape(out + (-1,))
 
 
+class Windows(NamedTuple):
+    """Every window of a batch of planes, outputs flattened (see `gather_windows`)."""
+
+    elements: np.ndarray  # (batch, outputs, window_size): padding slots hold element 0
+    reads: np.ndarray  # (outputs, window_size): `flat`, with padding slots reading 0
+    flat: np.ndarray  # (outputs, window_size): `window_table`'s plane indices
+    inside: np.ndarray  # (outputs, window_size): False where a slot reads padding
+
+
+def gather_windows(x: np.ndarray, spec: PoolSpec) -> Windows:
+    """The elements of every window of ``x``, in row-major window order (`window_table`)."""
+    split = x.ndim - spec.ndim
+    spatial = x.shape[split:]
+    planes = np.ascontiguousarray(x).reshape(math.prod(x.shape[:split]), math.prod(spatial))
+    flat, inside = window_table(spatial, spec)
+    flat, inside = flat.reshape(-1, flat.shape[-1]), inside.reshape(-1, inside.shape[-1])
+    reads = np.where(inside, flat, 0)
+    return Windows(planes[:, reads], reads, flat, inside)
+
+
 def contract_forward(x: np.ndarray, spec: PoolSpec) -> tuple[np.ndarray, np.ndarray]:
     """The contract's selection rule, vectorised: first maximum, NaN above all, padding never.
 
     A second oracle besides ``naive``, used to judge ties, NaN and all -inf
     windows on their own.
     """
-    x = np.ascontiguousarray(x)
     assert x.dtype.name in CONTRACT_DTYPES
     split = x.ndim - spec.ndim
-    lead, spatial = x.shape[:split], x.shape[split:]
-    flat, inside = window_table(spatial, spec)
-    planes = x.reshape(math.prod(lead), math.prod(spatial))
-    windows = planes[:, np.where(inside, flat, 0)]  # (batch, *out, K)
+    windows, _, flat, inside = gather_windows(x, spec)  # (batch, outputs, K)
     if x.dtype.kind == "f":
         nan = np.isnan(windows) & inside
         numbers = inside & ~nan
@@ -82,7 +99,7 @@ def contract_forward(x: np.ndarray, spec: PoolSpec) -> tuple[np.ndarray, np.ndar
     position = winners.argmax(axis=-1)[..., np.newaxis]
     values = np.take_along_axis(windows, position, axis=-1)[..., 0]
     indices = np.take_along_axis(np.broadcast_to(flat, windows.shape), position, axis=-1)[..., 0]
-    out_shape = lead + flat.shape[:-1]
+    out_shape = x.shape[:split] + spec.output_shape(x.shape[split:])
     return values.reshape(out_shape), indices.reshape(out_shape).astype(np.int64)
 
 
