@@ -61,6 +61,7 @@ __all__ = [
     "distinct_labels",
     "gradient_bug",
     "gradient_bugs",
+    "largest_exact_label",
     "scatter_add",
 ]
 
@@ -394,6 +395,16 @@ def _plain(call: _Call, differ: np.ndarray) -> str:
     return UNEXPLAINED
 
 
+def largest_exact_label(dtype: np.dtype) -> int | None:
+    """The largest whole number ``dtype`` holds exactly, every smaller one too; None
+    for a dtype that holds no numbers."""
+    if dtype.kind in "iu":
+        return int(np.iinfo(dtype).max)
+    if dtype.kind == "f":
+        return 1 << (int(np.finfo(dtype).nmant) + 1)
+    return None
+
+
 def distinct_labels(grad: np.ndarray, pooled_axes: int) -> np.ndarray | None:
     """Gradients 1, 2, 3... within each plane, in ``grad``'s shape and dtype, or None.
 
@@ -403,17 +414,11 @@ def distinct_labels(grad: np.ndarray, pooled_axes: int) -> np.ndarray | None:
     """
     outputs = math.prod(grad.shape[grad.ndim - pooled_axes :])
     total = outputs * (outputs + 1) // 2
-    dtype = grad.dtype
-    if dtype.kind in "iu":
-        exact = int(np.iinfo(dtype).max)
-    elif dtype.kind == "f":
-        exact = 1 << (int(np.finfo(dtype).nmant) + 1)
-    else:
-        return None
-    if total > exact:
+    exact = largest_exact_label(grad.dtype)
+    if exact is None or total > exact:
         return None
     labels = 1 + np.arange(outputs).reshape(grad.shape[grad.ndim - pooled_axes :])
-    return np.ascontiguousarray(np.broadcast_to(labels, grad.shape)).astype(dtype)
+    return np.ascontiguousarray(np.broadcast_to(labels, grad.shape)).astype(grad.dtype)
 
 
 def gradient_bug(

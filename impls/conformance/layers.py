@@ -52,7 +52,13 @@ from impls.limits import all_of
 
 from .checks import bits, window_table
 from .diagnose import fail
-from .gradients import OVERWRITES, UNEXPLAINED, distinct_labels, gradient_bug
+from .gradients import (
+    OVERWRITES,
+    UNEXPLAINED,
+    distinct_labels,
+    gradient_bug,
+    largest_exact_label,
+)
 from .indices import IndexReader
 from .windows import contract_forward, gather_windows
 
@@ -70,10 +76,10 @@ SHARES_STATE = (
 
 
 def _capacity(dtype: np.dtype) -> int:
-    """The largest label ``dtype`` holds exactly (labels are 1, 2, ...)."""
-    if dtype.kind == "f":
-        return 1 << (int(np.finfo(dtype).nmant) + 1)
-    return min(int(np.iinfo(dtype).max), 2**31)
+    """The largest label ``dtype`` holds exactly (labels are 1, 2, ...); for integers at
+    most 2**31."""
+    exact = largest_exact_label(dtype) or 0
+    return exact if dtype.kind == "f" else min(exact, 2**31)
 
 
 class LayerImpl:
