@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 from hypothesis import settings
 
+import impls
 from impls import Capabilities, PoolSpec
 from impls.conformance import axis_offsets, from_layer
 from impls.conformance.gradients import WHOLE_TO_EVERY_TIE
@@ -13,6 +14,7 @@ from impls.conformance.properties import BY_NAME
 from impls.conformance.runner import run_property
 
 NAIVE_SPEC = PoolSpec((2, 2), stride=1)
+NAIVE = impls.get("naive")
 
 
 class ContractLayer:
@@ -176,3 +178,29 @@ def test_index_readers_convert_what_the_layer_keeps():
 
     _, expected = impls.get("naive").forward(x, NAIVE_SPEC)
     np.testing.assert_array_equal(impl.forward(x, NAIVE_SPEC)[1], expected)
+
+
+def test_the_shared_state_check_is_the_call_itself():
+    # The check runs a layer alone (forward, then backward) beside an interleaved pair:
+    # that layer's backward is the call's result, not run a third time.
+    from impls.conformance import layers
+
+    calls = []
+
+    class CountingLayer(ContractLayer):
+        def backward(self, grad):
+            calls.append(1)
+            return super().backward(grad)
+
+    impl = from_layer(lambda spec, shape: CountingLayer(spec, shape))
+    x = np.arange(24.0).reshape(2, 3, 4)
+    spec = PoolSpec((2,), stride=2)
+    values, indices = impl.forward(x, spec)
+    per_call = []
+    for _ in range(layers.STATE_CHECKS + 2):
+        calls.clear()
+        grad = impl.backward(np.ones(values.shape), indices, x.shape, spec)
+        per_call.append(len(calls))
+        expected = NAIVE.backward(np.ones(values.shape), indices, x.shape, spec)
+        np.testing.assert_array_equal(grad, expected)
+    assert per_call == [2] * layers.STATE_CHECKS + [1, 1]

@@ -231,28 +231,34 @@ class LayerImpl:
             seen.shape[: seen.ndim - spec.ndim] + grad_out.shape[grad_out.ndim - spec.ndim :]
         )
         layer_grad = grad_out.reshape(layer_out)
-        self._check_own_state(seen, spec, layer_grad)
-        layer = self.make(spec, seen.shape)
-        self._forward(layer, seen)
-        grad_in: object = self._backward(layer, layer_grad)
+        checked, grad_in = self._check_own_state(seen, spec, layer_grad)
+        if not checked:  # else the check's own layer, alone, gave this call's result
+            layer = self.make(spec, seen.shape)
+            self._forward(layer, seen)
+            grad_in = self._backward(layer, layer_grad)
         if isinstance(grad_in, np.ndarray) and grad_in.size == math.prod(input_shape):
             return grad_in.reshape(input_shape)
         # Anything else goes back as it is: the harness reports the wrong type or shape.
         return cast(np.ndarray, grad_in)
 
-    def _check_own_state(self, seen: np.ndarray, spec: PoolSpec, grad: np.ndarray) -> None:
+    def _check_own_state(
+        self, seen: np.ndarray, spec: PoolSpec, grad: np.ndarray
+    ) -> tuple[bool, object]:
         """Fail if a second layer's forward, between a layer's forward and backward, changes it.
 
         Runs on the first `STATE_CHECKS` backward calls whose input has a
         decoy selecting other elements; once shared state is seen, every
-        backward call fails with `SHARES_STATE`.
+        backward call fails with `SHARES_STATE`. Returns ``(True, result)``
+        where it ran: ``result`` is the backward of a layer alone, the call's
+        own result; ``(False, None)`` where it did not.
         """
         with self._lock:
             shared, left = self._shares_state, self._state_checks
+        alone_grad: tuple[bool, object] = (False, None)
         if not shared and left > 0:
             decoy = _decoy(seen, spec)
             if decoy is None:
-                return
+                return alone_grad
             first = self.make(spec, seen.shape)
             self._forward(first, seen)
             second = self.make(spec, seen.shape)
@@ -260,7 +266,8 @@ class LayerImpl:
             interleaved = np.asarray(self._backward(first, grad))
             alone = self.make(spec, seen.shape)
             self._forward(alone, seen)
-            expected = np.asarray(self._backward(alone, grad))
+            alone_grad = (True, self._backward(alone, grad))
+            expected = np.asarray(alone_grad[1])
             differ = interleaved.shape != expected.shape or not np.array_equal(
                 bits(interleaved), bits(expected)
             )
@@ -274,6 +281,7 @@ class LayerImpl:
                 f"{SHARES_STATE}: after layer A's forward, layer B's forward on another input "
                 f"changes A's backward [spec={spec!r}, layer input shape {seen.shape}]",
             )
+        return alone_grad
 
     def explain_index(self, indices: np.ndarray, position: tuple[int, ...]) -> str | None:
         """Why no index could be worked out for the output at ``position`` (None if unknown)."""
