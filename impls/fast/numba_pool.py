@@ -16,7 +16,7 @@ passes over each plane.
 Windows that step along the rows in small groups (kernel and stride 2 and 2,
 3 and 3, 4 and 4 or 3 and 2 along the innermost axis, as in VGG, C3D or a
 1-D audio pool) skip the staging copy: a row kernel reads them in place, one
-pass per window row, comparing the elements themselves (`row_tables` says
+pass per two window rows, comparing the elements themselves (`row_tables` says
 where, measured; float16, which numba cannot compare, is always staged).
 
 * Floats are compared as integer keys that order as the contract does (NaN
