@@ -352,7 +352,8 @@ def test_small_calls_are_gathered_unless_waiting(monkeypatch):
 @pytest.mark.parametrize(
     ("shape", "spec", "dtype", "forward"),
     [
-        ((64, 6, 28, 28), PoolSpec((2, 2)), "float32", ["staged planes"]),
+        ((64, 6, 28, 28), PoolSpec((2, 2)), "float32", ["rows 2/2"]),
+        ((8, 256, 20, 20), PoolSpec((5, 5), 1, 2), "float32", ["staged planes"]),
         ((16, 64, 224, 224), PoolSpec((2, 2)), "float64", ["rows 2/2"]),
         ((16, 64, 224, 224), PoolSpec((2, 2)), "float16", ["staged planes"]),
         ((32, 2048, 7, 7), PoolSpec((7, 7)), "int8", ["whole planes"]),

@@ -111,19 +111,17 @@ INTERLEAVED_PASS_LENGTH = 8192
 MAX_LANES = 256
 # Windows whose kernel and stride along the innermost axis are one of
 # ROW_GROUPS take the row kernels of `numba_kernels`, which read them in place,
-# without the staging copy, where output rows are long enough for their loops
-# (a loop set-up per window row) and windows overlap little (they read each
-# element once per window that holds it, where staging reads it once).
-# Measured, ratio of their time to the staged kernel's, side by side (2
-# threads, float32, k2 s2 on 16 MB inputs): rows of 14 outputs 1.61, 16
-# 1.27-1.37, 20 0.96-0.99, 24 0.77, 28 0.66, 32 1.12-1.17, 40 1.04-1.08, 56
-# 0.94-0.97, 112 0.79, 200 0.65; on the workloads, VGG-16 (112) 0.68-0.82,
-# audio 0.61, C3D (28) 0.81; windows of 4 elements per 2 input elements (k2
-# s(1, 2)) 0.83, 3 per 2 (k3 s2 p1, 1-D) 0.55, 9 per 9 (k3 s3) 0.72, but 9 per
-# 4 (the ResNet-50 stem, k3 s2 p1) 1.38-1.58. One threshold each, not a rule
-# fitted to each length: rows of 32 to 40 outputs lose up to 17%.
-MIN_ROW_OUTPUTS = 20
-MAX_ROW_OVERLAP = 2  # window elements per input element the windows step over
+# without the staging copy, unless windows overlap much along the outer axes
+# (the row kernels read an element once per window that holds it, staging
+# once). Measured, their time against the staged kernel's through `forward`,
+# side by side (2 threads, float32, 16 MB inputs): k2 s2 in rows of 2 to 112
+# outputs 0.27-0.97 (LeNet-5's 14: 0.70-0.72), C3D 0.53, k3 s3 0.89, k3 s2
+# p1 1-D 0.80, the ResNet-50 stem (9 window elements per 4 input elements)
+# 0.81, k(3, 2) s(1, 2) (3 per 1) 0.84, k(3, 3) s(1, 3) p1 (3 per 1) 1.02,
+# k(5, 4) s(2, 4) p2 (2.5 per 1) 1.15, k(7, 2) s(1, 2) (7 per 1) 1.01,
+# k(3, 3, 2) s(1, 1, 2) (9 per 1) 1.13. One threshold, not a rule fitted to
+# each geometry: the last cases are within the noise of a shared machine.
+MAX_ROW_OVERLAP = 3  # window elements per input element the windows step over
 # (kernel, stride) along the innermost axis that the row kernels are compiled for.
 ROW_GROUPS = ((2, 2), (3, 3), (4, 4), (3, 2))
 # Calls reading at most this many window elements in all are gathered in NumPy
@@ -257,12 +255,9 @@ def row_tables(geometry: Geometry) -> RowTables | None:
 
     It takes windows whose kernel and stride along the innermost axis are
     one of `ROW_GROUPS`, without dilation there (padding and partial windows
-    allowed), in output rows of at least `MIN_ROW_OUTPUTS`, that overlap at
-    most `MAX_ROW_OVERLAP` times.
+    allowed), that overlap at most `MAX_ROW_OVERLAP` times.
     """
     spec = geometry.spec
-    if geometry.output_spatial[-1] < MIN_ROW_OUTPUTS:
-        return None
     if spec.window_size > MAX_ROW_OVERLAP * math.prod(spec.stride):
         return None
     return _row_tables(geometry)
