@@ -8,8 +8,11 @@ is installed. Nothing here asserts a time.
 
 from __future__ import annotations
 
+import json
 import os
 import signal
+import subprocess
+import sys
 import threading
 import time
 import warnings
@@ -30,10 +33,12 @@ DEADLINE_SECONDS = 60.0
 
 @pytest.fixture
 def loader(monkeypatch: pytest.MonkeyPatch) -> compiled._Loader:
-    """A loader of its own for the test, in background mode, that imports no numba."""
+    """A loader of its own for the test, in background mode, that imports no numba and
+    starts no child to compile its fake kernels."""
     fresh = compiled._Loader()
     fresh.module = ModuleType("fake kernels")  # never imports impls.fast.numba_kernels
     monkeypatch.setattr(compiled, "_loader", fresh)
+    monkeypatch.setattr(compiled, "_compile_in_child", lambda keys: False)  # no child for fakes
     monkeypatch.delenv(compiled.ENV_VARIABLE, raising=False)
     return fresh
 
@@ -209,7 +214,7 @@ def test_threads_calling_while_the_real_kernels_load(monkeypatch):
     pytest.importorskip("numba")
     monkeypatch.setattr(compiled, "_loader", compiled._Loader())
     monkeypatch.delenv(compiled.ENV_VARIABLE, raising=False)
-    spec = PoolSpec((2, 3), stride=(1, 2), padding=(1, 1))
+    spec = PoolSpec((2, 3), stride=1, padding=(1, 1))  # staged: kernels other tests load
     rng = np.random.default_rng(2)
     inputs = [
         rng.integers(-5, 6, (3, 4, 10, 11)).astype(dtype)
@@ -378,3 +383,106 @@ def test_waiting_for_one_call_asks_for_its_kernels_alone(monkeypatch, shape, spe
     assert asked == [(kind, native) for kind in kinds] + backward
     with pytest.raises(TypeError, match="shape and spec together"):
         numba_pool.wait_until_compiled([dtype], shape=shape)
+
+
+# Compiling in a child process (background mode), then loading from its cache.
+
+CHILD_CHECK = """
+import json, sys
+from impls import PoolSpec
+from impls.fast import compiled, numba_pool
+children = []
+compile_in_child = compiled._compile_in_child
+def spy(keys):
+    succeeded = compile_in_child(keys)
+    children.append([keys, succeeded])
+    return succeeded
+compiled._compile_in_child = spy
+ready = numba_pool.wait_until_compiled(["float32"], shape=(2, 3, 8, 8), spec=PoolSpec((2, 2)))
+from impls.fast import numba_kernels
+stats = [numba_kernels.pool_rows_2_2.stats, numba_kernels.scatter_planes.stats]
+print(json.dumps({
+    "ready": ready,
+    "children": children,
+    "hits": [sum(s.cache_hits.values()) for s in stats],
+    "misses": [sum(s.cache_misses.values()) for s in stats],
+}))
+"""
+
+
+def _child_environment(cache: object) -> dict[str, str]:
+    environment = dict(os.environ, NUMBA_CACHE_DIR=str(cache))
+    environment.pop(compiled.ENV_VARIABLE, None)  # background
+    return environment
+
+
+def test_background_kernels_compile_in_a_child_and_load_from_its_cache(tmp_path):
+    # In a fresh process with an empty cache: a child compiles, this process only loads.
+    pytest.importorskip("numba")
+    done = subprocess.run(
+        [sys.executable, "-c", CHILD_CHECK],
+        env=_child_environment(tmp_path),
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+    assert done.returncode == 0, done.stderr
+    report = json.loads(done.stdout.splitlines()[-1])
+    assert report["ready"]
+    assert report["children"]
+    assert all(succeeded for _, succeeded in report["children"])
+    asked = [tuple(key) for keys, _ in report["children"] for key in keys]
+    assert sorted(asked) == [("rows 2/2", "<f4"), ("scatter", "<f4")]
+    assert report["misses"] == [0, 0]  # nothing compiled in the process itself
+    assert report["hits"] == [1, 1]
+
+
+def test_the_compiling_child_exits_when_its_parent_is_gone(tmp_path):
+    # The child compiles for seconds with an empty cache; the end of its standard
+    # input (what the parent's exit or death leaves) stops it at once.
+    pytest.importorskip("numba")
+    child = subprocess.Popen(
+        [
+            sys.executable,
+            "-c",
+            compiled._CHILD_CODE,
+            str(compiled._package_root()),
+            json.dumps([["rows 3/3", "<f8"], ["staged planes", "<f8"]]),
+        ],
+        stdin=subprocess.PIPE,
+        stderr=subprocess.DEVNULL,
+        env=_child_environment(tmp_path),
+    )
+    try:
+        time.sleep(1.0)  # importing numba, or compiling
+        assert child.poll() is None
+        assert child.stdin is not None
+        child.stdin.close()
+        assert child.wait(timeout=30) == 3
+    finally:
+        if child.poll() is None:
+            child.kill()
+            child.wait()
+
+
+def test_a_failing_child_leaves_the_kernel_to_the_loader(monkeypatch):
+    # The child cannot warm this key; the loader then warms it in-process, as without one.
+    fresh = compiled._Loader()
+    fresh.module = ModuleType("fake kernels")
+    monkeypatch.setattr(compiled, "_loader", fresh)
+    monkeypatch.delenv(compiled.ENV_VARIABLE, raising=False)
+    monkeypatch.setattr(compiled, "CHILD_WARMER", ("impls.fast.compiled", "no_such_function"))
+    monkeypatch.setattr(compiled, "KERNELS_MODULE", "json")  # what the child imports first
+    children = []
+    compile_in_child = compiled._compile_in_child
+
+    def spy(keys):
+        succeeded = compile_in_child(keys)
+        children.append(succeeded)
+        return succeeded
+
+    monkeypatch.setattr(compiled, "_compile_in_child", spy)
+    warmed = []
+    assert compiled.wait_until_ready([("a key", warmed.append)], timeout=DEADLINE_SECONDS)
+    assert children == [False]
+    assert warmed == [fresh.module]

@@ -9,6 +9,16 @@ imports numba and warms each requested kernel, one at a time, then exits; calls
 made once a kernel is ready run it. A call asks for its kernel after it is
 served, so that the loader does not compete with it for the GIL.
 
+Compiling holds the GIL for seconds (numba types and lowers in Python), which
+slowed every other thread of the process by as much. So in ``background`` mode
+the loader first has the kernels asked for compiled by a child process
+(`child_main`), which writes them to numba's disk cache, while the loader
+thread waits without the GIL; then it loads them from that cache (a fraction of
+a second). Where the child cannot run or fails (no interpreter to start, an
+unwritable cache), the loader compiles in-process as before. The child exits
+when its parent does (it watches the pipe on its standard input), and is
+stopped after `CHILD_SECONDS`.
+
 The environment variable ``MAXPOOL_COMPILE`` chooses (read whenever a kernel is
 not ready, and by `impls.fast.numba_pool` when it plans a call: a change applies
 to calls planned afterwards, or to all after `impls.fast.table_cache.clear`):
@@ -35,16 +45,21 @@ True
 from __future__ import annotations
 
 import importlib
+import json
 import os
+import sys
 import threading
 import time
 from collections.abc import Callable, Hashable, Iterable
+from pathlib import Path
 from types import ModuleType
 
 __all__ = [
+    "CHILD_SECONDS",
     "ENV_VARIABLE",
     "KERNELS_MODULE",
     "MODES",
+    "child_main",
     "kernels_for",
     "mode",
     "ready",
@@ -57,6 +72,10 @@ ENV_VARIABLE = "MAXPOOL_COMPILE"
 MODES = ("background", "wait", "off")
 KERNELS_MODULE = "impls.fast.numba_kernels"
 THREAD_NAME = "maxpool-compiler"
+# The child process compiling ahead of the loader: the function that warms one
+# key there (``warm_key(key, kernels)``, keys being tuples of strings).
+CHILD_WARMER = ("impls.fast.numba_pool", "warm_key")
+CHILD_SECONDS = 900.0  # a child still compiling then is stopped: the loader compiles
 
 # A warm-up: called on the loader thread with the kernels module; it calls the
 # kernels on tiny arrays of exactly the types the real calls pass, so that
@@ -86,6 +105,7 @@ class _Loader:
         self.busy = False  # importing or compiling right now
         self.warming: Hashable | None = None  # the key being warmed
         self.broken: str | None = None  # why this process loads nothing more
+        self.compiled_by_child: set[Hashable] = set()  # keys a child was asked for
 
     def request(self, key: Hashable, warm: Warm) -> None:
         """Queue ``key`` (once) and make sure the loader thread runs."""
@@ -108,6 +128,12 @@ class _Loader:
                 key = next(iter(self.pending))
                 warm = self.pending.pop(key)
                 self.busy, self.warming = True, key
+                batch = []
+                if key not in self.compiled_by_child and mode() == "background":
+                    batch = [key, *(k for k in self.pending if k not in self.compiled_by_child)]
+                    self.compiled_by_child.update(batch)
+            if batch:
+                _compile_in_child(batch)  # the loading below then finds them cached
             error = broken = None
             try:
                 if self.module is None:
@@ -150,6 +176,74 @@ class _Loader:
 
 def _describe(error: BaseException) -> str:
     return f"{type(error).__name__}: {error}"
+
+
+# The child runs the same package, from the same place: the path that holds it.
+_CHILD_CODE = (
+    "import sys; sys.path.insert(0, sys.argv[1]); "
+    "from impls.fast.compiled import child_main; child_main(sys.argv[2])"
+)
+
+
+def _package_root() -> Path:
+    root = Path(__file__).resolve().parent
+    for _ in (__package__ or "").split("."):
+        root = root.parent
+    return root
+
+
+def _compile_in_child(keys: list[Hashable]) -> bool:
+    """Have a child process compile ``keys`` into numba's disk cache; whether it succeeded.
+
+    Blocks until the child exits, without the GIL. On any failure nothing is
+    lost: loading the kernels then compiles them in this process.
+    """
+    if not sys.executable:  # an embedded interpreter: no way to start another
+        return False
+    import subprocess
+
+    try:
+        child = subprocess.Popen(
+            [sys.executable, "-c", _CHILD_CODE, str(_package_root()), json.dumps(keys)],
+            stdin=subprocess.PIPE,  # held open until the child exits: see child_main
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+    except OSError:
+        return False
+    try:
+        return child.wait(CHILD_SECONDS) == 0
+    except subprocess.TimeoutExpired:
+        return False
+    finally:
+        if child.poll() is None:
+            child.kill()
+            child.wait()
+        if child.stdin is not None:
+            child.stdin.close()
+
+
+def child_main(keys: str) -> None:
+    """Compile the kernels ``keys`` (a JSON list of keys), in a child of `_compile_in_child`.
+
+    Exits at once, with status 3, when its standard input reaches its end:
+    the parent holds that pipe open until the child exits, so the end means
+    the parent is gone (killed, or exited), and nobody wants the kernels.
+    """
+
+    def exit_with_the_parent() -> None:
+        # The file descriptor, not sys.stdin: a daemon thread blocked in a
+        # buffered read makes the interpreter abort at shutdown.
+        while os.read(0, 4096):
+            pass
+        os._exit(3)
+
+    threading.Thread(target=exit_with_the_parent, daemon=True).start()
+    kernels = importlib.import_module(KERNELS_MODULE)
+    module, function = CHILD_WARMER
+    warm_key = getattr(importlib.import_module(module), function)
+    for key in json.loads(keys):
+        warm_key(tuple(key), kernels)
 
 
 _loader = _Loader()

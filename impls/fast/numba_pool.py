@@ -99,7 +99,7 @@ from .view_running_max import SlicedMaxPool
 from .whole_plane import is_whole_plane
 from .window_codes import code_tables
 
-__all__ = ["KernelTables", "NumbaMaxPool", "kernel_tables", "wait_until_compiled"]
+__all__ = ["KernelTables", "NumbaMaxPool", "kernel_tables", "wait_until_compiled", "warm_key"]
 
 # Planes whose wide layout (the positions a pass runs over) is shorter than
 # this are interleaved in the staged buffers, enough of them for passes of
@@ -431,6 +431,19 @@ def _warm_forward(native: np.dtype, kind: str, kernels: ModuleType) -> None:
             raise AssertionError(f"no tables for the kernel {kind!r}")
     x = np.zeros(shape, dtype=native)
     _compiled_forward(geometry, native, tables)(x, kernels)
+
+
+def warm_key(key: tuple[str, str], kernels: ModuleType) -> None:
+    """Compile (or load) the kernel of an `impls.fast.compiled` key, ``(kind, dtype)``.
+
+    What a child process compiling ahead of the loader runs
+    (`impls.fast.compiled.child_main`): the same warm-up as the loader's.
+    """
+    kind, dtype = key
+    if kind == "scatter":
+        _warm_scatter(np.dtype(dtype), kernels)
+    else:
+        _warm_forward(np.dtype(dtype), kind, kernels)
 
 
 def _scatter_kernel(dtype: np.dtype) -> tuple[str, str]:
