@@ -486,3 +486,18 @@ def test_a_failing_child_leaves_the_kernel_to_the_loader(monkeypatch):
     assert compiled.wait_until_ready([("a key", warmed.append)], timeout=DEADLINE_SECONDS)
     assert children == [False]
     assert warmed == [fresh.module]
+
+
+def test_requests_made_together_go_to_one_child(loader, monkeypatch):
+    # Forward, then backward a few milliseconds later: one child for both.
+    batches = []
+    monkeypatch.setattr(compiled, "_compile_in_child", lambda keys: batches.append(keys))
+    warmed = []
+    compiled.request("forward", warmed.append)
+    time.sleep(0.01)  # a fifth of the gathering time
+    compiled.request("backward", warmed.append)
+    assert compiled.wait_until_ready(
+        [("forward", warmed.append), ("backward", warmed.append)], timeout=DEADLINE_SECONDS
+    )
+    assert batches == [["forward", "backward"]]
+    assert len(warmed) == 2

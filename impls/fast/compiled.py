@@ -76,6 +76,10 @@ THREAD_NAME = "maxpool-compiler"
 # key there (``warm_key(key, kernels)``, keys being tuples of strings).
 CHILD_WARMER = ("impls.fast.numba_pool", "warm_key")
 CHILD_SECONDS = 900.0  # a child still compiling then is stopped: the loader compiles
+# Before starting a child, the loader waits this long for other requests, so that
+# one child compiles the kernels of a step (forward, then backward) together: a
+# child costs about 0.7 s to start even where the cache is warm.
+CHILD_GATHER_SECONDS = 0.05
 
 # A warm-up: called on the loader thread with the kernels module; it calls the
 # kernels on tiny arrays of exactly the types the real calls pass, so that
@@ -119,6 +123,8 @@ class _Loader:
                 self.thread.start()
 
     def _run(self) -> None:
+        if mode() == "background":
+            time.sleep(CHILD_GATHER_SECONDS)
         while True:
             with self.lock:
                 if not self.pending:
