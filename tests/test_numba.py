@@ -360,7 +360,8 @@ def test_auto_follows_its_compiled_rules(shape, spec, chosen):
 
 @pytest.fixture
 def short_rows(monkeypatch: pytest.MonkeyPatch) -> None:
-    """The row kernels take windows of any overlap."""
+    """The row kernels take rows of any length and windows of any overlap."""
+    monkeypatch.setattr(numba_pool, "MIN_ROW_OUTPUTS", 1)
     monkeypatch.setattr(numba_pool, "MAX_ROW_OVERLAP", 1 << 30)
     table_cache.clear()
     yield
@@ -446,6 +447,7 @@ def test_other_windows_are_staged(shape, spec, dtype):
         ((64, 128, 128), PoolSpec((3, 2), (1, 2)), "rows 2/2"),  # 3 per 1
         ((64, 128, 128), PoolSpec((7, 2), (1, 2)), "staged planes"),  # 7 per 1
         ((16, 16, 64, 64), PoolSpec((3, 3, 2), (1, 1, 2)), "staged planes"),  # 9 per 1
+        ((64, 6, 14, 14), PoolSpec((2, 2)), "staged planes"),  # rows of 7 outputs
     ],
 )
 def test_rows_of_little_overlap_are_read_in_place(shape, spec, kernel):

@@ -123,6 +123,11 @@ MAX_LANES = 256
 # k(3, 3, 2) s(1, 1, 2) (9 per 1) 1.13. One threshold, not a rule fitted to
 # each geometry: the last cases are within the noise of a shared machine.
 MAX_ROW_OVERLAP = 3  # window elements per input element the windows step over
+# Rows of fewer outputs stay staged: there the two kernels tie (rows of 2 to 7
+# outputs 0.93-0.97, 10 0.83), and the staged kernel, which every other
+# geometry of the dtype takes too, is more likely compiled already (a row
+# kernel is one more to compile per dtype, 6 s).
+MIN_ROW_OUTPUTS = 8
 # (kernel, stride) along the innermost axis that the row kernels are compiled for.
 ROW_GROUPS = ((2, 2), (3, 3), (4, 4), (3, 2))
 # Calls reading at most this many window elements in all are gathered in NumPy
@@ -256,9 +261,12 @@ def row_tables(geometry: Geometry) -> RowTables | None:
 
     It takes windows whose kernel and stride along the innermost axis are
     one of `ROW_GROUPS`, without dilation there (padding and partial windows
-    allowed), that overlap at most `MAX_ROW_OVERLAP` times.
+    allowed), in output rows of at least `MIN_ROW_OUTPUTS`, that overlap at
+    most `MAX_ROW_OVERLAP` times.
     """
     spec = geometry.spec
+    if geometry.output_spatial[-1] < MIN_ROW_OUTPUTS:
+        return None
     if spec.window_size > MAX_ROW_OVERLAP * math.prod(spec.stride):
         return None
     return _row_tables(geometry)
