@@ -445,8 +445,8 @@ def _warm_forward(native: np.dtype, kind: str, kernels: ModuleType) -> None:
 def warm_key(key: tuple[str, str], kernels: ModuleType) -> None:
     """Compile (or load) the kernel of an `impls.fast.compiled` key, ``(kind, dtype)``.
 
-    What a child process compiling ahead of the loader runs
-    (`impls.fast.compiled.child_main`): the same warm-up as the loader's.
+    The one warm-up of every kernel request: the loader runs it, and so does a
+    child process compiling ahead of it (`impls.fast.compiled.child_main`).
     """
     kind, dtype = key
     if kind == "scatter":
@@ -530,10 +530,12 @@ def wait_until_compiled(
     for native in _compiled_dtypes(dtypes):
         geometry_module.check_dtype(native, "dtype")
         for kind in _forward_kinds(native, compact):
-            requests.append((_forward_kernel(native, kind), _bound(_warm_forward, native, kind)))
+            key = _forward_kernel(native, kind)
+            requests.append((key, _bound(warm_key, key)))
         if native.kind == "f" and native.itemsize == 2:
             continue  # float16 gradients take the NumPy scatter
-        requests.append((_scatter_kernel(native), _bound(_warm_scatter, native)))
+        key = _scatter_kernel(native)
+        requests.append((key, _bound(warm_key, key)))
     return compiled.wait_until_ready(requests, timeout)
 
 
@@ -614,7 +616,7 @@ class NumbaMaxPool(BlockedMaxPool):
             # (with "wait" every call runs the kernels: what verifying them needs)
             return gather_plan(compact), 3 * _window_elements(compact)
         kernel = _forward_kernel(native, _kind(tables))
-        warm = _bound(_warm_forward, native, _kind(tables))
+        warm = _bound(warm_key, kernel)
         blocked = self.blocked_plan(array, compact)
         small = None
         if _kernel_ready(array, native):
@@ -663,9 +665,8 @@ class NumbaMaxPool(BlockedMaxPool):
         _, scalars = _key_scalars(native)
         tables = _tables(geometry, native)
         keys = _source_dtype(native, tables)
-        kernels = compiled.kernels_for(
-            _forward_kernel(native, _kind(tables)), _bound(_warm_forward, native, _kind(tables))
-        )
+        kernel = _forward_kernel(native, _kind(tables))
+        kernels = compiled.kernels_for(kernel, _bound(warm_key, kernel))
         if kernels is None:  # the plan checked; only a process forked since can differ
             raise RuntimeError(f"the compiled kernels are not ready: {compiled.status()}")
         index_rows = indices.reshape(batch, outputs)
@@ -707,7 +708,7 @@ class NumbaMaxPool(BlockedMaxPool):
         if compiled.mode() == "off":
             return numpy_plan
         kernel = _scatter_kernel(grad.dtype)
-        warm = _bound(_warm_scatter, grad.dtype)
+        warm = _bound(warm_key, kernel)
         rows = (geometry.batch, geometry.output_plane_size)
         grad_shape = (geometry.batch, geometry.plane_size)
         dtype, int64 = grad.dtype, np.dtype(np.int64)
