@@ -395,41 +395,75 @@ def _edge_group_top(x, plane, i0, i1, start, width, candidate):
 
 @_inline
 def _window_row(
-    x, plane, rows_of, row, r, pair, width, split, begin, low, high, best, step, values,
-    indices, out, base, first, last,
+    x, plane, rows_of, row, r, paired, width, split, begin, low, high, best, step, values,
+    indices, out, base, alone,
 ):  # fmt: skip
-    """Fold window row ``r`` (and ``r + 1``, where ``pair``) of output row ``row`` into its
-    outputs ``low`` to ``high - 1``.
+    """Fold window rows ``r`` and ``paired`` of output row ``row`` into its outputs
+    ``low`` to ``high - 1``.
 
     Output ``c`` reads the ``width`` elements from ``split * c - begin`` of
     each window row (``rows_of[row, r]``: input row ``x[plane, i0, i1]`` and
-    its step), whose groups lie in the row. ``first`` (no maximum yet) and
-    ``last`` (write the outputs, from position ``out``, indices from
-    ``base``), ``pair``, ``width`` and ``split`` are constants where this is
-    inlined, which leaves one branch-free loop. Two window rows per pass
-    halve the loads and stores of the maxima so far.
+    its step), whose groups lie in the row. Two window rows per pass halve
+    the loads and stores of the maxima so far. ``alone`` (the output row's only pass: write the
+    outputs, from position ``out``, indices from ``base``; otherwise fold
+    into ``best`` and ``step``), ``width`` and ``split`` are constants where
+    this is inlined, which leaves one branch-free loop.
     """
     i0, i1 = np.uint64(rows_of[row, r, 0]), np.uint64(rows_of[row, r, 1])
     candidate = np.int32(rows_of[row, r, 2])
-    paired = r + 1 if pair else r
     j0, j1 = np.uint64(rows_of[row, paired, 0]), np.uint64(rows_of[row, paired, 1])
     paired_candidate = np.int32(rows_of[row, paired, 2])
     for c in range(low, high):
         at = np.uint64(c)
         read = np.uint64(split * c - begin)
         top, chosen = _group_top(x, plane, i0, i1, read, width, candidate)
-        if pair:
-            row_top, row_chosen = _group_top(x, plane, j0, j1, read, width, paired_candidate)
-            top, chosen = _later(row_top, top, chosen, row_chosen)
-        if not first:
-            top, chosen = _later(top, best[at], step[at], chosen)
-        if last:
+        row_top, row_chosen = _group_top(x, plane, j0, j1, read, width, paired_candidate)
+        top, chosen = _later(row_top, top, chosen, row_chosen)
+        if alone:
             position = np.uint64(out + c)
             indices[plane, position] = base + split * c + chosen
             values[plane, position] = top
         else:
+            top, chosen = _later(top, best[at], step[at], chosen)
             best[at] = top
             step[at] = chosen
+
+
+@_inline
+def _start_row(x, plane, rows_of, row, width, split, begin, low, high, best, step, lowest, whole):
+    """Start the maxima of outputs ``low`` to ``high - 1`` of output row ``row``.
+
+    With ``whole``, at the first maximum of each window's first window row,
+    which leaves an even number of rows to fold in pairs; otherwise at
+    ``lowest`` (the dtype's smallest value), held by each window's first
+    element: an element equal to it ties, which keeps that first element.
+    Pairing an odd row with itself instead made the ResNet-50 stem 1.5x
+    slower, and starting from the first element (a strided read) C3D 1.2x
+    (measured).
+    """
+    i0, i1 = np.uint64(rows_of[row, 0, 0]), np.uint64(rows_of[row, 0, 1])
+    candidate = np.int32(rows_of[row, 0, 2])
+    if whole:
+        for c in range(low, high):
+            at = np.uint64(c)
+            read = np.uint64(split * c - begin)
+            best[at], step[at] = _group_top(x, plane, i0, i1, read, width, candidate)
+    else:
+        for c in range(low, high):
+            at = np.uint64(c)
+            best[at] = lowest
+            step[at] = candidate
+
+
+@_inline
+def _write_row(values, indices, plane, split, low, high, best, step, out, base):
+    """Write the maxima of outputs ``low`` to ``high - 1`` of an output row from position
+    ``out``, indices from ``base``."""
+    for c in range(low, high):
+        at = np.uint64(c)
+        position = np.uint64(out + c)
+        indices[plane, position] = base + split * c + step[at]
+        values[plane, position] = best[at]
 
 
 @_inline
@@ -497,17 +531,18 @@ def _window_rows(axes):
 
 @_inline
 def _planes_of_rows(
-    x, values, indices, rows_of, heads, paired, width, split, begin, low, high, best, step,
+    x, values, indices, rows_of, heads, paired, width, split, begin, low, high, best, step, lowest,
 ):  # fmt: skip
     """Every output row of every plane, from its window rows in code order.
 
-    Two window rows per pass, the first alone where their number is odd.
     ``paired`` says every output row has two window rows: one pass each,
-    its flags constants, which LLVM compiles into faster loops (measured,
-    LeNet-5 0.20 against 0.24 ms). One
-    `_window_row` whose flags vary serves any other number: numba types
-    every inlined copy anew, and a copy per combination of flags took
-    minutes to compile.
+    writing the outputs. Any other number starts the maxima (`_start_row`),
+    folds the window rows left two at a time and writes them. Two inlined
+    copies of `_window_row` in all, each with constant
+    flags: a copy whose flags vary per pass kept LLVM from vectorising it
+    (C3D's four window rows 3.9x slower, measured), and numba types every
+    inlined copy anew (a copy per combination of flags took minutes to
+    compile).
     """
     outputs = values.shape[1] // heads.shape[0]
     for p in range(x.shape[0]):
@@ -517,19 +552,21 @@ def _planes_of_rows(
             count, base = heads[row, 0], heads[row, 1]
             if paired:
                 _window_row(
-                    x, plane, rows_of, row, 0, True, width, split, begin, low, high, best,
-                    step, values, indices, out, base, True, True,
+                    x, plane, rows_of, row, 0, 1, width, split, begin, low, high, best,
+                    step, values, indices, out, base, True,
                 )  # fmt: skip
             else:
-                r = 0
+                r = count % 2
+                _start_row(
+                    x, plane, rows_of, row, width, split, begin, low, high, best, step, lowest, r
+                )  # fmt: skip
                 while r < count:
-                    pair = (count - r) % 2 == 0
-                    done = r + 2 if pair else r + 1
                     _window_row(
-                        x, plane, rows_of, row, r, pair, width, split, begin, low, high, best,
-                        step, values, indices, out, base, r == 0, done == count,
+                        x, plane, rows_of, row, r, r + 1, width, split, begin, low, high, best,
+                        step, values, indices, out, base, False,
                     )  # fmt: skip
-                    r = done
+                    r += 2
+                _write_row(values, indices, plane, split, low, high, best, step, out, base)
             if high - low < outputs:
                 _edge_outputs(
                     x, plane, rows_of, row, count, width, split, begin, low, high, outputs,
@@ -539,7 +576,7 @@ def _planes_of_rows(
 
 
 @_inline
-def _pool_rows(x, values, indices, axes, width, split):
+def _pool_rows(x, values, indices, axes, lowest, width, split):
     """`pool_rows_2_2` and the others, for constant ``width`` and ``split``."""
     length2, outputs2, begin = axes[2, 0], axes[2, 1], axes[2, 5]
     # The outputs whose groups lie inside the row: the loops without bounds checks.
@@ -552,7 +589,8 @@ def _pool_rows(x, values, indices, axes, width, split):
     for row in range(heads.shape[0]):
         paired &= heads[row, 0] == 2
     _planes_of_rows(
-        x, values, indices, rows_of, heads, paired, width, split, begin, low, high, best, step
+        x, values, indices, rows_of, heads, paired, width, split, begin, low, high, best, step,
+        lowest,
     )  # fmt: skip
 
 
@@ -565,34 +603,34 @@ def _pool_rows(x, values, indices, axes, width, split):
 # folded from its window rows (the in-bounds ``(d, h)`` kernel positions, in
 # code order): per two window rows, one loop over the outputs takes the first
 # maximum of each output's two groups of elements and folds it into the
-# maxima so far, kept per output with the selected element's step. The first
-# pass starts them, the last writes values and indices, so a 2x2 pool makes
-# one pass, a 2x2x2 pool two. ``values`` and ``indices`` are ``(n, outputs per
-# plane)``.
+# maxima so far, kept per output with the selected element's step, started
+# at each window's first element and written at the end; a 2x2 pool makes one
+# pass that writes values and indices directly, a 2x2x2 pool two. ``values``
+# and ``indices`` are ``(n, outputs per plane)``.
 
 
 @_jit
-def pool_rows_2_2(x, values, indices, axes):
+def pool_rows_2_2(x, values, indices, axes, lowest):
     """`_pool_rows` for groups of 2 elements, 2 apart."""
-    _pool_rows(x, values, indices, axes, 2, 2)
+    _pool_rows(x, values, indices, axes, lowest, 2, 2)
 
 
 @_jit
-def pool_rows_3_3(x, values, indices, axes):
+def pool_rows_3_3(x, values, indices, axes, lowest):
     """`_pool_rows` for groups of 3 elements, 3 apart."""
-    _pool_rows(x, values, indices, axes, 3, 3)
+    _pool_rows(x, values, indices, axes, lowest, 3, 3)
 
 
 @_jit
-def pool_rows_4_4(x, values, indices, axes):
+def pool_rows_4_4(x, values, indices, axes, lowest):
     """`_pool_rows` for groups of 4 elements, 4 apart."""
-    _pool_rows(x, values, indices, axes, 4, 4)
+    _pool_rows(x, values, indices, axes, lowest, 4, 4)
 
 
 @_jit
-def pool_rows_3_2(x, values, indices, axes):
+def pool_rows_3_2(x, values, indices, axes, lowest):
     """`_pool_rows` for groups of 3 elements, 2 apart."""
-    _pool_rows(x, values, indices, axes, 3, 2)
+    _pool_rows(x, values, indices, axes, lowest, 3, 2)
 
 
 @_jit

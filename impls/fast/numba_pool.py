@@ -77,6 +77,7 @@ array([[4, 5],
 
 from __future__ import annotations
 
+import functools
 import math
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
@@ -387,7 +388,8 @@ def _pool_call(
         kernels.pool_whole_planes(x, values, indices, mask, nan)
         return
     if isinstance(tables, RowTables):
-        getattr(kernels, "pool_rows_{}_{}".format(*tables.group))(x, values, indices, tables.axes)
+        kernel = getattr(kernels, "pool_rows_{}_{}".format(*tables.group))
+        kernel(x, values, indices, tables.axes, _lowest(x.dtype))
         return
     kernels.pool_planes(
         x,
@@ -404,6 +406,15 @@ def _pool_call(
         mask,
         nan,
     )
+
+
+@functools.cache
+def _lowest(native: np.dtype) -> Any:
+    """The smallest value of a native float or integer dtype (``-inf`` for floats), as the
+    row kernels take it."""
+    if native.kind == "f":
+        return native.type(-np.inf)
+    return native.type(np.iinfo(native).min)
 
 
 def _key_scalars(native: np.dtype) -> tuple[np.dtype, tuple[Any, Any, Any]]:
