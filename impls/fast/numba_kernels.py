@@ -88,6 +88,8 @@ __all__ = [
 
 # Backward zeroes the gradient this many elements at a time (or one plane).
 SCATTER_ELEMENTS = 4096
+# The row kernels' passes compute at least this many outputs (see `_run`).
+ROW_RUN = 24
 
 _jit = numba.njit(nogil=True, cache=True, error_model="numpy")
 # Helpers are inlined into their callers: a call per row would pay for
@@ -356,23 +358,20 @@ def _later(element, top, chosen, candidate):
 
 
 @_inline
-def _group_top(x, plane, i0, i1, read, width, candidate):
-    """The first maximum of ``x[plane, i0, i1, read:read + width]`` and its step.
+def _group_top(flat, read, width, candidate):
+    """The first maximum of ``flat[read:read + width]`` and its step.
 
     ``candidate`` is the first element's step; ``width`` (2 to 4) is a
     constant where this is inlined, so the loop of the caller has no inner
     loop left and vectorises.
     """
-    top, chosen = x[plane, i0, i1, read], candidate
+    top, chosen = flat[read], candidate
     if width >= 2:
-        element = x[plane, i0, i1, read + np.uint64(1)]
-        top, chosen = _later(element, top, chosen, candidate + np.int32(1))
+        top, chosen = _later(flat[read + np.uint64(1)], top, chosen, candidate + np.int32(1))
     if width >= 3:
-        element = x[plane, i0, i1, read + np.uint64(2)]
-        top, chosen = _later(element, top, chosen, candidate + np.int32(2))
+        top, chosen = _later(flat[read + np.uint64(2)], top, chosen, candidate + np.int32(2))
     if width >= 4:
-        element = x[plane, i0, i1, read + np.uint64(3)]
-        top, chosen = _later(element, top, chosen, candidate + np.int32(3))
+        top, chosen = _later(flat[read + np.uint64(3)], top, chosen, candidate + np.int32(3))
     return top, chosen
 
 
@@ -394,35 +393,46 @@ def _edge_group_top(x, plane, i0, i1, start, width, candidate):
 
 
 @_inline
+def _row_start(x, plane, rows_of, row, r):
+    """The flat position in ``x`` of window row ``r`` of output row ``row`` in ``plane``."""
+    i0, i1 = np.uint64(rows_of[row, r, 0]), np.uint64(rows_of[row, r, 1])
+    depth, height, length = np.uint64(x.shape[1]), np.uint64(x.shape[2]), np.uint64(x.shape[3])
+    return ((plane * depth + i0) * height + i1) * length
+
+
+@_inline
 def _window_row(
-    x, plane, rows_of, row, r, paired, width, split, begin, low, high, best, step, values,
+    x, flat, plane, rows_of, row, r, paired, width, split, begin, low, run, best, step, values,
     indices, out, base, alone,
 ):  # fmt: skip
     """Fold window rows ``r`` and ``paired`` of output row ``row`` into its outputs
-    ``low`` to ``high - 1``.
+    ``low`` to ``low + run - 1``.
 
     Output ``c`` reads the ``width`` elements from ``split * c - begin`` of
     each window row (``rows_of[row, r]``: input row ``x[plane, i0, i1]`` and
     its step), whose groups lie in the row. Two window rows per pass halve
-    the loads and stores of the maxima so far. ``alone`` (the output row's only pass: write the
-    outputs, from position ``out``, indices from ``base``; otherwise fold
-    into ``best`` and ``step``), ``width`` and ``split`` are constants where
-    this is inlined, which leaves one branch-free loop.
+    the loads and stores of the maxima so far. ``alone`` (the output row's
+    only pass: write the outputs into the flat ``values`` and ``indices``
+    from position ``out``, indices from ``base``; otherwise fold into
+    ``best`` and ``step``), ``width`` and ``split`` are constants where this
+    is inlined, which leaves one branch-free loop. ``run`` may go past the
+    row's outputs (see `_run`): elements read through the flat ``flat``
+    stay in ``x``.
     """
-    i0, i1 = np.uint64(rows_of[row, r, 0]), np.uint64(rows_of[row, r, 1])
+    first_row = _row_start(x, plane, rows_of, row, r)
+    second_row = _row_start(x, plane, rows_of, row, paired)
     candidate = np.int32(rows_of[row, r, 2])
-    j0, j1 = np.uint64(rows_of[row, paired, 0]), np.uint64(rows_of[row, paired, 1])
     paired_candidate = np.int32(rows_of[row, paired, 2])
-    for c in range(low, high):
+    for c in range(low, low + run):
         at = np.uint64(c)
         read = np.uint64(split * c - begin)
-        top, chosen = _group_top(x, plane, i0, i1, read, width, candidate)
-        row_top, row_chosen = _group_top(x, plane, j0, j1, read, width, paired_candidate)
+        top, chosen = _group_top(flat, first_row + read, width, candidate)
+        row_top, row_chosen = _group_top(flat, second_row + read, width, paired_candidate)
         top, chosen = _later(row_top, top, chosen, row_chosen)
         if alone:
             position = np.uint64(out + c)
-            indices[plane, position] = base + split * c + chosen
-            values[plane, position] = top
+            indices[position] = base + split * c + chosen
+            values[position] = top
         else:
             top, chosen = _later(top, best[at], step[at], chosen)
             best[at] = top
@@ -430,7 +440,9 @@ def _window_row(
 
 
 @_inline
-def _start_row(x, plane, rows_of, row, width, split, begin, low, high, best, step, lowest, whole):
+def _start_row(
+    x, flat, plane, rows_of, row, width, split, begin, low, high, best, step, lowest, whole,
+):  # fmt: skip
     """Start the maxima of outputs ``low`` to ``high - 1`` of output row ``row``.
 
     With ``whole``, at the first maximum of each window's first window row,
@@ -441,13 +453,13 @@ def _start_row(x, plane, rows_of, row, width, split, begin, low, high, best, ste
     slower, and starting from the first element (a strided read) C3D 1.2x
     (measured).
     """
-    i0, i1 = np.uint64(rows_of[row, 0, 0]), np.uint64(rows_of[row, 0, 1])
+    first_row = _row_start(x, plane, rows_of, row, 0)
     candidate = np.int32(rows_of[row, 0, 2])
     if whole:
         for c in range(low, high):
             at = np.uint64(c)
-            read = np.uint64(split * c - begin)
-            best[at], step[at] = _group_top(x, plane, i0, i1, read, width, candidate)
+            read = first_row + np.uint64(split * c - begin)
+            best[at], step[at] = _group_top(flat, read, width, candidate)
     else:
         for c in range(low, high):
             at = np.uint64(c)
@@ -456,14 +468,14 @@ def _start_row(x, plane, rows_of, row, width, split, begin, low, high, best, ste
 
 
 @_inline
-def _write_row(values, indices, plane, split, low, high, best, step, out, base):
-    """Write the maxima of outputs ``low`` to ``high - 1`` of an output row from position
-    ``out``, indices from ``base``."""
+def _write_row(values, indices, split, low, high, best, step, out, base):
+    """Write the maxima of outputs ``low`` to ``high - 1`` of an output row into the flat
+    ``values`` and ``indices`` from position ``out``, indices from ``base``."""
     for c in range(low, high):
         at = np.uint64(c)
         position = np.uint64(out + c)
-        indices[plane, position] = base + split * c + step[at]
-        values[plane, position] = best[at]
+        indices[position] = base + split * c + step[at]
+        values[position] = best[at]
 
 
 @_inline
@@ -471,7 +483,8 @@ def _edge_outputs(
     x, plane, rows_of, row, rows, width, split, begin, low, high, outputs, values, indices,
     out, base,
 ):  # fmt: skip
-    """The outputs of one output row before ``low`` and from ``high``, whole."""
+    """The outputs of one output row before ``low`` and from ``high``, whole, into the flat
+    ``values`` and ``indices`` from position ``out``."""
     for edge in range(outputs - (high - low)):
         c = edge if edge < low else high + edge - low
         start = split * c - begin
@@ -486,8 +499,8 @@ def _edge_outputs(
             )  # fmt: skip
             top, chosen = _later(row_top, top, chosen, row_chosen)
         position = np.uint64(out + c)
-        indices[plane, position] = base + split * c + chosen
-        values[plane, position] = top
+        indices[position] = base + split * c + chosen
+        values[position] = top
 
 
 @_inline
@@ -530,10 +543,38 @@ def _window_rows(axes):
 
 
 @_inline
+def _run(x, plane, rows_of, row, count, split, begin, width, low, high, out, outputs, alone):
+    """How many outputs from ``low`` the passes of output row ``row`` compute.
+
+    LLVM vectorises the loop of `_window_row` only where it runs at least
+    `ROW_RUN` times (or so: measured, rows of 22 outputs ran as slowly as
+    scalar code, of 24 and more 3.5x faster), and falls back to scalar code
+    below that. Rows with fewer outputs (LeNet-5's 14) run on, into the
+    following elements of ``x``, where the reads stay in ``x`` and the writes
+    in ``best`` and ``step`` (sized for it) or in outputs of later output
+    rows of this call (``outputs`` in all), which are written again after:
+    rows go in order, and the edge outputs of a row after its passes. The
+    extra maxima are never kept, and the passes, repeated, give the same
+    result.
+    """
+    run = high - low
+    if run >= ROW_RUN:
+        return run
+    last_read = _row_start(x, plane, rows_of, row, count - 1) + np.uint64(
+        split * (low + ROW_RUN - 1) - begin + width
+    )
+    if last_read > np.uint64(x.size) or (alone and out + low + ROW_RUN > outputs):
+        return run
+    return ROW_RUN
+
+
+@_inline
 def _planes_of_rows(
-    x, values, indices, rows_of, heads, paired, width, split, begin, low, high, best, step, lowest,
+    x, values, indices, rows_of, heads, paired, width, split, begin, low, high, outputs, best,
+    step, lowest,
 ):  # fmt: skip
-    """Every output row of every plane, from its window rows in code order.
+    """Every output row of every plane, from its window rows in code order, into the
+    flat ``values`` and ``indices``.
 
     ``paired`` says every output row has two window rows: one pass each,
     writing the outputs. Any other number starts the maxima (`_start_row`),
@@ -544,29 +585,34 @@ def _planes_of_rows(
     inlined copy anew (a copy per combination of flags took minutes to
     compile).
     """
-    outputs = values.shape[1] // heads.shape[0]
+    flat = x.reshape(x.size)
+    out = 0
     for p in range(x.shape[0]):
         plane = np.uint64(p)
-        out = 0
         for row in range(heads.shape[0]):
             count, base = heads[row, 0], heads[row, 1]
+            run = _run(
+                x, plane, rows_of, row, count, split, begin, width, low, high, out, values.size,
+                paired,
+            )  # fmt: skip
             if paired:
                 _window_row(
-                    x, plane, rows_of, row, 0, 1, width, split, begin, low, high, best,
+                    x, flat, plane, rows_of, row, 0, 1, width, split, begin, low, run, best,
                     step, values, indices, out, base, True,
                 )  # fmt: skip
             else:
                 r = count % 2
                 _start_row(
-                    x, plane, rows_of, row, width, split, begin, low, high, best, step, lowest, r
+                    x, flat, plane, rows_of, row, width, split, begin, low, high, best, step,
+                    lowest, r,
                 )  # fmt: skip
                 while r < count:
                     _window_row(
-                        x, plane, rows_of, row, r, r + 1, width, split, begin, low, high, best,
-                        step, values, indices, out, base, False,
+                        x, flat, plane, rows_of, row, r, r + 1, width, split, begin, low, run,
+                        best, step, values, indices, out, base, False,
                     )  # fmt: skip
                     r += 2
-                _write_row(values, indices, plane, split, low, high, best, step, out, base)
+                _write_row(values, indices, split, low, high, best, step, out, base)
             if high - low < outputs:
                 _edge_outputs(
                     x, plane, rows_of, row, count, width, split, begin, low, high, outputs,
@@ -582,15 +628,15 @@ def _pool_rows(x, values, indices, axes, lowest, width, split):
     # The outputs whose groups lie inside the row: the loops without bounds checks.
     low = min(outputs2, max(0, -(-begin // split)))
     high = max(low, min(outputs2, (length2 - width + begin) // split + 1))
-    best = np.empty(outputs2, dtype=x.dtype)
-    step = np.empty(outputs2, dtype=np.int32)
+    best = np.empty(max(outputs2, low + ROW_RUN), dtype=x.dtype)
+    step = np.empty(max(outputs2, low + ROW_RUN), dtype=np.int32)
     rows_of, heads = _window_rows(axes)
     paired = True
     for row in range(heads.shape[0]):
         paired &= heads[row, 0] == 2
     _planes_of_rows(
-        x, values, indices, rows_of, heads, paired, width, split, begin, low, high, best, step,
-        lowest,
+        x, values.reshape(values.size), indices.reshape(indices.size), rows_of, heads, paired,
+        width, split, begin, low, high, outputs2, best, step, lowest,
     )  # fmt: skip
 
 
