@@ -29,7 +29,7 @@ from impls.fast import compiled, numba_kernels, numba_pool, table_cache
 from impls.fast import threads as parallel
 from impls.fast.whole_plane import is_whole_plane
 
-from .test_fast_paths import SHAPES, SPECS, assert_same_as_oracle, sample
+from .test_fast_paths import ORACLE, SHAPES, SPECS, assert_same_as_oracle, sample
 
 NUMBA = numba_pool.NumbaMaxPool
 
@@ -481,3 +481,40 @@ def test_in_place_rows_agree_with_the_oracle(dimensions, group, data):
     assert _kernel_of(shape, spec, np.float32) == f"rows {width}/{split}"
     x = _ties_and_nan(shape, np.float32, seed=len(spatial))
     assert_same_as_oracle(NUMBA(threads=2), x, spec)
+
+
+@pytest.mark.usefixtures("short_rows")
+@pytest.mark.parametrize(
+    ("shape", "spec"),
+    [
+        ((3, 2, 5, 18), PoolSpec((2, 2))),  # one pass per row, writing the outputs
+        ((3, 2, 5, 5, 18), PoolSpec((2, 2, 2))),  # two passes, then a write
+        ((3, 2, 5, 18), PoolSpec((3, 3), 2, 1)),  # 2 or 3 window rows, edges
+        ((3, 2, 5, 18), PoolSpec((1, 4), (1, 4))),  # one window row, a leftover column
+    ],
+    ids=lambda case: str(case) if isinstance(case, PoolSpec) else "",
+)
+def test_short_rows_run_on_inside_their_outputs(shape, spec):
+    """Passes over rows shorter than ROW_RUN compute on into the following elements: no
+    write leaves the call's outputs, whose last rows come out right too."""
+    compact = impls.geometry.Geometry.of(shape, spec).compact
+    tables = numba_pool._tables(compact, np.dtype(np.float32))
+    assert isinstance(tables, numba_pool.RowTables)
+    assert compact.output_spatial[-1] < numba_kernels.ROW_RUN
+    x = _ties_and_nan(shape, np.float32)
+    expected_values, expected_indices = ORACLE.forward(x, spec)
+    planes = compact.batch
+    size = expected_values.size
+    value_buffer = np.full(size + 2 * numba_kernels.ROW_RUN, 7.5, dtype=np.float32)
+    index_buffer = np.full(size + 2 * numba_kernels.ROW_RUN, -5, dtype=np.int64)
+    values = value_buffer[:size].reshape(planes, -1)
+    indices = index_buffer[:size].reshape(planes, -1)
+    rows = numba_pool._read_only(x.reshape(planes, *tables.spatial))
+    _, scalars = numba_pool._key_scalars(np.dtype(np.float32))
+    numba_pool._pool_call(numba_kernels, rows, values, indices, tables, scalars)
+    assert (value_buffer[size:] == 7.5).all()
+    assert (index_buffer[size:] == -5).all()
+    assert_array_equal(indices.reshape(expected_indices.shape), expected_indices)
+    assert_array_equal(
+        values.reshape(expected_values.shape).view(np.uint32), expected_values.view(np.uint32)
+    )
