@@ -80,6 +80,8 @@ CHILD_SECONDS = 900.0  # a child still compiling then is stopped: the loader com
 # one child compiles the kernels of a step (forward, then backward) together: a
 # child costs about 0.7 s to start even where the cache is warm.
 CHILD_GATHER_SECONDS = 0.05
+# The child's niceness increment: the lowest priority (Unix caps it at 19).
+CHILD_NICENESS = 19
 
 # A warm-up: called on the loader thread with the kernels module; it calls the
 # kernels on tiny arrays of exactly the types the real calls pass, so that
@@ -245,6 +247,10 @@ def child_main(keys: str) -> None:
         os._exit(3)
 
     threading.Thread(target=exit_with_the_parent, daemon=True).start()
+    if hasattr(os, "nice"):  # not on Windows
+        # Compiling ahead is never urgent: the parent's calls are served meanwhile, and on
+        # a machine with few cores they must not wait for the compiler's CPU.
+        os.nice(CHILD_NICENESS)
     kernels = importlib.import_module(KERNELS_MODULE)
     module, function = CHILD_WARMER
     warm_key = getattr(importlib.import_module(module), function)
