@@ -41,18 +41,20 @@ Cost
 With ``B`` planes of ``P`` elements, ``O`` outputs per plane and ``K``
 window elements: forward one staging copy of the input (B*P) and O(B*O*K)
 vectorised compare-and-select steps (global pooling: two passes over B*P;
-rows read in place: O(B*O*K) steps and no copy); 1.1-2.2x the time to read
-the input and write the outputs at the bandwidth of one copy on the large
-standard workloads (the global pool's planes of 49 elements 3.4-4.7x). Extra
+rows read in place: O(B*O*K) steps and no copy, rows under 24 outputs
+computed as if 24 long); 0.9-2.4x the time to read the input and write the
+outputs at the bandwidth of one copy on the standard workloads but SPP (the
+global pool's planes of 49 elements 3.4-3.7x). Extra
 memory per thread: the phase buffers of a few planes and their maxima and
 codes (under 1 MB on the standard workloads), and a block of planes (4 MB)
 for inputs copied a block at a time. Backward O(B*(P + O)), no extra memory.
 
 No call waits for the compiler. The kernels of a dtype are loaded in the
 background (`impls.fast.compiled`) the first time a call needs them, compiled
-by a child process: about 5 s for the staged forward kernel in a fresh
-environment (2 cores), 6 s for each row kernel (only those the calls need),
-0.4 s for the global-pool kernel and 0.15 s for backward, after which numba
+by a child process at the lowest priority: about 5 s for the staged forward
+kernel in a fresh environment (2 cores), 9-13 s for each row kernel (only
+those the calls need), 0.4 s for the global-pool kernel and 0.15 s for
+backward, after which numba
 caches them on disk, next to `impls.fast.numba_kernels` (or under
 ``NUMBA_CACHE_DIR``); in a new process, about 0.2 s to import numba and load
 them from that cache (and 0.7 s for the child to find them there). Until
