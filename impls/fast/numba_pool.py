@@ -387,7 +387,8 @@ def _pool_call(
     """
     lowest, mask, nan = keys
     if tables is None:  # whole planes
-        kernels.pool_whole_planes(x, values, indices, mask, nan)
+        packed = (x.dtype.itemsize < 4 or x.dtype == np.int32) and x.shape[1] < 0xFFFFFFFF
+        kernels.pool_whole_planes(x, values, indices, mask, nan, packed)
         return
     if isinstance(tables, RowTables):
         kernel = getattr(kernels, "pool_rows_{}_{}".format(*tables.group))
