@@ -10,8 +10,8 @@ are interleaved, several to a row. An index is its window's start plus the
 step, written without any table lookup; values are the keys turned back into
 bits, or read from the input at their index where a key stands for several
 bit patterns (signed zeros, NaN). A pool whose one window is
-the whole plane (global pooling) takes a kernel of its own: two vectorised
-passes over each plane.
+the whole plane (global pooling) takes a kernel of its own: one vectorised
+pass over each plane (two for 64-bit dtypes).
 
 Windows that step along the rows in small groups (kernel and stride 2 and 2,
 3 and 3, 4 and 4 or 3 and 2 along the innermost axis, as in VGG, C3D or a
@@ -40,11 +40,10 @@ Cost
 ----
 With ``B`` planes of ``P`` elements, ``O`` outputs per plane and ``K``
 window elements: forward one staging copy of the input (B*P) and O(B*O*K)
-vectorised compare-and-select steps (global pooling: two passes over B*P;
+vectorised compare-and-select steps (global pooling: one pass over B*P;
 rows read in place: O(B*O*K) steps and no copy, rows under 24 outputs
-computed as if 24 long); 0.9-2.4x the time to read the input and write the
-outputs at the bandwidth of one copy on the standard workloads but SPP (the
-global pool's planes of 49 elements 3.4-3.7x). Extra
+computed as if 24 long); 0.9-2.6x the time to read the input and write the
+outputs at the bandwidth of one copy on the standard workloads but SPP. Extra
 memory per thread: the phase buffers of a few planes and their maxima and
 codes (under 1 MB on the standard workloads), and a block of planes (4 MB)
 for inputs copied a block at a time. Backward O(B*(P + O)), no extra memory.
