@@ -650,9 +650,11 @@ def _pool_rows(x, values, indices, axes, lowest, width, split):
 # code order): per two window rows, one loop over the outputs takes the first
 # maximum of each output's two groups of elements and folds it into the
 # maxima so far, kept per output with the selected element's step, started
-# at each window's first element and written at the end; a 2x2 pool makes one
-# pass that writes values and indices directly, a 2x2x2 pool two. ``values``
-# and ``indices`` are ``(n, outputs per plane)``.
+# at the dtype's lowest value (or at the first window row's maxima, where the
+# window rows are odd) and written at the end; a 2x2 pool makes one pass that
+# writes values and indices directly, a 2x2x2 pool two. ``lowest`` is the
+# dtype's smallest value; ``values`` and ``indices`` are ``(n, outputs per
+# plane)``.
 
 
 @_jit
