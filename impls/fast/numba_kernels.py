@@ -376,18 +376,17 @@ def _group_top(flat, read, width, candidate):
 
 
 @_inline
-def _edge_group_top(x, plane, i0, i1, start, width, candidate):
-    """`_group_top` of a group that starts before the row or ends after it.
+def _edge_group_top(flat, row_start, length, start, width, candidate):
+    """`_group_top` of a group that starts before its row or ends after it.
 
-    Only the elements inside the row count; the contract sees that there is
-    one.
+    The row holds ``flat[row_start:row_start + length]``; only the elements
+    inside it count, and the contract sees that there is one.
     """
-    length = x.shape[3]
     first = max(0, -start)
-    top = x[plane, i0, i1, np.uint64(start + first)]
+    top = flat[row_start + np.uint64(start + first)]
     chosen = np.int32(candidate + first)
     for k in range(first + 1, min(width, length - start)):
-        element = x[plane, i0, i1, np.uint64(start + k)]
+        element = flat[row_start + np.uint64(start + k)]
         top, chosen = _later(element, top, chosen, np.int32(candidate + k))
     return top, chosen
 
@@ -480,22 +479,23 @@ def _write_row(values, indices, split, low, high, best, step, out, base):
 
 @_inline
 def _edge_outputs(
-    x, plane, rows_of, row, rows, width, split, begin, low, high, outputs, values, indices,
-    out, base,
+    x, flat, plane, rows_of, row, rows, width, split, begin, low, high, outputs, values,
+    indices, out, base,
 ):  # fmt: skip
     """The outputs of one output row before ``low`` and from ``high``, whole, into the flat
     ``values`` and ``indices`` from position ``out``."""
+    length = x.shape[3]
     for edge in range(outputs - (high - low)):
         c = edge if edge < low else high + edge - low
         start = split * c - begin
         top, chosen = _edge_group_top(
-            x, plane, np.uint64(rows_of[row, 0, 0]), np.uint64(rows_of[row, 0, 1]), start,
-            width, np.int32(rows_of[row, 0, 2]),
+            flat, _row_start(x, plane, rows_of, row, 0), length, start, width,
+            np.int32(rows_of[row, 0, 2]),
         )  # fmt: skip
         for r in range(1, rows):
             row_top, row_chosen = _edge_group_top(
-                x, plane, np.uint64(rows_of[row, r, 0]), np.uint64(rows_of[row, r, 1]), start,
-                width, np.int32(rows_of[row, r, 2]),
+                flat, _row_start(x, plane, rows_of, row, r), length, start, width,
+                np.int32(rows_of[row, r, 2]),
             )  # fmt: skip
             top, chosen = _later(row_top, top, chosen, row_chosen)
         position = np.uint64(out + c)
@@ -615,8 +615,8 @@ def _planes_of_rows(
                 _write_row(values, indices, split, low, high, best, step, out, base)
             if high - low < outputs:
                 _edge_outputs(
-                    x, plane, rows_of, row, count, width, split, begin, low, high, outputs,
-                    values, indices, out, base,
+                    x, flat, plane, rows_of, row, count, width, split, begin, low, high,
+                    outputs, values, indices, out, base,
                 )  # fmt: skip
             out += outputs
 

@@ -53,10 +53,10 @@ background (`impls.fast.compiled`) the first time a call needs them, compiled
 by a child process at the lowest priority: about 5 s for the staged forward
 kernel in a fresh environment (2 cores), 9-13 s for each row kernel (only
 those the calls need), 0.4 s for the global-pool kernel and 0.15 s for
-backward, after which numba
-caches them on disk, next to `impls.fast.numba_kernels` (or under
-``NUMBA_CACHE_DIR``); in a new process, about 0.2 s to import numba and load
-them from that cache (and 0.7 s for the child to find them there). Until
+backward, after which numba caches them on disk, next to
+`impls.fast.numba_kernels` (or under ``NUMBA_CACHE_DIR``); in a new process,
+about 0.2 s to import numba and load them from that cache (and 0.7 s for the
+child to find them there). Until
 they are ready, calls take the pure-NumPy path `impls.fast.auto` would take
 without numba, which gives the same values and indices bit for bit.
 ``import impls`` never imports numba.
@@ -128,7 +128,7 @@ MAX_ROW_OVERLAP = 3  # window elements per input element the windows step over
 # Rows of fewer outputs stay staged: there the two kernels tie (rows of 2 to 7
 # outputs 0.93-0.97, 10 0.83), and the staged kernel, which every other
 # geometry of the dtype takes too, is more likely compiled already (a row
-# kernel is one more to compile per dtype, 6 s).
+# kernel is one more to compile per dtype, 9-13 s).
 MIN_ROW_OUTPUTS = 8
 # (kernel, stride) along the innermost axis that the row kernels are compiled for.
 ROW_GROUPS = ((2, 2), (3, 3), (4, 4), (3, 2))
