@@ -400,7 +400,7 @@ IN_PLACE = [
 
 
 # Geometry on float32, dtypes on one kernel: every (dtype, kernel) pair compiles a kernel
-# of its own (about 5 s), and the comparisons do not depend on the kernel.
+# of its own (5-13 s), and the comparisons do not depend on the kernel.
 @pytest.mark.usefixtures("short_rows")
 @pytest.mark.parametrize(("shape", "spec"), IN_PLACE, ids=[str(s) for _, s in IN_PLACE])
 def test_windows_that_tile_the_rows_are_read_in_place(shape, spec):
