@@ -285,6 +285,7 @@ def _count_kernel_calls(monkeypatch: pytest.MonkeyPatch) -> list[str]:
     calls: list[str] = []
     names = ["pool_planes", "pool_whole_planes"]
     names += ["pool_rows_{}_{}".format(*group) for group in numba_pool.ROW_GROUPS]
+    names.append("pool_pairs_2_2")
     for name in names:
         kernel = getattr(kernels, name)
 
@@ -371,7 +372,7 @@ def test_small_calls_are_gathered_unless_waiting(monkeypatch):
 @pytest.mark.parametrize(
     ("shape", "spec", "dtype", "forward"),
     [
-        ((64, 6, 28, 28), PoolSpec((2, 2)), "float32", ["rows 2/2"]),
+        ((64, 6, 28, 28), PoolSpec((2, 2)), "float32", ["pairs 2/2"]),
         ((8, 256, 20, 20), PoolSpec((5, 5), 1, 2), "float32", ["staged planes"]),
         ((16, 64, 224, 224), PoolSpec((2, 2)), "float64", ["rows 2/2"]),
         ((16, 64, 224, 224), PoolSpec((2, 2)), "float16", ["staged planes"]),
@@ -392,7 +393,8 @@ def test_waiting_for_one_call_asks_for_its_kernels_alone(monkeypatch, shape, spe
     assert asked == [(kind, native) for kind in forward] + backward
     asked.clear()
     assert numba_pool.wait_until_compiled([dtype])  # every kernel
-    rows = [] if dtype == "float16" else [f"rows {k}/{s}" for k, s in numba_pool.ROW_GROUPS]
+    rows = [f"rows {k}/{s}" for k, s in numba_pool.ROW_GROUPS] + ["pairs 2/2"]
+    rows = [] if dtype == "float16" else rows
     kinds = ["staged planes", "whole planes", *rows]
     assert asked == [(kind, native) for kind in kinds] + backward
     with pytest.raises(TypeError, match="shape and spec together"):
@@ -414,7 +416,7 @@ def spy(keys):
 compiled._compile_in_child = spy
 ready = numba_pool.wait_until_compiled(["float32"], shape=(2, 3, 8, 16), spec=PoolSpec((2, 2)))
 from impls.fast import numba_kernels
-stats = [numba_kernels.pool_rows_2_2.stats, numba_kernels.scatter_planes.stats]
+stats = [numba_kernels.pool_pairs_2_2.stats, numba_kernels.scatter_planes.stats]
 print(json.dumps({
     "ready": ready,
     "children": children,
@@ -446,7 +448,7 @@ def test_background_kernels_compile_in_a_child_and_load_from_its_cache(tmp_path)
     assert report["children"]
     assert all(succeeded for _, succeeded in report["children"])
     asked = [tuple(key) for keys, _ in report["children"] for key in keys]
-    assert sorted(asked) == [("rows 2/2", "<f4"), ("scatter", "<f4")]
+    assert sorted(asked) == [("pairs 2/2", "<f4"), ("scatter", "<f4")]
     assert report["misses"] == [0, 0]  # nothing compiled in the process itself
     assert report["hits"] == [1, 1]
 

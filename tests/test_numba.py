@@ -404,7 +404,7 @@ IN_PLACE = [
 @pytest.mark.usefixtures("short_rows")
 @pytest.mark.parametrize(("shape", "spec"), IN_PLACE, ids=[str(s) for _, s in IN_PLACE])
 def test_windows_that_tile_the_rows_are_read_in_place(shape, spec):
-    assert _kernel_of(shape, spec, np.float32).startswith("rows ")
+    assert _kernel_of(shape, spec, np.float32).startswith(("rows ", "pairs "))
     assert_same_as_oracle(NUMBA(threads=2), _ties_and_nan(shape, np.float32), spec)
 
 
@@ -439,9 +439,10 @@ def test_other_windows_are_staged(shape, spec, dtype):
 @pytest.mark.parametrize(
     ("shape", "spec", "kernel"),
     [
-        ((64, 6, 28, 28), PoolSpec((2, 2)), "rows 2/2"),  # LeNet-5: rows of 14 outputs
+        ((64, 6, 28, 28), PoolSpec((2, 2)), "pairs 2/2"),  # LeNet-5: rows of 14, small
+        ((64, 6, 28, 28), PoolSpec((2, 2), padding=(1, 0)), "rows 2/2"),  # 1 or 2 rows
         ((4, 64, 16, 56, 56), PoolSpec((2, 2, 2)), "rows 2/2"),  # C3D: 28 outputs
-        ((16, 64, 224, 224), PoolSpec((2, 2)), "rows 2/2"),  # VGG-16: 112 outputs
+        ((16, 64, 224, 224), PoolSpec((2, 2)), "rows 2/2"),  # VGG-16: 112 outputs, large
         ((32, 64, 16000), PoolSpec((3,), 2, 1), "rows 3/2"),  # 3 elements per 2
         ((32, 64, 112, 112), PoolSpec((3, 3), 2, 1), "rows 3/2"),  # ResNet-50: 9 per 4
         ((64, 128, 128), PoolSpec((3, 2), (1, 2)), "rows 2/2"),  # 3 per 1
@@ -478,17 +479,66 @@ def test_in_place_rows_agree_with_the_oracle(dimensions, group, data):
         ceil_mode=data.draw(st.booleans()),
     )
     shape = (2, 3, *spatial)
-    assert _kernel_of(shape, spec, np.float32) == f"rows {width}/{split}"
+    assert _kernel_of(shape, spec, np.float32) in (f"rows {width}/{split}", "pairs 2/2")
     x = _ties_and_nan(shape, np.float32, seed=len(spatial))
     assert_same_as_oracle(NUMBA(threads=2), x, spec)
+
+
+@pytest.mark.usefixtures("short_rows")
+@settings(max_examples=40, deadline=None)
+@given(data=st.data())
+def test_pairs_agree_with_the_oracle(data):
+    """Output rows of two window rows each, every one inside the input: one pass per
+    output row reads both, along whichever outer axis they lie."""
+    dimensions = data.draw(st.integers(2, 3))
+    paired = data.draw(st.integers(0, dimensions - 2))  # the outer axis of kernel 2
+    stride = data.draw(st.integers(1, 3))
+    dilation = data.draw(st.integers(1, 2))
+    kernel = [1] * (dimensions - 1) + [2]
+    kernel[paired] = 2
+    strides = [data.draw(st.integers(1, 2)) for _ in range(dimensions - 1)] + [2]
+    strides[paired] = stride
+    dilations = [1] * dimensions
+    dilations[paired] = dilation
+    spatial = [data.draw(st.integers(1, 5)) for _ in range(dimensions - 1)]
+    spatial[paired] = data.draw(st.integers(dilation + 1, 8))
+    spatial.append(data.draw(st.integers(4, 30)))
+    spec = PoolSpec(
+        tuple(kernel),
+        stride=tuple(strides),
+        padding=0,
+        dilation=tuple(dilations),
+        ceil_mode=data.draw(st.booleans()),
+    )
+    shape = (2, 3, *spatial)
+    compact = impls.geometry.Geometry.of(shape, spec).compact
+    last_row = (compact.output_spatial[paired] - 1) * stride + dilation
+    expected = "pairs 2/2" if last_row < spatial[paired] else "rows 2/2"  # a partial window
+    assert _kernel_of(shape, spec, np.float32) == expected
+    x = _ties_and_nan(shape, np.float32, seed=len(spatial))
+    assert_same_as_oracle(NUMBA(threads=2), x, spec)
+
+
+def test_the_pair_kernel_refuses_rows_that_are_not_pairs():
+    shape, spec = (2, 3, 7, 12), PoolSpec((3, 2), stride=(1, 2))
+    compact = impls.geometry.Geometry.of(shape, spec).compact
+    tables = numba_pool._row_tables(compact)
+    assert tables is not None
+    assert not tables.pairs
+    x = numba_pool._read_only(np.zeros((6, *tables.spatial), dtype=np.float32))
+    values = np.empty((6, compact.output_plane_size), dtype=np.float32)
+    indices = np.empty_like(values, dtype=np.int64)
+    with pytest.raises(ValueError, match="other than 2 window rows"):
+        numba_kernels.pool_pairs_2_2(x, values, indices, tables.axes)
 
 
 @pytest.mark.usefixtures("short_rows")
 @pytest.mark.parametrize(
     ("shape", "spec"),
     [
-        ((3, 2, 5, 18), PoolSpec((2, 2))),  # one pass per row, writing the outputs
-        ((3, 2, 5, 5, 18), PoolSpec((2, 2, 2))),  # two passes, then a write
+        ((3, 2, 5, 18), PoolSpec((2, 2))),  # one pass per row, in pairs, writing the outputs
+        ((3, 2, 5, 18), PoolSpec((2, 2), padding=(1, 0))),  # one or two window rows
+        ((3, 2, 5, 5, 18), PoolSpec((2, 2, 2))),  # four passes, the last writing
         ((3, 2, 5, 18), PoolSpec((3, 3), 2, 1)),  # 2 or 3 window rows, edges
         ((3, 2, 5, 18), PoolSpec((1, 4), (1, 4))),  # one window row, a leftover column
     ],

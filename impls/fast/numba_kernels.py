@@ -1,6 +1,6 @@
 """The compiled loops behind `impls.fast.numba_pool`.
 
-Seven kernels, ``@numba.njit(nogil=True, cache=True)``: they release the GIL,
+Eight kernels, ``@numba.njit(nogil=True, cache=True)``: they release the GIL,
 so the library's own thread pool (`impls.fast.threads`) runs them on several
 threads at once, and they are compiled once per dtype and then loaded from
 the on-disk cache. They know nothing of `PoolSpec`: the caller hands them the
@@ -10,9 +10,10 @@ leading axes, which costs nothing.
 
 * `pool_planes`: the staged running maximum, for any geometry.
 * `pool_rows_2_2`, `pool_rows_3_3`, `pool_rows_4_4`, `pool_rows_3_2`:
-  windows read in place, without a staging copy, one pass per two window
-  rows, where the kernel and stride along the innermost axis are those two numbers,
-  without dilation there.
+  windows read in place, without a staging copy, one pass per window row,
+  where the kernel and stride along the innermost axis are those two
+  numbers, without dilation there; `pool_pairs_2_2`, one pass per two window
+  rows, for small inputs.
 * `pool_whole_planes`: the first maximum of each whole plane (global pooling),
   where the staged layout would have a single output per plane.
 * `scatter_planes`: backward.
@@ -77,6 +78,7 @@ import numpy as np
 
 __all__ = [
     "SCATTER_ELEMENTS",
+    "pool_pairs_2_2",
     "pool_planes",
     "pool_rows_2_2",
     "pool_rows_3_2",
@@ -400,70 +402,72 @@ def _row_start(x, plane, rows_of, row, r):
 
 
 @_inline
-def _window_row(
-    x, flat, plane, rows_of, row, r, paired, width, split, begin, low, run, best, step, values,
-    indices, out, base, alone,
+def _pair_pass(
+    x, flat, plane, rows_of, row, width, split, begin, low, run, values, indices, out, base,
 ):  # fmt: skip
-    """Fold window rows ``r`` and ``paired`` of output row ``row`` into its outputs
-    ``low`` to ``low + run - 1``.
+    """The outputs ``low`` to ``low + run - 1`` of an output row of two window rows, in one
+    pass that reads both and writes the outputs.
 
     Output ``c`` reads the ``width`` elements from ``split * c - begin`` of
     each window row (``rows_of[row, r]``: input row ``x[plane, i0, i1]`` and
-    its step), whose groups lie in the row. Two window rows per pass halve
-    the loads and stores of the maxima so far. ``alone`` (the output row's
-    only pass: write the outputs into the flat ``values`` and ``indices``
-    from position ``out``, indices from ``base``; otherwise fold into
-    ``best`` and ``step``), ``width`` and ``split`` are constants where this
-    is inlined, which leaves one branch-free loop. ``run`` may go past the
-    row's outputs (see `_run`): elements read through the flat ``flat``
-    stay in ``x``.
+    its step), whose groups lie in the row, and goes into the flat ``values``
+    and ``indices`` at position ``out + c``, its index from ``base``.
+    ``width`` and ``split`` are constants where this is inlined, which leaves
+    one branch-free loop. ``run`` may go past the row's outputs (see `_run`):
+    elements read through the flat ``flat`` stay in ``x``.
     """
-    first_row = _row_start(x, plane, rows_of, row, r)
-    second_row = _row_start(x, plane, rows_of, row, paired)
-    candidate = np.int32(rows_of[row, r, 2])
-    paired_candidate = np.int32(rows_of[row, paired, 2])
+    first_row = _row_start(x, plane, rows_of, row, 0)
+    second_row = _row_start(x, plane, rows_of, row, 1)
+    candidate = np.int32(rows_of[row, 0, 2])
+    second_candidate = np.int32(rows_of[row, 1, 2])
     for c in range(low, low + run):
-        at = np.uint64(c)
         read = np.uint64(split * c - begin)
         top, chosen = _group_top(flat, first_row + read, width, candidate)
-        row_top, row_chosen = _group_top(flat, second_row + read, width, paired_candidate)
+        row_top, row_chosen = _group_top(flat, second_row + read, width, second_candidate)
         top, chosen = _later(row_top, top, chosen, row_chosen)
-        if alone:
+        position = np.uint64(out + c)
+        indices[position] = base + split * c + chosen
+        values[position] = top
+
+
+@_inline
+def _start_row(x, flat, plane, rows_of, row, width, split, begin, low, run, best, step):
+    """Start the maxima of outputs ``low`` to ``low + run - 1`` of output row ``row`` in
+    ``best`` and ``step``: the first maximum of each window's first window row."""
+    first_row = _row_start(x, plane, rows_of, row, 0)
+    candidate = np.int32(rows_of[row, 0, 2])
+    for c in range(low, low + run):
+        at = np.uint64(c)
+        read = first_row + np.uint64(split * c - begin)
+        best[at], step[at] = _group_top(flat, read, width, candidate)
+
+
+@_inline
+def _fold_row(
+    x, flat, plane, rows_of, row, r, width, split, begin, low, run, best, step, values,
+    indices, out, base, last,
+):  # fmt: skip
+    """Fold window row ``r`` of output row ``row`` into the maxima of its outputs ``low``
+    to ``low + run - 1``.
+
+    With ``last`` (a constant where this is inlined), write the outputs into
+    the flat ``values`` and ``indices`` from position ``out``, indices from
+    ``base``; otherwise keep them in ``best`` and ``step``.
+    """
+    row_start = _row_start(x, plane, rows_of, row, r)
+    candidate = np.int32(rows_of[row, r, 2])
+    for c in range(low, low + run):
+        at = np.uint64(c)
+        read = row_start + np.uint64(split * c - begin)
+        top, chosen = _group_top(flat, read, width, candidate)
+        top, chosen = _later(top, best[at], step[at], chosen)
+        if last:
             position = np.uint64(out + c)
             indices[position] = base + split * c + chosen
             values[position] = top
         else:
-            top, chosen = _later(top, best[at], step[at], chosen)
             best[at] = top
             step[at] = chosen
-
-
-@_inline
-def _start_row(
-    x, flat, plane, rows_of, row, width, split, begin, low, high, best, step, lowest, whole,
-):  # fmt: skip
-    """Start the maxima of outputs ``low`` to ``high - 1`` of output row ``row``.
-
-    With ``whole``, at the first maximum of each window's first window row,
-    which leaves an even number of rows to fold in pairs; otherwise at
-    ``lowest`` (the dtype's smallest value), held by each window's first
-    element: an element equal to it ties, which keeps that first element.
-    Pairing an odd row with itself instead made the ResNet-50 stem 1.5x
-    slower, and starting from the first element (a strided read) C3D 1.2x
-    (measured).
-    """
-    first_row = _row_start(x, plane, rows_of, row, 0)
-    candidate = np.int32(rows_of[row, 0, 2])
-    if whole:
-        for c in range(low, high):
-            at = np.uint64(c)
-            read = first_row + np.uint64(split * c - begin)
-            best[at], step[at] = _group_top(flat, read, width, candidate)
-    else:
-        for c in range(low, high):
-            at = np.uint64(c)
-            best[at] = lowest
-            step[at] = candidate
 
 
 @_inline
@@ -543,10 +547,10 @@ def _window_rows(axes):
 
 
 @_inline
-def _run(x, plane, rows_of, row, count, split, begin, width, low, high, out, outputs, alone):
+def _run(x, plane, rows_of, row, count, split, begin, width, low, high, out, outputs):
     """How many outputs from ``low`` the passes of output row ``row`` compute.
 
-    LLVM vectorises the loop of `_window_row` only where it runs at least
+    LLVM vectorises the loops of the passes only where they run at least
     `ROW_RUN` times (or so: measured, rows of 22 outputs ran as slowly as
     scalar code, of 24 and more 3.5x faster), and falls back to scalar code
     below that. Rows with fewer outputs (LeNet-5's 14) run on, into the
@@ -563,7 +567,7 @@ def _run(x, plane, rows_of, row, count, split, begin, width, low, high, out, out
     last_read = _row_start(x, plane, rows_of, row, count - 1) + np.uint64(
         split * (low + ROW_RUN - 1) - begin + width
     )
-    if last_read > np.uint64(x.size) or (alone and out + low + ROW_RUN > outputs):
+    if last_read > np.uint64(x.size) or out + low + ROW_RUN > outputs:
         return run
     return ROW_RUN
 
@@ -571,19 +575,23 @@ def _run(x, plane, rows_of, row, count, split, begin, width, low, high, out, out
 @_inline
 def _planes_of_rows(
     x, values, indices, rows_of, heads, paired, width, split, begin, low, high, outputs, best,
-    step, lowest,
+    step,
 ):  # fmt: skip
     """Every output row of every plane, from its window rows in code order, into the
     flat ``values`` and ``indices``.
 
-    ``paired`` says every output row has two window rows: one pass each,
-    writing the outputs. Any other number starts the maxima (`_start_row`),
-    folds the window rows left two at a time and writes them. Two inlined
-    copies of `_window_row` in all, each with constant
-    flags: a copy whose flags vary per pass kept LLVM from vectorising it
-    (C3D's four window rows 3.9x slower, measured), and numba types every
-    inlined copy anew (a copy per combination of flags took minutes to
-    compile).
+    With ``paired`` (every output row has two window rows, and the input is
+    small), one pass per output row reads both window rows and writes the
+    outputs. Otherwise the passes read one window row each, in address order:
+    the first starts the maxima (`_start_row`), each later one folds its row
+    in (`_fold_row`), and the last writes the outputs (or `_write_row`, after
+    a single window row). On inputs far larger than the caches, reading one
+    row at a time is what the hardware prefetchers follow: VGG-16's first
+    pool 1.7x faster than in pairs, C3D's 1.3x (one thread, measured); on a
+    small input, read from cache, pairs save the loads and stores of the
+    maxima (VGG-16's planes 1.15x, LeNet-5's 1.4x faster). Each pass is one
+    inlined copy with constant flags: a copy whose flags vary per pass kept
+    LLVM from vectorising it (C3D 3.9x slower, measured).
     """
     flat = x.reshape(x.size)
     out = 0
@@ -592,27 +600,27 @@ def _planes_of_rows(
         for row in range(heads.shape[0]):
             count, base = heads[row, 0], heads[row, 1]
             run = _run(
-                x, plane, rows_of, row, count, split, begin, width, low, high, out, values.size,
-                paired,
-            )  # fmt: skip
+                x, plane, rows_of, row, count, split, begin, width, low, high, out, values.size
+            )
             if paired:
-                _window_row(
-                    x, flat, plane, rows_of, row, 0, 1, width, split, begin, low, run, best,
-                    step, values, indices, out, base, True,
+                _pair_pass(
+                    x, flat, plane, rows_of, row, width, split, begin, low, run, values,
+                    indices, out, base,
                 )  # fmt: skip
             else:
-                r = count % 2
-                _start_row(
-                    x, flat, plane, rows_of, row, width, split, begin, low, high, best, step,
-                    lowest, r,
-                )  # fmt: skip
-                while r < count:
-                    _window_row(
-                        x, flat, plane, rows_of, row, r, r + 1, width, split, begin, low, run,
-                        best, step, values, indices, out, base, False,
+                _start_row(x, flat, plane, rows_of, row, width, split, begin, low, run, best, step)
+                for r in range(1, count - 1):
+                    _fold_row(
+                        x, flat, plane, rows_of, row, r, width, split, begin, low, run, best,
+                        step, values, indices, out, base, False,
                     )  # fmt: skip
-                    r += 2
-                _write_row(values, indices, split, low, high, best, step, out, base)
+                if count > 1:
+                    _fold_row(
+                        x, flat, plane, rows_of, row, count - 1, width, split, begin, low, run,
+                        best, step, values, indices, out, base, True,
+                    )  # fmt: skip
+                else:
+                    _write_row(values, indices, split, low, high, best, step, out, base)
             if high - low < outputs:
                 _edge_outputs(
                     x, flat, plane, rows_of, row, count, width, split, begin, low, high,
@@ -622,8 +630,8 @@ def _planes_of_rows(
 
 
 @_inline
-def _pool_rows(x, values, indices, axes, lowest, width, split):
-    """`pool_rows_2_2` and the others, for constant ``width`` and ``split``."""
+def _pool_rows(x, values, indices, axes, paired, width, split):
+    """`pool_rows_2_2` and the others, for constant ``paired``, ``width`` and ``split``."""
     length2, outputs2, begin = axes[2, 0], axes[2, 1], axes[2, 5]
     # The outputs whose groups lie inside the row: the loops without bounds checks.
     low = min(outputs2, max(0, -(-begin // split)))
@@ -631,54 +639,61 @@ def _pool_rows(x, values, indices, axes, lowest, width, split):
     best = np.empty(max(outputs2, low + ROW_RUN), dtype=x.dtype)
     step = np.empty(max(outputs2, low + ROW_RUN), dtype=np.int32)
     rows_of, heads = _window_rows(axes)
-    paired = True
-    for row in range(heads.shape[0]):
-        paired &= heads[row, 0] == 2
+    if paired:
+        for row in range(heads.shape[0]):
+            if heads[row, 0] != 2:
+                raise ValueError("an output row of the pair kernel has other than 2 window rows")
     _planes_of_rows(
         x, values.reshape(values.size), indices.reshape(indices.size), rows_of, heads, paired,
-        width, split, begin, low, high, outputs2, best, step, lowest,
+        width, split, begin, low, high, outputs2, best, step,
     )  # fmt: skip
 
 
 # One kernel per (kernel, stride) pair along the innermost axis, each compiled
 # when first needed: the pair is a constant in its loops, which vectorise.
-# Four plain module-level functions, not made by a factory: numba caches
-# module-level functions on disk, and the four bodies are one call each.
+# Plain module-level functions, not made by a factory: numba caches
+# module-level functions on disk, and the bodies are one call each.
 # Each max-pools planes ``x`` (``(n, D, H, W)``, native dtype) by rows read in
 # place, ``axes`` the row table (see the module docstring). Each output row is
 # folded from its window rows (the in-bounds ``(d, h)`` kernel positions, in
-# code order): per two window rows, one loop over the outputs takes the first
-# maximum of each output's two groups of elements and folds it into the
-# maxima so far, kept per output with the selected element's step, started
-# at the dtype's lowest value (or at the first window row's maxima, where the
-# window rows are odd) and written at the end; a 2x2 pool makes one pass that
-# writes values and indices directly, a 2x2x2 pool two. ``lowest`` is the
-# dtype's smallest value; ``values`` and ``indices`` are ``(n, outputs per
+# code order), one loop over the outputs per window row: each output's group
+# of elements in that row gives its first maximum, folded into the maxima so
+# far, kept per output with the selected element's step and written by the
+# last pass. `pool_pairs_2_2` is the pass over two window rows at once, for
+# small inputs (see `_planes_of_rows`) whose output rows all have two: a
+# kernel of its own, as one kernel holding both kinds of passes ran each
+# 1.4-2x slower (measured). ``values`` and ``indices`` are ``(n, outputs per
 # plane)``.
 
 
 @_jit
-def pool_rows_2_2(x, values, indices, axes, lowest):
+def pool_rows_2_2(x, values, indices, axes):
     """`_pool_rows` for groups of 2 elements, 2 apart."""
-    _pool_rows(x, values, indices, axes, lowest, 2, 2)
+    _pool_rows(x, values, indices, axes, False, 2, 2)
 
 
 @_jit
-def pool_rows_3_3(x, values, indices, axes, lowest):
+def pool_rows_3_3(x, values, indices, axes):
     """`_pool_rows` for groups of 3 elements, 3 apart."""
-    _pool_rows(x, values, indices, axes, lowest, 3, 3)
+    _pool_rows(x, values, indices, axes, False, 3, 3)
 
 
 @_jit
-def pool_rows_4_4(x, values, indices, axes, lowest):
+def pool_rows_4_4(x, values, indices, axes):
     """`_pool_rows` for groups of 4 elements, 4 apart."""
-    _pool_rows(x, values, indices, axes, lowest, 4, 4)
+    _pool_rows(x, values, indices, axes, False, 4, 4)
 
 
 @_jit
-def pool_rows_3_2(x, values, indices, axes, lowest):
+def pool_rows_3_2(x, values, indices, axes):
     """`_pool_rows` for groups of 3 elements, 2 apart."""
-    _pool_rows(x, values, indices, axes, lowest, 3, 2)
+    _pool_rows(x, values, indices, axes, False, 3, 2)
+
+
+@_jit
+def pool_pairs_2_2(x, values, indices, axes):
+    """`_pool_rows` for groups of 2 elements, 2 apart, two window rows per pass."""
+    _pool_rows(x, values, indices, axes, True, 2, 2)
 
 
 @_jit
