@@ -541,22 +541,27 @@ def test_the_pair_kernel_refuses_rows_that_are_not_pairs():
         ((3, 2, 5, 5, 18), PoolSpec((2, 2, 2))),  # four passes, the last writing
         ((3, 2, 5, 18), PoolSpec((3, 3), 2, 1)),  # 2 or 3 window rows, edges
         ((3, 2, 5, 18), PoolSpec((1, 4), (1, 4))),  # one window row, a leftover column
+        ((3, 2, 5, 5, 58), PoolSpec((2, 2, 2))),  # 29 outputs, run on to 32
+        ((3, 2, 7, 75), PoolSpec((3, 3), 2, 1)),  # 37, edges, run on to 48
     ],
     ids=lambda case: str(case) if isinstance(case, PoolSpec) else "",
 )
 def test_short_rows_run_on_inside_their_outputs(shape, spec):
-    """Passes over rows shorter than ROW_RUN compute on into the following elements: no
-    write leaves the call's outputs, whose last rows come out right too."""
+    """Passes over rows shorter than ROW_RUN, or not a multiple of ROW_VECTOR, compute
+    on into the following elements: no write leaves the call's outputs, whose last rows
+    come out right too."""
     compact = impls.geometry.Geometry.of(shape, spec).compact
     tables = numba_pool._tables(compact, np.dtype(np.float32))
     assert isinstance(tables, numba_pool.RowTables)
-    assert compact.output_spatial[-1] < numba_kernels.ROW_RUN
+    outputs = compact.output_spatial[-1]
+    assert outputs < numba_kernels.ROW_RUN or outputs % numba_kernels.ROW_VECTOR
     x = _ties_and_nan(shape, np.float32)
     expected_values, expected_indices = ORACLE.forward(x, spec)
     planes = compact.batch
     size = expected_values.size
-    value_buffer = np.full(size + 2 * numba_kernels.ROW_RUN, 7.5, dtype=np.float32)
-    index_buffer = np.full(size + 2 * numba_kernels.ROW_RUN, -5, dtype=np.int64)
+    room = size + 2 * max(numba_kernels.ROW_RUN, numba_kernels.ROW_VECTOR)
+    value_buffer = np.full(room, 7.5, dtype=np.float32)
+    index_buffer = np.full(room, -5, dtype=np.int64)
     values = value_buffer[:size].reshape(planes, -1)
     indices = index_buffer[:size].reshape(planes, -1)
     rows = numba_pool._read_only(x.reshape(planes, *tables.spatial))
