@@ -396,6 +396,8 @@ IN_PLACE = [
     ((2, 3, 9, 12), PoolSpec((3, 3), stride=2, padding=1)),  # the ResNet stem's, padded rows
     ((2, 3, 6, 9), PoolSpec((2, 2), ceil_mode=True)),  # a partial window
     ((2, 3, 6, 8), PoolSpec((2, 2), padding=(0, 1))),
+    ((2, 3, 9, 12), PoolSpec((3, 3), stride=(3, 2))),  # output rows share no window row
+    ((2, 2, 4, 7, 12), PoolSpec((2, 3, 3), stride=(1, 2, 2))),  # some do, across depth not
 ]
 
 

@@ -447,21 +447,28 @@ def _start_row(x, flat, plane, rows_of, row, width, split, begin, low, run, best
 @_inline
 def _fold_row(
     x, flat, plane, rows_of, row, r, width, split, begin, low, run, best, step, values,
-    indices, out, base, last,
+    indices, out, base, last, keep, kept, kept_step, shift,
 ):  # fmt: skip
     """Fold window row ``r`` of output row ``row`` into the maxima of its outputs ``low``
     to ``low + run - 1``.
 
     With ``last`` (a constant where this is inlined), write the outputs into
     the flat ``values`` and ``indices`` from position ``out``, indices from
-    ``base``; otherwise keep them in ``best`` and ``step``.
+    ``base``; otherwise keep them in ``best`` and ``step``. With ``keep`` (a
+    constant too), also keep this window row's own maxima in ``kept`` and
+    ``kept_step``, their steps moved by ``shift``: the start of the next
+    output row, where its first window row is this one.
     """
     row_start = _row_start(x, plane, rows_of, row, r)
     candidate = np.int32(rows_of[row, r, 2])
+    moved = np.int32(shift)
     for c in range(low, low + run):
         at = np.uint64(c)
         read = row_start + np.uint64(split * c - begin)
         top, chosen = _group_top(flat, read, width, candidate)
+        if keep:
+            kept[at] = top
+            kept_step[at] = chosen + moved
         top, chosen = _later(top, best[at], step[at], chosen)
         if last:
             position = np.uint64(out + c)
@@ -586,8 +593,8 @@ def _wanted_run(run):
 
 @_inline
 def _planes_of_rows(
-    x, values, indices, rows_of, heads, paired, width, split, begin, low, high, outputs, best,
-    step,
+    x, values, indices, rows_of, heads, paired, keep, width, split, begin, low, high, outputs,
+    best, step, kept, kept_step,
 ):  # fmt: skip
     """Every output row of every plane, from its window rows in code order, into the
     flat ``values`` and ``indices``.
@@ -597,7 +604,12 @@ def _planes_of_rows(
     outputs. Otherwise the passes read one window row each, in address order:
     the first starts the maxima (`_start_row`), each later one folds its row
     in (`_fold_row`), and the last writes the outputs (or `_write_row`, after
-    a single window row). On inputs far larger than the caches, reading one
+    a single window row). With ``keep`` (the 3/2 kernel, whose windows
+    overlap along the rows too, as the ResNet-50 stem's do), the last pass
+    also keeps its own window row's maxima in ``kept`` and ``kept_step``,
+    which start the next output row where that row is its first window row:
+    two passes per output row of the stem instead of three, 1.15x faster
+    (one thread, measured). On inputs far larger than the caches, reading one
     row at a time is what the hardware prefetchers follow: VGG-16's first
     pool 1.7x faster than in pairs, C3D's 1.3x (one thread, measured); on a
     small input, read from cache, pairs save the loads and stores of the
@@ -609,6 +621,7 @@ def _planes_of_rows(
     out = 0
     for p in range(x.shape[0]):
         plane = np.uint64(p)
+        carried = False
         for row in range(heads.shape[0]):
             count, base = heads[row, 0], heads[row, 1]
             run = _run(
@@ -619,17 +632,28 @@ def _planes_of_rows(
                     x, flat, plane, rows_of, row, width, split, begin, low, run, values,
                     indices, out, base,
                 )  # fmt: skip
+            elif carried:  # the previous output row's last pass started this one
+                best, kept = kept, best
+                step, kept_step = kept_step, step
             else:
                 _start_row(x, flat, plane, rows_of, row, width, split, begin, low, run, best, step)
+            if not paired:
                 for r in range(1, count - 1):
                     _fold_row(
                         x, flat, plane, rows_of, row, r, width, split, begin, low, run, best,
-                        step, values, indices, out, base, False,
+                        step, values, indices, out, base, False, False, kept, kept_step, 0,
                     )  # fmt: skip
+                carried = False
                 if count > 1:
+                    shift = 0
+                    if keep and row + 1 < heads.shape[0]:
+                        last_row, next_row = rows_of[row, count - 1], rows_of[row + 1, 0]
+                        carried = last_row[0] == next_row[0] and last_row[1] == next_row[1]
+                        shift = next_row[2] - last_row[2]
                     _fold_row(
                         x, flat, plane, rows_of, row, count - 1, width, split, begin, low, run,
-                        best, step, values, indices, out, base, True,
+                        best, step, values, indices, out, base, True, keep, kept, kept_step,
+                        shift,
                     )  # fmt: skip
                 else:
                     _write_row(values, indices, split, low, high, best, step, out, base)
@@ -642,15 +666,18 @@ def _planes_of_rows(
 
 
 @_inline
-def _pool_rows(x, values, indices, axes, paired, width, split):
-    """`pool_rows_2_2` and the others, for constant ``paired``, ``width`` and ``split``."""
+def _pool_rows(x, values, indices, axes, paired, keep, width, split):
+    """`pool_rows_2_2` and the others, for constant ``paired``, ``keep``, ``width`` and
+    ``split``."""
     length2, outputs2, begin = axes[2, 0], axes[2, 1], axes[2, 5]
     # The outputs whose groups lie inside the row: the loops without bounds checks.
     low = min(outputs2, max(0, -(-begin // split)))
     high = max(low, min(outputs2, (length2 - width + begin) // split + 1))
-    room = low + _wanted_run(high - low)  # the longest run (see `_run`)
-    best = np.empty(max(outputs2, room), dtype=x.dtype)
-    step = np.empty(max(outputs2, room), dtype=np.int32)
+    room = max(outputs2, low + _wanted_run(high - low))  # the longest run (see `_run`)
+    best = np.empty(room, dtype=x.dtype)
+    step = np.empty(room, dtype=np.int32)
+    kept = np.empty(room if keep else 0, dtype=x.dtype)
+    kept_step = np.empty(room if keep else 0, dtype=np.int32)
     rows_of, heads = _window_rows(axes)
     if paired:
         for row in range(heads.shape[0]):
@@ -658,7 +685,7 @@ def _pool_rows(x, values, indices, axes, paired, width, split):
                 raise ValueError("an output row of the pair kernel has other than 2 window rows")
     _planes_of_rows(
         x, values.reshape(values.size), indices.reshape(indices.size), rows_of, heads, paired,
-        width, split, begin, low, high, outputs2, best, step,
+        keep, width, split, begin, low, high, outputs2, best, step, kept, kept_step,
     )  # fmt: skip
 
 
@@ -672,7 +699,8 @@ def _pool_rows(x, values, indices, axes, paired, width, split):
 # code order), one loop over the outputs per window row: each output's group
 # of elements in that row gives its first maximum, folded into the maxima so
 # far, kept per output with the selected element's step and written by the
-# last pass. `pool_pairs_2_2` is the pass over two window rows at once, for
+# last pass, which in `pool_rows_3_2` also keeps its window row's maxima for
+# the next output row. `pool_pairs_2_2` is the pass over two window rows at once, for
 # small inputs (see `_planes_of_rows`) whose output rows all have two: a
 # kernel of its own, as one kernel holding both kinds of passes ran each
 # 1.4-2x slower (measured). ``values`` and ``indices`` are ``(n, outputs per
@@ -682,31 +710,31 @@ def _pool_rows(x, values, indices, axes, paired, width, split):
 @_jit
 def pool_rows_2_2(x, values, indices, axes):
     """`_pool_rows` for groups of 2 elements, 2 apart."""
-    _pool_rows(x, values, indices, axes, False, 2, 2)
+    _pool_rows(x, values, indices, axes, False, False, 2, 2)
 
 
 @_jit
 def pool_rows_3_3(x, values, indices, axes):
     """`_pool_rows` for groups of 3 elements, 3 apart."""
-    _pool_rows(x, values, indices, axes, False, 3, 3)
+    _pool_rows(x, values, indices, axes, False, False, 3, 3)
 
 
 @_jit
 def pool_rows_4_4(x, values, indices, axes):
     """`_pool_rows` for groups of 4 elements, 4 apart."""
-    _pool_rows(x, values, indices, axes, False, 4, 4)
+    _pool_rows(x, values, indices, axes, False, False, 4, 4)
 
 
 @_jit
 def pool_rows_3_2(x, values, indices, axes):
     """`_pool_rows` for groups of 3 elements, 2 apart."""
-    _pool_rows(x, values, indices, axes, False, 3, 2)
+    _pool_rows(x, values, indices, axes, False, True, 3, 2)
 
 
 @_jit
 def pool_pairs_2_2(x, values, indices, axes):
     """`_pool_rows` for groups of 2 elements, 2 apart, two window rows per pass."""
-    _pool_rows(x, values, indices, axes, True, 2, 2)
+    _pool_rows(x, values, indices, axes, True, False, 2, 2)
 
 
 @_jit
