@@ -433,61 +433,69 @@ def _pair_pass(
 
 
 @_inline
-def _start_row(x, flat, plane, rows_of, row, width, split, begin, low, run, best, step):
-    """Start the maxima of outputs ``low`` to ``low + run - 1`` of output row ``row`` in
-    ``best`` and ``step``: the first maximum of each window's first window row."""
+def _start_row(x, flat, plane, rows_of, row, width, split, begin, low, run, values, indices, out):
+    """Start the maxima of outputs ``low`` to ``low + run - 1`` of output row ``row``, in
+    the flat ``values`` and ``indices`` from position ``out`` (the selected element's
+    step in place of its index): the first maximum of each window's first window row."""
     first_row = _row_start(x, plane, rows_of, row, 0)
     candidate = np.int32(rows_of[row, 0, 2])
     for c in range(low, low + run):
-        at = np.uint64(c)
+        at = np.uint64(out + c)
         read = first_row + np.uint64(split * c - begin)
-        best[at], step[at] = _group_top(flat, read, width, candidate)
+        top, chosen = _group_top(flat, read, width, candidate)
+        values[at] = top
+        indices[at] = chosen
 
 
 @_inline
 def _fold_row(
-    x, flat, plane, rows_of, row, r, width, split, begin, low, run, best, step, values,
-    indices, out, base, last, keep, kept, kept_step, shift,
+    x, flat, plane, rows_of, row, r, width, split, begin, low, run, values, indices, out, base,
+    last, keep, kept, kept_step, shift,
 ):  # fmt: skip
     """Fold window row ``r`` of output row ``row`` into the maxima of its outputs ``low``
-    to ``low + run - 1``.
+    to ``low + run - 1``, kept in the flat ``values`` and ``indices`` from position
+    ``out``, with the selected element's step in place of its index.
 
-    With ``last`` (a constant where this is inlined), write the outputs into
-    the flat ``values`` and ``indices`` from position ``out``, indices from
-    ``base``; otherwise keep them in ``best`` and ``step``. With ``keep`` (a
-    constant too), also keep this window row's own maxima in ``kept`` and
-    ``kept_step``, their steps moved by ``shift``: the start of the next
-    output row, where its first window row is this one.
+    With ``last`` (a constant where this is inlined), the steps become indices,
+    from ``base``. With ``keep`` (a constant too), also keep this window row's
+    own maxima in ``kept`` and ``kept_step``, their steps moved by ``shift``:
+    the start of the next output row, where its first window row is this one.
     """
     row_start = _row_start(x, plane, rows_of, row, r)
     candidate = np.int32(rows_of[row, r, 2])
     moved = np.int32(shift)
     for c in range(low, low + run):
-        at = np.uint64(c)
+        at = np.uint64(out + c)
         read = row_start + np.uint64(split * c - begin)
         top, chosen = _group_top(flat, read, width, candidate)
         if keep:
-            kept[at] = top
-            kept_step[at] = chosen + moved
-        top, chosen = _later(top, best[at], step[at], chosen)
+            kept[np.uint64(c)] = top
+            kept_step[np.uint64(c)] = chosen + moved
+        top, chosen = _later(top, values[at], np.int32(indices[at]), chosen)
+        values[at] = top
         if last:
-            position = np.uint64(out + c)
-            indices[position] = base + split * c + chosen
-            values[position] = top
+            indices[at] = base + split * c + chosen
         else:
-            best[at] = top
-            step[at] = chosen
+            indices[at] = chosen
 
 
 @_inline
-def _write_row(values, indices, split, low, high, best, step, out, base):
-    """Write the maxima of outputs ``low`` to ``high - 1`` of an output row into the flat
-    ``values`` and ``indices`` from position ``out``, indices from ``base``."""
+def _finish_row(indices, split, low, high, out, base):
+    """Turn the steps of outputs ``low`` to ``high - 1`` of an output row (in the flat
+    ``indices`` from position ``out``) into indices, from ``base``."""
     for c in range(low, high):
-        at = np.uint64(c)
-        position = np.uint64(out + c)
-        indices[position] = base + split * c + step[at]
-        values[position] = best[at]
+        at = np.uint64(out + c)
+        indices[at] = base + split * c + indices[at]
+
+
+@_inline
+def _restart_row(values, indices, low, run, kept, kept_step, out):
+    """Start the maxima of outputs ``low`` to ``low + run - 1`` of an output row at those
+    the previous output row's last pass kept (see `_fold_row`)."""
+    for c in range(low, low + run):
+        at = np.uint64(out + c)
+        values[at] = kept[np.uint64(c)]
+        indices[at] = kept_step[np.uint64(c)]
 
 
 @_inline
@@ -567,10 +575,10 @@ def _run(x, plane, rows_of, row, count, split, begin, width, low, high, out, out
     `ROW_VECTOR` (C3D's 28 to 32: 1.1-1.2x faster, the ResNet-50 stem's 55
     to 64: 1.05x, one thread, measured), into the
     following elements of ``x``, where the reads stay in ``x`` and the writes
-    in ``best`` and ``step`` (sized for it) or in outputs of later output
-    rows of this call (``outputs`` in all), which are written again after:
-    rows go in order, and the edge outputs of a row after its passes. The
-    extra maxima are never kept, and the passes, repeated, give the same
+    in ``kept`` (sized for it) or in outputs of this row's edges and of later
+    output rows of this call (``outputs`` in all), which are written again
+    after: rows go in order, and the edge outputs of a row after its passes.
+    The extra maxima are never kept, and the passes, repeated, give the same
     result.
     """
     run = high - low
@@ -594,7 +602,7 @@ def _wanted_run(run):
 @_inline
 def _planes_of_rows(
     x, values, indices, rows_of, heads, paired, keep, width, split, begin, low, high, outputs,
-    best, step, kept, kept_step,
+    kept, kept_step,
 ):  # fmt: skip
     """Every output row of every plane, from its window rows in code order, into the
     flat ``values`` and ``indices``.
@@ -603,13 +611,19 @@ def _planes_of_rows(
     small), one pass per output row reads both window rows and writes the
     outputs. Otherwise the passes read one window row each, in address order:
     the first starts the maxima (`_start_row`), each later one folds its row
-    in (`_fold_row`), and the last writes the outputs (or `_write_row`, after
-    a single window row). With ``keep`` (the 3/2 kernel, whose windows
-    overlap along the rows too, as the ResNet-50 stem's do), the last pass
-    also keeps its own window row's maxima in ``kept`` and ``kept_step``,
-    which start the next output row where that row is its first window row:
-    two passes per output row of the stem instead of three, 1.15x faster
-    (one thread, measured). On inputs far larger than the caches, reading one
+    in (`_fold_row`), and the last turns the steps into indices (or
+    `_finish_row`, after a single window row). The maxima so far live in the
+    outputs themselves, steps in place of indices: each pass's loop then
+    touches the input and two arrays, where it touched four with scratch
+    arrays beside the outputs, and LLVM's set-up of a loop (checks that the
+    arrays do not overlap) shrinks with them: C3D's rows of 28 outputs 1.3x
+    faster, audio's single window row 1.35x (one thread, measured). With
+    ``keep`` (the 3/2 kernel, whose windows overlap along the rows too, as
+    the ResNet-50 stem's do), the last pass also keeps its own window row's
+    maxima in ``kept`` and ``kept_step``, which start the next output row
+    (`_restart_row`) where that row is its first window row: two passes per
+    output row of the stem instead of three, 1.15x faster (one thread,
+    measured). On inputs far larger than the caches, reading one
     row at a time is what the hardware prefetchers follow: VGG-16's first
     pool 1.7x faster than in pairs, C3D's 1.3x (one thread, measured); on a
     small input, read from cache, pairs save the loads and stores of the
@@ -632,16 +646,18 @@ def _planes_of_rows(
                     x, flat, plane, rows_of, row, width, split, begin, low, run, values,
                     indices, out, base,
                 )  # fmt: skip
-            elif carried:  # the previous output row's last pass started this one
-                best, kept = kept, best
-                step, kept_step = kept_step, step
+            elif carried:  # the previous output row's last pass kept this one's start
+                _restart_row(values, indices, low, run, kept, kept_step, out)
             else:
-                _start_row(x, flat, plane, rows_of, row, width, split, begin, low, run, best, step)
+                _start_row(
+                    x, flat, plane, rows_of, row, width, split, begin, low, run, values, indices,
+                    out,
+                )  # fmt: skip
             if not paired:
                 for r in range(1, count - 1):
                     _fold_row(
-                        x, flat, plane, rows_of, row, r, width, split, begin, low, run, best,
-                        step, values, indices, out, base, False, False, kept, kept_step, 0,
+                        x, flat, plane, rows_of, row, r, width, split, begin, low, run, values,
+                        indices, out, base, False, False, kept, kept_step, 0,
                     )  # fmt: skip
                 carried = False
                 if count > 1:
@@ -652,11 +668,10 @@ def _planes_of_rows(
                         shift = next_row[2] - last_row[2]
                     _fold_row(
                         x, flat, plane, rows_of, row, count - 1, width, split, begin, low, run,
-                        best, step, values, indices, out, base, True, keep, kept, kept_step,
-                        shift,
+                        values, indices, out, base, True, keep, kept, kept_step, shift,
                     )  # fmt: skip
                 else:
-                    _write_row(values, indices, split, low, high, best, step, out, base)
+                    _finish_row(indices, split, low, high, out, base)
             if high - low < outputs:
                 _edge_outputs(
                     x, flat, plane, rows_of, row, count, width, split, begin, low, high,
@@ -673,11 +688,9 @@ def _pool_rows(x, values, indices, axes, paired, keep, width, split):
     # The outputs whose groups lie inside the row: the loops without bounds checks.
     low = min(outputs2, max(0, -(-begin // split)))
     high = max(low, min(outputs2, (length2 - width + begin) // split + 1))
-    room = max(outputs2, low + _wanted_run(high - low))  # the longest run (see `_run`)
-    best = np.empty(room, dtype=x.dtype)
-    step = np.empty(room, dtype=np.int32)
-    kept = np.empty(room if keep else 0, dtype=x.dtype)
-    kept_step = np.empty(room if keep else 0, dtype=np.int32)
+    room = max(outputs2, low + _wanted_run(high - low)) if keep else 0  # see `_run`
+    kept = np.empty(room, dtype=x.dtype)
+    kept_step = np.empty(room, dtype=np.int32)
     rows_of, heads = _window_rows(axes)
     if paired:
         for row in range(heads.shape[0]):
@@ -685,7 +698,7 @@ def _pool_rows(x, values, indices, axes, paired, keep, width, split):
                 raise ValueError("an output row of the pair kernel has other than 2 window rows")
     _planes_of_rows(
         x, values.reshape(values.size), indices.reshape(indices.size), rows_of, heads, paired,
-        keep, width, split, begin, low, high, outputs2, best, step, kept, kept_step,
+        keep, width, split, begin, low, high, outputs2, kept, kept_step,
     )  # fmt: skip
 
 
