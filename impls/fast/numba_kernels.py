@@ -646,14 +646,14 @@ def _planes_of_rows(
                     x, flat, plane, rows_of, row, width, split, begin, low, run, values,
                     indices, out, base,
                 )  # fmt: skip
-            elif carried:  # the previous output row's last pass kept this one's start
-                _restart_row(values, indices, low, run, kept, kept_step, out)
             else:
-                _start_row(
-                    x, flat, plane, rows_of, row, width, split, begin, low, run, values, indices,
-                    out,
-                )  # fmt: skip
-            if not paired:
+                if carried:  # the previous output row's last pass kept this one's start
+                    _restart_row(values, indices, low, run, kept, kept_step, out)
+                else:
+                    _start_row(
+                        x, flat, plane, rows_of, row, width, split, begin, low, run, values,
+                        indices, out,
+                    )  # fmt: skip
                 for r in range(1, count - 1):
                     _fold_row(
                         x, flat, plane, rows_of, row, r, width, split, begin, low, run, values,
