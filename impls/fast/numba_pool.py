@@ -41,9 +41,10 @@ Cost
 With ``B`` planes of ``P`` elements, ``O`` outputs per plane and ``K``
 window elements: forward one staging copy of the input (B*P) and O(B*O*K)
 vectorised compare-and-select steps (global pooling: one pass over B*P;
-rows read in place: O(B*O*K) steps and no copy, rows under 24 outputs
-computed as if 24 long); 0.9-2.6x the time to read the input and write the
-outputs at the bandwidth of one copy on the standard workloads but SPP. Extra
+rows read in place: O(B*O*K) steps and no copy, each row's run of outputs
+rounded up to 24, or to a multiple of 16, where it stays inside the call);
+0.7-2.3x the time to read the input and write the outputs at the bandwidth
+of one copy on the standard workloads but SPP. Extra
 memory per thread: the phase buffers of a few planes and their maxima and
 codes (under 1 MB on the standard workloads), and a block of planes (4 MB)
 for inputs copied a block at a time. Backward O(B*(P + O)), no extra memory.
@@ -51,7 +52,7 @@ for inputs copied a block at a time. Backward O(B*(P + O)), no extra memory.
 No call waits for the compiler. The kernels of a dtype are loaded in the
 background (`impls.fast.compiled`) the first time a call needs them, compiled
 by a child process at the lowest priority: about 5 s for the staged forward
-kernel in a fresh environment (2 cores), 9-13 s for each row kernel (only
+kernel in a fresh environment (2 cores), 8-13 s for each row kernel (only
 those the calls need), 0.4 s for the global-pool kernel and 0.15 s for
 backward, after which numba caches them on disk, next to
 `impls.fast.numba_kernels` (or under ``NUMBA_CACHE_DIR``); in a new process,
@@ -127,7 +128,7 @@ MAX_ROW_OVERLAP = 3  # window elements per input element the windows step over
 # Rows of fewer outputs stay staged: there the two kernels tie (rows of 2 to 7
 # outputs 0.93-0.97, 10 0.83), and the staged kernel, which every other
 # geometry of the dtype takes too, is more likely compiled already (a row
-# kernel is one more to compile per dtype, 9-13 s).
+# kernel is one more to compile per dtype, 8-13 s).
 MIN_ROW_OUTPUTS = 8
 # (kernel, stride) along the innermost axis that the row kernels are compiled for.
 ROW_GROUPS = ((2, 2), (3, 3), (4, 4), (3, 2))
