@@ -531,7 +531,61 @@ def test_the_pair_kernel_refuses_rows_that_are_not_pairs():
     values = np.empty((6, compact.output_plane_size), dtype=np.float32)
     indices = np.empty_like(values, dtype=np.int64)
     with pytest.raises(ValueError, match="other than 2 window rows"):
-        numba_kernels.pool_pairs_2_2(x, values, indices, tables.axes)
+        numba_kernels.pool_pairs_2_2(x, values, indices, tables.axes, tables.rows_of, tables.heads)
+
+
+@pytest.mark.usefixtures("short_rows")
+@settings(max_examples=40, deadline=None)
+@given(dimensions=st.integers(2, 3), data=st.data())
+def test_staged_rows_agree_with_the_oracle(dimensions, data):
+    """`pool_rows_3_2` stages each input row's group maxima once per plane, in slots a
+    window's rows never share, and folds three staged rows per pass: output rows of one
+    to nine window rows, far apart (dilation) or sharing rows (stride 1), planes after
+    the first, and ties, NaN and signed zeros kept first."""
+    outer = [
+        data.draw(st.tuples(st.integers(1, 3), st.integers(1, 2), st.integers(1, 3)))
+        for _ in range(dimensions - 1)
+    ]  # kernel, stride, dilation per outer axis
+    pads = [data.draw(st.integers(0, (k - 1) * d // 2)) for k, _, d in outer]
+    spatial = [data.draw(st.integers((k - 1) * d + 1, 8)) for k, _, d in outer]
+    spatial.append(data.draw(st.integers(5, 40)))
+    spec = PoolSpec(
+        tuple(k for k, _, _ in outer) + (3,),
+        stride=tuple(s for _, s, _ in outer) + (2,),
+        padding=(*pads, data.draw(st.integers(0, 1))),
+        dilation=tuple(d for _, _, d in outer) + (1,),
+        ceil_mode=data.draw(st.booleans()),
+    )
+    shape = (2, 3, *spatial)
+    assert _kernel_of(shape, spec, np.float32) == "rows 3/2"
+    x = _ties_and_nan(shape, np.float32, seed=len(spatial))
+    assert_same_as_oracle(NUMBA(threads=2), x, spec)
+
+
+@pytest.mark.parametrize(
+    ("slots", "room", "error"),
+    [
+        (4, 0, "too short"),  # the slots' rows shorter than a run-on pass
+        (2, None, "too few"),  # fewer slots than the rows one output row spans
+        (6, None, "too few"),  # not a power of two
+    ],
+)
+def test_the_staged_kernel_refuses_scratch_it_would_overrun(slots, room, error):
+    shape, spec = (2, 3, 9, 20), PoolSpec((3, 3), stride=2, padding=1)
+    compact = impls.geometry.Geometry.of(shape, spec).compact
+    tables = numba_pool._row_tables(compact)
+    assert tables is not None
+    assert tables.slots == 4  # an output row's window rows span 3 input rows
+    room = tables.room if room is None else room
+    x = numba_pool._read_only(np.zeros((6, *tables.spatial), dtype=np.float32))
+    values = np.empty((6, compact.output_plane_size), dtype=np.float32)
+    indices = np.empty_like(values, dtype=np.int64)
+    groups = np.empty((slots + 1) * room, dtype=np.float32)
+    steps = np.empty_like(groups, dtype=np.int32)
+    tags = np.empty(slots, dtype=np.int64)
+    rows = (tables.axes, tables.rows_of, tables.heads)
+    with pytest.raises(ValueError, match=error):
+        numba_kernels.pool_rows_3_2(x, values, indices, *rows, groups, steps, tags)
 
 
 @pytest.mark.usefixtures("short_rows")

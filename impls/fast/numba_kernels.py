@@ -75,6 +75,11 @@ from __future__ import annotations
 
 import numba
 import numpy as np
+from llvmlite import ir
+from numba.core import cgutils, types
+from numba.extending import intrinsic
+
+from .row_runs import ROW_RUN, ROW_VECTOR
 
 __all__ = [
     "SCATTER_ELEMENTS",
@@ -90,15 +95,65 @@ __all__ = [
 
 # Backward zeroes the gradient this many elements at a time (or one plane).
 SCATTER_ELEMENTS = 4096
-# The row kernels' passes compute at least ROW_RUN outputs, and a multiple of
-# ROW_VECTOR where they can (see `_run`).
-ROW_RUN = 24
-ROW_VECTOR = 16
+# The row kernels fetch ahead, into the cache, the window rows of the output
+# rows PREFETCH_AHEAD to twice that on (every PREFETCH_AHEAD rows, those
+# PREFETCH_AHEAD rows after the next), where input rows are at most PREFETCH_ROW_BYTES
+# long: the hardware prefetchers follow longer runs, and fall behind on C3D's
+# rows of 224 bytes, four per output row. Measured, one thread, inputs of 51
+# MB: C3D's 3.0 -> 1.9 ns per output, rows of 112 bytes 5.2 -> 3.3; rows of
+# 448-896 bytes, mixed (0.68 -> 0.79, 1.43 -> 1.89, 2.85 -> 2.12); from cache
+# 15% slower. Two and eight rows ahead did worse than four on C3D.
+PREFETCH_AHEAD = 8
+PREFETCH_ROW_BYTES = 256
 
 _jit = numba.njit(nogil=True, cache=True, error_model="numpy")
+# The row kernels allocate nothing (their callers hand them every array) and
+# are compiled without numba's reference counting (its runtime, NRT): with it,
+# each inlined helper that takes arrays increments and decrements their
+# reference counts, atomically, on every call, which LLVM cannot prune where
+# the helper holds a loop: a cost per pass, per output row, that made up half
+# of the ResNet-50 stem's time (2.2 against 1.5 ns per output, one thread,
+# measured). ``_nrt`` is numba's own option for code without its runtime.
+_jit_rows = numba.njit(nogil=True, cache=True, error_model="numpy", _nrt=False)
 # Helpers are inlined into their callers: a call per row would pay for
 # passing arrays (reference counts included) on every row.
 _inline = numba.njit(nogil=True, cache=True, error_model="numpy", inline="always")
+
+
+@intrinsic
+def _prefetch(typingctx, address):
+    """Fetch the cache line at ``address`` (a uint64) for reading: LLVM's prefetch."""
+
+    def codegen(context, builder, signature, arguments):
+        pointer = builder.inttoptr(arguments[0], ir.PointerType(ir.IntType(8)))
+        i32 = ir.IntType(32)
+        function = cgutils.get_or_insert_function(
+            builder.module, ir.FunctionType(ir.VoidType(), [pointer.type, i32, i32, i32]),
+            "llvm.prefetch.p0",
+        )  # fmt: skip
+        # read, into every cache level, data
+        builder.call(function, [pointer, i32(0), i32(3), i32(1)])
+        return context.get_dummy_value()
+
+    return types.void(types.uint64), codegen
+
+
+@_jit_rows  # called, not inlined: inlined, it slowed the passes of rows it skips (VGG-16 1.15x)
+def _prefetch_rows(x, flat, plane, rows_of, heads, first):
+    """Fetch the window rows of `PREFETCH_AHEAD` output rows from ``first`` of ``plane``
+    (rows past the last are those of the next plane) into the cache."""
+    rows = heads.shape[0]
+    address = np.uint64(flat.ctypes.data)
+    length = np.uint64(x.shape[3] * x.itemsize)
+    for row in range(first, first + PREFETCH_AHEAD):
+        at = plane + np.uint64(row // rows)
+        if at >= np.uint64(x.shape[0]):
+            return
+        row = row % rows
+        for r in range(heads[row, 0]):
+            start = address + np.uint64(x.itemsize) * _row_start(x, at, rows_of, row, r)
+            for line in range(np.uint64(0), length + np.uint64(63), np.uint64(64)):
+                _prefetch(start + line)
 
 
 @_inline
@@ -450,27 +505,21 @@ def _start_row(x, flat, plane, rows_of, row, width, split, begin, low, run, valu
 @_inline
 def _fold_row(
     x, flat, plane, rows_of, row, r, width, split, begin, low, run, values, indices, out, base,
-    last, keep, kept, kept_step, shift,
+    last,
 ):  # fmt: skip
     """Fold window row ``r`` of output row ``row`` into the maxima of its outputs ``low``
     to ``low + run - 1``, kept in the flat ``values`` and ``indices`` from position
     ``out``, with the selected element's step in place of its index.
 
     With ``last`` (a constant where this is inlined), the steps become indices,
-    from ``base``. With ``keep`` (a constant too), also keep this window row's
-    own maxima in ``kept`` and ``kept_step``, their steps moved by ``shift``:
-    the start of the next output row, where its first window row is this one.
+    from ``base``.
     """
     row_start = _row_start(x, plane, rows_of, row, r)
     candidate = np.int32(rows_of[row, r, 2])
-    moved = np.int32(shift)
     for c in range(low, low + run):
         at = np.uint64(out + c)
         read = row_start + np.uint64(split * c - begin)
         top, chosen = _group_top(flat, read, width, candidate)
-        if keep:
-            kept[np.uint64(c)] = top
-            kept_step[np.uint64(c)] = chosen + moved
         top, chosen = _later(top, values[at], np.int32(indices[at]), chosen)
         values[at] = top
         if last:
@@ -489,13 +538,107 @@ def _finish_row(indices, split, low, high, out, base):
 
 
 @_inline
-def _restart_row(values, indices, low, run, kept, kept_step, out):
-    """Start the maxima of outputs ``low`` to ``low + run - 1`` of an output row at those
-    the previous output row's last pass kept (see `_fold_row`)."""
+def _fold_groups(
+    groups, steps, first, first_step, second, second_step, third, third_step, low, run,
+    values, indices, out, base, split, last, into,
+):  # fmt: skip
+    """The first maxima of three staged rows (positions ``first``, ``second`` and
+    ``third`` of ``groups`` and ``steps``, in code order, each row's steps moved by
+    its ``*_step``), outputs ``low`` to ``low + run - 1``.
+
+    With ``last`` (a constant where this is inlined), into the flat ``values``
+    and ``indices`` from position ``out``, the steps made indices from
+    ``base``; otherwise into position ``into`` of ``groups`` and ``steps``,
+    steps kept (the maxima so far of an output row of more than three window
+    rows).
+    """
     for c in range(low, low + run):
-        at = np.uint64(out + c)
-        values[at] = kept[np.uint64(c)]
-        indices[at] = kept_step[np.uint64(c)]
+        at = np.uint64(first + c)
+        top, chosen = groups[at], steps[at] + first_step
+        at = np.uint64(second + c)
+        top, chosen = _later(groups[at], top, chosen, steps[at] + second_step)
+        at = np.uint64(third + c)
+        top, chosen = _later(groups[at], top, chosen, steps[at] + third_step)
+        if last:
+            position = np.uint64(out + c)
+            values[position] = top
+            indices[position] = base + split * c + chosen
+        else:
+            at = np.uint64(into + c)
+            groups[at] = top
+            steps[at] = chosen
+
+
+@_inline
+def _staged_row(
+    x, flat, plane, rows_of, row, count, width, split, begin, low, high, outputs, values,
+    indices, out, base, groups, steps, tags, room,
+):  # fmt: skip
+    """All ``outputs`` of output row ``row`` from the group maxima of its window rows,
+    edges included, staged in ``groups`` and ``steps``, three window rows per
+    pass: the first maxima of the first three (into the slot past the staged
+    rows), then of those and the next two, and so on; a missing row is the first
+    again, which never wins over itself.
+
+    Input row ``(i0, i1)`` is staged in slot ``(i0 * H + i1) % len(tags)`` (a
+    power of two above the span of any window's rows, so the rows of one
+    output row never share one), once per plane: ``tags`` holds the input row
+    each slot holds.
+    """
+    height, slots = x.shape[2], tags.shape[0]
+    for r in range(count):
+        number = rows_of[row, r, 0] * height + rows_of[row, r, 1]
+        slot = number & (slots - 1)
+        if tags[slot] != number:
+            staged = _wanted_run(high - low)
+            row_start = _row_start(x, plane, rows_of, row, r)
+            last_read = row_start + np.uint64(split * (low + staged - 1) - begin + width)
+            if last_read > np.uint64(x.size):
+                staged = high - low  # see `_run`
+            for c in range(low, low + staged):
+                top, chosen = _group_top(
+                    flat, row_start + np.uint64(split * c - begin), width, np.int32(0)
+                )
+                at = np.uint64(slot * room + c)
+                groups[at] = top
+                steps[at] = chosen
+            for edge in range(outputs - (high - low)):  # after the run-on of the others
+                c = edge if edge < low else high + edge - low
+                top, chosen = _edge_group_top(
+                    flat, row_start, x.shape[3], split * c - begin, width, np.int32(0)
+                )
+                at = np.uint64(slot * room + c)
+                groups[at] = top
+                steps[at] = chosen
+            tags[slot] = number
+    run = _wanted_run(outputs)
+    if out + run > values.size:
+        run = outputs  # see `_run`
+    accumulated = slots * room
+    first = ((rows_of[row, 0, 0] * height + rows_of[row, 0, 1]) & (slots - 1)) * room
+    first_step = np.int32(rows_of[row, 0, 2])
+    r = 1
+    while count - r > 2:  # more than three rows left with the first: fold three in
+        second = ((rows_of[row, r, 0] * height + rows_of[row, r, 1]) & (slots - 1)) * room
+        third = ((rows_of[row, r + 1, 0] * height + rows_of[row, r + 1, 1]) & (slots - 1)) * room
+        _fold_groups(
+            groups, steps, first, first_step, second, np.int32(rows_of[row, r, 2]), third,
+            np.int32(rows_of[row, r + 1, 2]), 0, run, values, indices, out, base, split, False,
+            accumulated,
+        )  # fmt: skip
+        first, first_step = accumulated, np.int32(0)
+        r += 2
+    second, second_step, third, third_step = first, first_step, first, first_step
+    if r < count:
+        second = ((rows_of[row, r, 0] * height + rows_of[row, r, 1]) & (slots - 1)) * room
+        second_step = np.int32(rows_of[row, r, 2])
+    if r + 1 < count:
+        third = ((rows_of[row, r + 1, 0] * height + rows_of[row, r + 1, 1]) & (slots - 1)) * room
+        third_step = np.int32(rows_of[row, r + 1, 2])
+    _fold_groups(
+        groups, steps, first, first_step, second, second_step, third, third_step, 0, run,
+        values, indices, out, base, split, True, 0,
+    )  # fmt: skip
 
 
 @_inline
@@ -522,45 +665,6 @@ def _edge_outputs(
         position = np.uint64(out + c)
         indices[position] = base + split * c + chosen
         values[position] = top
-
-
-@_inline
-def _window_rows(axes):
-    """Per output row (the outer output axes, row-major): its window rows and index base.
-
-    ``rows_of[row, r]`` is window row ``r``'s ``(i0, i1, step)``: the
-    in-bounds ``(d, h)`` kernel positions, in code order, and the flat offset
-    of the row's first element from the window's start; ``heads[row]`` the
-    number of window rows and the flat index of the output row's first
-    window's start. Built once per call, not once per row of every plane.
-    """
-    length0, length1, length2 = axes[0, 0], axes[1, 0], axes[2, 0]
-    outputs0, outputs1 = axes[0, 1], axes[1, 1]
-    kernel0, kernel1, begin = axes[0, 2], axes[1, 2], axes[2, 5]
-    rows_of = np.empty((outputs0 * outputs1, kernel0 * kernel1, 3), dtype=np.int64)
-    heads = np.empty((outputs0 * outputs1, 2), dtype=np.int64)
-    row = 0
-    for a0 in range(outputs0):
-        start0 = a0 * axes[0, 3] - axes[0, 5]
-        for a1 in range(outputs1):
-            start1 = a1 * axes[1, 3] - axes[1, 5]
-            rows = 0
-            for k0 in range(kernel0):
-                i0 = start0 + k0 * axes[0, 4]
-                if i0 < 0 or i0 >= length0:
-                    continue
-                for k1 in range(kernel1):
-                    i1 = start1 + k1 * axes[1, 4]
-                    if i1 < 0 or i1 >= length1:
-                        continue
-                    rows_of[row, rows, 0] = i0
-                    rows_of[row, rows, 1] = i1
-                    rows_of[row, rows, 2] = (k0 * axes[0, 4] * length1 + k1 * axes[1, 4]) * length2
-                    rows += 1
-            heads[row, 0] = rows
-            heads[row, 1] = (start0 * length1 + start1) * length2 - begin
-            row += 1
-    return rows_of, heads
 
 
 @_inline
@@ -601,15 +705,22 @@ def _wanted_run(run):
 
 @_inline
 def _planes_of_rows(
-    x, values, indices, rows_of, heads, paired, keep, width, split, begin, low, high, outputs,
-    kept, kept_step,
+    x, values, indices, rows_of, heads, paired, width, split, begin, low, high, outputs,
 ):  # fmt: skip
     """Every output row of every plane, from its window rows in code order, into the
     flat ``values`` and ``indices``.
 
     With ``paired`` (every output row has two window rows, and the input is
     small), one pass per output row reads both window rows and writes the
-    outputs. Otherwise the passes read one window row each, in address order:
+    outputs. With ``staged`` (the 3/2 kernel, whose windows overlap along the
+    rows too, as the ResNet-50 stem's do), the group maxima of each input row
+    a window reads are staged once per plane, in ``groups`` and ``steps``
+    (slots of ``room`` positions, ``tags`` the input row each holds), and one
+    pass per output row folds three of them (`_staged_row`): no group is
+    computed twice, and the pass over staged rows reads contiguous elements,
+    where a pass over the input gathers each group's first element (the stem
+    1.8x faster than passes over the input, one thread, measured).
+    Otherwise the passes read one window row each, in address order:
     the first starts the maxima (`_start_row`), each later one folds its row
     in (`_fold_row`), and the last turns the steps into indices (or
     `_finish_row`, after a single window row). The maxima so far live in the
@@ -617,13 +728,8 @@ def _planes_of_rows(
     touches the input and two arrays, where it touched four with scratch
     arrays beside the outputs, and LLVM's set-up of a loop (checks that the
     arrays do not overlap) shrinks with them: C3D's rows of 28 outputs 1.3x
-    faster, audio's single window row 1.35x (one thread, measured). With
-    ``keep`` (the 3/2 kernel, whose windows overlap along the rows too, as
-    the ResNet-50 stem's do), the last pass also keeps its own window row's
-    maxima in ``kept`` and ``kept_step``, which start the next output row
-    (`_restart_row`) where that row is its first window row: two passes per
-    output row of the stem instead of three, 1.15x faster (one thread,
-    measured). On inputs far larger than the caches, reading one
+    faster, audio's single window row 1.35x (one thread, measured). On inputs
+    far larger than the caches, reading one
     row at a time is what the hardware prefetchers follow: VGG-16's first
     pool 1.7x faster than in pairs, C3D's 1.3x (one thread, measured); on a
     small input, read from cache, pairs save the loads and stores of the
@@ -632,11 +738,13 @@ def _planes_of_rows(
     LLVM from vectorising it (C3D 3.9x slower, measured).
     """
     flat = x.reshape(x.size)
+    prefetching = not paired and x.shape[3] * x.itemsize <= PREFETCH_ROW_BYTES
     out = 0
     for p in range(x.shape[0]):
         plane = np.uint64(p)
-        carried = False
         for row in range(heads.shape[0]):
+            if prefetching and row % PREFETCH_AHEAD == 0:  # the next rows but these
+                _prefetch_rows(x, flat, plane, rows_of, heads, row + PREFETCH_AHEAD)
             count, base = heads[row, 0], heads[row, 1]
             run = _run(
                 x, plane, rows_of, row, count, split, begin, width, low, high, out, values.size
@@ -647,28 +755,19 @@ def _planes_of_rows(
                     indices, out, base,
                 )  # fmt: skip
             else:
-                if carried:  # the previous output row's last pass kept this one's start
-                    _restart_row(values, indices, low, run, kept, kept_step, out)
-                else:
-                    _start_row(
-                        x, flat, plane, rows_of, row, width, split, begin, low, run, values,
-                        indices, out,
-                    )  # fmt: skip
+                _start_row(
+                    x, flat, plane, rows_of, row, width, split, begin, low, run, values,
+                    indices, out,
+                )  # fmt: skip
                 for r in range(1, count - 1):
                     _fold_row(
                         x, flat, plane, rows_of, row, r, width, split, begin, low, run, values,
-                        indices, out, base, False, False, kept, kept_step, 0,
+                        indices, out, base, False,
                     )  # fmt: skip
-                carried = False
                 if count > 1:
-                    shift = 0
-                    if keep and row + 1 < heads.shape[0]:
-                        last_row, next_row = rows_of[row, count - 1], rows_of[row + 1, 0]
-                        carried = last_row[0] == next_row[0] and last_row[1] == next_row[1]
-                        shift = next_row[2] - last_row[2]
                     _fold_row(
                         x, flat, plane, rows_of, row, count - 1, width, split, begin, low, run,
-                        values, indices, out, base, True, keep, kept, kept_step, shift,
+                        values, indices, out, base, True,
                     )  # fmt: skip
                 else:
                     _finish_row(indices, split, low, high, out, base)
@@ -681,24 +780,58 @@ def _planes_of_rows(
 
 
 @_inline
-def _pool_rows(x, values, indices, axes, paired, keep, width, split):
-    """`pool_rows_2_2` and the others, for constant ``paired``, ``keep``, ``width`` and
-    ``split``."""
+def _row_span(rows_of, heads, height):
+    """The most input rows (numbered ``i0 * height + i1``) any output row's window rows
+    span, first to last."""
+    span = 0
+    for row in range(heads.shape[0]):
+        last = heads[row, 0] - 1
+        first_row = rows_of[row, 0, 0] * height + rows_of[row, 0, 1]
+        last_row = rows_of[row, last, 0] * height + rows_of[row, last, 1]
+        span = max(span, last_row - first_row + 1)
+    return span
+
+
+@_inline
+def _planes_of_staged_rows(
+    x, values, indices, rows_of, heads, width, split, begin, low, high, outputs, groups, steps,
+    tags, room,
+):  # fmt: skip
+    """Every output row of every plane, from the group maxima of its window rows (see
+    `_staged_row`), into the flat ``values`` and ``indices``."""
+    flat = x.reshape(x.size)
+    out = 0
+    for p in range(x.shape[0]):
+        tags[:] = -1  # nothing of this plane staged yet
+        for row in range(heads.shape[0]):
+            _staged_row(
+                x, flat, np.uint64(p), rows_of, row, heads[row, 0], width, split, begin, low,
+                high, outputs, values, indices, out, heads[row, 1], groups, steps, tags, room,
+            )  # fmt: skip
+            out += outputs
+
+
+@_inline
+def _row_bounds(axes, width, split):
+    """The outputs ``low`` to ``high - 1`` of a row whose groups lie inside the input row:
+    the loops without bounds checks."""
     length2, outputs2, begin = axes[2, 0], axes[2, 1], axes[2, 5]
-    # The outputs whose groups lie inside the row: the loops without bounds checks.
     low = min(outputs2, max(0, -(-begin // split)))
     high = max(low, min(outputs2, (length2 - width + begin) // split + 1))
-    room = max(outputs2, low + _wanted_run(high - low)) if keep else 0  # see `_run`
-    kept = np.empty(room, dtype=x.dtype)
-    kept_step = np.empty(room, dtype=np.int32)
-    rows_of, heads = _window_rows(axes)
+    return low, high
+
+
+@_inline
+def _pool_rows(x, values, indices, axes, rows_of, heads, paired, width, split):
+    """`pool_rows_2_2` and the others, for constant ``paired``, ``width`` and ``split``."""
+    low, high = _row_bounds(axes, width, split)
     if paired:
         for row in range(heads.shape[0]):
             if heads[row, 0] != 2:
                 raise ValueError("an output row of the pair kernel has other than 2 window rows")
     _planes_of_rows(
         x, values.reshape(values.size), indices.reshape(indices.size), rows_of, heads, paired,
-        keep, width, split, begin, low, high, outputs2, kept, kept_step,
+        width, split, axes[2, 5], low, high, axes[2, 1],
     )  # fmt: skip
 
 
@@ -712,42 +845,56 @@ def _pool_rows(x, values, indices, axes, paired, keep, width, split):
 # code order), one loop over the outputs per window row: each output's group
 # of elements in that row gives its first maximum, folded into the maxima so
 # far, kept per output with the selected element's step and written by the
-# last pass, which in `pool_rows_3_2` also keeps its window row's maxima for
-# the next output row. `pool_pairs_2_2` is the pass over two window rows at once, for
+# last pass; in `pool_rows_3_2`, from the group maxima of each input row,
+# staged once per plane. `pool_pairs_2_2` is the pass over two window rows at once, for
 # small inputs (see `_planes_of_rows`) whose output rows all have two: a
 # kernel of its own, as one kernel holding both kinds of passes ran each
 # 1.4-2x slower (measured). ``values`` and ``indices`` are ``(n, outputs per
 # plane)``.
 
 
-@_jit
-def pool_rows_2_2(x, values, indices, axes):
+@_jit_rows
+def pool_rows_2_2(x, values, indices, axes, rows_of, heads):
     """`_pool_rows` for groups of 2 elements, 2 apart."""
-    _pool_rows(x, values, indices, axes, False, False, 2, 2)
+    _pool_rows(x, values, indices, axes, rows_of, heads, False, 2, 2)
 
 
-@_jit
-def pool_rows_3_3(x, values, indices, axes):
+@_jit_rows
+def pool_rows_3_3(x, values, indices, axes, rows_of, heads):
     """`_pool_rows` for groups of 3 elements, 3 apart."""
-    _pool_rows(x, values, indices, axes, False, False, 3, 3)
+    _pool_rows(x, values, indices, axes, rows_of, heads, False, 3, 3)
 
 
-@_jit
-def pool_rows_4_4(x, values, indices, axes):
+@_jit_rows
+def pool_rows_4_4(x, values, indices, axes, rows_of, heads):
     """`_pool_rows` for groups of 4 elements, 4 apart."""
-    _pool_rows(x, values, indices, axes, False, False, 4, 4)
+    _pool_rows(x, values, indices, axes, rows_of, heads, False, 4, 4)
 
 
-@_jit
-def pool_rows_3_2(x, values, indices, axes):
-    """`_pool_rows` for groups of 3 elements, 2 apart."""
-    _pool_rows(x, values, indices, axes, False, True, 3, 2)
-
-
-@_jit
-def pool_pairs_2_2(x, values, indices, axes):
+@_jit_rows
+def pool_pairs_2_2(x, values, indices, axes, rows_of, heads):
     """`_pool_rows` for groups of 2 elements, 2 apart, two window rows per pass."""
-    _pool_rows(x, values, indices, axes, True, False, 2, 2)
+    _pool_rows(x, values, indices, axes, rows_of, heads, True, 2, 2)
+
+
+@_jit_rows
+def pool_rows_3_2(x, values, indices, axes, rows_of, heads, groups, steps, tags):
+    """Groups of 3 elements, 2 apart, from staged rows (see `_staged_row`): ``groups``
+    (``x``'s dtype) and ``steps`` (int32) hold ``len(tags) + 1`` slots of at least
+    `row_runs.row_room` of the outputs per row each, ``len(tags)`` a power of two
+    above the span of any output row's window rows (numbered ``i0 * H + i1``)."""
+    low, high = _row_bounds(axes, 3, 2)
+    outputs2 = axes[2, 1]
+    room = groups.size // (tags.size + 1)
+    if steps.size != groups.size or room < outputs2 + ROW_RUN:  # see `_run`
+        raise ValueError("the staged rows of the kernel are too short")
+    slots = tags.size
+    if slots & (slots - 1) or slots < _row_span(rows_of, heads, x.shape[2]):
+        raise ValueError("the staged rows of the kernel are too few")
+    _planes_of_staged_rows(
+        x, values.reshape(values.size), indices.reshape(indices.size), rows_of, heads, 3, 2,
+        axes[2, 5], low, high, outputs2, groups, steps, tags, room,
+    )  # fmt: skip
 
 
 @_jit

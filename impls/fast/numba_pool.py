@@ -95,6 +95,7 @@ from . import buffers, compiled, threads
 from .blocks import BackwardPlan, BlockedMaxPool, BlockWorker, ForwardPlan
 from .gather import gather_plan, is_small
 from .planes import PlaneSource
+from .row_runs import row_room
 from .staging import staged_layout
 from .table_cache import table_cache
 from .threads import run_split
@@ -132,6 +133,10 @@ MAX_ROW_OVERLAP = 3  # window elements per input element the windows step over
 MIN_ROW_OUTPUTS = 8
 # (kernel, stride) along the innermost axis that the row kernels are compiled for.
 ROW_GROUPS = ((2, 2), (3, 3), (4, 4), (3, 2))
+# Of those, the groups whose kernel stages the group maxima of each input row
+# once per plane (`numba_kernels.pool_rows_3_2`): windows that overlap along
+# the rows, whose groups a pass over the input would read with a gather.
+STAGED_GROUPS = ((3, 2),)
 # 2x2-stride-2 windows of inputs of at most this many elements take
 # `numba_kernels.pool_pairs_2_2`, which reads both window rows of an output row
 # in one pass, and larger ones `pool_rows_2_2`, one window row per pass, in
@@ -254,17 +259,29 @@ def kernel_tables(geometry: Geometry) -> KernelTables:
 
 @dataclass(frozen=True, eq=False)
 class RowTables:
-    """What a row kernel of `numba_kernels` reads of one geometry: its ``(3, 6)`` row table.
+    """What a row kernel of `numba_kernels` reads of one geometry.
 
     ``spatial`` is the spatial shape seen as 3-D; ``group`` the kernel and
     stride along the innermost axis, which name the kernel with ``pairs``
-    (`pool_pairs_2_2`: see `PAIRS_ELEMENTS`).
+    (`pool_pairs_2_2`: see `PAIRS_ELEMENTS`); ``axes`` the ``(3, 6)`` row
+    table, ``rows_of`` and ``heads`` each output row's window rows (see
+    `numba_kernels`). ``slots`` staged rows of ``room`` positions (and one
+    more slot) are the scratch of `pool_rows_3_2`, none for the others.
     """
 
     spatial: tuple[int, ...]
     group: tuple[int, int]
     axes: np.ndarray
     pairs: bool
+    rows_of: np.ndarray
+    heads: np.ndarray
+    slots: int
+    room: int
+
+    @property
+    def kernel(self) -> str:
+        """The name of the kernel in `numba_kernels`."""
+        return "pool_{}_{}_{}".format("pairs" if self.pairs else "rows", *self.group)
 
 
 @table_cache
@@ -305,12 +322,60 @@ def _row_tables(geometry: Geometry) -> RowTables | None:
     span0, span1 = (int(axes[axis, 2] - 1) * int(axes[axis, 4]) for axis in (0, 1))
     if (span0 * length1 + span1) * length2 + kernel >= 2**31:
         return None  # the kernel keeps int32 steps
+    rows_of, heads = _window_rows(axes)
+    slots = 0
+    if (kernel, stride) in STAGED_GROUPS:  # a power of two above the span of any row's rows
+        numbers = rows_of[:, :, 0] * length1 + rows_of[:, :, 1]
+        last = numbers[np.arange(len(heads)), heads[:, 0] - 1]
+        slots = 1 << int((last - numbers[:, 0]).max()).bit_length()
     return RowTables(
         spatial=(1, 1, 1)[: 3 - spec.ndim] + geometry.spatial_shape,
         group=(kernel, stride),
         axes=_frozen(axes),
         pairs=_reads_pairs(axes, geometry.batch * geometry.plane_size),
+        rows_of=_frozen(rows_of),
+        heads=_frozen(heads),
+        slots=slots,
+        room=row_room(int(axes[2, 1])),
     )
+
+
+def _window_rows(axes: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Per output row (the outer output axes, row-major): its window rows and index base.
+
+    ``rows_of[row, r]`` is window row ``r``'s ``(i0, i1, step)``: the
+    in-bounds ``(d, h)`` kernel positions, in code order, and the flat offset
+    of the row's first element from the window's start (unused entries after
+    the in-bounds ones); ``heads[row]`` the number of window rows and the
+    flat index of the output row's first window's start.
+    """
+    (length0, outputs0, kernel0, stride0, dilation0, begin0) = (int(v) for v in axes[0])
+    (length1, outputs1, kernel1, stride1, dilation1, begin1) = (int(v) for v in axes[1])
+    length2, begin2 = int(axes[2, 0]), int(axes[2, 5])
+    starts0 = np.arange(outputs0) * stride0 - begin0
+    starts1 = np.arange(outputs1) * stride1 - begin1
+    rows0 = starts0[:, None] + np.arange(kernel0) * dilation0  # (outputs0, kernel0)
+    rows1 = starts1[:, None] + np.arange(kernel1) * dilation1
+    shape = (outputs0, outputs1, kernel0, kernel1)
+    inside = (((rows0 >= 0) & (rows0 < length0))[:, None, :, None]
+              & ((rows1 >= 0) & (rows1 < length1))[None, :, None, :])  # fmt: skip
+    steps = (np.arange(kernel0)[:, None] * dilation0 * length1
+             + np.arange(kernel1) * dilation1) * length2  # fmt: skip
+    columns = [
+        np.broadcast_to(rows0[:, None, :, None], shape),
+        np.broadcast_to(rows1[None, :, None, :], shape),
+        np.broadcast_to(steps, shape),
+    ]
+    count = outputs0 * outputs1
+    inside = inside.reshape(count, kernel0 * kernel1)
+    first_inside = np.argsort(~inside, axis=1, kind="stable")  # code order kept
+    rows_of = np.stack(
+        [np.take_along_axis(column.reshape(inside.shape), first_inside, 1) for column in columns],
+        axis=-1,
+    )
+    bases = (starts0[:, None] * length1 + starts1) * length2 - begin2
+    heads = np.stack([inside.sum(axis=1), bases.reshape(count)], axis=1)
+    return rows_of.astype(np.int64), heads.astype(np.int64)
 
 
 def _reads_pairs(axes: np.ndarray, elements: int) -> bool:
@@ -415,8 +480,15 @@ def _pool_call(
         kernels.pool_whole_planes(x, values, indices, mask, nan, packed)
         return
     if isinstance(tables, RowTables):
-        name = "pool_{}_{}_{}".format("pairs" if tables.pairs else "rows", *tables.group)
-        getattr(kernels, name)(x, values, indices, tables.axes)
+        kernel = getattr(kernels, tables.kernel)
+        rows = (tables.axes, tables.rows_of, tables.heads)
+        if tables.slots:  # staged rows, per call: calls run side by side
+            length = (tables.slots + 1) * tables.room
+            groups = np.empty(length, dtype=x.dtype)
+            steps = np.empty(length, dtype=np.int32)
+            kernel(x, values, indices, *rows, groups, steps, np.empty(tables.slots, np.int64))
+        else:
+            kernel(x, values, indices, *rows)
         return
     kernels.pool_planes(
         x,
