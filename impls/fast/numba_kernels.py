@@ -9,11 +9,13 @@ builds them), with every geometry seen as 3-D: 1-D and 2-D pools have unit
 leading axes, which costs nothing.
 
 * `pool_planes`: the staged running maximum, for any geometry.
-* `pool_rows_2_2`, `pool_rows_3_3`, `pool_rows_4_4`, `pool_rows_3_2`:
-  windows read in place, without a staging copy, one pass per window row,
-  where the kernel and stride along the innermost axis are those two
-  numbers, without dilation there; `pool_pairs_2_2`, one pass per two window
-  rows, for small inputs.
+* `pool_rows_2_2`, `pool_rows_3_3`, `pool_rows_4_4`: windows read in place,
+  without a staging copy, one pass per window row, where the kernel and
+  stride along the innermost axis are those two numbers, without dilation
+  there; `pool_pairs_2_2`, one pass per two window rows, for small inputs;
+  `pool_rows_3_2`, each input row's group maxima staged once per plane, one
+  pass per output row over three of them. These allocate nothing and are
+  compiled without numba's runtime (see `_jit_rows`).
 * `pool_whole_planes`: the first maximum of each whole plane (global pooling),
   where the staged layout would have a single output per plane.
 * `scatter_planes`: backward.
@@ -49,6 +51,16 @@ Row table layout
     Per axis: the input length, the outputs, the kernel, the stride, the
     dilation and the begin padding (unit axes: ``1, 1, 1, 1, 1, 0``). The
     contract sees that every window reads some input element along each axis.
+``rows_of`` : int64 ``(R, k0 * k1, 3)``
+    Per output row (the outer output axes, row-major), its window rows in
+    code order: ``(i0, i1, step)``, the in-bounds ``(d, h)`` kernel positions
+    and the flat offset of the row's first element from the window's start.
+``heads`` : int64 ``(R, 2)``
+    Per output row, the number of its window rows (at least one) and the flat
+    index of its first window's start.
+``groups``, ``steps``, ``tags`` (`pool_rows_3_2` only)
+    Scratch: ``len(tags) + 1`` slots of staged group maxima (``x``'s dtype)
+    and their steps in the group (int32), see `_staged_row`.
 
 Forward table layout
 --------------------
@@ -583,7 +595,11 @@ def _staged_row(
     Input row ``(i0, i1)`` is staged in slot ``(i0 * H + i1) % len(tags)`` (a
     power of two above the span of any window's rows, so the rows of one
     output row never share one), once per plane: ``tags`` holds the input row
-    each slot holds.
+    each slot holds. Where windows overlap along the rows too (the ResNet-50
+    stem's), passes over the input would compute each group twice and gather
+    each group's first element; staged, a group is computed once, and the
+    pass over staged rows reads contiguous elements: the stem 1.5x faster
+    (one thread, measured).
     """
     height, slots = x.shape[2], tags.shape[0]
     for r in range(count):
@@ -679,8 +695,9 @@ def _run(x, plane, rows_of, row, count, split, begin, width, low, high, out, out
     `ROW_VECTOR` (C3D's 28 to 32: 1.1-1.2x faster, the ResNet-50 stem's 55
     to 64: 1.05x, one thread, measured), into the
     following elements of ``x``, where the reads stay in ``x`` and the writes
-    in ``kept`` (sized for it) or in outputs of this row's edges and of later
-    output rows of this call (``outputs`` in all), which are written again
+    in staged rows (sized for it: `row_runs.row_room`) or in outputs of this
+    row's edges and of later output rows of this call (``outputs`` in all),
+    which are written again
     after: rows go in order, and the edge outputs of a row after its passes.
     The extra maxima are never kept, and the passes, repeated, give the same
     result.
@@ -712,15 +729,7 @@ def _planes_of_rows(
 
     With ``paired`` (every output row has two window rows, and the input is
     small), one pass per output row reads both window rows and writes the
-    outputs. With ``staged`` (the 3/2 kernel, whose windows overlap along the
-    rows too, as the ResNet-50 stem's do), the group maxima of each input row
-    a window reads are staged once per plane, in ``groups`` and ``steps``
-    (slots of ``room`` positions, ``tags`` the input row each holds), and one
-    pass per output row folds three of them (`_staged_row`): no group is
-    computed twice, and the pass over staged rows reads contiguous elements,
-    where a pass over the input gathers each group's first element (the stem
-    1.8x faster than passes over the input, one thread, measured).
-    Otherwise the passes read one window row each, in address order:
+    outputs. Otherwise the passes read one window row each, in address order:
     the first starts the maxima (`_start_row`), each later one folds its row
     in (`_fold_row`), and the last turns the steps into indices (or
     `_finish_row`, after a single window row). The maxima so far live in the
@@ -735,7 +744,8 @@ def _planes_of_rows(
     small input, read from cache, pairs save the loads and stores of the
     maxima (VGG-16's planes 1.15x, LeNet-5's 1.4x faster). Each pass is one
     inlined copy with constant flags: a copy whose flags vary per pass kept
-    LLVM from vectorising it (C3D 3.9x slower, measured).
+    LLVM from vectorising it (C3D 3.9x slower, measured). Short input rows are
+    fetched ahead (see `PREFETCH_AHEAD`), but for pairs, whose inputs are small.
     """
     flat = x.reshape(x.size)
     prefetching = not paired and x.shape[3] * x.itemsize <= PREFETCH_ROW_BYTES

@@ -16,8 +16,11 @@ pass over each plane (two for 64-bit dtypes).
 Windows that step along the rows in small groups (kernel and stride 2 and 2,
 3 and 3, 4 and 4 or 3 and 2 along the innermost axis, as in VGG, C3D or a
 1-D audio pool) skip the staging copy: a row kernel reads them in place, one
-pass per two window rows, comparing the elements themselves (`row_tables` says
-where, measured; float16, which numba cannot compare, is always staged).
+pass per window row (per two on small 2x2 inputs; for 3 and 2, as in the
+ResNet-50 stem, each input row's group maxima are staged once per plane and
+one pass per output row folds them), comparing the elements themselves
+(`row_tables` says where, measured; float16, which numba cannot compare, is
+always staged). Their window rows are listed once per geometry, here.
 
 * Floats are compared as integer keys that order as the contract does (NaN
   above everything, ``-0.0`` equal to ``0.0``; see `impls.fast.numba_kernels`):
