@@ -88,7 +88,7 @@ from __future__ import annotations
 import numba
 import numpy as np
 from llvmlite import ir
-from numba.core import cgutils, types
+from numba.core import types
 from numba.extending import intrinsic
 
 from .row_runs import ROW_RUN, ROW_VECTOR
@@ -139,9 +139,10 @@ def _prefetch(typingctx, address):
     def codegen(context, builder, signature, arguments):
         pointer = builder.inttoptr(arguments[0], ir.PointerType(ir.IntType(8)))
         i32 = ir.IntType(32)
-        function = cgutils.get_or_insert_function(
-            builder.module, ir.FunctionType(ir.VoidType(), [pointer.type, i32, i32, i32]),
-            "llvm.prefetch.p0",
+        # named after the pointer type as this llvmlite writes it (p0 or p0i8)
+        function = builder.module.declare_intrinsic(
+            "llvm.prefetch", [pointer.type],
+            ir.FunctionType(ir.VoidType(), [pointer.type, i32, i32, i32]),
         )  # fmt: skip
         # read, into every cache level, data
         builder.call(function, [pointer, i32(0), i32(3), i32(1)])

@@ -46,11 +46,14 @@ window elements: forward one staging copy of the input (B*P) and O(B*O*K)
 vectorised compare-and-select steps (global pooling: one pass over B*P;
 rows read in place: O(B*O*K) steps and no copy, each row's run of outputs
 rounded up to 24, or to a multiple of 16, where it stays inside the call);
-0.7-2.3x the time to read the input and write the outputs at the bandwidth
-of one copy on the standard workloads but SPP. Extra
-memory per thread: the phase buffers of a few planes and their maxima and
-codes (under 1 MB on the standard workloads), and a block of planes (4 MB)
-for inputs copied a block at a time. Backward O(B*(P + O)), no extra memory.
+0.7-1.5x the time to read the input and write the outputs at the bandwidth
+of one copy on the standard workloads but SPP (8.6x) and the global pool
+(1.2-1.9x, 1.1x back to back). Extra memory per thread: the phase buffers
+of a few planes and their maxima and codes (under 1 MB on the standard
+workloads), the staged rows of `pool_rows_3_2` (a few rows), and a block of
+planes (4 MB) for inputs copied a block at a time; per geometry, kept
+between calls, the window rows of each output row (24 bytes per window row
+per output row). Backward O(B*(P + O)), no extra memory.
 
 No call waits for the compiler. The kernels of a dtype are loaded in the
 background (`impls.fast.compiled`) the first time a call needs them, compiled
