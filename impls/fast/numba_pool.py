@@ -103,7 +103,7 @@ from .gather import gather_plan, is_small
 from .planes import PlaneSource
 from .row_runs import row_room
 from .staging import staged_layout
-from .table_cache import table_cache
+from .table_cache import table_bytes, table_cache
 from .threads import run_split
 from .view_running_max import SlicedMaxPool
 from .whole_plane import is_whole_plane
@@ -333,7 +333,7 @@ def _row_tables(geometry: Geometry) -> RowTables | None:
     if (kernel, stride) in STAGED_GROUPS:  # a power of two above the span of any row's rows
         numbers = rows_of[:, :, 0] * length1 + rows_of[:, :, 1]
         last = numbers[np.arange(len(heads)), heads[:, 0] - 1]
-        slots = 1 << int((last - numbers[:, 0]).max()).bit_length()
+        slots = 1 << int((last - numbers[:, 0]).max(initial=0)).bit_length()
     return RowTables(
         spatial=(1, 1, 1)[: 3 - spec.ndim] + geometry.spatial_shape,
         group=(kernel, stride),
@@ -751,7 +751,7 @@ class NumbaMaxPool(BlockedMaxPool):
                 return small(x, kernels)  # one block on this thread: no worker to set up
             return blocked(x)
 
-        held = 0 if tables is None else _table_bytes(tables)
+        held = table_bytes(tables)  # None holds nothing
         return run, held
 
     def forward_scratch_bytes(self, geometry: Geometry, dtype: np.dtype) -> int:
@@ -849,18 +849,3 @@ class NumbaMaxPool(BlockedMaxPool):
 
 def _window_elements(geometry: Geometry) -> int:
     return geometry.batch * geometry.output_plane_size * geometry.spec.window_size
-
-
-def _table_bytes(tables: KernelTables | RowTables) -> int:
-    if isinstance(tables, RowTables):
-        return tables.axes.nbytes
-    return sum(
-        array.nbytes
-        for array in (
-            tables.axes,
-            tables.sizes,
-            tables.offsets,
-            tables.first_step,
-            tables.window_start,
-        )
-    )
