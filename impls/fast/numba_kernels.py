@@ -85,6 +85,8 @@ Forward table layout
 
 from __future__ import annotations
 
+from typing import Any
+
 import numba
 import numpy as np
 from llvmlite import ir
@@ -126,7 +128,8 @@ _jit = numba.njit(nogil=True, cache=True, error_model="numpy")
 # the helper holds a loop: a cost per pass, per output row, that made up half
 # of the ResNet-50 stem's time (2.2 against 1.5 ns per output, one thread,
 # measured). ``_nrt`` is numba's own option for code without its runtime.
-_jit_rows = numba.njit(nogil=True, cache=True, error_model="numpy", _nrt=False)
+_WITHOUT_RUNTIME: dict[str, Any] = {"_nrt": False}  # not in numba's type stubs
+_jit_rows = numba.njit(nogil=True, cache=True, error_model="numpy", **_WITHOUT_RUNTIME)
 # Helpers are inlined into their callers: a call per row would pay for
 # passing arrays (reference counts included) on every row.
 _inline = numba.njit(nogil=True, cache=True, error_model="numpy", inline="always")
