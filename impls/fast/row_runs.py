@@ -5,7 +5,10 @@ LLVM vectorises a loop only where it runs often enough, so the passes of
 vector width, compute on into the following outputs (see
 `impls.fast.numba_kernels._run`). These constants are shared by the kernels and
 by `impls.fast.numba_pool`, which sizes the scratch rows of `pool_rows_3_2` for
-them, in a module that does not import numba.
+them, in a module that does not import numba. numba's on-disk cache knows the
+kernels by their own file only: after changing a constant here in a checkout,
+touch `impls/fast/numba_kernels.py` too, or the cached kernels keep the old one
+(an installed package's files all change together).
 
 Examples
 --------
