@@ -457,6 +457,21 @@ def test_rows_of_little_overlap_are_read_in_place(shape, spec, kernel):
     assert _kernel_of(shape, spec, np.float32) == kernel
 
 
+def _outer_axes(
+    data: st.DataObject, dimensions: int, dilation: int, longest: int
+) -> tuple[list[tuple[int, int, int]], list[int], list[int]]:
+    """Draw the axes before the innermost one: per axis ``(kernel, stride, dilation)``
+    (kernels 1-3, strides 1-2, dilations up to ``dilation``), a begin padding of at
+    most half the window, and a length from one window to ``longest``."""
+    outer = [
+        data.draw(st.tuples(st.integers(1, 3), st.integers(1, 2), st.integers(1, dilation)))
+        for _ in range(dimensions - 1)
+    ]
+    pads = [data.draw(st.integers(0, (k - 1) * d // 2)) for k, _, d in outer]
+    spatial = [data.draw(st.integers((k - 1) * d + 1, longest)) for k, _, d in outer]
+    return outer, pads, spatial
+
+
 @pytest.mark.usefixtures("short_rows")
 @settings(max_examples=60, deadline=None)
 @given(
@@ -466,12 +481,7 @@ def test_rows_of_little_overlap_are_read_in_place(shape, spec, kernel):
 )
 def test_in_place_rows_agree_with_the_oracle(dimensions, group, data):
     width, split = group
-    outer = [
-        data.draw(st.tuples(st.integers(1, 3), st.integers(1, 2), st.integers(1, 2)))
-        for _ in range(dimensions - 1)
-    ]  # kernel, stride, dilation per outer axis
-    pads = [data.draw(st.integers(0, (k - 1) * d // 2)) for k, _, d in outer]
-    spatial = [data.draw(st.integers((k - 1) * d + 1, 7)) for k, _, d in outer]
+    outer, pads, spatial = _outer_axes(data, dimensions, dilation=2, longest=7)
     spatial.append(data.draw(st.integers(width + split, 30)))
     spec = PoolSpec(
         tuple(k for k, _, _ in outer) + (width,),
@@ -542,12 +552,7 @@ def test_staged_rows_agree_with_the_oracle(dimensions, data):
     window's rows never share, and folds three staged rows per pass: output rows of one
     to nine window rows, far apart (dilation) or sharing rows (stride 1), planes after
     the first, and ties, NaN and signed zeros kept first."""
-    outer = [
-        data.draw(st.tuples(st.integers(1, 3), st.integers(1, 2), st.integers(1, 3)))
-        for _ in range(dimensions - 1)
-    ]  # kernel, stride, dilation per outer axis
-    pads = [data.draw(st.integers(0, (k - 1) * d // 2)) for k, _, d in outer]
-    spatial = [data.draw(st.integers((k - 1) * d + 1, 8)) for k, _, d in outer]
+    outer, pads, spatial = _outer_axes(data, dimensions, dilation=3, longest=8)
     spatial.append(data.draw(st.integers(5, 40)))
     spec = PoolSpec(
         tuple(k for k, _, _ in outer) + (3,),

@@ -475,6 +475,20 @@ def _row_start(x, plane, rows_of, row, r):
 
 
 @_inline
+def _reads_inside(x, row_start, split, begin, width, last):
+    """Whether the group of output ``last`` of the input row at ``row_start`` ends inside
+    ``x``: how far a pass over that row may run on (see `_run`)."""
+    return row_start + np.uint64(split * last - begin + width) <= np.uint64(x.size)
+
+
+@_inline
+def _row_number(rows_of, row, r, height):
+    """The number ``i0 * height + i1`` of window row ``r`` of output row ``row``: input
+    rows in address order within a plane."""
+    return rows_of[row, r, 0] * height + rows_of[row, r, 1]
+
+
+@_inline
 def _pair_pass(
     x, flat, plane, rows_of, row, width, split, begin, low, run, values, indices, out, base,
 ):  # fmt: skip
@@ -586,6 +600,12 @@ def _fold_groups(
 
 
 @_inline
+def _slot_start(rows_of, row, r, height, slots, room):
+    """Where window row ``r`` of output row ``row`` is staged (see `_staged_row`)."""
+    return (_row_number(rows_of, row, r, height) & (slots - 1)) * room
+
+
+@_inline
 def _staged_row(
     x, flat, plane, rows_of, row, count, width, split, begin, low, high, outputs, values,
     indices, out, base, groups, steps, tags, room,
@@ -607,13 +627,12 @@ def _staged_row(
     """
     height, slots = x.shape[2], tags.shape[0]
     for r in range(count):
-        number = rows_of[row, r, 0] * height + rows_of[row, r, 1]
+        number = _row_number(rows_of, row, r, height)
         slot = number & (slots - 1)
         if tags[slot] != number:
             staged = _wanted_run(high - low)
             row_start = _row_start(x, plane, rows_of, row, r)
-            last_read = row_start + np.uint64(split * (low + staged - 1) - begin + width)
-            if last_read > np.uint64(x.size):
+            if not _reads_inside(x, row_start, split, begin, width, low + staged - 1):
                 staged = high - low  # see `_run`
             for c in range(low, low + staged):
                 top, chosen = _group_top(
@@ -635,12 +654,12 @@ def _staged_row(
     if out + run > values.size:
         run = outputs  # see `_run`
     accumulated = slots * room
-    first = ((rows_of[row, 0, 0] * height + rows_of[row, 0, 1]) & (slots - 1)) * room
+    first = _slot_start(rows_of, row, 0, height, slots, room)
     first_step = np.int32(rows_of[row, 0, 2])
     r = 1
     while count - r > 2:  # more than three rows left with the first: fold three in
-        second = ((rows_of[row, r, 0] * height + rows_of[row, r, 1]) & (slots - 1)) * room
-        third = ((rows_of[row, r + 1, 0] * height + rows_of[row, r + 1, 1]) & (slots - 1)) * room
+        second = _slot_start(rows_of, row, r, height, slots, room)
+        third = _slot_start(rows_of, row, r + 1, height, slots, room)
         _fold_groups(
             groups, steps, first, first_step, second, np.int32(rows_of[row, r, 2]), third,
             np.int32(rows_of[row, r + 1, 2]), 0, run, values, indices, out, base, split, False,
@@ -650,10 +669,10 @@ def _staged_row(
         r += 2
     second, second_step, third, third_step = first, first_step, first, first_step
     if r < count:
-        second = ((rows_of[row, r, 0] * height + rows_of[row, r, 1]) & (slots - 1)) * room
+        second = _slot_start(rows_of, row, r, height, slots, room)
         second_step = np.int32(rows_of[row, r, 2])
     if r + 1 < count:
-        third = ((rows_of[row, r + 1, 0] * height + rows_of[row, r + 1, 1]) & (slots - 1)) * room
+        third = _slot_start(rows_of, row, r + 1, height, slots, room)
         third_step = np.int32(rows_of[row, r + 1, 2])
     _fold_groups(
         groups, steps, first, first_step, second, second_step, third, third_step, 0, run,
@@ -710,10 +729,10 @@ def _run(x, plane, rows_of, row, count, split, begin, width, low, high, out, out
     wanted = _wanted_run(run)
     if run == wanted:
         return run
-    last_read = _row_start(x, plane, rows_of, row, count - 1) + np.uint64(
-        split * (low + wanted - 1) - begin + width
-    )
-    if last_read > np.uint64(x.size) or out + low + wanted > outputs:
+    last_row = _row_start(x, plane, rows_of, row, count - 1)
+    if not _reads_inside(x, last_row, split, begin, width, low + wanted - 1):
+        return run
+    if out + low + wanted > outputs:
         return run
     return wanted
 
@@ -799,10 +818,8 @@ def _row_span(rows_of, heads, height):
     span, first to last."""
     span = 0
     for row in range(heads.shape[0]):
-        last = heads[row, 0] - 1
-        first_row = rows_of[row, 0, 0] * height + rows_of[row, 0, 1]
-        last_row = rows_of[row, last, 0] * height + rows_of[row, last, 1]
-        span = max(span, last_row - first_row + 1)
+        first = _row_number(rows_of, row, 0, height)
+        span = max(span, _row_number(rows_of, row, heads[row, 0] - 1, height) - first + 1)
     return span
 
 
