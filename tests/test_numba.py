@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import os
 import signal
+import subprocess
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
@@ -29,6 +30,7 @@ from impls.fast import compiled, numba_kernels, numba_pool, table_cache
 from impls.fast import threads as parallel
 from impls.fast.whole_plane import is_whole_plane
 
+from .children import python_code
 from .test_fast_paths import ORACLE, SHAPES, SPECS, assert_same_as_oracle, sample
 
 NUMBA = numba_pool.NumbaMaxPool
@@ -593,20 +595,19 @@ def test_the_staged_kernel_refuses_scratch_it_would_overrun(slots, room, error):
         numba_kernels.pool_rows_3_2(x, values, indices, *rows, groups, steps, tags)
 
 
+RUN_ON = [
+    ((3, 2, 5, 18), PoolSpec((2, 2))),  # one pass per row, in pairs, writing the outputs
+    ((3, 2, 5, 18), PoolSpec((2, 2), padding=(1, 0))),  # one or two window rows
+    ((3, 2, 5, 5, 18), PoolSpec((2, 2, 2))),  # four passes, the last writing
+    ((3, 2, 5, 18), PoolSpec((3, 3), 2, 1)),  # 2 or 3 window rows, edges
+    ((3, 2, 5, 18), PoolSpec((1, 4), (1, 4))),  # one window row, a leftover column
+    ((3, 2, 5, 5, 58), PoolSpec((2, 2, 2))),  # 29 outputs, run on to 32
+    ((3, 2, 7, 75), PoolSpec((3, 3), 2, 1)),  # 37, edges, run on to 48
+]
+
+
 @pytest.mark.usefixtures("short_rows")
-@pytest.mark.parametrize(
-    ("shape", "spec"),
-    [
-        ((3, 2, 5, 18), PoolSpec((2, 2))),  # one pass per row, in pairs, writing the outputs
-        ((3, 2, 5, 18), PoolSpec((2, 2), padding=(1, 0))),  # one or two window rows
-        ((3, 2, 5, 5, 18), PoolSpec((2, 2, 2))),  # four passes, the last writing
-        ((3, 2, 5, 18), PoolSpec((3, 3), 2, 1)),  # 2 or 3 window rows, edges
-        ((3, 2, 5, 18), PoolSpec((1, 4), (1, 4))),  # one window row, a leftover column
-        ((3, 2, 5, 5, 58), PoolSpec((2, 2, 2))),  # 29 outputs, run on to 32
-        ((3, 2, 7, 75), PoolSpec((3, 3), 2, 1)),  # 37, edges, run on to 48
-    ],
-    ids=lambda case: str(case) if isinstance(case, PoolSpec) else "",
-)
+@pytest.mark.parametrize(("shape", "spec"), RUN_ON, ids=[str(spec) for _, spec in RUN_ON])
 def test_short_rows_run_on_inside_their_outputs(shape, spec):
     """Passes over rows shorter than ROW_RUN, or not a multiple of ROW_VECTOR, compute
     on into the following elements: no write leaves the call's outputs, whose last rows
@@ -634,3 +635,43 @@ def test_short_rows_run_on_inside_their_outputs(shape, spec):
     assert_array_equal(
         values.reshape(expected_values.shape).view(np.uint32), expected_values.view(np.uint32)
     )
+
+
+# A child pools an input whose last element ends a page, the page after it unreadable:
+# a read past the input kills the child. Tables and call as in the test above.
+_POOL_BEFORE_A_GUARD_PAGE = """
+import ctypes, mmap, sys
+import numpy as np
+from impls import PoolSpec
+from impls.geometry import Geometry
+from impls.fast import numba_kernels, numba_pool
+
+shape, spec = eval(sys.argv[1]), eval(sys.argv[2])
+compact = Geometry.of(shape, spec).compact
+tables = numba_pool._row_tables(compact)
+size = int(np.prod(shape)) * 4
+pages = -(-size // mmap.PAGESIZE) + 1
+memory = mmap.mmap(-1, pages * mmap.PAGESIZE)
+guard = ctypes.addressof(ctypes.c_char.from_buffer(memory)) + (pages - 1) * mmap.PAGESIZE
+assert ctypes.CDLL(None).mprotect(ctypes.c_void_p(guard), mmap.PAGESIZE, 0) == 0  # PROT_NONE
+x = np.frombuffer(memory, np.float32, size // 4, (pages - 1) * mmap.PAGESIZE - size)
+x[:] = np.arange(size // 4) % 7
+planes = compact.batch
+rows = numba_pool._read_only(x.reshape(planes, *tables.spatial))
+values = np.empty((planes, compact.output_plane_size), np.float32)
+indices = np.empty_like(values, dtype=np.int64)
+_, scalars = numba_pool._key_scalars(np.dtype(np.float32))
+numba_pool._pool_call(numba_kernels, rows, values, indices, tables, scalars)
+print(int(indices.max()))
+"""
+
+
+@pytest.mark.parametrize(("shape", "spec"), RUN_ON, ids=[str(spec) for _, spec in RUN_ON])
+def test_short_rows_run_on_inside_their_input(shape, spec):
+    """Passes that run on past a row read only elements of the call's input: those of
+    the last plane's last rows stop at its end (here, before an unreadable page)."""
+    code = python_code(_POOL_BEFORE_A_GUARD_PAGE) + [repr(shape), repr(spec)]
+    done = subprocess.run(code, capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr[-2000:]
+    plane = int(np.prod(shape[2:]))
+    assert 0 <= int(done.stdout) < plane
