@@ -9,6 +9,9 @@ own running maximum.
 
 from __future__ import annotations
 
+import threading
+import time
+
 import numpy as np
 import pytest
 from numpy.testing import assert_array_equal
@@ -206,6 +209,30 @@ class TestThreadSettings:
 
         with pytest.raises(RuntimeError, match="range"):
             parallel.run_split(fail, 10, 1, threads=2)
+
+    @pytest.mark.usefixtures("tiny_blocks")
+    def test_an_error_on_a_worker_alone_propagates(self):
+        def fail_on_a_worker(start: int, stop: int) -> None:
+            if start == 0:  # the first range goes to a worker, the last to the caller
+                assert threading.current_thread() is not threading.main_thread()
+                raise RuntimeError(f"range {start}:{stop}")
+
+        with pytest.raises(RuntimeError, match="range 0:5"):
+            parallel.run_split(fail_on_a_worker, 10, 1, threads=2)
+
+    @pytest.mark.usefixtures("tiny_blocks")
+    def test_a_failing_caller_waits_for_its_workers(self):
+        finished: list[int] = []
+
+        def slow_worker_failing_caller(start: int, stop: int) -> None:
+            if start != 0:
+                raise RuntimeError("the caller's range")
+            time.sleep(0.2)
+            finished.append(start)
+
+        with pytest.raises(RuntimeError, match="caller"):
+            parallel.run_split(slow_worker_failing_caller, 10, 1, threads=2)
+        assert finished == [0]  # no worker still writing once the call has raised
 
 
 @pytest.mark.parametrize(

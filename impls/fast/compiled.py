@@ -45,7 +45,6 @@ True
 from __future__ import annotations
 
 import importlib
-import json
 import os
 import sys
 import threading
@@ -208,6 +207,7 @@ def _compile_in_child(keys: list[Hashable]) -> bool:
     """
     if not sys.executable:  # an embedded interpreter: no way to start another
         return False
+    import json  # here, not at the top: 1 ms of the first call of every process
     import subprocess
 
     try:
@@ -251,6 +251,8 @@ def child_main(keys: str) -> None:
         # Compiling ahead is never urgent: the parent's calls are served meanwhile, and on
         # a machine with few cores they must not wait for the compiler's CPU.
         os.nice(CHILD_NICENESS)
+    import json
+
     kernels = importlib.import_module(KERNELS_MODULE)
     module, function = CHILD_WARMER
     warm_key = getattr(importlib.import_module(module), function)
