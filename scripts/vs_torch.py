@@ -15,8 +15,12 @@ candidates, each round starting with the next one, with a pause of
 `SETTLE_SECONDS` after each (torch's OpenMP
 threads keep spinning for a few milliseconds after each call, and on a
 machine with few cores they slow whatever runs next: without the pause, the
-candidate timed right after torch pays for it); each figure is the median
-over the rounds. The floor is the
+candidate timed right after torch pays for it), and `WARMUP_SECONDS` of
+untimed calls before each candidate's samples (after such a pause, the
+scheduler of the 2-CPU virtual machines this was measured on keeps both
+threads of a call on one CPU for the next 40-50 ms of load: a 0.35 ms call
+split over two threads took 0.62 ms there, and 0.35 ms once spread); each
+figure is the median over the rounds. The floor is the
 time to read the input and write values and int64 indices at the copy
 bandwidth measured on this machine (`impls.tools.timing.copy_bandwidth`: one
 `numpy.copyto`), and for backward the time to read the gradient and the indices
@@ -85,6 +89,8 @@ def forward_peak_bytes(name: str, spec: PoolSpec, x: np.ndarray) -> int:
 
 # Seconds to wait after each candidate's samples in a round (see the module docstring).
 SETTLE_SECONDS = 0.05
+# Seconds of untimed calls before each candidate's samples in a round (see the module docstring).
+WARMUP_SECONDS = 0.05
 
 
 def onnxruntime_forward(x: np.ndarray, spec: PoolSpec) -> Callable[[], object] | None:
@@ -130,6 +136,7 @@ def measure(
         rounds=repeats,
         min_sample_seconds=MIN_SAMPLE_SECONDS,
         pause_seconds=SETTLE_SECONDS,
+        warmup_seconds=WARMUP_SECONDS,
     )
 
 

@@ -26,3 +26,22 @@ def test_time_rounds_groups_short_calls_into_samples():
     (grouped,) = timing.time_rounds({"nothing": [lambda: None]}, rounds=2)["nothing"]
     assert grouped.calls_per_sample > 1
     assert len(grouped.samples) == 2
+
+
+def test_time_rounds_warms_each_candidate_up_before_its_samples(monkeypatch):
+    log: list[str] = []
+    clock = iter(range(1_000_000))  # each reading one second later
+    monkeypatch.setattr(timing.time, "perf_counter", lambda: float(next(clock)))
+
+    def call(label: str):
+        return lambda: log.append(label)
+
+    candidates = {"a": [call("a.forward"), call("a.backward")], "b": [call("b.forward")]}
+    timing.time_rounds(candidates, rounds=2, min_sample_seconds=0, warmup_seconds=2.5)
+
+    # the first call of each candidate, back to back until 2.5 s have passed: three calls
+    # (the deadline is read once, then once after each call), then the round's samples
+    warm_a, warm_b = ["a.forward"] * 3, ["b.forward"] * 3
+    a, b = ["a.forward", "a.backward"], ["b.forward"]
+    first_warmup = ["a.forward", "a.backward", "b.forward"]
+    assert log == first_warmup + warm_a + a + warm_b + b + warm_b + b + warm_a + a

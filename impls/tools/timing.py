@@ -195,6 +195,7 @@ def time_rounds(
     rounds: int,
     min_sample_seconds: float = MIN_SAMPLE_SECONDS,
     pause_seconds: float = 0.0,
+    warmup_seconds: float = 0.0,
 ) -> dict[K, tuple[Timing, ...]]:
     """Time several candidates' calls in interleaved rounds, so that drifts hit them alike.
 
@@ -216,6 +217,11 @@ def time_rounds(
     pause_seconds : float
         Sleep after each candidate's samples in a round: time for threads a
         library leaves spinning to settle before the next candidate runs.
+    warmup_seconds : float
+        Before each candidate's samples in a round, call its first call back
+        to back, untimed, for this long: a sample then starts where the machine
+        has settled under the load (after a pause, a scheduler may keep a
+        process's threads on one CPU until they have run for a while).
 
     Returns
     -------
@@ -242,6 +248,7 @@ def time_rounds(
     for round_number in range(rounds):
         shift = round_number % len(order)
         for key in order[shift:] + order[:shift]:
+            _keep_calling(candidates[key][0], warmup_seconds)
             for call, number, seconds in zip(
                 candidates[key], numbers[key], samples[key], strict=True
             ):
@@ -255,6 +262,17 @@ def time_rounds(
         )
         for key in candidates
     }
+
+
+def _keep_calling(call: Callable[[], object], seconds: float) -> None:
+    """Call ``call()`` back to back until ``seconds`` have passed (once at least, if any)."""
+    if seconds <= 0:
+        return
+    deadline = time.perf_counter() + seconds
+    while True:
+        call()
+        if time.perf_counter() >= deadline:
+            return
 
 
 def copy_bandwidth(megabytes: int = 256, repeats: int = 7) -> float:
