@@ -520,7 +520,7 @@ def test_pairs_agree_with_the_oracle(data):
     spec = PoolSpec(
         tuple(kernel),
         stride=tuple(strides),
-        padding=0,
+        padding=(0,) * (dimensions - 1) + (data.draw(st.integers(0, 1)),),  # innermost only
         dilation=tuple(dilations),
         ceil_mode=data.draw(st.booleans()),
     )
@@ -544,6 +544,31 @@ def test_the_pair_kernel_refuses_rows_that_are_not_pairs():
     indices = np.empty_like(values, dtype=np.int64)
     with pytest.raises(ValueError, match="other than 2 window rows"):
         numba_kernels.pool_pairs_2_2(x, values, indices, tables.axes, tables.rows_of, tables.heads)
+
+
+@pytest.mark.parametrize(
+    ("row", "step"),
+    [
+        (0, 1),  # the first window row not the window's first
+        (1, 2),  # the second window row not its step after the first
+    ],
+)
+def test_the_pair_kernel_refuses_rows_apart_from_their_steps(row, step):
+    # The pair kernel reads the second window row at its step from the first: a table
+    # where the two disagree would have it read rows its bounds checks never saw.
+    shape, spec = (2, 3, 8, 12), PoolSpec((2, 2), stride=2)
+    compact = impls.geometry.Geometry.of(shape, spec).compact
+    tables = numba_pool._row_tables(compact)
+    assert tables is not None
+    assert tables.pairs
+    rows_of = tables.rows_of.copy()
+    rows_of[1, row, 2] += step
+    x = numba_pool._read_only(np.zeros((6, *tables.spatial), dtype=np.float32))
+    values = np.empty((6, compact.output_plane_size), dtype=np.float32)
+    indices = np.empty_like(values, dtype=np.int64)
+    numba_kernels.pool_pairs_2_2(x, values, indices, tables.axes, tables.rows_of, tables.heads)
+    with pytest.raises(ValueError, match="not a window's two rows"):
+        numba_kernels.pool_pairs_2_2(x, values, indices, tables.axes, rows_of, tables.heads)
 
 
 @pytest.mark.usefixtures("short_rows")
