@@ -504,8 +504,9 @@ def _pair_pass(
     elements read through the flat ``flat`` stay in ``x``. Both window rows
     lie in the input (`_pool_rows` checks): the first is the window's first
     (step 0), and the second starts its step after it. Taking them so, not
-    from the table, shortened each pass enough to show (with ``begin`` a
-    constant: LeNet-5 0.073-0.076 -> 0.066-0.067 ms, one thread, measured).
+    from the table (in `_run` too), shortened each pass enough to show (with
+    ``begin`` a constant: LeNet-5 0.073-0.076 -> 0.061-0.063 ms, one thread,
+    measured).
     """
     first_row = _row_start(x, plane, rows_of, row, 0)
     pitch = rows_of[row, 1, 2]
@@ -712,8 +713,9 @@ def _edge_outputs(
 
 
 @_inline
-def _run(x, plane, rows_of, row, count, split, begin, width, low, high, out, outputs):
-    """How many outputs from ``low`` the passes of output row ``row`` compute.
+def _run(x, last_row, split, begin, width, low, high, out, outputs):
+    """How many outputs from ``low`` the passes of an output row compute, its last window
+    row at the flat position ``last_row`` of ``x``.
 
     LLVM vectorises the loops of the passes only where they run at least
     `ROW_RUN` times (or so: measured, rows of 22 outputs ran as slowly as
@@ -734,7 +736,6 @@ def _run(x, plane, rows_of, row, count, split, begin, width, low, high, out, out
     wanted = _wanted_run(run)
     if run == wanted:
         return run
-    last_row = _row_start(x, plane, rows_of, row, count - 1)
     if not _reads_inside(x, last_row, split, begin, width, low + wanted - 1):
         return run
     if out + low + wanted > outputs:
@@ -784,9 +785,11 @@ def _planes_of_rows(
             if prefetching and row % PREFETCH_AHEAD == 0:  # the next rows but these
                 _prefetch_rows(x, flat, plane, rows_of, heads, row + PREFETCH_AHEAD)
             count, base = heads[row, 0], heads[row, 1]
-            run = _run(
-                x, plane, rows_of, row, count, split, begin, width, low, high, out, values.size
-            )
+            if paired:  # the second row its step after the first (see `_pair_pass`)
+                last_row = _row_start(x, plane, rows_of, row, 0) + np.uint64(rows_of[row, 1, 2])
+            else:
+                last_row = _row_start(x, plane, rows_of, row, count - 1)
+            run = _run(x, last_row, split, begin, width, low, high, out, values.size)
             if paired:
                 _pair_pass(
                     x, flat, plane, rows_of, row, width, split, begin, low, run, values,
