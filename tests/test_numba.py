@@ -520,7 +520,7 @@ def test_pairs_agree_with_the_oracle(data):
     spec = PoolSpec(
         tuple(kernel),
         stride=tuple(strides),
-        padding=(0,) * (dimensions - 1) + (data.draw(st.integers(0, 1)),),  # innermost only
+        padding=0,
         dilation=tuple(dilations),
         ceil_mode=data.draw(st.booleans()),
     )
@@ -543,6 +543,26 @@ def test_the_pair_kernel_refuses_rows_that_are_not_pairs():
     values = np.empty((6, compact.output_plane_size), dtype=np.float32)
     indices = np.empty_like(values, dtype=np.int64)
     with pytest.raises(ValueError, match="other than 2 window rows"):
+        numba_kernels.pool_pairs_2_2(x, values, indices, tables.axes, tables.rows_of, tables.heads)
+
+
+@pytest.mark.usefixtures("short_rows")
+def test_padding_along_the_rows_takes_the_row_kernel_not_the_pairs():
+    # The pair kernel's passes take their rows from the window's start (begin 0).
+    spec = PoolSpec((2, 2), stride=2, padding=(0, 1))
+    assert _kernel_of((2, 3, 8, 12), spec, np.float32) == "rows 2/2"
+    assert _kernel_of((2, 3, 8, 12), PoolSpec((2, 2), stride=2), np.float32) == "pairs 2/2"
+
+
+def test_the_pair_kernel_refuses_padding_along_the_rows():
+    shape, spec = (2, 3, 8, 12), PoolSpec((2, 2), stride=2, padding=(0, 1))
+    compact = impls.geometry.Geometry.of(shape, spec).compact
+    tables = numba_pool._row_tables(compact)
+    assert tables is not None
+    x = numba_pool._read_only(np.zeros((6, *tables.spatial), dtype=np.float32))
+    values = np.empty((6, compact.output_plane_size), dtype=np.float32)
+    indices = np.empty_like(values, dtype=np.int64)
+    with pytest.raises(ValueError, match="without padding"):
         numba_kernels.pool_pairs_2_2(x, values, indices, tables.axes, tables.rows_of, tables.heads)
 
 

@@ -386,9 +386,9 @@ def _window_rows(axes: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
 
 def _reads_pairs(axes: np.ndarray, elements: int) -> bool:
     """Whether `pool_pairs_2_2` pools an input of ``elements`` with the row table ``axes``:
-    a small input, windows 2x2 stride 2 along the innermost axis, and every output
-    row two window rows, all inside the input."""
-    if elements > PAIRS_ELEMENTS or tuple(axes[2, 2:4]) != (2, 2):
+    a small input, windows 2x2 stride 2 along the innermost axis, without padding
+    there, and every output row two window rows, all inside the input."""
+    if elements > PAIRS_ELEMENTS or tuple(axes[2, 2:4]) != (2, 2) or axes[2, 5] != 0:
         return False
     kernels = sorted(int(kernel) for kernel in axes[:2, 2])
     if kernels != [1, 2]:
