@@ -97,6 +97,8 @@ def test_without_shape_the_standard_workloads_run():
         (["bench", "--only", "fastest"], "argument --only: unknown implementation"),
         (["bench", "--workload", "alexnet"], "--workload"),
         (["bench", "--budget", "0"], "--budget"),
+        (["bench", "--warmup-seconds", "-1"], "--warmup-seconds: must be finite and >= 0"),
+        (["bench", "--warmup-seconds", "nan"], "--warmup-seconds"),
         (["recommend", "--goal", "speed"], "--goal"),
         (["frobnicate"], "invalid choice"),
         ([], "required"),

@@ -153,11 +153,16 @@ class Settings:
     min_repeats: int = 3
     budget_seconds: float = 3.0
     time_limit: float = DEFAULT_TIME_LIMIT
+    # Untimed calls go on this long (none with ``warmup`` 0): a fresh process's
+    # two threads ran on one CPU of a 2-CPU virtual machine for their first
+    # 40-50 ms of load (the ResNet-50 stem's forward 9.9 against 5.3 ms).
+    warmup_seconds: float = 0.1
 
     def time(self, func: Callable[[], object], warmup: int | None = None) -> Timing:
         return time_call(
             func,
             warmup=self.warmup if warmup is None else warmup,
+            warmup_seconds=self.warmup_seconds if self.warmup else 0.0,
             repeats=self.repeats,
             min_repeats=self.min_repeats,
             budget_seconds=self.budget_seconds,

@@ -111,15 +111,22 @@ def _count(minimum: int) -> Any:
     return parse
 
 
-def _seconds(text: str) -> float:
-    """A finite, positive number of seconds."""
+def _seconds(text: str, *, zero: bool = False) -> float:
+    """A finite, positive number of seconds (or zero, with ``zero``)."""
     try:
         value = float(text)
     except ValueError:
         raise argparse.ArgumentTypeError(f"must be a number of seconds, got {text!r}") from None
-    if not math.isfinite(value) or value <= 0:
-        raise argparse.ArgumentTypeError(f"must be finite and > 0, got {text!r}")
+    if not math.isfinite(value) or value < 0 or (value == 0 and not zero):
+        raise argparse.ArgumentTypeError(
+            f"must be finite and {'>=' if zero else '>'} 0, got {text!r}"
+        )
     return value
+
+
+def _seconds_or_zero(text: str) -> float:
+    """A finite number of seconds, zero or more."""
+    return _seconds(text, zero=True)
 
 
 def parse_padding(text: str) -> str | int | tuple[int | tuple[int, int], ...]:
@@ -215,6 +222,14 @@ def _measurement_options(parser: argparse.ArgumentParser) -> None:
     )
     group.add_argument(
         "--warmup", type=_count(0), default=1, metavar="N", help="untimed calls first (1)"
+    )
+    group.add_argument(
+        "--warmup-seconds",
+        type=_seconds_or_zero,
+        default=bench.Settings.warmup_seconds,
+        metavar="SECONDS",
+        help="untimed calls go on this long at least, unless --warmup is 0 "
+        f"({bench.Settings.warmup_seconds:g})",
     )
     group.add_argument(
         "--budget",
@@ -515,12 +530,14 @@ def _measure(
         repeats=args.repeats,
         budget_seconds=args.budget,
         time_limit=args.time_limit,
+        warmup_seconds=args.warmup_seconds,
     )
     method = timing.methodology(
         warmup=settings.warmup,
         repeats=settings.repeats,
         min_repeats=settings.min_repeats,
         budget_seconds=settings.budget_seconds,
+        warmup_seconds=settings.warmup_seconds,
     )
     rows = bench.run(cases, to_measure, settings, _progress(args.quiet))
     environment = timing.environment()

@@ -87,6 +87,7 @@ def time_call(
     func: Callable[[], object],
     *,
     warmup: int = 1,
+    warmup_seconds: float = 0.0,
     repeats: int = 5,
     min_repeats: int = 3,
     budget_seconds: float = 3.0,
@@ -99,6 +100,10 @@ def time_call(
         Called with no arguments.
     warmup : int
         Untimed calls first (first-touch page faults, caches).
+    warmup_seconds : float
+        Untimed calls go on until this long after the first began (the
+        scheduler of a small virtual machine may keep a fresh process's
+        threads on one CPU for its first tens of milliseconds of load).
     repeats : int
         Most timed repeats.
     min_repeats : int
@@ -117,8 +122,10 @@ def time_call(
     True
     """
     last = 0.0
+    started = time.perf_counter()
     for _ in range(warmup):
         last = sample_seconds(func, 1)
+    _call_until(func, started + warmup_seconds)
     if warmup == 0:
         last = sample_seconds(func, 1)
         samples = [last]
@@ -248,7 +255,7 @@ def time_rounds(
     for round_number in range(rounds):
         shift = round_number % len(order)
         for key in order[shift:] + order[:shift]:
-            _keep_calling(candidates[key][0], warmup_seconds)
+            _call_until(candidates[key][0], time.perf_counter() + warmup_seconds)
             for call, number, seconds in zip(
                 candidates[key], numbers[key], samples[key], strict=True
             ):
@@ -264,15 +271,10 @@ def time_rounds(
     }
 
 
-def _keep_calling(call: Callable[[], object], seconds: float) -> None:
-    """Call ``call()`` back to back until ``seconds`` have passed (once at least, if any)."""
-    if seconds <= 0:
-        return
-    deadline = time.perf_counter() + seconds
-    while True:
+def _call_until(call: Callable[[], object], deadline: float) -> None:
+    """Call ``call()`` back to back until `time.perf_counter` reaches ``deadline``."""
+    while time.perf_counter() < deadline:
         call()
-        if time.perf_counter() >= deadline:
-            return
 
 
 def copy_bandwidth(megabytes: int = 256, repeats: int = 7) -> float:
@@ -364,7 +366,14 @@ def environment() -> dict[str, Any]:
     }
 
 
-def methodology(*, warmup: int, repeats: int, min_repeats: int, budget_seconds: float) -> str:
+def methodology(
+    *,
+    warmup: int,
+    repeats: int,
+    min_repeats: int,
+    budget_seconds: float,
+    warmup_seconds: float = 0.0,
+) -> str:
     """One paragraph saying how `time_call` and `peak_extra_bytes` were used.
 
     Examples
@@ -377,7 +386,9 @@ def methodology(*, warmup: int, repeats: int, min_repeats: int, budget_seconds: 
     return (
         f"Each time is the median of up to {repeats} timed repeats (at least "
         f"{min(min_repeats, repeats)}; no new repeat after {budget_seconds:g} s), "
-        f"after {warmup} untimed warm-up call(s); a repeat runs the call enough "
+        f"after {warmup} untimed warm-up call(s)"
+        + (f", going on for {warmup_seconds:g} s at least" if warmup and warmup_seconds else "")
+        + "; a repeat runs the call enough "
         f"times to last at least {MIN_SAMPLE_SECONDS * 1000:g} ms. The first "
         "forward call on each case, which pays for filling caches, is timed on "
         "its own and counts as a warm-up call; it never waits for compiled kernels "
