@@ -9,6 +9,7 @@ own running maximum.
 
 from __future__ import annotations
 
+import signal
 import threading
 import time
 
@@ -233,6 +234,30 @@ class TestThreadSettings:
         with pytest.raises(RuntimeError, match="caller"):
             parallel.run_split(slow_worker_failing_caller, 10, 1, threads=2)
         assert finished == [0]  # no worker still writing once the call has raised
+
+    @pytest.mark.usefixtures("tiny_blocks")
+    @pytest.mark.skipif(not hasattr(signal, "pthread_kill"), reason="needs pthread_kill")
+    def test_an_interrupted_caller_waits_for_its_workers(self):
+        # Ctrl-C while the caller waits for a worker: the KeyboardInterrupt comes once the
+        # worker's range is done, never while it still writes into the outputs.
+        if threading.current_thread() is not threading.main_thread():
+            pytest.skip("signal handlers run on the main thread only")
+        finished: list[int] = []
+
+        def slow_worker(start: int, stop: int) -> None:
+            if start == 0:
+                time.sleep(0.3)
+                finished.append(start)
+
+        main = threading.get_ident()
+        interrupt = threading.Timer(0.1, signal.pthread_kill, (main, signal.SIGINT))
+        interrupt.start()
+        try:
+            with pytest.raises(KeyboardInterrupt):
+                parallel.run_split(slow_worker, 10, 1, threads=2)
+            assert finished == [0]
+        finally:
+            interrupt.join()
 
 
 @pytest.mark.parametrize(

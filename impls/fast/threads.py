@@ -104,8 +104,19 @@ class _Task:
             self.done.release()
 
     def wait(self) -> None:
-        self.done.acquire()
-        self.done.release()
+        """Until the range is done, even if a signal's handler raises meanwhile (the
+        first such exception is raised once it is done)."""
+        interrupted: BaseException | None = None
+        while True:
+            try:
+                self.done.acquire()
+            except BaseException as err:  # KeyboardInterrupt: a worker still writes
+                interrupted = interrupted or err
+                continue
+            self.done.release()
+            break
+        if interrupted is not None:
+            raise interrupted
 
 
 class _Pool:
@@ -259,8 +270,14 @@ def _run_ranges(body: Callable[[int, int], None], items: int, workers: int) -> N
     try:
         body(bounds[-2], bounds[-1])  # the calling thread takes the last range
     finally:
+        interrupted: BaseException | None = None
         for task in tasks:  # never leave a thread writing after we return or raise
-            task.wait()
+            try:
+                task.wait()
+            except BaseException as err:
+                interrupted = interrupted or err
+        if interrupted is not None:
+            raise interrupted
     for task in tasks:
         if task.error is not None:
             raise task.error
