@@ -267,3 +267,34 @@ def test_json_with_a_path_writes_the_file_and_keeps_the_tables(command, tmp_path
     # `--json -` is `--json` alone: the document on stdout, no table.
     assert main([command, "--shape", "2,3,9,9", "--kernel", "3", "--json", "-", *FAST]) == 0
     assert json.loads(capsys.readouterr().out)["schema"] == schema
+
+
+def test_bench_times_before_it_checks_and_drops_the_times_of_a_failed_check(monkeypatch):
+    # The check's small calls run on one thread; timed after them, a threaded call may
+    # find its two threads kept on one CPU (docs/benchmarks.md): the check comes last.
+    case = bench.BenchCase.custom((2, 3, 8, 8), PoolSpec((2, 2)), "float32")
+    candidate = bench.Candidate("strided", impls.get("strided"), "strided")
+    steps: list[str] = []
+    real_time, real_check = bench._time, bench._check
+
+    def timed(*args):
+        steps.append("time")
+        return real_time(*args)
+
+    def checked(*args):
+        steps.append("check")
+        return real_check(*args)
+
+    monkeypatch.setattr(bench, "_time", timed)
+    monkeypatch.setattr(bench, "_check", checked)
+    row = bench.measure(case, candidate, bench.Settings(warmup=0, repeats=1), case.make_input())
+    assert steps == ["time", "check"]
+    assert row.check.passed
+    assert row.forward is not None
+
+    failed = bench.CheckResult("error", "wrong indices")
+    monkeypatch.setattr(bench, "_check", lambda *args: failed)
+    row = bench.measure(case, candidate, bench.Settings(warmup=0, repeats=1), case.make_input())
+    assert row.forward is None
+    assert row.backward is None
+    assert row.note == "not timed: error: wrong indices"
