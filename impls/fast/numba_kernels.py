@@ -490,27 +490,26 @@ def _row_number(rows_of, row, r, height):
 
 @_inline
 def _pair_pass(
-    x, flat, plane, rows_of, row, width, split, begin, low, run, values, indices, out, base,
+    flat, first_row, rows_of, row, width, split, begin, low, run, values, indices, out, base,
 ):  # fmt: skip
     """The outputs ``low`` to ``low + run - 1`` of an output row of two window rows, in one
     pass that reads both and writes the outputs.
 
     Output ``c`` reads the ``width`` elements from ``split * c - begin`` of
-    each window row (``rows_of[row, r]``: input row ``x[plane, i0, i1]`` and
-    its step), whose groups lie in the row, and goes into the flat ``values``
-    and ``indices`` at position ``out + c``, its index from ``base``.
-    ``width`` and ``split`` are constants where this is inlined, which leaves
-    one branch-free loop. ``run`` may go past the row's outputs (see `_run`):
+    each window row (the first at the flat position ``first_row`` of ``x``),
+    whose groups lie in the row, and goes into the flat ``values`` and
+    ``indices`` at position ``out + c``, its index from ``base``. ``width``
+    and ``split`` are constants where this is inlined, which leaves one
+    branch-free loop. ``run`` may go past the row's outputs (see `_run`):
     elements read through the flat ``flat`` stay in ``x``. Both window rows
     lie in the input (`_pool_rows` checks): the first is the window's first
-    (step 0), and the second starts its step after it. Taking them so, not
-    from the table (in `_run` too), and with ``begin`` 0 (no padding along
+    (step 0), and the second starts its step after it (``rows_of[row, 1, 2]``).
+    Taking them so, not from the table (in `_run` too), and with ``begin`` 0 (no padding along
     the rows, which `_pool_rows` checks too), shortened each pass enough to
     show: LeNet-5 0.073-0.076 -> 0.061-0.066 ms, one thread, measured. (A
     second copy of the passes, for ``begin`` 0 beside any, was as fast, and
     took 15.6 s to compile against 6.4.)
     """
-    first_row = _row_start(x, plane, rows_of, row, 0)
     pitch = rows_of[row, 1, 2]
     second_row = first_row + np.uint64(pitch)
     candidate = np.int32(0)
@@ -650,7 +649,7 @@ def _staged_row(
                 groups[at] = top
                 steps[at] = chosen
             for edge in range(outputs - (high - low)):  # after the run-on of the others
-                c = edge if edge < low else high + edge - low
+                c = _edge_column(edge, low, high)
                 top, chosen = _edge_group_top(
                     flat, row_start, x.shape[3], split * c - begin, width, np.int32(0)
                 )
@@ -689,6 +688,13 @@ def _staged_row(
 
 
 @_inline
+def _edge_column(edge, low, high):
+    """The output of a row that is its ``edge``-th edge output: those before ``low``,
+    then those from ``high`` (the outputs whose groups leave the input row)."""
+    return edge if edge < low else high + edge - low
+
+
+@_inline
 def _edge_outputs(
     x, flat, plane, rows_of, row, rows, width, split, begin, low, high, outputs, values,
     indices, out, base,
@@ -697,7 +703,7 @@ def _edge_outputs(
     ``values`` and ``indices`` from position ``out``."""
     length = x.shape[3]
     for edge in range(outputs - (high - low)):
-        c = edge if edge < low else high + edge - low
+        c = _edge_column(edge, low, high)
         start = split * c - begin
         top, chosen = _edge_group_top(
             flat, _row_start(x, plane, rows_of, row, 0), length, start, width,
@@ -788,13 +794,14 @@ def _planes_of_rows(
                 _prefetch_rows(x, flat, plane, rows_of, heads, row + PREFETCH_AHEAD)
             count, base = heads[row, 0], heads[row, 1]
             if paired:  # the second row its step after the first (see `_pair_pass`)
-                last_row = _row_start(x, plane, rows_of, row, 0) + np.uint64(rows_of[row, 1, 2])
+                first_row = _row_start(x, plane, rows_of, row, 0)
+                last_row = first_row + np.uint64(rows_of[row, 1, 2])
             else:
                 last_row = _row_start(x, plane, rows_of, row, count - 1)
             run = _run(x, last_row, split, begin, width, low, high, out, values.size)
             if paired:
                 _pair_pass(
-                    x, flat, plane, rows_of, row, width, split, begin, low, run, values,
+                    flat, first_row, rows_of, row, width, split, begin, low, run, values,
                     indices, out, base,
                 )  # fmt: skip
             else:

@@ -155,7 +155,7 @@ class Settings:
     time_limit: float = DEFAULT_TIME_LIMIT
     # Untimed calls go on this long (none with ``warmup`` 0): a fresh process's
     # two threads ran on one CPU of a 2-CPU virtual machine for their first
-    # 40-50 ms of load (the ResNet-50 stem's forward 9.9 against 5.3 ms).
+    # 40-50 ms of load (the ResNet-50 stem's forward 10.1 against 5.8 ms).
     warmup_seconds: float = 0.1
 
     def time(self, func: Callable[[], object], warmup: int | None = None) -> Timing:
